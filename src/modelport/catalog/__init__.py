@@ -1,0 +1,1 @@
+"""What models exist and what they can do: entries, tasks, the catalog, discovery, selection."""

@@ -1,0 +1,542 @@
+"""The Catalog: a thread-safe, indexed collection of ``ModelEntry`` with events and usage."""
+
+from __future__ import annotations
+
+import heapq
+import math
+import threading
+from bisect import bisect_left, bisect_right, insort
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from modelport.catalog.discovery import Match, NameIndex, normalize_id
+from modelport.catalog.entry import CAPABILITY_NAMES, ModelEntry, Source, Status
+from modelport.catalog.tasks import canonical_task
+from modelport.errors import DuplicateModelError, InvalidValueError, ModelNotFoundError
+
+__all__ = ["Catalog", "CatalogQuery", "CatalogStats", "SearchHit"]
+
+Listener = Callable[[ModelEntry], None]
+AutoCreate = Callable[[str], ModelEntry | None]
+SortKey = Literal["id", "name", "context", "price", "parameters", "usage", "release", "provider"]
+SORT_KEYS: tuple[str, ...] = (
+    "id",
+    "name",
+    "context",
+    "price",
+    "parameters",
+    "usage",
+    "release",
+    "provider",
+)
+
+
+@dataclass(frozen=True)
+class CatalogQuery:
+    """Filters for ``Catalog.query``; every filter given must hold."""
+
+    capabilities: tuple[str, ...] = ()
+    provider: str | None = None
+    category: str | None = None
+    task: str | None = None
+    tag: str | None = None
+    status: str | None = None
+    source: str | None = None
+    min_context: int | None = None
+    max_price: float | None = None
+    max_vram_gb: float | None = None
+    sort: str = "id"
+    descending: bool = False
+    limit: int | None = None
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One ranked search result."""
+
+    entry: ModelEntry
+    score: float
+
+
+@dataclass(frozen=True)
+class CatalogStats:
+    """Counts of what the catalog holds."""
+
+    total: int
+    by_source: dict[str, int]
+    by_category: dict[str, int]
+    by_provider: dict[str, int]
+    by_status: dict[str, int]
+    with_pricing: int
+    with_requirements: int
+    total_usage: int
+
+
+@dataclass
+class _Range:
+    """A sorted (value, id) list answering ``lo <= value <= hi`` with bisect."""
+
+    items: list[tuple[float, str]] = field(default_factory=list)
+
+    def add(self, value: float, model_id: str) -> None:
+        insort(self.items, (value, model_id))
+
+    def remove(self, value: float, model_id: str) -> None:
+        i = bisect_left(self.items, (value, model_id))
+        if i < len(self.items) and self.items[i] == (value, model_id):
+            del self.items[i]
+
+    def bounds(self, lo: float | None, hi: float | None) -> tuple[int, int]:
+        start = 0 if lo is None else bisect_left(self.items, (lo, ""))
+        end = len(self.items) if hi is None else bisect_right(self.items, (hi, "\U0010ffff"))
+        return start, max(start, end)
+
+    def ids(self, lo: float | None, hi: float | None) -> set[str]:
+        start, end = self.bounds(lo, hi)
+        return {model_id for _, model_id in self.items[start:end]}
+
+
+def _price(entry: ModelEntry) -> float | None:
+    return entry.pricing.blended_per_1m_tokens() if entry.pricing else None
+
+
+def _vram(entry: ModelEntry) -> float | None:
+    if entry.source is Source.API or entry.requirements is None:
+        return None
+    return entry.requirements.min_vram_gb
+
+
+class Catalog:
+    """Every known model, indexed for fast filtered queries, fuzzy lookup and ranking.
+
+    Dict-like: ``catalog[id]``, ``id in catalog``, ``len(catalog)``, iteration over ids.
+    ``get`` resolves any name (exact id, alias, provider-prefixed, normalized, fuzzy).
+    """
+
+    def __init__(
+        self,
+        entries: Iterable[ModelEntry] = (),
+        *,
+        auto_create: AutoCreate | None = None,
+    ) -> None:
+        self._lock = threading.RLock()
+        self._entries: dict[str, ModelEntry] = {}
+        self._names = NameIndex()
+        self._index: dict[str, dict[str, set[str]]] = {
+            dim: {} for dim in ("provider", "category", "task", "tag", "status", "source", "cap")
+        }
+        self._context = _Range()
+        self._price = _Range()
+        self._vram = _Range()
+        self._usage: dict[str, int] = {}
+        self._added: list[Listener] = []
+        self._removed: list[Listener] = []
+        self._used: list[Callable[[str, int], None]] = []
+        self._auto_create = auto_create
+        if entries:
+            self.register_bulk(entries)
+
+    # ---------------------------------------------------------------- dict-like
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self) -> Iterator[str]:
+        with self._lock:
+            return iter(list(self._entries))
+
+    def __contains__(self, model_id: object) -> bool:
+        return model_id in self._entries
+
+    def __getitem__(self, model_id: str) -> ModelEntry:
+        try:
+            return self._entries[model_id]
+        except KeyError:
+            raise ModelNotFoundError(model_id) from None
+
+    def keys(self) -> list[str]:
+        """Every id."""
+        with self._lock:
+            return list(self._entries)
+
+    def values(self) -> list[ModelEntry]:
+        """Every entry."""
+        with self._lock:
+            return list(self._entries.values())
+
+    def items(self) -> list[tuple[str, ModelEntry]]:
+        """Every (id, entry) pair."""
+        with self._lock:
+            return list(self._entries.items())
+
+    # ---------------------------------------------------------------- events
+
+    def on_added(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(entry)`` after each registration; returns an unsubscribe function."""
+        self._added.append(listener)
+        return lambda: self._added.remove(listener)
+
+    def on_removed(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(entry)`` after each removal; returns an unsubscribe function."""
+        self._removed.append(listener)
+        return lambda: self._removed.remove(listener)
+
+    def on_usage(self, listener: Callable[[str, int], None]) -> Callable[[], None]:
+        """Call ``listener(id, count)`` after each ``record_usage``."""
+        self._used.append(listener)
+        return lambda: self._used.remove(listener)
+
+    def set_auto_create(self, handler: AutoCreate | None) -> None:
+        """Set the handler ``get_or_create`` calls for an unknown name."""
+        self._auto_create = handler
+
+    # ---------------------------------------------------------------- mutation
+
+    def _index_entry(self, entry: ModelEntry) -> None:
+        idx = self._index
+        mid = entry.id
+        idx["provider"].setdefault(entry.provider, set()).add(mid)
+        idx["category"].setdefault(entry.category.value, set()).add(mid)
+        idx["status"].setdefault(entry.status.value, set()).add(mid)
+        idx["source"].setdefault(entry.source.value, set()).add(mid)
+        for task in entry.tasks:
+            idx["task"].setdefault(task, set()).add(mid)
+        for tag in entry.tags:
+            idx["tag"].setdefault(tag, set()).add(mid)
+        for cap in entry.capabilities.supported():
+            idx["cap"].setdefault(cap, set()).add(mid)
+        if entry.context_window is not None:
+            self._context.add(entry.context_window, mid)
+        if (price := _price(entry)) is not None:
+            self._price.add(price, mid)
+        if (vram := _vram(entry)) is not None:
+            self._vram.add(vram, mid)
+        self._names.add(mid, name=entry.name, provider=entry.provider, aliases=entry.aliases)
+
+    def _unindex_entry(self, entry: ModelEntry) -> None:
+        mid = entry.id
+        for dim in self._index.values():
+            for value in [
+                entry.provider,
+                entry.category.value,
+                entry.status.value,
+                entry.source.value,
+                *entry.tasks,
+                *entry.tags,
+                *entry.capabilities.supported(),
+            ]:
+                ids = dim.get(value)
+                if ids is not None and mid in ids:
+                    ids.discard(mid)
+                    if not ids:
+                        del dim[value]
+        if entry.context_window is not None:
+            self._context.remove(entry.context_window, mid)
+        if (price := _price(entry)) is not None:
+            self._price.remove(price, mid)
+        if (vram := _vram(entry)) is not None:
+            self._vram.remove(vram, mid)
+        self._names.remove(mid)
+
+    def register(self, entry: ModelEntry, *, replace: bool = False) -> None:
+        """Add an entry; an existing id raises ``DuplicateModelError`` unless ``replace``."""
+        self.register_bulk([entry], replace=replace)
+
+    def register_bulk(self, entries: Iterable[ModelEntry], *, replace: bool = False) -> int:
+        """Add many entries at once, all or none; returns how many were added."""
+        batch = list(entries)
+        with self._lock:
+            seen: set[str] = set()
+            for entry in batch:
+                if entry.id in seen or (not replace and entry.id in self._entries):
+                    raise DuplicateModelError(entry.id)
+                seen.add(entry.id)
+            for entry in batch:
+                old = self._entries.get(entry.id)
+                if old is not None:
+                    self._unindex_entry(old)
+                self._entries[entry.id] = entry
+                self._index_entry(entry)
+        for entry in batch:
+            for listener in list(self._added):
+                listener(entry)
+        return len(batch)
+
+    def remove(self, model_id: str) -> ModelEntry:
+        """Remove an entry by exact id and return it."""
+        with self._lock:
+            entry = self._entries.pop(model_id, None)
+            if entry is None:
+                raise ModelNotFoundError(model_id)
+            self._unindex_entry(entry)
+            self._usage.pop(model_id, None)
+        for listener in list(self._removed):
+            listener(entry)
+        return entry
+
+    def clear(self) -> None:
+        """Remove every entry (listeners are called for each)."""
+        with self._lock:
+            removed = list(self._entries.values())
+            self._entries.clear()
+            self._names.clear()
+            for dim in self._index.values():
+                dim.clear()
+            self._context, self._price, self._vram = _Range(), _Range(), _Range()
+            self._usage.clear()
+        for entry in removed:
+            for listener in list(self._removed):
+                listener(entry)
+
+    # ---------------------------------------------------------------- lookup
+
+    def count(self) -> int:
+        """How many entries the catalog holds."""
+        return len(self._entries)
+
+    def exists(self, name: str) -> bool:
+        """Whether ``name`` is an id or an alias (no fuzzy matching)."""
+        if name in self._entries:
+            return True
+        try:
+            match = self._names.resolve(name)
+        except ModelNotFoundError:
+            return False
+        return match.method in ("exact", "alias")
+
+    def resolve(self, name: str) -> Match:
+        """How ``name`` resolves to an id; raises ``ModelNotFoundError`` with suggestions."""
+        return self._names.resolve(name, rank=self._rank)
+
+    def get(self, name: str) -> ModelEntry:
+        """The entry for an id or any name that resolves to one model."""
+        if name in self._entries:
+            return self._entries[name]
+        return self._entries[self.resolve(name).id]
+
+    def get_or_create(self, name: str) -> ModelEntry:
+        """``get``, or build and register an entry with the auto-create handler."""
+        try:
+            return self.get(name)
+        except ModelNotFoundError:
+            if self._auto_create is None:
+                raise
+            entry = self._auto_create(name)
+            if entry is None:
+                raise
+        with self._lock:
+            if entry.id in self._entries:
+                return self._entries[entry.id]
+            self.register(entry)
+        return entry
+
+    def _rank(self, model_id: str) -> float:
+        entry = self._entries.get(model_id)
+        penalty = 0.5 if entry is not None and entry.status is Status.DEPRECATED else 0.0
+        return math.log1p(self._usage.get(model_id, 0)) - penalty
+
+    # ---------------------------------------------------------------- usage
+
+    def record_usage(self, model_id: str, count: int = 1) -> int:
+        """Count a use of a model (feeds ranking); returns the new total."""
+        if count < 1:
+            raise InvalidValueError(f"Usage count must be positive, got {count}.")
+        with self._lock:
+            if model_id not in self._entries:
+                raise ModelNotFoundError(model_id)
+            total = self._usage.get(model_id, 0) + count
+            self._usage[model_id] = total
+        for listener in list(self._used):
+            listener(model_id, count)
+        return total
+
+    def usage(self, model_id: str) -> int:
+        """How often a model was used."""
+        return self._usage.get(model_id, 0)
+
+    def load_usage(self, counts: dict[str, int]) -> None:
+        """Set usage counts read from storage (ids unknown here are kept for later)."""
+        with self._lock:
+            self._usage.update(counts)
+
+    # ---------------------------------------------------------------- queries
+
+    def _candidate_sets(self, q: CatalogQuery) -> tuple[list[set[str]], list[tuple[_Range, float | None, float | None]]]:
+        sets: list[set[str]] = []
+        ranges: list[tuple[_Range, float | None, float | None]] = []
+        empty: set[str] = set()
+        for cap in q.capabilities:
+            if cap not in CAPABILITY_NAMES:
+                raise InvalidValueError(
+                    f"Unknown capability {cap!r}.",
+                    hint="Known capabilities: " + ", ".join(CAPABILITY_NAMES) + ".",
+                )
+            sets.append(self._index["cap"].get(cap, empty))
+        if q.provider:
+            sets.append(self._index["provider"].get(q.provider.lower(), empty))
+        if q.category:
+            sets.append(self._index["category"].get(q.category, empty))
+        if q.task:
+            sets.append(self._index["task"].get(canonical_task(q.task), empty))
+        if q.tag:
+            sets.append(self._index["tag"].get(q.tag.lower(), empty))
+        if q.status:
+            sets.append(self._index["status"].get(q.status, empty))
+        if q.source:
+            sets.append(self._index["source"].get(q.source, empty))
+        for name, value in (
+            ("min_context", q.min_context),
+            ("max_price", q.max_price),
+            ("max_vram_gb", q.max_vram_gb),
+        ):
+            if value is not None and (value < 0 or value != value):
+                raise InvalidValueError(f"{name} must be a non-negative number, got {value}.")
+        if q.min_context is not None:
+            ranges.append((self._context, float(q.min_context), None))
+        if q.max_price is not None:
+            ranges.append((self._price, None, float(q.max_price)))
+        if q.max_vram_gb is not None:
+            ranges.append((self._vram, None, float(q.max_vram_gb)))
+        return sets, ranges
+
+    def _matching_ids(self, q: CatalogQuery) -> list[str] | None:
+        """Ids matching every filter, or None when no filter is given (all ids)."""
+        sets, ranges = self._candidate_sets(q)
+        if not sets and not ranges:
+            return None
+        # Start from the smallest candidate set; check the rest by membership.
+        sized: list[tuple[int, int, Any]] = [(len(s), 0, s) for s in sets]
+        for rng, lo, hi in ranges:
+            start, end = rng.bounds(lo, hi)
+            sized.append((end - start, 1, (rng, lo, hi)))
+        sized.sort(key=lambda item: item[0])
+        _, kind, first = sized[0]
+        base = first if kind == 0 else first[0].ids(first[1], first[2])
+        result: list[str] = []
+        rest_sets = [s for _, k, s in sized[1:] if k == 0]
+        rest_ranges = [r for _, k, r in sized[1:] if k == 1]
+        values = {
+            id(self._context): lambda e: e.context_window,
+            id(self._price): _price,
+            id(self._vram): _vram,
+        }
+        for mid in base:
+            if any(mid not in s for s in rest_sets):
+                continue
+            entry = self._entries[mid]
+            ok = True
+            for rng, lo, hi in rest_ranges:
+                value = values[id(rng)](entry)
+                if value is None or (lo is not None and value < lo) or (hi is not None and value > hi):
+                    ok = False
+                    break
+            if ok:
+                result.append(mid)
+        return result
+
+    def _sort_key(self, sort: str) -> Callable[[ModelEntry], Any]:
+        def missing_last(value: Any) -> tuple[int, Any]:
+            return (1, 0) if value is None else (0, value)
+
+        keys: dict[str, Callable[[ModelEntry], Any]] = {
+            "id": lambda e: e.id.lower(),
+            "name": lambda e: (e.name.lower(), e.id),
+            "provider": lambda e: (e.provider, e.id),
+            "context": lambda e: (missing_last(e.context_window), e.id),
+            "price": lambda e: (missing_last(_price(e)), e.id),
+            "parameters": lambda e: (missing_last(e.effective_parameters), e.id),
+            "usage": lambda e: (-self._usage.get(e.id, 0), e.id),
+            "release": lambda e: (missing_last(e.release_date), e.id),
+        }
+        if sort not in keys:
+            raise InvalidValueError(
+                f"Cannot sort by {sort!r}.", hint="Sort by one of: " + ", ".join(SORT_KEYS) + "."
+            )
+        return keys[sort]
+
+    def query(self, q: CatalogQuery | None = None, /, **filters: Any) -> list[ModelEntry]:
+        """Entries matching every filter, sorted, paginated (answered from indexes)."""
+        q = q or CatalogQuery(**filters)
+        if q.limit is not None and q.limit < 0 or q.offset < 0:
+            raise InvalidValueError("limit and offset must not be negative.")
+        with self._lock:
+            ids = self._matching_ids(q)
+            entries = (
+                list(self._entries.values())
+                if ids is None
+                else [self._entries[i] for i in ids]
+            )
+        key = self._sort_key(q.sort)
+        if q.limit is not None and not q.descending:
+            top = heapq.nsmallest(q.offset + q.limit, entries, key=key)
+            return top[q.offset :]
+        if q.limit is not None and q.descending:
+            top = heapq.nlargest(q.offset + q.limit, entries, key=key)
+            return top[q.offset :]
+        entries.sort(key=key, reverse=q.descending)
+        return entries[q.offset :]
+
+    def count_matching(self, q: CatalogQuery | None = None, /, **filters: Any) -> int:
+        """How many entries match the filters (ignores sort and pagination)."""
+        q = q or CatalogQuery(**filters)
+        with self._lock:
+            ids = self._matching_ids(q)
+            return len(self._entries) if ids is None else len(ids)
+
+    def search(self, query: str, *, limit: int = 20) -> list[SearchHit]:
+        """Entries ranked by how well their names match ``query``, then by usage."""
+        if limit < 1:
+            raise InvalidValueError(f"limit must be at least 1, got {limit}.")
+        text = query.strip()
+        if not text:
+            return []
+        hits: dict[str, float] = {}
+        for mid, score in self._names.fuzzy_scores(text, limit=max(limit * 3, 30)):
+            hits[mid] = score
+        # Words that name a task, tag, category or provider select by index too.
+        norm = normalize_id(text)
+        with self._lock:
+            for word in {norm, *norm.split("-")}:
+                for dim in ("task", "tag", "category", "provider"):
+                    for mid in list(self._index[dim].get(word, ()))[:500]:
+                        hits[mid] = max(hits.get(mid, 0.0), 60.0)
+            ranked = sorted(
+                hits.items(),
+                key=lambda item: (-(item[1] + 5 * self._rank(item[0])), item[0]),
+            )
+            return [
+                SearchHit(self._entries[mid], round(score, 1))
+                for mid, score in ranked[:limit]
+                if mid in self._entries
+            ]
+
+    def stats(self) -> CatalogStats:
+        """Counts by source, category, provider and status."""
+        with self._lock:
+
+            def counts(dim: str) -> dict[str, int]:
+                return dict(sorted((k, len(v)) for k, v in self._index[dim].items()))
+
+            values = list(self._entries.values())
+            return CatalogStats(
+                total=len(values),
+                by_source=counts("source"),
+                by_category=counts("category"),
+                by_provider=counts("provider"),
+                by_status=counts("status"),
+                with_pricing=sum(1 for e in values if e.pricing is not None),
+                with_requirements=sum(1 for e in values if e.requirements is not None),
+                total_usage=sum(self._usage.get(e.id, 0) for e in values),
+            )
+
+    def providers(self) -> list[str]:
+        """Every provider name."""
+        with self._lock:
+            return sorted(self._index["provider"])
+
+    def facet(self, dim: Literal["provider", "category", "task", "tag", "status", "source"]) -> dict[str, int]:
+        """Counts of entries by one indexed dimension."""
+        with self._lock:
+            return {k: len(v) for k, v in sorted(self._index[dim].items())}

@@ -1,0 +1,423 @@
+"""Find a model by any name: normalization, lookup order, fuzzy matching, id parsing.
+
+Lookup order (``NameIndex.resolve``): exact id → alias → provider-prefixed →
+normalized → fuzzy. Each step answers with a ``Match`` that says how it matched and
+how sure it is; an ambiguous or unknown name raises ``ModelNotFoundError`` (or
+``AmbiguousModelError``) carrying "did you mean" suggestions.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from bisect import bisect_left
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from modelport.errors import AmbiguousModelError, ModelNotFoundError
+
+__all__ = [
+    "IdTraits",
+    "Match",
+    "NameIndex",
+    "ParsedModelId",
+    "infer_traits",
+    "normalize_id",
+    "parse_model_id",
+    "tokens",
+]
+
+MatchMethod = Literal["exact", "alias", "provider", "normalized", "fuzzy"]
+
+_SEPARATORS = re.compile(r"[\s_:/]+|(?<![0-9])\.|\.(?![0-9])")
+
+
+def normalize_id(text: str) -> str:
+    """One normal form for ids and names: lowercase, ``-`` for separators, no noise.
+
+    ``"Meta-Llama/Llama_3.1 8B"`` → ``"meta-llama-llama-3.1-8b"``. Dots between
+    digits stay (``3.1`` is not ``31``); ``models/`` prefixes and ``:latest`` go.
+    """
+    text = text.strip().lower()
+    text = text.removeprefix("models/")
+    text = re.sub(r"[:@]latest$", "", text)
+    text = _SEPARATORS.sub("-", text)
+    text = re.sub(r"-{2,}", "-", text)
+    return text.strip("-")
+
+
+def tokens(text: str) -> list[str]:
+    """The search tokens of a name: normalized, split on ``-``."""
+    return [t for t in normalize_id(text).split("-") if t]
+
+
+def short_name(model_id: str) -> str:
+    """The part of an id after its last ``/``."""
+    return model_id.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Match:
+    """How a name resolved to an id."""
+
+    id: str
+    method: MatchMethod
+    confidence: float
+    query: str
+
+
+@dataclass
+class _Names:
+    aliases: list[str]
+    provider: str
+    search: str
+    keys: list[str] = field(default_factory=list)
+    toks: list[str] = field(default_factory=list)
+
+
+class NameIndex:
+    """Name → id lookups for a catalog, kept up to date as entries come and go."""
+
+    #: A fuzzy match below this score (0–100) is no match.
+    FUZZY_CUTOFF = 72.0
+    #: The best fuzzy score must lead the runner-up by this much to be unambiguous.
+    FUZZY_MARGIN = 4.0
+    #: At most this many candidates get the expensive scorer.
+    MAX_CANDIDATES = 1500
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._names: dict[str, _Names] = {}
+        self._lower_ids: dict[str, set[str]] = {}
+        self._aliases: dict[str, set[str]] = {}
+        self._normalized: dict[str, set[str]] = {}
+        self._token_ids: dict[str, set[str]] = {}
+        self._sorted_tokens: list[str] | None = None
+        self._fuzzy_keys: dict[str, str] = {}
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def add(self, model_id: str, *, name: str, provider: str, aliases: Iterable[str]) -> None:
+        """Index an id with its display name, provider and aliases."""
+        with self._lock:
+            if model_id in self._names:
+                self.remove(model_id)
+            alias_list = list(aliases)
+            keys = {
+                normalize_id(model_id),
+                normalize_id(short_name(model_id)),
+                normalize_id(name),
+                *(normalize_id(a) for a in alias_list),
+            }
+            keys.discard("")
+            names = _Names(
+                aliases=alias_list,
+                provider=provider,
+                search=normalize_id(short_name(model_id)).replace("-", " "),
+                keys=sorted(keys),
+                toks=sorted(set(tokens(model_id)) | set(tokens(name))),
+            )
+            self._names[model_id] = names
+            self._lower_ids.setdefault(model_id.lower(), set()).add(model_id)
+            for alias in alias_list:
+                self._aliases.setdefault(alias.lower(), set()).add(model_id)
+            for key in keys:
+                self._normalized.setdefault(key, set()).add(model_id)
+            for tok in names.toks:
+                self._token_ids.setdefault(tok, set()).add(model_id)
+            self._sorted_tokens = None
+            self._fuzzy_keys[model_id] = names.search + " " + normalize_id(name).replace("-", " ")
+
+    def remove(self, model_id: str) -> None:
+        """Forget an id."""
+        with self._lock:
+            names = self._names.pop(model_id, None)
+            if names is None:
+                return
+
+            def drop(index: dict[str, set[str]], key: str) -> None:
+                ids = index.get(key)
+                if ids is not None:
+                    ids.discard(model_id)
+                    if not ids:
+                        del index[key]
+
+            drop(self._lower_ids, model_id.lower())
+            for alias in names.aliases:
+                drop(self._aliases, alias.lower())
+            for key in names.keys:
+                drop(self._normalized, key)
+            for tok in names.toks:
+                drop(self._token_ids, tok)
+            self._sorted_tokens = None
+            self._fuzzy_keys.pop(model_id, None)
+
+    def clear(self) -> None:
+        """Forget every id."""
+        with self._lock:
+            self.__init__()  # type: ignore[misc]
+
+    # ------------------------------------------------------------------ lookups
+
+    def resolve(
+        self,
+        query: str,
+        *,
+        rank: Callable[[str], float] | None = None,
+    ) -> Match:
+        """Resolve a name to one id, or raise with suggestions.
+
+        ``rank`` scores ids (e.g. by usage) to break ties among equal matches.
+        """
+        q = query.strip()
+        if not q:
+            raise ModelNotFoundError(query, message="An empty name matches no model.")
+        with self._lock:
+            if q in self._names:
+                return Match(q, "exact", 1.0, query)
+            ids = self._lower_ids.get(q.lower())
+            if ids and len(ids) == 1:
+                return Match(next(iter(ids)), "exact", 1.0, query)
+            ids = self._aliases.get(q.lower())
+            if ids:
+                return self._pick(query, ids, "alias", 0.99, rank)
+            provider_match = self._provider_prefixed(q)
+            if provider_match:
+                return self._pick(query, provider_match, "provider", 0.97, rank)
+            ids = self._normalized.get(normalize_id(q))
+            if ids:
+                return self._pick(query, ids, "normalized", 0.95, rank)
+            return self._fuzzy(query, rank)
+
+    def _provider_prefixed(self, q: str) -> set[str]:
+        match = re.match(r"^([a-z0-9_.-]+)[:/](.+)$", q, re.IGNORECASE)
+        if not match:
+            return set()
+        provider, rest = match.group(1).lower(), match.group(2)
+        wanted = normalize_id(rest)
+        found: set[str] = set()
+        for model_id in self._normalized.get(wanted, set()):
+            names = self._names[model_id]
+            if names.provider == provider or model_id.lower().startswith(provider + "/"):
+                found.add(model_id)
+        return found
+
+    def _pick(
+        self,
+        query: str,
+        ids: set[str],
+        method: MatchMethod,
+        confidence: float,
+        rank: Callable[[str], float] | None,
+    ) -> Match:
+        if len(ids) == 1:
+            return Match(next(iter(ids)), method, confidence, query)
+        ordered = sorted(ids, key=lambda i: (-(rank(i) if rank else 0.0), len(i), i))
+        raise AmbiguousModelError(query, suggestions=ordered[:8])
+
+    def candidates(self, query: str) -> set[str]:
+        """Ids sharing a token (or a token prefix) with the query, for fuzzy scoring."""
+        q_tokens = tokens(query)
+        if not q_tokens:
+            return set()
+        if self._sorted_tokens is None:
+            self._sorted_tokens = sorted(self._token_ids)
+        per_token: list[set[str]] = []
+        for tok in q_tokens:
+            hits = set(self._token_ids.get(tok, ()))
+            if len(tok) >= 3:
+                start = bisect_left(self._sorted_tokens, tok)
+                for other in self._sorted_tokens[start : start + 50]:
+                    if not other.startswith(tok):
+                        break
+                    hits |= self._token_ids[other]
+            if hits:
+                per_token.append(hits)
+        if not per_token:
+            return set()
+        both = set.intersection(*per_token)
+        if both:
+            return both
+        counts: Counter[str] = Counter()
+        for hits in per_token:
+            counts.update(hits)
+        return {i for i, _ in counts.most_common(self.MAX_CANDIDATES)}
+
+    def fuzzy_scores(self, query: str, *, limit: int = 10) -> list[tuple[str, float]]:
+        """The best fuzzy matches of a query as (id, score 0–100), best first."""
+        from rapidfuzz import fuzz, process
+
+        q = normalize_id(query).replace("-", " ")
+        if not q:
+            return []
+        with self._lock:
+            pool = self.candidates(query)
+            if len(pool) > self.MAX_CANDIDATES:
+                pool_keys = {i: self._fuzzy_keys[i] for i in pool}
+                pre = process.extract(
+                    q, pool_keys, scorer=fuzz.QRatio, limit=self.MAX_CANDIDATES, processor=None
+                )
+                pool = {key for _, _, key in pre}
+            # Typos share no token: a cheap scan over every short name catches them.
+            typo = process.extract(
+                q, self._fuzzy_keys, scorer=fuzz.QRatio, limit=25, processor=None
+            )
+            pool |= {key for _, _, key in typo}
+            keys = {i: self._fuzzy_keys[i] for i in pool}
+        scored = process.extract(q, keys, scorer=fuzz.WRatio, limit=limit, processor=None)
+        return [(key, float(score)) for _, score, key in scored]
+
+    def _fuzzy(self, query: str, rank: Callable[[str], float] | None) -> Match:
+        scored = self.fuzzy_scores(query, limit=10)
+        good = [(i, s) for i, s in scored if s >= self.FUZZY_CUTOFF]
+        if not good:
+            raise ModelNotFoundError(query, suggestions=[i for i, s in scored[:5] if s >= 50])
+        best_id, best = good[0]
+        rivals = [i for i, s in good[1:] if best - s < self.FUZZY_MARGIN]
+        if rivals:
+            tied = [best_id, *rivals]
+            if rank is not None:
+                ranked = sorted(tied, key=lambda i: -rank(i))
+                if rank(ranked[0]) > rank(ranked[1]):
+                    return Match(ranked[0], "fuzzy", round(best / 100 * 0.9, 3), query)
+            raise AmbiguousModelError(query, suggestions=tied[:8])
+        return Match(best_id, "fuzzy", round(best / 100, 3), query)
+
+
+# ---------------------------------------------------------------- id parsing
+
+
+@dataclass(frozen=True)
+class ParsedModelId:
+    """What a model id says about where it comes from."""
+
+    id: str
+    kind: Literal["plain", "openai-finetune", "adapter", "quantized"]
+    base: str | None = None
+    organization: str | None = None
+    suffix: str | None = None
+    job_id: str | None = None
+
+
+_FT_RE = re.compile(r"^ft:(?P<base>[^:]+):(?P<org>[^:]*):(?P<suffix>[^:]*)(?::(?P<job>[^:]+))?$")
+_ADAPTER_WORDS = re.compile(
+    r"(?:^|[-_.])(?:q?lora|peft|adapters?|finetuned|fine-tuned|ft|sft|dpo|orpo)(?=$|[-_.])",
+    re.IGNORECASE,
+)
+_QUANT_WORDS = re.compile(
+    r"(?:^|[-_.])(?:awq|gptq|gguf|exl2|mlx|bnb|(?:bnb-)?[48]bit|int[48]|fp8|nf4|q[2-8]_k(?:_[msl])?)"
+    r"(?=$|[-_.])",
+    re.IGNORECASE,
+)
+
+
+def parse_model_id(model_id: str) -> ParsedModelId:
+    """Parse fine-tuned (``ft:gpt-4o-mini:org:name:id``), adapter and quantized ids to a base."""
+    text = model_id.strip()
+    ft = _FT_RE.match(text)
+    if ft:
+        return ParsedModelId(
+            id=text,
+            kind="openai-finetune",
+            base=ft.group("base"),
+            organization=ft.group("org") or None,
+            suffix=ft.group("suffix") or None,
+            job_id=ft.group("job"),
+        )
+    org, _, name = text.rpartition("/")
+    if _ADAPTER_WORDS.search(name):
+        base = _ADAPTER_WORDS.sub("", name).strip("-_.")
+        return ParsedModelId(
+            id=text, kind="adapter", base=base or None, organization=org or None, suffix=None
+        )
+    if _QUANT_WORDS.search(name):
+        base = _QUANT_WORDS.sub("", name).strip("-_.")
+        return ParsedModelId(id=text, kind="quantized", base=base or None, organization=org or None)
+    return ParsedModelId(id=text, kind="plain", base=None, organization=org or None)
+
+
+@dataclass(frozen=True)
+class IdTraits:
+    """Characteristics guessed from a model id alone."""
+
+    parameters: int | None = None
+    active_parameters: int | None = None
+    num_experts: int | None = None
+    instruct: bool = False
+    chat: bool = False
+    vision: bool = False
+    reasoning: bool = False
+    moe: bool = False
+    code: bool = False
+    embedding: bool = False
+    quantization: str | None = None
+    quantization_bits: int | None = None
+
+
+_SIZE_RE = re.compile(r"(?<![a-z0-9.])(\d+(?:\.\d+)?)([bmk])(?![a-z0-9])")
+_MOE_RE = re.compile(r"(?<![a-z0-9])(\d+)x(\d+(?:\.\d+)?)([bm])(?![a-z0-9])")
+_ACTIVE_RE = re.compile(r"(?<![a-z0-9])a(\d+(?:\.\d+)?)([bm])(?![a-z0-9])")
+_SCALE = {"b": 10**9, "m": 10**6, "k": 10**3}
+
+
+def infer_traits(model_id: str) -> IdTraits:
+    """Guess size, tuning, modality, reasoning, MoE and quantization from an id."""
+    text = short_name(model_id).lower().replace("_", "-")
+    parameters = active = experts = None
+    moe = _MOE_RE.search(text)
+    if moe:
+        experts = int(moe.group(1))
+        per_expert = float(moe.group(2)) * _SCALE[moe.group(3)]
+        parameters = int(experts * per_expert)
+    else:
+        sizes = [float(m.group(1)) * _SCALE[m.group(2)] for m in _SIZE_RE.finditer(text)]
+        if sizes:
+            parameters = int(max(sizes))
+    act = _ACTIVE_RE.search(text)
+    if act:
+        active = int(float(act.group(1)) * _SCALE[act.group(2)])
+    quant: str | None = None
+    bits: int | None = None
+    for word, name, qbits in (
+        ("awq", "awq", 4),
+        ("gptq", "gptq", 4),
+        ("gguf", "gguf", None),
+        ("exl2", "exl2", None),
+        ("mxfp4", "mxfp4", 4),
+        ("fp8", "fp8", 8),
+        ("nf4", "bitsandbytes", 4),
+        ("bnb-4bit", "bitsandbytes", 4),
+        ("4bit", "bitsandbytes", 4),
+        ("8bit", "bitsandbytes", 8),
+        ("int4", "int4", 4),
+        ("int8", "int8", 8),
+    ):
+        if re.search(rf"(?<![a-z0-9]){re.escape(word)}(?![a-z0-9])", text):
+            quant, bits = name, qbits
+            break
+    if quant is None and re.search(r"(?<![a-z0-9])q([2-8])[-_]k", text):
+        quant = "gguf"
+        bits = int(re.search(r"q([2-8])[-_]k", text).group(1))  # type: ignore[union-attr]
+
+    def has(pattern: str) -> bool:
+        return re.search(pattern, text) is not None
+
+    return IdTraits(
+        parameters=parameters,
+        active_parameters=active,
+        num_experts=experts,
+        instruct=has(r"instruct|(?<![a-z0-9])it(?![a-z0-9])|(?<![a-z0-9])sft(?![a-z0-9])"),
+        chat=has(r"chat|instruct|(?<![a-z0-9])it(?![a-z0-9])"),
+        vision=has(r"vision|(?<![a-z0-9])vl(?![a-z])|llava|pixtral|idefics|paligemma|-vlm|qvq"),
+        reasoning=has(
+            r"reason|(?<![a-z0-9])r1(?![0-9])|think|qwq|magistral|(?<![a-z0-9])o[134](?![0-9])"
+        ),
+        moe=moe is not None or act is not None or has(r"(?<![a-z0-9])moe(?![a-z0-9])|mixtral"),
+        code=has(r"code|coder|codestral|starcoder|devstral"),
+        embedding=has(r"embed|minilm|mpnet|bge-|e5-|gte-|sentence"),
+        quantization=quant,
+        quantization_bits=bits,
+    )

@@ -1,0 +1,259 @@
+"""Memory, latency and cost estimates, each reported as its parts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from modelport.catalog.discovery import infer_traits
+from modelport.catalog.entry import ModelEntry
+from modelport.errors import InvalidValueError
+
+__all__ = [
+    "BYTES_PER_PARAM",
+    "CostEstimate",
+    "MemoryEstimate",
+    "bytes_per_param",
+    "estimate_cost",
+    "estimate_inference_memory",
+    "estimate_training_memory",
+]
+
+GB = 1e9
+
+#: Bytes per weight for each dtype or quantization.
+BYTES_PER_PARAM: dict[str, float] = {
+    "float32": 4.0,
+    "fp32": 4.0,
+    "float16": 2.0,
+    "fp16": 2.0,
+    "bfloat16": 2.0,
+    "bf16": 2.0,
+    "auto": 2.0,
+    "fp8": 1.0,
+    "int8": 1.0,
+    "8bit": 1.0,
+    "int4": 0.5,
+    "4bit": 0.5,
+    "nf4": 0.5,
+    "awq": 0.5,
+    "gptq": 0.5,
+    "mxfp4": 0.53,
+    "q8_0": 1.06,
+    "q6_k": 0.82,
+    "q5_k_m": 0.71,
+    "q4_k_m": 0.6,
+    "q3_k_m": 0.49,
+    "q2_k": 0.41,
+}
+
+# CUDA context, allocator slack and activations for modest batch sizes.
+_OVERHEAD_FRACTION = 0.10
+_OVERHEAD_FIXED_GB = 0.5
+
+
+def bytes_per_param(dtype: str) -> float:
+    """Bytes per weight for a dtype or quantization name."""
+    key = dtype.strip().lower().replace("-", "_")
+    if key not in BYTES_PER_PARAM:
+        raise InvalidValueError(
+            f"Unknown dtype or quantization {dtype!r}.",
+            hint="Use one of: " + ", ".join(sorted(BYTES_PER_PARAM)) + ".",
+        )
+    return BYTES_PER_PARAM[key]
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Estimated memory in GB, as parts that add up to ``total_gb``."""
+
+    weights_gb: float
+    kv_cache_gb: float
+    overhead_gb: float
+    gradients_gb: float = 0.0
+    optimizer_gb: float = 0.0
+    activations_gb: float = 0.0
+    dtype: str = "bfloat16"
+    context: int = 0
+    method: str = "inference"
+    assumptions: tuple[str, ...] = ()
+
+    @property
+    def total_gb(self) -> float:
+        """Sum of the parts."""
+        return round(
+            self.weights_gb
+            + self.kv_cache_gb
+            + self.overhead_gb
+            + self.gradients_gb
+            + self.optimizer_gb
+            + self.activations_gb,
+            3,
+        )
+
+
+def _parameters(entry: ModelEntry) -> tuple[int | None, list[str]]:
+    if entry.effective_parameters is not None:
+        return entry.effective_parameters, []
+    traits = infer_traits(entry.id)
+    if traits.parameters is not None:
+        return traits.parameters, [f"parameter count {traits.parameters:,} guessed from the id"]
+    return None, []
+
+
+def _default_dtype(entry: ModelEntry) -> str:
+    if entry.quantization is not None and entry.quantization.method != "none":
+        if entry.quantization.bits is not None and entry.quantization.bits <= 4.5:
+            return "int4"
+        if entry.quantization.bits is not None and entry.quantization.bits <= 8:
+            return "int8"
+    return "bfloat16"
+
+
+def kv_cache_gb(
+    entry: ModelEntry, *, context: int, batch_size: int = 1, kv_dtype_bytes: float = 2.0
+) -> tuple[float, list[str]]:
+    """KV cache: 2 × layers × kv_heads × head_dim × context × bytes × batch, in GB."""
+    arch = entry.model_architecture
+    shape = arch.kv_head_dim() if arch else None
+    if arch is None or arch.num_layers is None or shape is None:
+        return 0.0, ["KV cache not estimated: the entry lacks layer and head counts"]
+    heads, head_dim = shape
+    total = 2 * arch.num_layers * heads * head_dim * context * kv_dtype_bytes * batch_size
+    return total / GB, []
+
+
+def estimate_inference_memory(
+    entry: ModelEntry,
+    *,
+    dtype: str | None = None,
+    context: int | None = None,
+    batch_size: int = 1,
+) -> MemoryEstimate:
+    """Memory to serve a model: weights + KV cache + overhead."""
+    if batch_size < 1:
+        raise InvalidValueError(f"batch_size must be at least 1, got {batch_size}.")
+    if context is not None and context < 1:
+        raise InvalidValueError(f"context must be at least 1 token, got {context}.")
+    params, notes = _parameters(entry)
+    if params is None:
+        raise InvalidValueError(
+            f"Cannot estimate memory for {entry.id}: its parameter count is unknown.",
+            hint="Add 'parameters' to the entry.",
+        )
+    dtype = dtype or _default_dtype(entry)
+    weights = params * bytes_per_param(dtype) / GB
+    ctx = context
+    if ctx is None:
+        ctx = (
+            entry.inference_defaults.max_model_len
+            if entry.inference_defaults and entry.inference_defaults.max_model_len
+            else min(entry.context_window or 2048, 8192)
+        )
+    kv, kv_notes = kv_cache_gb(entry, context=ctx, batch_size=batch_size)
+    overhead = _OVERHEAD_FIXED_GB + _OVERHEAD_FRACTION * (weights + kv)
+    return MemoryEstimate(
+        weights_gb=round(weights, 3),
+        kv_cache_gb=round(kv, 3),
+        overhead_gb=round(overhead, 3),
+        dtype=dtype,
+        context=ctx,
+        method="inference",
+        assumptions=tuple(notes + kv_notes),
+    )
+
+
+def estimate_training_memory(
+    entry: ModelEntry,
+    *,
+    method: str = "lora",
+    context: int = 2048,
+    batch_size: int = 1,
+    lora_rank: int = 16,
+) -> MemoryEstimate:
+    """Memory to fine-tune: full (mixed precision AdamW), LoRA, or QLoRA (4-bit base)."""
+    if method not in ("full", "lora", "qlora"):
+        raise InvalidValueError(
+            f"Unknown training method {method!r}.", hint="Use full, lora or qlora."
+        )
+    if context < 1 or batch_size < 1 or lora_rank < 1:
+        raise InvalidValueError("context, batch_size and lora_rank must be at least 1.")
+    params, notes = _parameters(entry)
+    if params is None:
+        raise InvalidValueError(
+            f"Cannot estimate memory for {entry.id}: its parameter count is unknown.",
+            hint="Add 'parameters' to the entry.",
+        )
+    arch = entry.model_architecture
+    hidden = arch.hidden_size if arch and arch.hidden_size else None
+    layers = arch.num_layers if arch and arch.num_layers else None
+    if hidden is None or layers is None:
+        # A dense transformer has about 12 × layers × hidden² parameters.
+        layers = layers or 32
+        hidden = hidden or max(256, int((params / (12 * layers)) ** 0.5))
+        notes.append("layer count and width guessed from the parameter count")
+    # Activations with gradient checkpointing: about one hidden state per layer per token.
+    activations = 2 * layers * hidden * context * batch_size * 2 / GB
+    if method == "full":
+        weights = params * 2 / GB  # bf16 weights
+        grads = params * 2 / GB
+        optimizer = params * 12 / GB  # fp32 master weights + two Adam moments
+        dtype = "bfloat16"
+    else:
+        dtype = "int4" if method == "qlora" else "bfloat16"
+        weights = params * bytes_per_param(dtype) / GB
+        # LoRA on the four attention projections: 2 × r × hidden per projection per layer.
+        lora_params = 4 * layers * 2 * lora_rank * hidden
+        grads = lora_params * 2 / GB
+        optimizer = lora_params * 12 / GB
+    overhead = _OVERHEAD_FIXED_GB + _OVERHEAD_FRACTION * weights
+    return MemoryEstimate(
+        weights_gb=round(weights, 3),
+        kv_cache_gb=0.0,
+        overhead_gb=round(overhead, 3),
+        gradients_gb=round(grads, 3),
+        optimizer_gb=round(optimizer, 3),
+        activations_gb=round(activations, 3),
+        dtype=dtype,
+        context=context,
+        method=method,
+        assumptions=tuple(notes),
+    )
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    """Estimated cost in USD of a workload on a hosted model."""
+
+    input_usd: float
+    output_usd: float
+    cached_input_usd: float
+
+    @property
+    def total_usd(self) -> float:
+        """Sum of the parts."""
+        return round(self.input_usd + self.output_usd + self.cached_input_usd, 6)
+
+
+def estimate_cost(
+    entry: ModelEntry,
+    *,
+    input_tokens: int,
+    output_tokens: int,
+    cached_input_tokens: int = 0,
+) -> CostEstimate | None:
+    """Cost of a token workload at the entry's prices, or None if they are unknown."""
+    if min(input_tokens, output_tokens, cached_input_tokens) < 0:
+        raise InvalidValueError("Token counts must not be negative.")
+    p = entry.pricing
+    if p is None or p.input_per_1m_tokens is None or p.output_per_1m_tokens is None:
+        return None
+    cached_rate = (
+        p.cached_input_per_1m_tokens
+        if p.cached_input_per_1m_tokens is not None
+        else p.input_per_1m_tokens
+    )
+    return CostEstimate(
+        input_usd=round(input_tokens * p.input_per_1m_tokens / 1e6, 6),
+        output_usd=round(output_tokens * p.output_per_1m_tokens / 1e6, 6),
+        cached_input_usd=round(cached_input_tokens * cached_rate / 1e6, 6),
+    )

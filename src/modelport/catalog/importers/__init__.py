@@ -1,0 +1,1 @@
+"""Importers that turn other model maps (LiteLLM, OpenRouter, hub metadata) into entries."""

@@ -1,0 +1,224 @@
+"""The one exception hierarchy of modelport.
+
+Every error carries a user-facing ``message`` and, where there is a next step, a
+``hint``. The CLI prints ``message`` and ``hint`` on one line and exits 1 (2 for
+usage errors); the server maps each class to one HTTP status and one JSON shape.
+
+    ModelportError
+     ├── ConfigError                  a setting or the config file is invalid
+     ├── InvalidReferenceError        (also ValueError) a model reference cannot be parsed
+     ├── ModelNotFoundError           (also KeyError) no model matches a name or id
+     │    └── AmbiguousModelError     several models match a name equally well
+     ├── DuplicateModelError          an id is registered twice
+     ├── CatalogError                 a catalog file or catalog operation is invalid
+     │    ├── CatalogValidationError  (also ValueError) entries fail the schema
+     │    └── CatalogShrinkError      a remote update would drop too many entries
+     ├── InvalidValueError            (also ValueError) a number, size or option is out of range
+     ├── UnknownTaskError             (also ValueError) a pipeline task name is unknown
+     ├── MissingExtraError            (also ImportError) an optional extra is not installed
+     └── RemoteError                  (also ConnectionError) a remote catalog or hub failed
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "AmbiguousModelError",
+    "CatalogError",
+    "CatalogShrinkError",
+    "CatalogValidationError",
+    "ConfigError",
+    "DuplicateModelError",
+    "InvalidReferenceError",
+    "InvalidValueError",
+    "MissingExtraError",
+    "ModelNotFoundError",
+    "ModelportError",
+    "RemoteError",
+    "UnknownTaskError",
+]
+
+
+class ModelportError(Exception):
+    """Base class of every error modelport raises on purpose."""
+
+    code: str = "error"
+    exit_code: int = 1
+    http_status: int = 500
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+    def one_line(self) -> str:
+        """The message and its hint as one sentence pair, for a terminal."""
+        if self.hint:
+            return f"{self.message} {self.hint}"
+        return self.message
+
+
+class ConfigError(ModelportError):
+    """A setting, an environment variable or the config file is invalid."""
+
+    code = "config_error"
+    http_status = 500
+
+
+class InvalidReferenceError(ModelportError, ValueError):
+    """A model reference does not follow ``[registry:]name[@revision]``."""
+
+    code = "invalid_reference"
+    exit_code = 2
+    http_status = 400
+
+    def __init__(self, ref: str, reason: str, *, hint: str | None = None) -> None:
+        self.ref = ref
+        self.reason = reason
+        super().__init__(
+            f"Invalid model reference {ref!r}: {reason}.",
+            hint=hint or "Use [registry:]name[@revision], e.g. hf:org/model@main.",
+        )
+
+
+class ModelNotFoundError(ModelportError, KeyError):
+    """No model in the catalog matches the given id or name."""
+
+    code = "model_not_found"
+    http_status = 404
+
+    def __init__(
+        self,
+        ref: str,
+        *,
+        suggestions: Sequence[str] = (),
+        message: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.ref = ref
+        self.suggestions = list(suggestions)
+        if hint is None:
+            if self.suggestions:
+                hint = "Did you mean " + ", ".join(self.suggestions[:5]) + "?"
+            else:
+                hint = "Run `modelport search QUERY` to find models."
+        super().__init__(message or f"No model matches {ref!r}.", hint=hint)
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return self.message
+
+
+class AmbiguousModelError(ModelNotFoundError):
+    """Several models match a name about equally well."""
+
+    code = "ambiguous_model"
+    http_status = 409
+
+    def __init__(self, ref: str, *, suggestions: Sequence[str]) -> None:
+        super().__init__(
+            ref,
+            suggestions=suggestions,
+            message=f"{ref!r} matches several models.",
+            hint="Did you mean " + ", ".join(list(suggestions)[:5]) + "? Use the full id.",
+        )
+
+
+class DuplicateModelError(ModelportError):
+    """An id is registered twice where ids must be unique."""
+
+    code = "duplicate_model"
+    http_status = 409
+
+    def __init__(self, model_id: str, *, where: str | None = None) -> None:
+        self.model_id = model_id
+        place = f" in {where}" if where else ""
+        super().__init__(
+            f"Model id {model_id!r} appears more than once{place}.",
+            hint="Give every entry a unique id, or pass replace=True to overwrite.",
+        )
+
+
+class CatalogError(ModelportError):
+    """A catalog file or a catalog operation is invalid."""
+
+    code = "catalog_error"
+    http_status = 400
+
+
+class CatalogValidationError(CatalogError, ValueError):
+    """Catalog entries fail the schema; ``problems`` holds (JSON path, message) pairs."""
+
+    code = "catalog_invalid"
+
+    def __init__(self, source: str, problems: Sequence[tuple[str, str]]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        first_path, first_msg = self.problems[0] if self.problems else ("$", "invalid")
+        more = len(self.problems) - 1
+        extra = f" (and {more} more problem{'s' if more != 1 else ''})" if more > 0 else ""
+        super().__init__(
+            f"{source} is not a valid catalog: {first_path}: {first_msg}{extra}.",
+            hint=f"Run `modelport catalog validate {source}` to see every problem.",
+        )
+
+
+class CatalogShrinkError(CatalogError):
+    """A remote catalog update would remove more entries than allowed."""
+
+    code = "catalog_shrink"
+    http_status = 409
+
+    def __init__(self, source: str, before: int, after: int) -> None:
+        self.before = before
+        self.after = after
+        super().__init__(
+            f"Refusing to update {source}: it would shrink from {before} to {after} entries.",
+            hint="Check the remote catalog, or pass --force to accept it.",
+        )
+
+
+class InvalidValueError(ModelportError, ValueError):
+    """A number, a size, a filter or an option value is out of range or malformed."""
+
+    code = "invalid_value"
+    exit_code = 2
+    http_status = 422
+
+
+class UnknownTaskError(InvalidValueError):
+    """A pipeline task name is not known."""
+
+    code = "unknown_task"
+
+    def __init__(self, task: str, *, suggestions: Sequence[str] = ()) -> None:
+        self.task = task
+        hint = (
+            "Did you mean " + ", ".join(suggestions[:3]) + "?"
+            if suggestions
+            else "Run `modelport tasks` to list the known tasks."
+        )
+        super().__init__(f"Unknown task {task!r}.", hint=hint)
+
+
+class MissingExtraError(ModelportError, ImportError):
+    """An optional dependency is needed but not installed."""
+
+    code = "missing_extra"
+
+    def __init__(self, extra: str, *, feature: str) -> None:
+        self.extra = extra
+        super().__init__(
+            f"{feature} needs the optional {extra!r} dependencies.",
+            hint=f"Install them with: pip install 'modelport[{extra}]'",
+        )
+
+
+class RemoteError(ModelportError, ConnectionError):
+    """A remote catalog or registry could not be reached or answered badly."""
+
+    code = "remote_error"
+    http_status = 502

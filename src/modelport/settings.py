@@ -1,0 +1,287 @@
+"""Settings from the environment and the config file, with every setting documented.
+
+Precedence, highest first: environment variable, ``config.toml`` in ``MODELPORT_HOME``
+(or the file named by ``MODELPORT_CONFIG``), built-in default. ``SETTINGS`` lists
+every setting once; the docs and a test are generated from it so they cannot drift.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from modelport.errors import ConfigError
+
+__all__ = ["SETTINGS", "SettingSpec", "Settings", "get_settings", "parse_size", "reset_settings"]
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """One documented setting: its field, env var, config key, default and meaning."""
+
+    field: str
+    env: str
+    key: str
+    default: str
+    help: str
+
+
+SETTINGS: tuple[SettingSpec, ...] = (
+    SettingSpec(
+        "home",
+        "MODELPORT_HOME",
+        "home",
+        "the platform's user data dir (e.g. ~/.local/share/modelport)",
+        "Folder holding the database, the store and the secrets.",
+    ),
+    SettingSpec(
+        "config_file",
+        "MODELPORT_CONFIG",
+        "-",
+        "$MODELPORT_HOME/config.toml",
+        "TOML file whose top-level keys set any setting below by its config key.",
+    ),
+    SettingSpec(
+        "database_url",
+        "MODELPORT_DATABASE_URL",
+        "database_url",
+        "sqlite:///$MODELPORT_HOME/modelport.db",
+        "SQLAlchemy URL of the database (user catalog entries, usage, remote sources); "
+        "postgresql+psycopg://… shares one catalog between servers.",
+    ),
+    SettingSpec(
+        "bundled_catalog",
+        "MODELPORT_BUNDLED_CATALOG",
+        "bundled_catalog",
+        "true",
+        "Load the catalog entries shipped with modelport (set false to start empty).",
+    ),
+    SettingSpec(
+        "host",
+        "MODELPORT_HOST",
+        "host",
+        "127.0.0.1",
+        "Address `modelport serve` listens on.",
+    ),
+    SettingSpec(
+        "port",
+        "MODELPORT_PORT",
+        "port",
+        "8642",
+        "Port `modelport serve` listens on.",
+    ),
+    SettingSpec(
+        "gpu_memory_gb",
+        "MODELPORT_GPU_MEMORY",
+        "gpu_memory",
+        "detected",
+        "Plan for a GPU with this much memory (e.g. 24GB) instead of the detected ones.",
+    ),
+    SettingSpec(
+        "http_timeout",
+        "MODELPORT_HTTP_TIMEOUT",
+        "http_timeout",
+        "30",
+        "Seconds to wait for a remote catalog or registry before giving up.",
+    ),
+    SettingSpec(
+        "debug",
+        "MODELPORT_DEBUG",
+        "debug",
+        "false",
+        "Show full tracebacks instead of one-line errors.",
+    ),
+)
+
+
+def _default_home() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("modelport", appauthor=False))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The settings in force for this process."""
+
+    home: Path
+    config_file: Path
+    database_url: str
+    bundled_catalog: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8642
+    gpu_memory_gb: float | None = None
+    http_timeout: float = 30.0
+    debug: bool = False
+
+    @property
+    def database_path(self) -> Path | None:
+        """The SQLite file behind ``database_url``, or None for another database."""
+        prefix = "sqlite:///"
+        if self.database_url.startswith(prefix):
+            return Path(self.database_url[len(prefix) :])
+        return None
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _parse_bool(name: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be true or false, not {value!r}.")
+
+
+def _parse_number(name: str, value: object, kind: type[int] | type[float]) -> Any:
+    try:
+        number = kind(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number, not {value!r}.") from None
+    if number < 0:
+        raise ConfigError(f"{name} must not be negative, got {value!r}.")
+    return number
+
+
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 10**3,
+    "kb": 10**3,
+    "m": 10**6,
+    "mb": 10**6,
+    "g": 10**9,
+    "gb": 10**9,
+    "t": 10**12,
+    "tb": 10**12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+}
+
+
+def parse_size(text: str | float | int, *, default_unit: str = "b") -> int:
+    """Parse a size like ``24GB``, ``512MiB`` or ``1.5g`` into bytes."""
+    from modelport.errors import InvalidValueError
+
+    if isinstance(text, int | float):
+        if text < 0:
+            raise InvalidValueError(f"Size must not be negative, got {text}.")
+        return int(text * _SIZE_UNITS[default_unit])
+    raw = str(text).strip().lower().replace(" ", "")
+    number = raw.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = raw[len(number) :] or default_unit
+    if unit not in _SIZE_UNITS or not number:
+        raise InvalidValueError(
+            f"Invalid size {text!r}.", hint="Use a number with a unit, e.g. 24GB or 512MiB."
+        )
+    try:
+        value = float(number)
+    except ValueError:
+        raise InvalidValueError(
+            f"Invalid size {text!r}.", hint="Use a number with a unit, e.g. 24GB or 512MiB."
+        ) from None
+    if value < 0 or value != value or value == float("inf"):
+        raise InvalidValueError(f"Size must be a finite, non-negative number, got {text!r}.")
+    return int(value * _SIZE_UNITS[unit])
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(
+            f"Config file {path} is not valid TOML: {e}.", hint="Fix or remove the file."
+        ) from e
+    except OSError as e:
+        raise ConfigError(f"Config file {path} cannot be read: {e.strerror}.") from e
+    known = {spec.key for spec in SETTINGS}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(
+            f"Config file {path} has unknown key(s): {', '.join(unknown)}.",
+            hint="Known keys: " + ", ".join(sorted(k for k in known if k != "-")) + ".",
+        )
+    return data
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Build the settings from an environment (``os.environ`` by default) and config file."""
+    env = dict(os.environ if environ is None else environ)
+    home = Path(env["MODELPORT_HOME"]).expanduser() if env.get("MODELPORT_HOME") else None
+    if home is None:
+        home = _default_home()
+    config_file = Path(env.get("MODELPORT_CONFIG") or home / "config.toml").expanduser()
+    config = _read_config(config_file)
+    if "home" in config and not env.get("MODELPORT_HOME"):
+        home = Path(str(config["home"])).expanduser()
+
+    def pick(spec_field: str) -> object | None:
+        spec = next(s for s in SETTINGS if s.field == spec_field)
+        if env.get(spec.env) not in (None, ""):
+            return env[spec.env]
+        return config.get(spec.key)
+
+    database_url = str(pick("database_url") or f"sqlite:///{home / 'modelport.db'}")
+    values: dict[str, Any] = {
+        "home": home,
+        "config_file": config_file,
+        "database_url": database_url,
+    }
+    if (raw := pick("bundled_catalog")) is not None:
+        values["bundled_catalog"] = _parse_bool("MODELPORT_BUNDLED_CATALOG", raw)
+    if (raw := pick("host")) is not None:
+        values["host"] = str(raw)
+    if (raw := pick("port")) is not None:
+        port = _parse_number("MODELPORT_PORT", raw, int)
+        if not 0 < port < 65536:
+            raise ConfigError(f"MODELPORT_PORT must be between 1 and 65535, not {raw!r}.")
+        values["port"] = port
+    if (raw := pick("gpu_memory_gb")) is not None:
+        try:
+            values["gpu_memory_gb"] = parse_size(str(raw), default_unit="gb") / 1e9
+        except ValueError as e:
+            raise ConfigError(f"MODELPORT_GPU_MEMORY is invalid: {e}") from e
+    if (raw := pick("http_timeout")) is not None:
+        values["http_timeout"] = float(_parse_number("MODELPORT_HTTP_TIMEOUT", raw, float))
+    if (raw := pick("debug")) is not None:
+        values["debug"] = _parse_bool("MODELPORT_DEBUG", raw)
+    return Settings(**values)
+
+
+_lock = threading.Lock()
+_settings: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The settings of this process, loaded once."""
+    global _settings
+    with _lock:
+        if _settings is None:
+            _settings = load_settings()
+        return _settings
+
+
+def reset_settings() -> None:
+    """Forget the loaded settings so the next ``get_settings`` reads them again."""
+    global _settings
+    with _lock:
+        _settings = None
+
+
+def setting_fields() -> list[str]:
+    """The names of the Settings fields that are user-facing settings."""
+    return [f.name for f in fields(Settings)]
