@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -134,14 +135,12 @@ def _nvidia_nvml() -> list[GPU] | None:
     except Exception:
         return None
     finally:
-        try:
+        with contextlib.suppress(Exception):
             pynvml.nvmlShutdown()
-        except Exception:
-            pass
 
 
 def parse_nvidia_smi(text: str) -> list[GPU]:
-    """GPUs from ``nvidia-smi --query-gpu=name,memory.total,compute_cap --format=csv,noheader,nounits``."""
+    """GPUs from ``nvidia-smi --query-gpu=name,memory.total,compute_cap`` CSV output."""
     gpus = []
     for line in text.strip().splitlines():
         parts = [p.strip() for p in line.split(",")]
@@ -180,7 +179,9 @@ def parse_rocm_smi(text: str) -> list[GPU]:
         except (TypeError, ValueError):
             memory = 0.0
         name = info.get("Card Series") or info.get("Card series") or info.get("Card model") or card
-        gpus.append(GPU(name=str(name), vendor="amd", memory_gb=round(memory, 2), source="rocm-smi"))
+        gpus.append(
+            GPU(name=str(name), vendor="amd", memory_gb=round(memory, 2), source="rocm-smi")
+        )
     return gpus
 
 

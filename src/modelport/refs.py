@@ -85,7 +85,8 @@ def _check_name(text: str, registry: str | None, name: str) -> None:
             raise InvalidReferenceError(
                 text,
                 f"{name!r} is not a PyTorch Hub reference",
-                hint="Use torch:owner/repo[:ref]/entrypoint, e.g. torch:pytorch/vision:v0.10.0/resnet18.",
+                hint="Use torch:owner/repo[:ref]/entrypoint, "
+                "e.g. torch:pytorch/vision:v0.10.0/resnet18.",
             )
     elif registry is not None:
         if not _API_NAME_RE.fullmatch(name) or ".." in name:

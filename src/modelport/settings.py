@@ -144,7 +144,7 @@ def _parse_bool(name: str, value: object) -> bool:
 
 def _parse_number(name: str, value: object, kind: type[int] | type[float]) -> Any:
     try:
-        number = kind(value)  # type: ignore[arg-type]
+        number = kind(value if isinstance(value, int | float) else str(value))
     except (TypeError, ValueError):
         raise ConfigError(f"{name} must be a number, not {value!r}.") from None
     if number < 0:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -28,7 +28,7 @@ _CPU_COMFORT = 0.70
 _CPU_LIMIT = 0.90
 
 
-class FitLevel(str, Enum):
+class FitLevel(StrEnum):
     """How well a model fits the machine."""
 
     FITS = "fits"
@@ -73,7 +73,9 @@ def merge_defaults(base: _M | None, overrides: dict[str, Any] | None, model: typ
     except ValidationError as e:
         err = e.errors(include_url=False)[0]
         where = ".".join(str(p) for p in err["loc"])
-        raise InvalidValueError(f"Invalid {model.__name__} value for {where}: {err['msg']}.") from None
+        raise InvalidValueError(
+            f"Invalid {model.__name__} value for {where}: {err['msg']}."
+        ) from None
 
 
 def _fit(need: float, available: float, comfort: float, limit: float = 1.0) -> FitLevel:
@@ -142,21 +144,25 @@ def _validate_api(entry: ModelEntry, purpose: Purpose) -> ValidationResult:
 
 
 def _hardware_reasons(entry: ModelEntry, system: SystemInfo) -> list[str]:
-    blockers = []
+    blockers: list[str] = []
     req = entry.requirements
     if req is None:
         return blockers
     if req.min_gpus and len(system.gpus) < req.min_gpus:
         blockers.append(f"needs {req.min_gpus} GPU(s), this machine has {len(system.gpus)}")
     have_cc = system.min_compute_capability
-    if req.min_compute_capability and have_cc and _cc_tuple(have_cc) < _cc_tuple(
+    if (
         req.min_compute_capability
+        and have_cc
+        and _cc_tuple(have_cc) < _cc_tuple(req.min_compute_capability)
     ):
         blockers.append(
             f"needs CUDA compute capability {req.min_compute_capability}, the GPU has {have_cc}"
         )
     if req.min_ram_gb and system.ram_gb < req.min_ram_gb:
-        blockers.append(f"needs {req.min_ram_gb:g} GB of RAM, this machine has {system.ram_gb:g} GB")
+        blockers.append(
+            f"needs {req.min_ram_gb:g} GB of RAM, this machine has {system.ram_gb:g} GB"
+        )
     return blockers
 
 
@@ -178,8 +184,10 @@ def _validate_inference(
     comfort, limit = (_GPU_COMFORT, 1.0) if target == "gpu" else (_CPU_COMFORT, _CPU_LIMIT)
     fit = _fit(est.total_gb, available, comfort, limit)
     where = "GPU memory" if target == "gpu" else "RAM (no GPU: runs on the CPU)"
-    reasons = [f"needs about {est.total_gb:g} GB ({est.dtype}, {est.context} tokens), "
-               f"{available:g} GB of {where} available"]
+    reasons = [
+        f"needs about {est.total_gb:g} GB ({est.dtype}, {est.context} tokens), "
+        f"{available:g} GB of {where} available"
+    ]
     reasons.extend(est.assumptions)
     blockers = _hardware_reasons(entry, system)
     if blockers:
@@ -202,7 +210,9 @@ def _validate_inference(
                 ctx //= 2
                 alt = estimate_inference_memory(entry, dtype=est.dtype, context=ctx)
                 if _fit(alt.total_gb, available, comfort, limit) is FitLevel.FITS:
-                    suggestions.append(f"limit the context to {ctx} tokens (about {alt.total_gb:g} GB)")
+                    suggestions.append(
+                        f"limit the context to {ctx} tokens (about {alt.total_gb:g} GB)"
+                    )
                     break
         if target == "cpu":
             needed = est.total_gb / _GPU_COMFORT
@@ -239,20 +249,32 @@ def _validate_training(
         lora_rank=defaults.lora.r if defaults.lora else 16,
     )
     target, available = _available(entry, system, 1)
-    reasons = [f"{method} fine-tuning needs about {est.total_gb:g} GB, "
-               f"{available:g} GB of {'GPU memory' if target == 'gpu' else 'RAM'} available"]
+    reasons = [
+        f"{method} fine-tuning needs about {est.total_gb:g} GB, "
+        f"{available:g} GB of {'GPU memory' if target == 'gpu' else 'RAM'} available"
+    ]
     reasons.extend(est.assumptions)
     if entry.open_weights is False:
         return ValidationResult(
-            entry.id, "training", FitLevel.DOES_NOT_FIT, target,  # type: ignore[arg-type]
-            ("its weights are not published: it cannot be fine-tuned locally",), (), est,
-            available, defaults.model_dump(mode="json"),
+            entry.id,
+            "training",
+            FitLevel.DOES_NOT_FIT,
+            target,  # type: ignore[arg-type]
+            ("its weights are not published: it cannot be fine-tuned locally",),
+            (),
+            est,
+            available,
+            defaults.model_dump(mode="json"),
         )
     if target == "gpu":
         fit = _fit(est.total_gb, available, _GPU_COMFORT)
     else:
         small = (entry.effective_parameters or 0) <= 500e6
-        fit = _fit(est.total_gb, available, _CPU_COMFORT, _CPU_LIMIT) if small else FitLevel.DOES_NOT_FIT
+        fit = (
+            _fit(est.total_gb, available, _CPU_COMFORT, _CPU_LIMIT)
+            if small
+            else FitLevel.DOES_NOT_FIT
+        )
         reasons.append(
             "no GPU: only small models (≤ 500M parameters) train in reasonable time on a CPU"
         )
@@ -274,7 +296,9 @@ def _validate_training(
             ctx //= 2
             alt = estimate_training_memory(entry, method=method, context=ctx)
             if _fit(alt.total_gb, available, _GPU_COMFORT) is FitLevel.FITS:
-                suggestions.append(f"train on sequences of {ctx} tokens (about {alt.total_gb:g} GB)")
+                suggestions.append(
+                    f"train on sequences of {ctx} tokens (about {alt.total_gb:g} GB)"
+                )
                 break
     if target == "cpu" and fit is FitLevel.DOES_NOT_FIT:
         suggestions.append(f"use a GPU with at least {est.total_gb / _GPU_COMFORT:.0f} GB")

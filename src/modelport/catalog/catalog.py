@@ -334,8 +334,15 @@ class Catalog:
 
     def _rank(self, model_id: str) -> float:
         entry = self._entries.get(model_id)
-        penalty = 0.5 if entry is not None and entry.status is Status.DEPRECATED else 0.0
-        return math.log1p(self._usage.get(model_id, 0)) - penalty
+        if entry is None:
+            return 0.0
+        score = math.log1p(self._usage.get(model_id, 0))
+        if entry.status is Status.DEPRECATED:
+            score -= 0.5
+        # An original outranks its fine-tunes and quantizations when names tie.
+        if entry.lineage is None or entry.lineage.parent is None:
+            score += 0.1
+        return score
 
     # ---------------------------------------------------------------- usage
 
@@ -363,7 +370,9 @@ class Catalog:
 
     # ---------------------------------------------------------------- queries
 
-    def _candidate_sets(self, q: CatalogQuery) -> tuple[list[set[str]], list[tuple[_Range, float | None, float | None]]]:
+    def _candidate_sets(
+        self, q: CatalogQuery
+    ) -> tuple[list[set[str]], list[tuple[_Range, float | None, float | None]]]:
         sets: list[set[str]] = []
         ranges: list[tuple[_Range, float | None, float | None]] = []
         empty: set[str] = set()
@@ -429,7 +438,11 @@ class Catalog:
             ok = True
             for rng, lo, hi in rest_ranges:
                 value = values[id(rng)](entry)
-                if value is None or (lo is not None and value < lo) or (hi is not None and value > hi):
+                if (
+                    value is None
+                    or (lo is not None and value < lo)
+                    or (hi is not None and value > hi)
+                ):
                     ok = False
                     break
             if ok:
@@ -459,14 +472,12 @@ class Catalog:
     def query(self, q: CatalogQuery | None = None, /, **filters: Any) -> list[ModelEntry]:
         """Entries matching every filter, sorted, paginated (answered from indexes)."""
         q = q or CatalogQuery(**filters)
-        if q.limit is not None and q.limit < 0 or q.offset < 0:
+        if (q.limit is not None and q.limit < 0) or q.offset < 0:
             raise InvalidValueError("limit and offset must not be negative.")
         with self._lock:
             ids = self._matching_ids(q)
             entries = (
-                list(self._entries.values())
-                if ids is None
-                else [self._entries[i] for i in ids]
+                list(self._entries.values()) if ids is None else [self._entries[i] for i in ids]
             )
         key = self._sort_key(q.sort)
         if q.limit is not None and not q.descending:
@@ -536,7 +547,9 @@ class Catalog:
         with self._lock:
             return sorted(self._index["provider"])
 
-    def facet(self, dim: Literal["provider", "category", "task", "tag", "status", "source"]) -> dict[str, int]:
+    def facet(
+        self, dim: Literal["provider", "category", "task", "tag", "status", "source"]
+    ) -> dict[str, int]:
         """Counts of entries by one indexed dimension."""
         with self._lock:
             return {k: len(v) for k, v in sorted(self._index[dim].items())}

@@ -48,9 +48,17 @@ def normalize_id(text: str) -> str:
     return text.strip("-")
 
 
+_LETTER_DIGIT = re.compile(r"(?<=[a-z])(?=\d)")
+
+
+def fuzzy_form(text: str) -> str:
+    """A name as space-separated words for fuzzy scoring (``qwen2.5-7b`` → ``qwen 2.5 7b``)."""
+    return _LETTER_DIGIT.sub(" ", normalize_id(text).replace("-", " "))
+
+
 def tokens(text: str) -> list[str]:
-    """The search tokens of a name: normalized, split on ``-``."""
-    return [t for t in normalize_id(text).split("-") if t]
+    """The search tokens of a name: normalized, letters split from digits."""
+    return [t for t in fuzzy_form(text).split() if t]
 
 
 def short_name(model_id: str) -> str:
@@ -129,7 +137,9 @@ class NameIndex:
             for tok in names.toks:
                 self._token_ids.setdefault(tok, set()).add(model_id)
             self._sorted_tokens = None
-            self._fuzzy_keys[model_id] = names.search + " " + normalize_id(name).replace("-", " ")
+            words = tokens(short_name(model_id))
+            words += [w for w in tokens(name) if w not in words]
+            self._fuzzy_keys[model_id] = " ".join(words)
 
     def remove(self, model_id: str) -> None:
         """Forget an id."""
@@ -247,10 +257,14 @@ class NameIndex:
         return {i for i, _ in counts.most_common(self.MAX_CANDIDATES)}
 
     def fuzzy_scores(self, query: str, *, limit: int = 10) -> list[tuple[str, float]]:
-        """The best fuzzy matches of a query as (id, score 0–100), best first."""
+        """The best fuzzy matches of a query as (id, score 0–100), best first.
+
+        The score weighs word overlap (token set) against word order and extra words
+        (token sort), so ``llama 8b`` prefers ``Llama-3.1-8B`` to a longer derivative.
+        """
         from rapidfuzz import fuzz, process
 
-        q = normalize_id(query).replace("-", " ")
+        q = " ".join(tokens(query))
         if not q:
             return []
         with self._lock:
@@ -267,8 +281,18 @@ class NameIndex:
             )
             pool |= {key for _, _, key in typo}
             keys = {i: self._fuzzy_keys[i] for i in pool}
-        scored = process.extract(q, keys, scorer=fuzz.WRatio, limit=limit, processor=None)
-        return [(key, float(score)) for _, score, key in scored]
+        overlap = process.extract(q, keys, scorer=fuzz.token_set_ratio, limit=None, processor=None)
+        order = {
+            k: s
+            for _, s, k in process.extract(
+                q, keys, scorer=fuzz.token_sort_ratio, limit=None, processor=None
+            )
+        }
+        scored = sorted(
+            ((k, 0.6 * s + 0.4 * order[k]) for _, s, k in overlap),
+            key=lambda item: (-item[1], item[0]),
+        )
+        return [(key, round(score, 2)) for key, score in scored[:limit]]
 
     def _fuzzy(self, query: str, rank: Callable[[str], float] | None) -> Match:
         scored = self.fuzzy_scores(query, limit=10)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -22,10 +22,10 @@ __all__ = [
     "LatencyProfile",
     "Lineage",
     "LoraConfig",
+    "MoEConfig",
     "Modality",
     "ModelArchitecture",
     "ModelEntry",
-    "MoEConfig",
     "Pricing",
     "Quantization",
     "Requirements",
@@ -42,14 +42,14 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
 
 
-class Source(str, Enum):
+class Source(StrEnum):
     """Where a model runs: on your hardware, or behind a provider's API."""
 
     SELF_HOSTED = "self-hosted"
     API = "api"
 
 
-class Category(str, Enum):
+class Category(StrEnum):
     """What kind of model it is, for browsing."""
 
     TEXT_LLM = "text-llm"
@@ -66,7 +66,7 @@ class Category(str, Enum):
     OTHER = "other"
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     """Whether a model is ready to rely on."""
 
     STABLE = "stable"
@@ -74,7 +74,7 @@ class Status(str, Enum):
     DEPRECATED = "deprecated"
 
 
-class Modality(str, Enum):
+class Modality(StrEnum):
     """A kind of input or output."""
 
     TEXT = "text"
@@ -148,9 +148,7 @@ class Pricing(_Model):
         if self.input_per_1m_tokens is None and self.output_per_1m_tokens is None:
             return None
         inp = self.input_per_1m_tokens or 0.0
-        out = (
-            self.output_per_1m_tokens if self.output_per_1m_tokens is not None else inp
-        ) or 0.0
+        out = (self.output_per_1m_tokens if self.output_per_1m_tokens is not None else inp) or 0.0
         return inp * input_share + out * (1 - input_share)
 
 
@@ -184,7 +182,7 @@ class LatencyProfile(_Model):
             raise ValueError(f"unknown latency preset {preset!r}; use one of {sorted(presets)}")
         ttft, itl, std, reasoning = presets[preset]
         return cls(
-            preset=preset,  # type: ignore[arg-type]
+            preset=preset,
             time_to_first_token_ms=ttft,
             inter_token_latency_ms_mean=itl,
             inter_token_latency_ms_std=std,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from modelport.errors import UnknownTaskError
 
@@ -19,7 +19,7 @@ __all__ = [
 ]
 
 
-class TaskCategory(str, Enum):
+class TaskCategory(StrEnum):
     """The kind of data a task works on."""
 
     TEXT = "text"
@@ -75,7 +75,9 @@ TASKS: tuple[Task, ...] = (
         "Label each token (named entities, part of speech).",
         ("ner", "named-entity-recognition", "pos"),
     ),
-    Task("question-answering", _T, "Extract an answer span from a context.", ("qa", "extractive-qa")),
+    Task(
+        "question-answering", _T, "Extract an answer span from a context.", ("qa", "extractive-qa")
+    ),
     Task("table-question-answering", _T, "Answer a question about a table.", ("table-qa",)),
     Task(
         "zero-shot-classification",

@@ -1,0 +1,67 @@
+"""modelport: know, choose, pull, convert, run and serve machine-learning models.
+
+The public API is imported lazily so that ``modelport --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_LAZY: dict[str, str] = {
+    "AmbiguousModelError": "modelport.errors",
+    "Catalog": "modelport.catalog.catalog",
+    "CatalogQuery": "modelport.catalog.catalog",
+    "ModelEntry": "modelport.catalog.entry",
+    "ModelNotFoundError": "modelport.errors",
+    "ModelportError": "modelport.errors",
+    "Ref": "modelport.refs",
+    "add_entries": "modelport.api",
+    "get_catalog": "modelport.api",
+    "import_catalog": "modelport.api",
+    "parse_ref": "modelport.refs",
+    "query_models": "modelport.api",
+    "recommend": "modelport.api",
+    "resolve_model": "modelport.api",
+    "search_models": "modelport.api",
+    "select_models": "modelport.api",
+    "show_model": "modelport.api",
+    "system_info": "modelport.api",
+    "validate_model": "modelport.api",
+}
+
+__all__ = sorted([*_LAZY, "__version__"])
+
+if TYPE_CHECKING:  # pragma: no cover
+    from modelport.api import (  # noqa: F401
+        add_entries,
+        get_catalog,
+        import_catalog,
+        query_models,
+        recommend,
+        resolve_model,
+        search_models,
+        select_models,
+        show_model,
+        system_info,
+        validate_model,
+    )
+    from modelport.catalog.catalog import Catalog, CatalogQuery  # noqa: F401
+    from modelport.catalog.entry import ModelEntry  # noqa: F401
+    from modelport.errors import AmbiguousModelError, ModelNotFoundError, ModelportError  # noqa: F401
+    from modelport.refs import Ref, parse_ref  # noqa: F401
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'modelport' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,6 @@
+"""``python -m modelport``."""
+
+from modelport.cli import main
+
+if __name__ == "__main__":
+    main()

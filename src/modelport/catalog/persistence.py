@@ -1,0 +1,150 @@
+"""User-added and remote catalog entries, usage counts and remote sources in the database."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, delete, insert, select, update
+
+from modelport.catalog.entry import ModelEntry
+from modelport.db import catalog_entries, catalog_sources, model_usage
+
+__all__ = ["CatalogRepository", "RemoteSource"]
+
+
+@dataclass(frozen=True)
+class RemoteSource:
+    """A remote catalog the user subscribed to."""
+
+    name: str
+    url: str
+    format: str
+    entry_count: int
+    etag: str | None
+    refreshed_at: dt.datetime | None
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class CatalogRepository:
+    """Reads and writes the catalog's rows; every write is one transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def entries(self, *, origin: str | None = None) -> list[tuple[str, ModelEntry]]:
+        """(origin, entry) for every stored entry, optionally of one origin."""
+        query = select(catalog_entries.c.origin, catalog_entries.c.data).order_by(
+            catalog_entries.c.id
+        )
+        if origin is not None:
+            query = query.where(catalog_entries.c.origin == origin)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [(row.origin, ModelEntry.model_validate_json(row.data)) for row in rows]
+
+    def origin_of(self, model_id: str) -> str | None:
+        """Where a stored entry came from (``user`` or ``remote:NAME``), or None."""
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(catalog_entries.c.origin).where(catalog_entries.c.id == model_id)
+            ).scalar_one_or_none()
+
+    def save(self, entries: Iterable[ModelEntry], *, origin: str) -> None:
+        """Insert or replace entries under an origin."""
+        now = _now()
+        with self.engine.begin() as conn:
+            for entry in entries:
+                conn.execute(delete(catalog_entries).where(catalog_entries.c.id == entry.id))
+                conn.execute(
+                    insert(catalog_entries).values(
+                        id=entry.id,
+                        origin=origin,
+                        data=json.dumps(entry.to_json_dict(), ensure_ascii=False),
+                        updated_at=now,
+                    )
+                )
+
+    def replace_origin(self, origin: str, entries: Iterable[ModelEntry]) -> None:
+        """Make an origin hold exactly these entries (one transaction)."""
+        now = _now()
+        with self.engine.begin() as conn:
+            conn.execute(delete(catalog_entries).where(catalog_entries.c.origin == origin))
+            for entry in entries:
+                conn.execute(delete(catalog_entries).where(catalog_entries.c.id == entry.id))
+                conn.execute(
+                    insert(catalog_entries).values(
+                        id=entry.id,
+                        origin=origin,
+                        data=json.dumps(entry.to_json_dict(), ensure_ascii=False),
+                        updated_at=now,
+                    )
+                )
+
+    def delete(self, model_id: str) -> bool:
+        """Delete a stored entry; whether it existed."""
+        with self.engine.begin() as conn:
+            result = conn.execute(delete(catalog_entries).where(catalog_entries.c.id == model_id))
+        return bool(result.rowcount)
+
+    # ---------------------------------------------------------------- usage
+
+    def usage(self) -> dict[str, int]:
+        """Usage count of every model used so far."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(model_usage.c.id, model_usage.c.count)).all()
+        return {str(row[0]): int(row[1]) for row in rows}
+
+    def add_usage(self, model_id: str, count: int = 1) -> None:
+        """Add to a model's usage count."""
+        now = _now()
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(model_usage)
+                .where(model_usage.c.id == model_id)
+                .values(count=model_usage.c.count + count, last_used=now)
+            )
+            if not done.rowcount:
+                conn.execute(insert(model_usage).values(id=model_id, count=count, last_used=now))
+
+    # ---------------------------------------------------------------- sources
+
+    def sources(self) -> list[RemoteSource]:
+        """Every remote catalog source."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(catalog_sources).order_by(catalog_sources.c.name)).all()
+        return [
+            RemoteSource(r.name, r.url, r.format, r.entry_count, r.etag, r.refreshed_at)
+            for r in rows
+        ]
+
+    def add_source(self, name: str, url: str, *, format: str) -> None:
+        """Add or re-point a remote source."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(catalog_sources).where(catalog_sources.c.name == name))
+            conn.execute(
+                insert(catalog_sources).values(name=name, url=url, format=format, entry_count=0)
+            )
+
+    def remove_source(self, name: str) -> bool:
+        """Remove a source and its entries; whether it existed."""
+        with self.engine.begin() as conn:
+            gone = conn.execute(delete(catalog_sources).where(catalog_sources.c.name == name))
+            conn.execute(
+                delete(catalog_entries).where(catalog_entries.c.origin == f"remote:{name}")
+            )
+        return bool(gone.rowcount)
+
+    def mark_refreshed(self, name: str, *, entry_count: int, etag: str | None) -> None:
+        """Record a successful refresh of a source."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(catalog_sources)
+                .where(catalog_sources.c.name == name)
+                .values(entry_count=entry_count, etag=etag, refreshed_at=_now())
+            )

@@ -1,0 +1,98 @@
+"""One output object for every command: human tables, ``--json`` documents, quiet mode."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Output", "to_jsonable"]
+
+
+def to_jsonable(value: Any) -> Any:
+    """Turn dataclasses, pydantic models, enums, dates and paths into JSON data."""
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json", exclude_none=True)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)} | {
+            name: to_jsonable(getattr(value, name))
+            for name in ("total_gb", "ok", "total_vram_gb", "total_usd")
+            if hasattr(type(value), name) and isinstance(getattr(type(value), name), property)
+        }
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_jsonable(v) for v in value]
+    return value
+
+
+class Output:
+    """Writes a command's result in the mode the user chose."""
+
+    def __init__(self, *, json_mode: bool = False, quiet: bool = False) -> None:
+        self.json_mode = json_mode
+        self.quiet = quiet
+        self._console: Any = None
+
+    @property
+    def console(self) -> Any:
+        """The Rich console (created on first use)."""
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(soft_wrap=False)
+        return self._console
+
+    def json(self, data: Any) -> None:
+        """Print JSON data."""
+        sys.stdout.write(json.dumps(to_jsonable(data), indent=2, ensure_ascii=False) + "\n")
+
+    def result(self, data: Any, human: Callable[[], None]) -> None:
+        """Print ``data`` as JSON in JSON mode, else call ``human``."""
+        if self.json_mode:
+            self.json(data)
+        elif not self.quiet:
+            human()
+
+    def message(self, text: str) -> None:
+        """A line for humans (hidden in JSON and quiet modes)."""
+        if not self.json_mode and not self.quiet:
+            self.console.print(text, highlight=False)
+
+    def table(
+        self,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        *,
+        title: str | None = None,
+        justify: dict[str, str] | None = None,
+    ) -> None:
+        """A table for humans."""
+        from rich.table import Table
+
+        table = Table(title=title, header_style="bold", box=None, pad_edge=False)
+        for i, column in enumerate(columns):
+            table.add_column(
+                column,
+                justify=(justify or {}).get(column, "left"),  # type: ignore[arg-type]
+                no_wrap=i == 0 or column == "ID",
+                overflow="fold",
+            )
+        for row in rows:
+            table.add_row(*("" if v is None else str(v) for v in row))
+        self.console.print(table)
+
+    def ids(self, values: Sequence[str]) -> None:
+        """Quiet mode: one id per line."""
+        sys.stdout.write("".join(f"{v}\n" for v in values))

@@ -1,0 +1,42 @@
+"""The Typer app: global options and the command groups."""
+
+from __future__ import annotations
+
+import typer
+
+from modelport import __version__
+from modelport.cli import catalog as catalog_cmds
+from modelport.cli import models as model_cmds
+from modelport.cli import serve as serve_cmds
+from modelport.cli import system as system_cmds
+
+app = typer.Typer(
+    name="modelport",
+    help="Know, choose, pull, convert, run and serve machine-learning models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"modelport {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """Know, choose, pull, convert, run and serve machine-learning models."""
+
+
+model_cmds.register(app)
+system_cmds.register(app)
+serve_cmds.register(app)
+app.add_typer(catalog_cmds.app, name="catalog")

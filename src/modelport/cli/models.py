@@ -1,0 +1,358 @@
+"""Commands about models in the catalog: models, search, show, validate, recommend, tasks."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from modelport.cli import _format as fmt
+from modelport.cli._options import GpuMemoryOpt, JsonOpt, LimitOpt, NameArg, QuietOpt
+from modelport.cli._output import Output
+
+__all__ = ["register"]
+
+CapabilityOpt = Annotated[
+    list[str] | None,
+    typer.Option("--capability", "-c", help="Required capability (repeatable), e.g. vision."),
+]
+TaskOpt = Annotated[str | None, typer.Option("--task", "-t", help="Pipeline task or alias.")]
+
+
+def _entry_row(entry: Any) -> list[str]:
+    price = entry.pricing.blended_per_1m_tokens() if entry.pricing else None
+    return [
+        entry.id,
+        entry.provider,
+        entry.source.value,
+        entry.category.value,
+        fmt.params(entry.effective_parameters),
+        fmt.tokens(entry.context_window),
+        fmt.price(price),
+        entry.status.value,
+    ]
+
+
+_COLUMNS = ["ID", "PROVIDER", "SOURCE", "CATEGORY", "PARAMS", "CONTEXT", "$/1M", "STATUS"]
+
+
+def models(
+    provider: Annotated[str | None, typer.Option(help="Only this provider.")] = None,
+    source: Annotated[str | None, typer.Option(help="self-hosted or api.")] = None,
+    category: Annotated[str | None, typer.Option(help="e.g. text-llm, embedding.")] = None,
+    task: TaskOpt = None,
+    tag: Annotated[str | None, typer.Option(help="Only entries with this tag.")] = None,
+    status: Annotated[str | None, typer.Option(help="stable, experimental or deprecated.")] = None,
+    capability: CapabilityOpt = None,
+    min_context: Annotated[
+        int | None, typer.Option(min=0, help="At least this many tokens.")
+    ] = None,
+    max_price: Annotated[
+        float | None, typer.Option(min=0, help="At most this USD per 1M tokens (3:1 blend).")
+    ] = None,
+    max_vram: Annotated[
+        float | None, typer.Option(min=0, help="Needs at most this GB of VRAM.")
+    ] = None,
+    sort: Annotated[
+        str, typer.Option(help="id, name, provider, context, price, parameters, usage, release.")
+    ] = "id",
+    desc: Annotated[bool, typer.Option("--desc", help="Sort descending.")] = False,
+    limit: Annotated[
+        int | None, typer.Option("--limit", "-n", min=1, help="Show at most this many.")
+    ] = None,
+    offset: Annotated[int, typer.Option(min=0, help="Skip this many.")] = 0,
+    json_: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """List catalog models, filtered and sorted."""
+    from modelport.api import get_catalog
+    from modelport.catalog.catalog import CatalogQuery
+
+    query = CatalogQuery(
+        capabilities=tuple(capability or ()),
+        provider=provider,
+        category=category,
+        task=task,
+        tag=tag,
+        status=status,
+        source=source,
+        min_context=min_context,
+        max_price=max_price,
+        max_vram_gb=max_vram,
+        sort=sort,
+        descending=desc,
+        limit=limit,
+        offset=offset,
+    )
+    catalog = get_catalog()
+    entries = catalog.query(query)
+    out = Output(json_mode=json_, quiet=quiet)
+    if quiet:
+        out.ids([e.id for e in entries])
+        return
+    total = catalog.count_matching(query)
+
+    def human() -> None:
+        out.table(_COLUMNS, [_entry_row(e) for e in entries])
+        out.message(f"{len(entries)} of {total} model(s).")
+
+    out.result({"total": total, "offset": offset, "models": entries}, human)
+
+
+def search(
+    query: Annotated[str, typer.Argument(help="Words to look for, e.g. 'llama 8b'.")],
+    limit: LimitOpt = 20,
+    json_: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Search the catalog by name, alias, task, tag or provider (fuzzy)."""
+    from modelport.api import search_models
+
+    hits = search_models(query, limit=limit)
+    out = Output(json_mode=json_, quiet=quiet)
+    if quiet:
+        out.ids([h.entry.id for h in hits])
+        return
+
+    def human() -> None:
+        if not hits:
+            out.message(f"No model matches {query!r}.")
+            return
+        out.table(["SCORE", *_COLUMNS], [[f"{h.score:.0f}", *_entry_row(h.entry)] for h in hits])
+
+    out.result([{"score": h.score, "model": h.entry} for h in hits], human)
+
+
+def show(name: NameArg, json_: JsonOpt = False) -> None:
+    """Show everything the catalog knows about one model."""
+    from modelport.api import resolve_model, show_model
+
+    match = resolve_model(name)
+    entry = show_model(name)
+    out = Output(json_mode=json_)
+
+    def human() -> None:
+        from rich.panel import Panel
+
+        if match.method == "fuzzy":
+            out.message(f"[dim]{name!r} matched {entry.id} (fuzzy, {match.confidence:.0%})[/dim]")
+        lines = [f"[bold]{entry.name}[/bold]  ({entry.id})"]
+        if entry.description:
+            lines.append(entry.description)
+        facts = [
+            ("provider", entry.provider),
+            ("source", entry.source.value),
+            ("category", entry.category.value),
+            ("tasks", ", ".join(entry.tasks) or "?"),
+            (
+                "status",
+                entry.status.value
+                + (f" — {entry.deprecation.message}" if entry.deprecation else ""),
+            ),
+            (
+                "parameters",
+                fmt.params(entry.effective_parameters)
+                + (
+                    f" ({fmt.params(entry.active_parameters)} active)"
+                    if entry.active_parameters
+                    else ""
+                ),
+            ),
+            ("context", fmt.tokens(entry.context_window)),
+            ("max output", fmt.tokens(entry.max_output_tokens)),
+            ("license", entry.license or "?"),
+            ("open weights", {True: "yes", False: "no", None: "?"}[entry.open_weights]),
+            ("inputs", ", ".join(m.value for m in entry.input_modalities)),
+            ("outputs", ", ".join(m.value for m in entry.output_modalities)),
+            ("capabilities", ", ".join(entry.capabilities.supported()) or "?"),
+        ]
+        if entry.pricing:
+            p = entry.pricing
+            parts = [
+                f"{label} {fmt.price(value)}"
+                for label, value in (
+                    ("input", p.input_per_1m_tokens),
+                    ("output", p.output_per_1m_tokens),
+                    ("cached input", p.cached_input_per_1m_tokens),
+                )
+                if value is not None
+            ]
+            extra = [
+                f"{label} ${value:g}"
+                for label, value in (
+                    ("per image", p.per_image),
+                    ("per audio minute", p.per_audio_minute),
+                    ("per 1k characters", p.per_1k_characters),
+                )
+                if value is not None
+            ]
+            facts.append(
+                (
+                    "pricing",
+                    ", ".join(parts)
+                    + (" per 1M tokens" if parts else "")
+                    + ("; " if parts and extra else "")
+                    + ", ".join(extra)
+                    + (f" (as of {p.as_of})" if p.as_of else ""),
+                )
+            )
+        if entry.requirements and entry.requirements.min_vram_gb is not None:
+            facts.append(("needs", f"{entry.requirements.min_vram_gb:g} GB VRAM (min)"))
+        if entry.lineage and entry.lineage.base_model:
+            facts.append(("base model", entry.lineage.base_model))
+        if entry.hugging_face_id:
+            facts.append(("hugging face", entry.hugging_face_id))
+        if entry.source_url:
+            facts.append(
+                ("source", f"{entry.source_url}" + (f" ({entry.as_of})" if entry.as_of else ""))
+            )
+        width = max(len(k) for k, _ in facts)
+        lines += [f"[cyan]{k.rjust(width)}[/cyan]  {v}" for k, v in facts]
+        if entry.notes:
+            lines.append(f"[dim]{entry.notes}[/dim]")
+        out.console.print(Panel("\n".join(lines), expand=False))
+
+    out.result(entry, human)
+
+
+def validate(
+    name: NameArg,
+    for_: Annotated[str, typer.Option("--for", help="inference or training.")] = "inference",
+    gpu_memory: GpuMemoryOpt = None,
+    dtype: Annotated[
+        str | None, typer.Option(help="Weights dtype or quantization, e.g. int4.")
+    ] = None,
+    context: Annotated[int | None, typer.Option(min=1, help="Context length in tokens.")] = None,
+    method: Annotated[str | None, typer.Option(help="Training method: full, lora, qlora.")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Check whether a model can be served or trained on this machine."""
+    from modelport.api import validate_model
+
+    result = validate_model(
+        name, purpose=for_, gpu_memory=gpu_memory, dtype=dtype, context=context, method=method
+    )
+    out = Output(json_mode=json_)
+
+    def human() -> None:
+        colour = {"fits": "green", "tight": "yellow", "does-not-fit": "red"}[result.fit.value]
+        out.message(
+            f"[bold {colour}]{result.fit.value}[/bold {colour}]  {result.model_id} "
+            f"for {result.purpose} on {result.target}"
+        )
+        for reason in result.reasons:
+            out.message(f"  • {reason}")
+        if result.estimate:
+            e = result.estimate
+            parts = [
+                f"weights {e.weights_gb:g}",
+                f"KV cache {e.kv_cache_gb:g}",
+                f"overhead {e.overhead_gb:g}",
+            ]
+            if e.method != "inference":
+                parts += [
+                    f"gradients {e.gradients_gb:g}",
+                    f"optimizer {e.optimizer_gb:g}",
+                    f"activations {e.activations_gb:g}",
+                ]
+            out.message(f"  memory: {' + '.join(parts)} = {e.total_gb:g} GB")
+        for tip in result.suggestions:
+            out.message(f"  → {tip}")
+
+    out.result(result, human)
+    if not result.ok:
+        raise typer.Exit(3)
+
+
+def recommend(
+    task: Annotated[str, typer.Option("--task", "-t", help="Pipeline task or alias.")],
+    api: Annotated[bool, typer.Option("--api/--no-api", help="Include hosted API models.")] = True,
+    self_hosted: Annotated[
+        bool, typer.Option("--self-hosted/--no-self-hosted", help="Include self-hosted models.")
+    ] = True,
+    min_context: Annotated[
+        int | None, typer.Option(min=0, help="At least this many tokens.")
+    ] = None,
+    max_cost: Annotated[
+        float | None, typer.Option(min=0, help="At most this USD per 1M tokens.")
+    ] = None,
+    capability: CapabilityOpt = None,
+    fits: Annotated[
+        bool, typer.Option("--fits", help="Only models that fit this machine.")
+    ] = False,
+    gpu_memory: GpuMemoryOpt = None,
+    limit: LimitOpt = 10,
+    json_: JsonOpt = False,
+) -> None:
+    """Recommend models for a task, self-hosted and API, with the reasons."""
+    from modelport.api import select_models
+
+    picks = select_models(
+        task,
+        include_api=api,
+        include_self_hosted=self_hosted,
+        min_context=min_context,
+        max_cost_per_1m=max_cost,
+        capabilities=capability or (),
+        fits_this_machine=fits or gpu_memory is not None,
+        gpu_memory=gpu_memory,
+        limit=limit,
+    )
+    out = Output(json_mode=json_)
+
+    def human() -> None:
+        if not picks:
+            out.message("No model meets those constraints.")
+            return
+        out.table(
+            ["SCORE", "ID", "SOURCE", "WHY"],
+            [
+                [f"{p.score:.0f}", p.entry.id, p.entry.source.value, "; ".join(p.reasons)]
+                for p in picks
+            ],
+        )
+
+    out.result(
+        [
+            {
+                "score": p.score,
+                "reasons": p.reasons,
+                "model": p.entry,
+                "fit": p.validation.fit.value if p.validation else None,
+            }
+            for p in picks
+        ],
+        human,
+    )
+
+
+def tasks(json_: JsonOpt = False) -> None:
+    """List the pipeline tasks with their category and aliases."""
+    from modelport.catalog.tasks import TASKS
+
+    out = Output(json_mode=json_)
+    out.result(
+        [
+            {
+                "name": t.name,
+                "category": t.category.value,
+                "aliases": t.aliases,
+                "description": t.description,
+            }
+            for t in TASKS
+        ],
+        lambda: out.table(
+            ["TASK", "CATEGORY", "ALIASES"],
+            [[t.name, t.category.value, ", ".join(t.aliases)] for t in TASKS],
+        ),
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add these commands to the app."""
+    app.command()(models)
+    app.command()(search)
+    app.command()(show)
+    app.command()(validate)
+    app.command()(recommend)
+    app.command()(tasks)

@@ -1,0 +1,108 @@
+"""SQLAlchemy engine and tables: SQLite in MODELPORT_HOME by default, PostgreSQL at scale."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+)
+from sqlalchemy.exc import ArgumentError, OperationalError
+
+from modelport.errors import ConfigError
+
+__all__ = ["catalog_entries", "catalog_sources", "get_engine", "metadata", "model_usage"]
+
+metadata = MetaData()
+
+#: Catalog entries added by the user or by a remote catalog (bundled ones live in files).
+catalog_entries = Table(
+    "catalog_entries",
+    metadata,
+    Column("id", String(256), primary_key=True),
+    Column("origin", String(300), nullable=False, index=True),
+    Column("data", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+#: How often each model was used (feeds ranking).
+model_usage = Table(
+    "model_usage",
+    metadata,
+    Column("id", String(256), primary_key=True),
+    Column("count", Integer, nullable=False, default=0),
+    Column("last_used", DateTime(timezone=True), nullable=True),
+)
+
+#: Remote catalogs the user subscribed to.
+catalog_sources = Table(
+    "catalog_sources",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("format", String(32), nullable=False, default="modelport"),
+    Column("entry_count", Integer, nullable=False, default=0),
+    Column("etag", Text, nullable=True),
+    Column("refreshed_at", DateTime(timezone=True), nullable=True),
+)
+
+_lock = threading.Lock()
+_engines: dict[str, Engine] = {}
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def get_engine(url: str) -> Engine:
+    """The engine for a database URL, created once per process with the tables in place."""
+    with _lock:
+        engine = _engines.get(url)
+        if engine is not None:
+            return engine
+        try:
+            if url.startswith("sqlite"):
+                path = url.split("///", 1)[1] if "///" in url else ""
+                if path and path != ":memory:":
+                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+                engine = create_engine(url, connect_args={"check_same_thread": False})
+                event.listen(engine, "connect", _sqlite_pragmas)
+            else:
+                engine = create_engine(url, pool_pre_ping=True)
+        except (ArgumentError, ImportError) as e:
+            raise ConfigError(
+                f"Cannot use the database URL {url.split('@')[-1]!r}: {e}.",
+                hint="Set MODELPORT_DATABASE_URL to sqlite:///PATH or postgresql+psycopg://…",
+            ) from None
+        try:
+            metadata.create_all(engine)
+        except OperationalError as e:
+            raise ConfigError(
+                f"Cannot open the database: {e.orig}.",
+                hint="Check MODELPORT_DATABASE_URL and that the database is reachable.",
+            ) from None
+        _engines[url] = engine
+        return engine
+
+
+def dispose_engines() -> None:
+    """Close every engine (tests and forked workers call this)."""
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()

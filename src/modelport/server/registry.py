@@ -1,0 +1,202 @@
+"""/api/v1: the registry — models, categories, tasks, search, validation, selection, system."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from modelport.cli._output import to_jsonable
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1")
+
+
+def envelope(data: Any, **meta: Any) -> dict[str, Any]:
+    """The one response envelope of /api/v1."""
+    return {"data": to_jsonable(data), "meta": to_jsonable(meta)}
+
+
+@router.get("/health", tags=["system"])
+def health() -> dict[str, Any]:
+    """Liveness, with the catalog size."""
+    from modelport import __version__
+    from modelport.api import get_catalog
+
+    return envelope({"status": "ok", "version": __version__, "models": len(get_catalog())})
+
+
+@router.get("/registry/models", tags=["registry"])
+def list_models(
+    q: Annotated[str | None, Query(description="Fuzzy search text; ranks by relevance.")] = None,
+    provider: str | None = None,
+    source: Literal["self-hosted", "api"] | None = None,
+    category: str | None = None,
+    task: str | None = None,
+    tag: str | None = None,
+    status: Literal["stable", "experimental", "deprecated"] | None = None,
+    capability: Annotated[list[str] | None, Query()] = None,
+    min_context: Annotated[int | None, Query(ge=0)] = None,
+    max_price: Annotated[float | None, Query(ge=0)] = None,
+    max_vram: Annotated[float | None, Query(ge=0)] = None,
+    sort: str = "id",
+    desc: bool = False,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """Catalog models with every filter, sorted and paginated."""
+    from modelport.api import get_catalog
+    from modelport.catalog.catalog import CatalogQuery
+
+    catalog = get_catalog()
+    query = CatalogQuery(
+        capabilities=tuple(capability or ()),
+        provider=provider,
+        category=category,
+        task=task,
+        tag=tag,
+        status=status,
+        source=source,
+        min_context=min_context,
+        max_price=max_price,
+        max_vram_gb=max_vram,
+        sort=sort,
+        descending=desc,
+    )
+    if q:
+        matching = {e.id for e in catalog.query(query)}
+        hits = [h.entry for h in catalog.search(q, limit=1000) if h.entry.id in matching]
+        page = hits[offset : offset + limit]
+        return envelope(page, total=len(hits), limit=limit, offset=offset)
+    total = catalog.count_matching(query)
+    page = catalog.query(CatalogQuery(**{**query.__dict__, "limit": limit, "offset": offset}))
+    return envelope(page, total=total, limit=limit, offset=offset)
+
+
+@router.get("/registry/models/{model_id:path}", tags=["registry"])
+def get_model(model_id: str) -> dict[str, Any]:
+    """One model by id (ids contain '/'), alias or fuzzy name."""
+    from modelport.api import get_catalog, resolve_model
+
+    match = resolve_model(model_id)
+    return envelope(
+        get_catalog()[match.id], match={"method": match.method, "confidence": match.confidence}
+    )
+
+
+@router.get("/registry/categories", tags=["registry"])
+def categories() -> dict[str, Any]:
+    """Every category with its model count."""
+    from modelport.api import get_catalog
+    from modelport.catalog.entry import Category
+
+    counts = get_catalog().facet("category")
+    return envelope([{"name": c.value, "models": counts.get(c.value, 0)} for c in Category])
+
+
+@router.get("/registry/tasks", tags=["registry"])
+def tasks() -> dict[str, Any]:
+    """Every pipeline task with its category, aliases and model count."""
+    from modelport.api import get_catalog
+    from modelport.catalog.tasks import TASKS
+
+    counts = get_catalog().facet("task")
+    return envelope(
+        [
+            {
+                "name": t.name,
+                "category": t.category.value,
+                "aliases": list(t.aliases),
+                "description": t.description,
+                "models": counts.get(t.name, 0),
+            }
+            for t in TASKS
+        ]
+    )
+
+
+class ValidateRequest(BaseModel):
+    """What to validate and for which machine."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1, description="Model id, alias or name.")
+    gpu_memory: str | float | None = Field(
+        default=None, description="Plan for this GPU, e.g. 24GB."
+    )
+    dtype: str | None = None
+    context: Annotated[int, Field(ge=1)] | None = None
+    method: Literal["full", "lora", "qlora"] | None = None
+    overrides: dict[str, Any] | None = None
+
+
+@router.post("/registry/validate/{purpose}", tags=["registry"])
+def validate(purpose: Literal["training", "inference"], body: ValidateRequest) -> dict[str, Any]:
+    """Whether a model can be trained or served on this machine, why, and what would help."""
+    from modelport.api import validate_model
+
+    result = validate_model(
+        body.model,
+        purpose=purpose,
+        gpu_memory=body.gpu_memory,
+        dtype=body.dtype,
+        context=body.context,
+        method=body.method,
+        overrides=body.overrides,
+    )
+    return envelope(result)
+
+
+class SelectRequest(BaseModel):
+    """A task and the constraints for choosing models."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: str
+    include_api: bool = True
+    include_self_hosted: bool = True
+    min_context: Annotated[int, Field(ge=0)] | None = None
+    max_cost_per_1m: Annotated[float, Field(ge=0)] | None = None
+    capabilities: list[str] = Field(default_factory=list)
+    fits_this_machine: bool = False
+    gpu_memory: str | float | None = None
+    limit: Annotated[int, Field(ge=1, le=100)] = 10
+
+
+@router.post("/registry/select", tags=["registry"])
+def select(body: SelectRequest) -> dict[str, Any]:
+    """Ranked self-hosted and API models for a task, with reasons."""
+    from modelport.api import select_models
+
+    picks = select_models(
+        body.task,
+        include_api=body.include_api,
+        include_self_hosted=body.include_self_hosted,
+        min_context=body.min_context,
+        max_cost_per_1m=body.max_cost_per_1m,
+        capabilities=body.capabilities,
+        fits_this_machine=body.fits_this_machine,
+        gpu_memory=body.gpu_memory,
+        limit=body.limit,
+    )
+    return envelope(
+        [
+            {
+                "model": p.entry,
+                "score": p.score,
+                "reasons": p.reasons,
+                "fit": p.validation.fit.value if p.validation else None,
+            }
+            for p in picks
+        ]
+    )
+
+
+@router.get("/system", tags=["system"])
+def system(gpu_memory: str | None = None) -> dict[str, Any]:
+    """This machine: CPU, RAM, GPUs, ONNX Runtime providers."""
+    from modelport.api import system_info
+
+    return envelope(system_info(gpu_memory=gpu_memory))
