@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal, TypeVar
@@ -143,7 +144,7 @@ def _validate_api(entry: ModelEntry, purpose: Purpose) -> ValidationResult:
     )
 
 
-def _hardware_reasons(entry: ModelEntry, system: SystemInfo) -> list[str]:
+def _hardware_reasons(entry: ModelEntry, system: SystemInfo, target: str) -> list[str]:
     blockers: list[str] = []
     req = entry.requirements
     if req is None:
@@ -159,7 +160,8 @@ def _hardware_reasons(entry: ModelEntry, system: SystemInfo) -> list[str]:
         blockers.append(
             f"needs CUDA compute capability {req.min_compute_capability}, the GPU has {have_cc}"
         )
-    if req.min_ram_gb and system.ram_gb < req.min_ram_gb:
+    # RAM limits a CPU run; a GPU run streams safetensors weights and needs far less.
+    if target == "cpu" and req.min_ram_gb and system.ram_gb < req.min_ram_gb:
         blockers.append(
             f"needs {req.min_ram_gb:g} GB of RAM, this machine has {system.ram_gb:g} GB"
         )
@@ -189,7 +191,7 @@ def _validate_inference(
         f"{available:g} GB of {where} available"
     ]
     reasons.extend(est.assumptions)
-    blockers = _hardware_reasons(entry, system)
+    blockers = _hardware_reasons(entry, system, target)
     if blockers:
         fit = FitLevel.DOES_NOT_FIT
         reasons.extend(blockers)
@@ -217,6 +219,15 @@ def _validate_inference(
         if target == "cpu":
             needed = est.total_gb / _GPU_COMFORT
             suggestions.append(f"use a GPU with at least {needed:.0f} GB")
+        elif not suggestions:
+            smallest = estimate_inference_memory(entry, dtype="int4", context=min(est.context, 4096))
+            needed = smallest.total_gb / _GPU_COMFORT
+            gpus = max(2, math.ceil(needed / max(available, 1e-9)))
+            suggestions.append(
+                f"even int4 with a 4K context needs about {smallest.total_gb:g} GB: use "
+                f"{gpus} GPUs like this one with tensor_parallel_size={gpus}, "
+                f"or a hosted API model"
+            )
     return ValidationResult(
         entry.id,
         "inference",
@@ -278,7 +289,7 @@ def _validate_training(
         reasons.append(
             "no GPU: only small models (≤ 500M parameters) train in reasonable time on a CPU"
         )
-    blockers = _hardware_reasons(entry, system)
+    blockers = _hardware_reasons(entry, system, target)
     if blockers:
         fit = FitLevel.DOES_NOT_FIT
         reasons.extend(blockers)

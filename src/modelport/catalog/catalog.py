@@ -102,6 +102,24 @@ def _price(entry: ModelEntry) -> float | None:
     return entry.pricing.blended_per_1m_tokens() if entry.pricing else None
 
 
+class _neg:
+    """Reverses string order inside a tuple key (for ties in descending sorts)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __lt__(self, other: _neg) -> bool:
+        return self.value > other.value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _neg) and self.value == other.value
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+
 def _vram(entry: ModelEntry) -> float | None:
     if entry.source is Source.API or entry.requirements is None:
         return None
@@ -114,6 +132,9 @@ class Catalog:
     Dict-like: ``catalog[id]``, ``id in catalog``, ``len(catalog)``, iteration over ids.
     ``get`` resolves any name (exact id, alias, provider-prefixed, normalized, fuzzy).
     """
+
+    #: Fuzzy matches below this score (0–100) are not search results.
+    SEARCH_CUTOFF = 60.0
 
     def __init__(
         self,
@@ -449,45 +470,54 @@ class Catalog:
                 result.append(mid)
         return result
 
-    def _sort_key(self, sort: str) -> Callable[[ModelEntry], Any]:
-        def missing_last(value: Any) -> tuple[int, Any]:
-            return (1, 0) if value is None else (0, value)
-
-        keys: dict[str, Callable[[ModelEntry], Any]] = {
+    def _sort_value(self, sort: str) -> Callable[[ModelEntry], Any]:
+        values: dict[str, Callable[[ModelEntry], Any]] = {
             "id": lambda e: e.id.lower(),
-            "name": lambda e: (e.name.lower(), e.id),
-            "provider": lambda e: (e.provider, e.id),
-            "context": lambda e: (missing_last(e.context_window), e.id),
-            "price": lambda e: (missing_last(_price(e)), e.id),
-            "parameters": lambda e: (missing_last(e.effective_parameters), e.id),
-            "usage": lambda e: (-self._usage.get(e.id, 0), e.id),
-            "release": lambda e: (missing_last(e.release_date), e.id),
+            "name": lambda e: e.name.lower(),
+            "provider": lambda e: e.provider,
+            "context": lambda e: e.context_window,
+            "price": _price,
+            "parameters": lambda e: e.effective_parameters,
+            "usage": lambda e: self._usage.get(e.id, 0),
+            "release": lambda e: e.release_date,
         }
-        if sort not in keys:
+        if sort not in values:
             raise InvalidValueError(
                 f"Cannot sort by {sort!r}.", hint="Sort by one of: " + ", ".join(SORT_KEYS) + "."
             )
-        return keys[sort]
+        return values[sort]
 
     def query(self, q: CatalogQuery | None = None, /, **filters: Any) -> list[ModelEntry]:
-        """Entries matching every filter, sorted, paginated (answered from indexes)."""
+        """Entries matching every filter, sorted, paginated (answered from indexes).
+
+        Entries whose sort value is unknown come last in either direction; ties break by id.
+        """
         q = q or CatalogQuery(**filters)
         if (q.limit is not None and q.limit < 0) or q.offset < 0:
             raise InvalidValueError("limit and offset must not be negative.")
+        value = self._sort_value(q.sort)
         with self._lock:
             ids = self._matching_ids(q)
             entries = (
                 list(self._entries.values()) if ids is None else [self._entries[i] for i in ids]
             )
-        key = self._sort_key(q.sort)
-        if q.limit is not None and not q.descending:
-            top = heapq.nsmallest(q.offset + q.limit, entries, key=key)
-            return top[q.offset :]
-        if q.limit is not None and q.descending:
-            top = heapq.nlargest(q.offset + q.limit, entries, key=key)
-            return top[q.offset :]
-        entries.sort(key=key, reverse=q.descending)
-        return entries[q.offset :]
+        known = [(v, e) for e in entries if (v := value(e)) is not None]
+        unknown = sorted((e for e in entries if value(e) is None), key=lambda e: e.id)
+        wanted = None if q.limit is None else q.offset + q.limit
+        if q.descending:
+            # Larger values first, ties by id ascending: sort by id, then stable by value.
+            if wanted is not None and wanted < len(known):
+                known = heapq.nlargest(wanted, known, key=lambda item: (item[0], _neg(item[1].id)))
+            else:
+                known.sort(key=lambda item: item[1].id)
+                known.sort(key=lambda item: item[0], reverse=True)
+        elif wanted is not None and wanted < len(known):
+            known = heapq.nsmallest(wanted, known, key=lambda item: (item[0], item[1].id))
+        else:
+            known.sort(key=lambda item: (item[0], item[1].id))
+        ordered = [e for _, e in known] + unknown
+        end = None if q.limit is None else q.offset + q.limit
+        return ordered[q.offset : end]
 
     def count_matching(self, q: CatalogQuery | None = None, /, **filters: Any) -> int:
         """How many entries match the filters (ignores sort and pagination)."""
@@ -505,7 +535,8 @@ class Catalog:
             return []
         hits: dict[str, float] = {}
         for mid, score in self._names.fuzzy_scores(text, limit=max(limit * 3, 30)):
-            hits[mid] = score
+            if score >= self.SEARCH_CUTOFF:
+                hits[mid] = score
         # Words that name a task, tag, category or provider select by index too.
         norm = normalize_id(text)
         with self._lock:

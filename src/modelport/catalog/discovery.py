@@ -89,7 +89,7 @@ class NameIndex:
     """Name → id lookups for a catalog, kept up to date as entries come and go."""
 
     #: A fuzzy match below this score (0–100) is no match.
-    FUZZY_CUTOFF = 72.0
+    FUZZY_CUTOFF = 78.0
     #: The best fuzzy score must lead the runner-up by this much to be unambiguous.
     FUZZY_MARGIN = 4.0
     #: At most this many candidates get the expensive scorer.

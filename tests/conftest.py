@@ -1,0 +1,41 @@
+"""Hermetic tests: every test gets its own MODELPORT_HOME and fresh process caches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelport.catalog.entry import ModelEntry
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    import modelport.api as api
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("MODELPORT_HOME", str(home))
+    for var in ("MODELPORT_DATABASE_URL", "MODELPORT_CONFIG", "MODELPORT_GPU_MEMORY",
+                "MODELPORT_BUNDLED_CATALOG", "MODELPORT_DEBUG", "MODELPORT_HTTP_TIMEOUT"):
+        monkeypatch.delenv(var, raising=False)
+    api.reset()
+    yield home
+    api.reset()
+
+
+def make_entry(model_id: str = "acme/tiny-model", **fields: Any) -> ModelEntry:
+    """A valid entry with sensible defaults; override any field."""
+    data: dict[str, Any] = {
+        "id": model_id,
+        "name": model_id.rsplit("/", 1)[-1],
+        "provider": model_id.split("/", 1)[0].lower() if "/" in model_id else "acme",
+        "source": "self-hosted",
+        "category": "text-llm",
+        "tasks": ["text-generation"],
+    }
+    data.update(fields)
+    return ModelEntry.model_validate(data)

@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+import pytest
+
+from modelport.catalog.discovery import NameIndex, infer_traits, normalize_id, parse_model_id
+from modelport.errors import AmbiguousModelError, ModelNotFoundError
+
+
+@pytest.mark.parametrize(
+    ("text", "normal"),
+    [
+        ("Meta-Llama/Llama_3.1 8B", "meta-llama-llama-3.1-8b"),
+        ("models/gemini-2.5-pro", "gemini-2.5-pro"),
+        ("llama3:latest", "llama3"),
+        ("  GPT-4o  ", "gpt-4o"),
+        ("org/model.v2", "org-model-v2"),
+    ],
+)
+def test_normalize(text: str, normal: str) -> None:
+    assert normalize_id(text) == normal
+
+
+@pytest.fixture
+def index() -> NameIndex:
+    idx = NameIndex()
+    idx.add("openai/gpt-4o", name="GPT-4o", provider="openai", aliases=["gpt4o"])
+    idx.add("openai/gpt-4o-mini", name="GPT-4o mini", provider="openai", aliases=[])
+    idx.add("groq/llama-3.1-8b-instant", name="Llama 3.1 8B Instant", provider="groq", aliases=[])
+    idx.add("meta-llama/Llama-3.1-8B-Instruct", name="Llama 3.1 8B Instruct", provider="meta", aliases=[])
+    idx.add("meta-llama/Llama-3.2-1B-Instruct", name="Llama 3.2 1B Instruct", provider="meta", aliases=[])
+    idx.add("sentence-transformers/all-MiniLM-L6-v2", name="all-MiniLM-L6-v2",
+            provider="sentence-transformers", aliases=["minilm"])
+    return idx
+
+
+def test_lookup_order(index: NameIndex) -> None:
+    assert index.resolve("openai/gpt-4o").method == "exact"
+    assert index.resolve("OPENAI/GPT-4O").method == "exact"
+    assert index.resolve("gpt4o").method == "alias"
+    match = index.resolve("openai:gpt-4o-mini")
+    assert (match.id, match.method) == ("openai/gpt-4o-mini", "provider")
+    match = index.resolve("all_minilm_l6_v2")
+    assert (match.id, match.method) == ("sentence-transformers/all-MiniLM-L6-v2", "normalized")
+    match = index.resolve("llama 3.2 1b instrct")
+    assert (match.id, match.method) == ("meta-llama/Llama-3.2-1B-Instruct", "fuzzy")
+    assert 0.7 < match.confidence <= 1.0
+
+
+def test_ambiguous_and_unknown_names_suggest(index: NameIndex) -> None:
+    with pytest.raises(AmbiguousModelError) as info:
+        index.resolve("llama 3.1 8b")
+    assert "meta-llama/Llama-3.1-8B-Instruct" in info.value.suggestions
+    assert "groq/llama-3.1-8b-instant" in info.value.suggestions
+    assert "Did you mean" in info.value.one_line()
+    with pytest.raises(ModelNotFoundError) as missing:
+        index.resolve("qqqqqqqq")
+    assert "modelport search" in missing.value.one_line()
+    with pytest.raises(ModelNotFoundError):
+        index.resolve("   ")
+
+
+def test_rank_breaks_ties(index: NameIndex) -> None:
+    rank = {"groq/llama-3.1-8b-instant": 5.0}
+    match = index.resolve("llama 3.1 8b", rank=lambda i: rank.get(i, 0.0))
+    assert match.id == "groq/llama-3.1-8b-instant"
+
+
+def test_remove_forgets_every_key(index: NameIndex) -> None:
+    index.remove("sentence-transformers/all-MiniLM-L6-v2")
+    with pytest.raises(ModelNotFoundError):
+        index.resolve("minilm")
+    assert len(index) == 5
+
+
+def test_parse_openai_finetune() -> None:
+    parsed = parse_model_id("ft:gpt-4o-mini-2024-07-18:acme:support-bot:9xYz")
+    assert parsed.kind == "openai-finetune"
+    assert parsed.base == "gpt-4o-mini-2024-07-18"
+    assert parsed.organization == "acme"
+    assert parsed.suffix == "support-bot"
+    assert parsed.job_id == "9xYz"
+
+
+@pytest.mark.parametrize(
+    ("model_id", "kind", "base"),
+    [
+        ("someone/Llama-3.1-8B-Instruct-lora-sql", "adapter", "Llama-3.1-8B-Instruct-sql"),
+        ("someone/qlora-mistral-7b", "adapter", "mistral-7b"),
+        ("TheBloke/Mistral-7B-Instruct-v0.2-AWQ", "quantized", "Mistral-7B-Instruct-v0.2"),
+        ("unsloth/Llama-3.2-1B-Instruct-bnb-4bit", "quantized", "Llama-3.2-1B-Instruct"),
+        ("meta-llama/Llama-3.1-8B", "plain", None),
+    ],
+)
+def test_parse_adapter_and_quantized_ids(model_id: str, kind: str, base: str | None) -> None:
+    parsed = parse_model_id(model_id)
+    assert parsed.kind == kind
+    assert parsed.base == base
+
+
+def test_infer_traits() -> None:
+    t = infer_traits("meta-llama/Llama-3.1-8B-Instruct")
+    assert t.parameters == 8_000_000_000 and t.instruct and t.chat and not t.moe
+    t = infer_traits("mistralai/Mixtral-8x7B-Instruct-v0.1")
+    assert t.moe and t.num_experts == 8 and t.parameters == 56_000_000_000
+    t = infer_traits("Qwen/Qwen3-30B-A3B")
+    assert t.moe and t.parameters == 30_000_000_000 and t.active_parameters == 3_000_000_000
+    t = infer_traits("Qwen/Qwen2.5-VL-7B-Instruct")
+    assert t.vision and t.parameters == 7_000_000_000
+    t = infer_traits("deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B")
+    assert t.reasoning and t.parameters == 1_500_000_000
+    assert infer_traits("TheBloke/Llama-2-7B-GPTQ").quantization == "gptq"
+    assert infer_traits("unsloth/gemma-2-9b-it-bnb-4bit").quantization_bits == 4
+    assert infer_traits("some/model-Q4_K_M").quantization == "gguf"
+    assert infer_traits("google/gemma-2-9b-it").instruct
+    assert infer_traits("HuggingFaceTB/SmolLM2-135M-Instruct").parameters == 135_000_000
+    assert infer_traits("Qwen/Qwen2.5-Coder-7B-Instruct").code
+    assert infer_traits("BAAI/bge-small-en-v1.5").embedding

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from modelport.catalog.entry import Category, Status
+from modelport.catalog.importers.litellm import import_litellm_map
+from tests.conftest import FIXTURES
+
+AS_OF = dt.date(2026, 11, 23)
+
+
+@pytest.fixture
+def imported() -> dict[str, object]:
+    data = json.loads((FIXTURES / "litellm_map.json").read_text())
+    made = import_litellm_map(data, as_of=AS_OF)
+    return {"entries": {e.id: e for e in made.entries}, "skipped": dict(made.skipped)}
+
+
+def test_prices_become_per_million_with_units(imported: dict) -> None:
+    gpt = imported["entries"]["openai/gpt-4o"]
+    assert gpt.pricing.input_per_1m_tokens == pytest.approx(2.5)
+    assert gpt.pricing.output_per_1m_tokens == pytest.approx(10.0)
+    assert gpt.pricing.cached_input_per_1m_tokens == pytest.approx(1.25)
+    assert gpt.pricing.as_of == AS_OF and gpt.as_of == AS_OF
+    assert gpt.source_url and "litellm" in gpt.source_url.lower()
+    assert gpt.context_window == 128000 and gpt.max_output_tokens == 16384
+    assert gpt.category is Category.VISION_VLM
+    caps = gpt.capabilities
+    assert caps.vision and caps.tool_calling and caps.parallel_tool_calls and caps.structured_outputs
+    assert caps.fine_tuning  # an ft: key exists for it
+    claude = imported["entries"]["anthropic/claude-sonnet-4-5"]
+    assert claude.pricing.cache_write_per_1m_tokens == pytest.approx(3.75)
+    assert claude.capabilities.reasoning
+
+
+def test_other_units(imported: dict) -> None:
+    whisper = imported["entries"]["openai/whisper-1"]
+    assert whisper.pricing.per_audio_minute == pytest.approx(0.006)
+    assert whisper.tasks == ["automatic-speech-recognition"]
+    tts = imported["entries"]["openai/tts-1"]
+    assert tts.pricing.per_1k_characters == pytest.approx(0.015)
+    emb = imported["entries"]["openai/text-embedding-3-small"]
+    assert emb.category is Category.EMBEDDING and emb.capabilities.embeddings
+
+
+def test_providers_are_mapped_and_prefixes_dropped(imported: dict) -> None:
+    assert "google/gemini-2.5-pro" in imported["entries"]
+    assert "groq/llama-3.1-8b-instant" in imported["entries"]
+
+
+def test_deprecation_and_skips(imported: dict) -> None:
+    old = imported["entries"]["openai/gpt-3.5-turbo-0613"]
+    assert old.status is Status.DEPRECATED
+    assert old.deprecation.deprecation_date == dt.date(2024, 6, 13)
+    skipped = imported["skipped"]
+    assert "variant" in skipped["low/1024-x-1024/gpt-image-1"]
+    assert "realtime" in skipped["gpt-realtime"]
+    assert "not a model" in skipped["sample_spec"]
+    assert "ft:gpt-4o" in skipped
+    # Nonsense values are left unknown, not invented.
+    broken = imported["entries"]["openai/broken"]
+    assert broken.context_window is None and broken.pricing is None
+
+
+def test_provider_filter() -> None:
+    data = json.loads((FIXTURES / "litellm_map.json").read_text())
+    made = import_litellm_map(data, as_of=AS_OF, providers=["anthropic"])
+    assert [e.id for e in made.entries] == ["anthropic/claude-sonnet-4-5"]
