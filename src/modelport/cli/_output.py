@@ -68,7 +68,7 @@ class Output:
     def message(self, text: str) -> None:
         """A line for humans (hidden in JSON and quiet modes)."""
         if not self.json_mode and not self.quiet:
-            self.console.print(text, highlight=False)
+            self.console.print(text, highlight=False, soft_wrap=True)
 
     def table(
         self,

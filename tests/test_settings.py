@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from modelport.errors import ConfigError, InvalidValueError
+from modelport.settings import SETTINGS, load_settings, parse_size, setting_fields
+
+
+def test_defaults_live_under_home(tmp_path: Path) -> None:
+    s = load_settings({"MODELPORT_HOME": str(tmp_path)})
+    assert s.home == tmp_path
+    assert s.database_url == f"sqlite:///{tmp_path / 'modelport.db'}"
+    assert s.database_path == tmp_path / "modelport.db"
+    assert s.bundled_catalog and s.port == 8642 and s.gpu_memory_gb is None
+
+
+def test_config_file_and_env_precedence(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text('port = 9000\nhost = "0.0.0.0"\ngpu_memory = "24GB"\n')
+    s = load_settings({"MODELPORT_HOME": str(tmp_path), "MODELPORT_PORT": "9100"})
+    assert s.port == 9100 and s.host == "0.0.0.0" and s.gpu_memory_gb == 24.0
+
+
+@pytest.mark.parametrize(
+    ("env", "config", "fragment"),
+    [
+        ({"MODELPORT_PORT": "99999"}, "", "between 1 and 65535"),
+        ({"MODELPORT_PORT": "http"}, "", "must be a number"),
+        ({"MODELPORT_BUNDLED_CATALOG": "maybe"}, "", "true or false"),
+        ({"MODELPORT_HTTP_TIMEOUT": "-1"}, "", "must not be negative"),
+        ({}, "port = [1", "not valid TOML"),
+        ({}, "colour = 'blue'", "unknown key"),
+    ],
+)
+def test_invalid_settings_say_what_is_wrong(
+    tmp_path: Path, env: dict[str, str], config: str, fragment: str
+) -> None:
+    if config:
+        (tmp_path / "config.toml").write_text(config)
+    with pytest.raises(ConfigError, match=fragment):
+        load_settings({"MODELPORT_HOME": str(tmp_path), **env})
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("24GB", 24 * 10**9), ("512MiB", 512 * 2**20), ("1.5g", 1_500_000_000), ("100", 100)],
+)
+def test_parse_size(text: str, size: int) -> None:
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["", "lots", "-1GB", "12XB", "nanGB"])
+def test_parse_size_refuses(text: str) -> None:
+    with pytest.raises(InvalidValueError):
+        parse_size(text)
+
+
+def test_every_setting_is_documented() -> None:
+    from modelport.docs import settings_markdown
+
+    assert {s.field for s in SETTINGS} == set(setting_fields())
+    docs = Path(__file__).parents[1] / "docs" / "settings.md"
+    assert docs.read_text() == settings_markdown(), "run: python -m modelport.docs"
+    for spec in SETTINGS:
+        assert spec.env in docs.read_text()
