@@ -9,6 +9,7 @@ then `modelport --help` and `hf --help` wall times (median of 10 processes).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import shutil
 import statistics
@@ -21,8 +22,26 @@ from modelport.catalog.catalog import Catalog, CatalogQuery
 from modelport.catalog.entry import ModelEntry
 from modelport.catalog.loader import load_bundled_entries
 
-WORDS = ["llama", "qwen", "mistral", "gemma", "phi", "bert", "vit", "whisper", "deepseek",
-         "coder", "vision", "embed", "instruct", "chat", "base", "mini", "large", "nano"]
+WORDS = [
+    "llama",
+    "qwen",
+    "mistral",
+    "gemma",
+    "phi",
+    "bert",
+    "vit",
+    "whisper",
+    "deepseek",
+    "coder",
+    "vision",
+    "embed",
+    "instruct",
+    "chat",
+    "base",
+    "mini",
+    "large",
+    "nano",
+]
 
 
 def synthetic(n: int, seed: int = 7) -> list[ModelEntry]:
@@ -33,21 +52,34 @@ def synthetic(n: int, seed: int = 7) -> list[ModelEntry]:
         api = rng.random() < 0.4
         words = rng.sample(WORDS, 3)
         size = rng.choice([1, 3, 7, 8, 13, 32, 70])
-        entries.append(ModelEntry.model_validate({
-            "id": f"org{i % 997}/{'-'.join(words)}-{size}b-v{i}",
-            "name": f"{' '.join(words).title()} {size}B v{i}",
-            "provider": f"org{i % 997}",
-            "source": "api" if api else "self-hosted",
-            "category": rng.choice(["text-llm", "vision-vlm", "embedding"]),
-            "tasks": [rng.choice(["text-generation", "feature-extraction", "image-text-to-text"])],
-            "context_window": rng.choice([2048, 8192, 32768, 131072, 1_000_000]),
-            "parameters": size * 10**9,
-            "capabilities": {"chat": rng.random() < 0.7, "vision": rng.random() < 0.3,
-                             "tool_calling": rng.random() < 0.5},
-            "pricing": {"input_per_1m_tokens": round(rng.uniform(0.05, 20), 2),
-                        "output_per_1m_tokens": round(rng.uniform(0.1, 60), 2)} if api else None,
-            "requirements": None if api else {"min_vram_gb": size * 2.4},
-        }))
+        entries.append(
+            ModelEntry.model_validate(
+                {
+                    "id": f"org{i % 997}/{'-'.join(words)}-{size}b-v{i}",
+                    "name": f"{' '.join(words).title()} {size}B v{i}",
+                    "provider": f"org{i % 997}",
+                    "source": "api" if api else "self-hosted",
+                    "category": rng.choice(["text-llm", "vision-vlm", "embedding"]),
+                    "tasks": [
+                        rng.choice(["text-generation", "feature-extraction", "image-text-to-text"])
+                    ],
+                    "context_window": rng.choice([2048, 8192, 32768, 131072, 1_000_000]),
+                    "parameters": size * 10**9,
+                    "capabilities": {
+                        "chat": rng.random() < 0.7,
+                        "vision": rng.random() < 0.3,
+                        "tool_calling": rng.random() < 0.5,
+                    },
+                    "pricing": {
+                        "input_per_1m_tokens": round(rng.uniform(0.05, 20), 2),
+                        "output_per_1m_tokens": round(rng.uniform(0.1, 60), 2),
+                    }
+                    if api
+                    else None,
+                    "requirements": None if api else {"min_vram_gb": size * 2.4},
+                }
+            )
+        )
     return entries
 
 
@@ -79,40 +111,64 @@ def main() -> None:
 
     t = time.perf_counter()
     bundled = load_bundled_entries()
-    rows.append(("load bundled catalog (validate JSON)", f"{(time.perf_counter() - t) * 1000:.0f} ms",
-                 f"{len(bundled)} entries"))
+    rows.append(
+        (
+            "load bundled catalog (validate JSON)",
+            f"{(time.perf_counter() - t) * 1000:.0f} ms",
+            f"{len(bundled)} entries",
+        )
+    )
     entries = synthetic(args.entries)
     t = time.perf_counter()
     catalog = Catalog(entries)
-    rows.append((f"index {args.entries:,} entries", f"{(time.perf_counter() - t) * 1000:.0f} ms", "-"))
+    rows.append(
+        (f"index {args.entries:,} entries", f"{(time.perf_counter() - t) * 1000:.0f} ms", "-")
+    )
 
     rng = random.Random(1)
     ids = [e.id for e in rng.sample(entries, 200)]
     it = iter(ids * 10)
-    rows.append(("exact get", f"{median_ms(lambda: catalog.get(next(it)), 1000) * 1000:.1f} µs",
-                 "target -"))
-    queries = ["qwen coder 7b v12345", "lama instrct 8b v777", "whisper large", "mistral 7b v4242",
-               "gemma vision 13b v99999"]
+    rows.append(
+        ("exact get", f"{median_ms(lambda: catalog.get(next(it)), 1000) * 1000:.1f} µs", "target -")
+    )
+    queries = [
+        "qwen coder 7b v12345",
+        "lama instrct 8b v777",
+        "whisper large",
+        "mistral 7b v4242",
+        "gemma vision 13b v99999",
+    ]
     qit = iter(queries * 10)
 
     def fuzzy() -> None:
-        try:
+        with contextlib.suppress(LookupError):
             catalog.resolve(next(qit))
-        except LookupError:
-            pass
 
     rows.append(("fuzzy get (resolve)", f"{median_ms(fuzzy, 50):.1f} ms", "target ≤ 20 ms"))
     q = CatalogQuery(source="api", capabilities=("vision",), min_context=100_000, limit=50)
     found = catalog.count_matching(q)
-    rows.append(("3-filter query (api, vision, ctx≥100k), top 50",
-                 f"{median_ms(lambda: catalog.query(q), 50):.2f} ms",
-                 f"target ≤ 5 ms; {found:,} match"))
+    rows.append(
+        (
+            "3-filter query (api, vision, ctx≥100k), top 50",
+            f"{median_ms(lambda: catalog.query(q), 50):.2f} ms",
+            f"target ≤ 5 ms; {found:,} match",
+        )
+    )
     q2 = CatalogQuery(provider="org5", task="text-generation", max_price=5.0)
-    rows.append(("3-filter query (provider, task, price≤5)",
-                 f"{median_ms(lambda: catalog.query(q2), 50):.2f} ms",
-                 f"{catalog.count_matching(q2):,} match"))
-    rows.append(("search('qwen coder') top 20",
-                 f"{median_ms(lambda: catalog.search('qwen coder'), 20):.1f} ms", "-"))
+    rows.append(
+        (
+            "3-filter query (provider, task, price≤5)",
+            f"{median_ms(lambda: catalog.query(q2), 50):.2f} ms",
+            f"{catalog.count_matching(q2):,} match",
+        )
+    )
+    rows.append(
+        (
+            "search('qwen coder') top 20",
+            f"{median_ms(lambda: catalog.search('qwen coder'), 20):.1f} ms",
+            "-",
+        )
+    )
     mp = process_ms([sys.executable, "-m", "modelport", "--help"])
     mp_script = process_ms(["modelport", "--help"])
     hf = process_ms(["hf", "--help"])

@@ -17,7 +17,7 @@ class CatalogServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 server.requests.append(self.path)
                 status, body = server.routes.get(self.path, (404, b"not found"))
                 self.send_response(status)

@@ -19,8 +19,14 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
     home = tmp_path / "home"
     monkeypatch.setenv("MODELPORT_HOME", str(home))
-    for var in ("MODELPORT_DATABASE_URL", "MODELPORT_CONFIG", "MODELPORT_GPU_MEMORY",
-                "MODELPORT_BUNDLED_CATALOG", "MODELPORT_DEBUG", "MODELPORT_HTTP_TIMEOUT"):
+    for var in (
+        "MODELPORT_DATABASE_URL",
+        "MODELPORT_CONFIG",
+        "MODELPORT_GPU_MEMORY",
+        "MODELPORT_BUNDLED_CATALOG",
+        "MODELPORT_DEBUG",
+        "MODELPORT_HTTP_TIMEOUT",
+    ):
         monkeypatch.delenv(var, raising=False)
     api.reset()
     yield home

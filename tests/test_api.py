@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.catalog_server import serve_catalogs
+from tests.conftest import FIXTURES, make_entry
 
 import modelport
 import modelport.api as api
@@ -19,8 +21,6 @@ from modelport.errors import (
     ModelNotFoundError,
     RemoteError,
 )
-from tests.catalog_server import serve_catalogs
-from tests.conftest import FIXTURES, make_entry
 
 
 def _doc(n: int, prefix: str = "remote/model") -> bytes:
@@ -56,7 +56,8 @@ def test_user_entries_and_usage_persist_across_processes(tmp_path: Path) -> None
     api.get_catalog().record_usage("acme/alpha", 3)
     api.reset()  # as if a new process started
     catalog = api.get_catalog()
-    assert "acme/alpha" in catalog and catalog.usage("acme/alpha") == 3
+    assert "acme/alpha" in catalog
+    assert catalog.usage("acme/alpha") == 3
     with pytest.raises(DuplicateModelError):
         api.import_catalog(path)
     report = api.import_catalog(path, replace=True)
@@ -87,7 +88,8 @@ def test_import_refuses_invalid_files_whole(tmp_path: Path) -> None:
     with pytest.raises(CatalogValidationError) as info:
         api.import_catalog(bad)
     paths = [p for p, _ in info.value.problems]
-    assert "$.entries[1].provider" in paths and "$.entries[1].source" in paths
+    assert "$.entries[1].provider" in paths
+    assert "$.entries[1].source" in paths
     assert "ok/one" not in api.get_catalog()
     dup = tmp_path / "dup.json"
     dup.write_text(json.dumps([make_entry("d/x").to_json_dict(), make_entry("d/x").to_json_dict()]))
@@ -130,7 +132,8 @@ def test_remote_catalog_update_shrink_guard_and_force() -> None:
             api.update_catalogs("team")
         assert "remote/model-6" in api.get_catalog()
         [source] = api.remote_catalogs()
-        assert source.entry_count == 7 and source.refreshed_at is not None
+        assert source.entry_count == 7
+        assert source.refreshed_at is not None
     api.remove_remote_catalog("team")
     assert "remote/model-6" not in api.get_catalog()
     with pytest.raises(CatalogError):
@@ -150,4 +153,5 @@ def test_validate_and_select_through_the_api() -> None:
     assert result.fit.value == "does-not-fit"
     assert api.validate_model("minilm", gpu_memory="0").fit.value == "fits"
     picks = api.select_models("feature-extraction", include_api=False, limit=3)
-    assert picks and all(p.entry.source.value == "self-hosted" for p in picks)
+    assert picks
+    assert all(p.entry.source.value == "self-hosted" for p in picks)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+from tests.conftest import make_entry
 
 from modelport.catalog.catalog import Catalog, CatalogQuery
 from modelport.catalog.entry import ModelEntry
@@ -13,34 +14,68 @@ from modelport.errors import (
     ModelNotFoundError,
     UnknownTaskError,
 )
-from tests.conftest import make_entry
 
 
 @pytest.fixture
 def catalog() -> Catalog:
     return Catalog(
         [
-            make_entry("openai/gpt-4o", source="api", category="vision-vlm",
-                       tasks=["text-generation", "image-text-to-text"], context_window=128000,
-                       capabilities={"chat": True, "vision": True, "tool_calling": True},
-                       pricing={"input_per_1m_tokens": 2.5, "output_per_1m_tokens": 10.0}),
-            make_entry("openai/gpt-4o-mini", source="api", context_window=128000,
-                       capabilities={"chat": True, "tool_calling": True},
-                       pricing={"input_per_1m_tokens": 0.15, "output_per_1m_tokens": 0.6}),
-            make_entry("anthropic/claude-haiku", source="api", context_window=200000,
-                       capabilities={"chat": True}, tags=["fast"],
-                       pricing={"input_per_1m_tokens": 1.0, "output_per_1m_tokens": 5.0}),
-            make_entry("meta-llama/Llama-3.1-8B-Instruct", provider="meta", context_window=131072,
-                       parameters=8_030_000_000, requirements={"min_vram_gb": 18},
-                       capabilities={"chat": True}, aliases=["llama3.1-8b"]),
-            make_entry("Qwen/Qwen2.5-0.5B-Instruct", provider="qwen", context_window=32768,
-                       parameters=494_000_000, requirements={"min_vram_gb": 1.7},
-                       capabilities={"chat": True}),
-            make_entry("sentence-transformers/all-MiniLM-L6-v2", category="embedding",
-                       tasks=["feature-extraction"], aliases=["minilm"], parameters=22_700_000,
-                       requirements={"min_vram_gb": 0.6}, capabilities={"embeddings": True}),
-            make_entry("old/legacy-model", status="deprecated",
-                       deprecation={"message": "replaced"}, context_window=4096),
+            make_entry(
+                "openai/gpt-4o",
+                source="api",
+                category="vision-vlm",
+                tasks=["text-generation", "image-text-to-text"],
+                context_window=128000,
+                capabilities={"chat": True, "vision": True, "tool_calling": True},
+                pricing={"input_per_1m_tokens": 2.5, "output_per_1m_tokens": 10.0},
+            ),
+            make_entry(
+                "openai/gpt-4o-mini",
+                source="api",
+                context_window=128000,
+                capabilities={"chat": True, "tool_calling": True},
+                pricing={"input_per_1m_tokens": 0.15, "output_per_1m_tokens": 0.6},
+            ),
+            make_entry(
+                "anthropic/claude-haiku",
+                source="api",
+                context_window=200000,
+                capabilities={"chat": True},
+                tags=["fast"],
+                pricing={"input_per_1m_tokens": 1.0, "output_per_1m_tokens": 5.0},
+            ),
+            make_entry(
+                "meta-llama/Llama-3.1-8B-Instruct",
+                provider="meta",
+                context_window=131072,
+                parameters=8_030_000_000,
+                requirements={"min_vram_gb": 18},
+                capabilities={"chat": True},
+                aliases=["llama3.1-8b"],
+            ),
+            make_entry(
+                "Qwen/Qwen2.5-0.5B-Instruct",
+                provider="qwen",
+                context_window=32768,
+                parameters=494_000_000,
+                requirements={"min_vram_gb": 1.7},
+                capabilities={"chat": True},
+            ),
+            make_entry(
+                "sentence-transformers/all-MiniLM-L6-v2",
+                category="embedding",
+                tasks=["feature-extraction"],
+                aliases=["minilm"],
+                parameters=22_700_000,
+                requirements={"min_vram_gb": 0.6},
+                capabilities={"embeddings": True},
+            ),
+            make_entry(
+                "old/legacy-model",
+                status="deprecated",
+                deprecation={"message": "replaced"},
+                context_window=4096,
+            ),
         ]
     )
 
@@ -128,7 +163,9 @@ def test_get_or_create_without_handler_raises() -> None:
 
 def test_indexed_filters_combine(catalog: Catalog) -> None:
     ids = lambda **kw: [e.id for e in catalog.query(**kw)]  # noqa: E731
-    assert ids(source="api", capabilities=("tool_calling",), max_price=1.0) == ["openai/gpt-4o-mini"]
+    assert ids(source="api", capabilities=("tool_calling",), max_price=1.0) == [
+        "openai/gpt-4o-mini"
+    ]
     assert ids(provider="openai") == ["openai/gpt-4o", "openai/gpt-4o-mini"]
     assert ids(category="embedding") == ["sentence-transformers/all-MiniLM-L6-v2"]
     assert ids(task="embeddings") == ["sentence-transformers/all-MiniLM-L6-v2"]
@@ -214,7 +251,8 @@ def test_thread_safety_under_concurrent_writes_and_reads() -> None:
         try:
             for _ in range(150):
                 for entry in catalog.query(min_context=1050, limit=20):
-                    assert entry.context_window is not None and entry.context_window >= 1050
+                    assert entry.context_window is not None
+                    assert entry.context_window >= 1050
                 catalog.search("model 5", limit=5)
         except BaseException as e:  # pragma: no cover - reported below
             errors.append(e)

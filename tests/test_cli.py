@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.conftest import make_entry
 
 from modelport.catalog.loader import dump_catalog
 from modelport.cli import main
@@ -19,7 +20,6 @@ from modelport.errors import (
     MissingExtraError,
     ModelNotFoundError,
 )
-from tests.conftest import make_entry
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -42,19 +42,35 @@ def test_help_does_not_import_heavy_modules() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "HEAVY []" in done.stdout
-    assert "models" in done.stdout and "catalog" in done.stdout
+    assert "models" in done.stdout
+    assert "catalog" in done.stdout
 
 
 def test_python_dash_m_works() -> None:
-    done = subprocess.run([sys.executable, "-m", "modelport", "--version"],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "modelport", "--version"], capture_output=True, text=True, check=True
+    )
     assert done.stdout.startswith("modelport ")
 
 
 def test_models_filters_and_json(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "models", "--source", "api", "--provider", "openai",
-                       "--capability", "vision", "--min-context", "100000", "--sort", "price",
-                       "--limit", "5", "--json")
+    code, out, _ = run(
+        capsys,
+        "models",
+        "--source",
+        "api",
+        "--provider",
+        "openai",
+        "--capability",
+        "vision",
+        "--min-context",
+        "100000",
+        "--sort",
+        "price",
+        "--limit",
+        "5",
+        "--json",
+    )
     assert code == 0
     doc = json.loads(out)
     assert doc["total"] >= len(doc["models"]) > 0
@@ -62,59 +78,90 @@ def test_models_filters_and_json(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "models", "--task", "embedding", "--source", "self-hosted", "-q")
     assert "sentence-transformers/all-MiniLM-L6-v2" in out.splitlines()
     code, out, _ = run(capsys, "models", "--category", "embedding", "-n", "3")
-    assert code == 0 and "of" in out
+    assert code == 0
+    assert "of" in out
 
 
 def test_search_show_and_fuzzy(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "search", "minilm", "--json")
-    assert code == 0 and json.loads(out)[0]["model"]["id"].endswith("all-MiniLM-L6-v2")
+    assert code == 0
+    assert json.loads(out)[0]["model"]["id"].endswith("all-MiniLM-L6-v2")
     code, out, _ = run(capsys, "show", "minilm")
-    assert code == 0 and "all-MiniLM-L6-v2" in out and "apache-2.0" in out
+    assert code == 0
+    assert "all-MiniLM-L6-v2" in out
+    assert "apache-2.0" in out
     code, out, _ = run(capsys, "show", "openai:gpt-4o", "--json")
     assert json.loads(out)["pricing"]["input_per_1m_tokens"] > 0
 
 
 def test_unknown_and_ambiguous_names_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "show", "zzzz-not-a-model")
-    assert code == 1 and out == ""
-    assert err.count("\n") == 1 and err.startswith("Error: No model matches")
+    assert code == 1
+    assert out == ""
+    assert err.count("\n") == 1
+    assert err.startswith("Error: No model matches")
     code, _, err = run(capsys, "show", "claude sonnet")
-    assert code == 1 and "Did you mean" in err and "Traceback" not in err
+    assert code == 1
+    assert "Did you mean" in err
+    assert "Traceback" not in err
     code, _, err = run(capsys, "show", "hf:../etc/passwd")
-    assert code == 2 and "Invalid model reference" in err
+    assert code == 2
+    assert "Invalid model reference" in err
 
 
 def test_bad_options_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "models", "--sort", "colour")
-    assert code == 2 and "Cannot sort by" in err
+    assert code == 2
+    assert "Cannot sort by" in err
     code, _, err = run(capsys, "models", "--task", "levitation")
-    assert code == 2 and "Unknown task" in err
+    assert code == 2
+    assert "Unknown task" in err
     code, _, err = run(capsys, "validate", "minilm", "--gpu-memory", "lots")
-    assert code == 2 and "Invalid size" in err
+    assert code == 2
+    assert "Invalid size" in err
     code, _, _ = run(capsys, "models", "--min-context", "-5")
     assert code == 2
 
 
 def test_validate_and_recommend(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "validate", "meta-llama/Llama-3.1-8B-Instruct", "--gpu-memory", "80GB")
-    assert code == 0 and "fits" in out and "memory:" in out
-    code, out, _ = run(capsys, "validate", "meta-llama/Llama-3.1-70B-Instruct",
-                       "--gpu-memory", "24GB", "--json")
+    code, out, _ = run(
+        capsys, "validate", "meta-llama/Llama-3.1-8B-Instruct", "--gpu-memory", "80GB"
+    )
+    assert code == 0
+    assert "fits" in out
+    assert "memory:" in out
+    code, out, _ = run(
+        capsys, "validate", "meta-llama/Llama-3.1-70B-Instruct", "--gpu-memory", "24GB", "--json"
+    )
     assert code == 3
     doc = json.loads(out)
-    assert doc["fit"] == "does-not-fit" and doc["suggestions"]
-    code, out, _ = run(capsys, "validate", "meta-llama/Llama-3.1-8B-Instruct", "--for",
-                       "training", "--gpu-memory", "24GB", "--method", "qlora")
+    assert doc["fit"] == "does-not-fit"
+    assert doc["suggestions"]
+    code, out, _ = run(
+        capsys,
+        "validate",
+        "meta-llama/Llama-3.1-8B-Instruct",
+        "--for",
+        "training",
+        "--gpu-memory",
+        "24GB",
+        "--method",
+        "qlora",
+    )
     assert code == 0
-    code, out, _ = run(capsys, "recommend", "--task", "chat", "--max-cost", "1",
-                       "--no-self-hosted", "--json")
+    code, out, _ = run(
+        capsys, "recommend", "--task", "chat", "--max-cost", "1", "--no-self-hosted", "--json"
+    )
     picks = json.loads(out)
-    assert code == 0 and picks and all(p["model"]["source"] == "api" for p in picks)
+    assert code == 0
+    assert picks
+    assert all(p["model"]["source"] == "api" for p in picks)
 
 
 def test_system_and_tasks(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "system", "--json")
-    assert code == 0 and json.loads(out)["cpu_count"] >= 1
+    assert code == 0
+    assert json.loads(out)["cpu_count"] >= 1
     code, out, _ = run(capsys, "system", "--gpu-memory", "24GB")
     assert "planned GPU" in out
     code, out, _ = run(capsys, "tasks", "--json")
@@ -123,23 +170,40 @@ def test_system_and_tasks(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_catalog_commands(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, out, _ = run(capsys, "catalog", "schema")
-    assert code == 0 and json.loads(out)["title"] == "modelport catalog"
+    assert code == 0
+    assert json.loads(out)["title"] == "modelport catalog"
     good = tmp_path / "good.json"
     good.write_text(dump_catalog([make_entry("acme/one")]))
     code, out, _ = run(capsys, "catalog", "validate", str(good))
-    assert code == 0 and "valid, 1 entries" in out
+    assert code == 0
+    assert "valid, 1 entries" in out
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"entries": [{"id": "a/b", "name": "b", "provider": "a",
-                                            "source": "cloud", "category": "text-llm",
-                                            "parameters": -1}]}))
+    bad.write_text(
+        json.dumps(
+            {
+                "entries": [
+                    {
+                        "id": "a/b",
+                        "name": "b",
+                        "provider": "a",
+                        "source": "cloud",
+                        "category": "text-llm",
+                        "parameters": -1,
+                    }
+                ]
+            }
+        )
+    )
     code, out, _ = run(capsys, "catalog", "validate", str(bad), "--json")
     assert code == 1
     problems = {p["path"] for p in json.loads(out)["problems"]}
     assert problems == {"$.entries[0].source", "$.entries[0].parameters"}
     code, _, err = run(capsys, "catalog", "import", str(bad))
-    assert code == 1 and "catalog validate" in err
+    assert code == 1
+    assert "catalog validate" in err
     code, out, _ = run(capsys, "catalog", "import", str(good))
-    assert code == 0 and "Imported 1 new" in out
+    assert code == 0
+    assert "Imported 1 new" in out
     exported = tmp_path / "out" / "export.json"
     code, _, _ = run(capsys, "catalog", "export", "--provider", "acme", "-o", str(exported))
     assert json.loads(exported.read_text())["entries"][0]["id"] == "acme/one"
@@ -148,9 +212,11 @@ def test_catalog_commands(capsys: pytest.CaptureFixture[str], tmp_path: Path) ->
     code, out, _ = run(capsys, "catalog", "remove", "acme/one")
     assert code == 0
     code, _, err = run(capsys, "catalog", "update")
-    assert code == 1 and "No remote catalogs" in err
+    assert code == 1
+    assert "No remote catalogs" in err
     code, _, err = run(capsys, "catalog", "remote", "add", "Bad Name", "http://x")
-    assert code == 2 and "Invalid source name" in err
+    assert code == 2
+    assert "Invalid source name" in err
 
 
 def test_debug_shows_the_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -173,5 +239,6 @@ def test_debug_shows_the_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
 )
 def test_error_formatters(exc: BaseException, fragment: str, code: int) -> None:
     text, exit_code = format_error(exc)
-    assert fragment in text and "\n" not in text
+    assert fragment in text
+    assert "\n" not in text
     assert exit_code == code

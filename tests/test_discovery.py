@@ -26,10 +26,24 @@ def index() -> NameIndex:
     idx.add("openai/gpt-4o", name="GPT-4o", provider="openai", aliases=["gpt4o"])
     idx.add("openai/gpt-4o-mini", name="GPT-4o mini", provider="openai", aliases=[])
     idx.add("groq/llama-3.1-8b-instant", name="Llama 3.1 8B Instant", provider="groq", aliases=[])
-    idx.add("meta-llama/Llama-3.1-8B-Instruct", name="Llama 3.1 8B Instruct", provider="meta", aliases=[])
-    idx.add("meta-llama/Llama-3.2-1B-Instruct", name="Llama 3.2 1B Instruct", provider="meta", aliases=[])
-    idx.add("sentence-transformers/all-MiniLM-L6-v2", name="all-MiniLM-L6-v2",
-            provider="sentence-transformers", aliases=["minilm"])
+    idx.add(
+        "meta-llama/Llama-3.1-8B-Instruct",
+        name="Llama 3.1 8B Instruct",
+        provider="meta",
+        aliases=[],
+    )
+    idx.add(
+        "meta-llama/Llama-3.2-1B-Instruct",
+        name="Llama 3.2 1B Instruct",
+        provider="meta",
+        aliases=[],
+    )
+    idx.add(
+        "sentence-transformers/all-MiniLM-L6-v2",
+        name="all-MiniLM-L6-v2",
+        provider="sentence-transformers",
+        aliases=["minilm"],
+    )
     return idx
 
 
@@ -99,15 +113,24 @@ def test_parse_adapter_and_quantized_ids(model_id: str, kind: str, base: str | N
 
 def test_infer_traits() -> None:
     t = infer_traits("meta-llama/Llama-3.1-8B-Instruct")
-    assert t.parameters == 8_000_000_000 and t.instruct and t.chat and not t.moe
+    assert t.parameters == 8_000_000_000
+    assert t.instruct
+    assert t.chat
+    assert not t.moe
     t = infer_traits("mistralai/Mixtral-8x7B-Instruct-v0.1")
-    assert t.moe and t.num_experts == 8 and t.parameters == 56_000_000_000
+    assert t.moe
+    assert t.num_experts == 8
+    assert t.parameters == 56_000_000_000
     t = infer_traits("Qwen/Qwen3-30B-A3B")
-    assert t.moe and t.parameters == 30_000_000_000 and t.active_parameters == 3_000_000_000
+    assert t.moe
+    assert t.parameters == 30_000_000_000
+    assert t.active_parameters == 3_000_000_000
     t = infer_traits("Qwen/Qwen2.5-VL-7B-Instruct")
-    assert t.vision and t.parameters == 7_000_000_000
+    assert t.vision
+    assert t.parameters == 7_000_000_000
     t = infer_traits("deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B")
-    assert t.reasoning and t.parameters == 1_500_000_000
+    assert t.reasoning
+    assert t.parameters == 1_500_000_000
     assert infer_traits("TheBloke/Llama-2-7B-GPTQ").quantization == "gptq"
     assert infer_traits("unsloth/gemma-2-9b-it-bnb-4bit").quantization_bits == 4
     assert infer_traits("some/model-Q4_K_M").quantization == "gguf"

@@ -4,6 +4,7 @@ import json
 
 import pytest
 from pydantic import ValidationError
+from tests.conftest import make_entry
 
 from modelport.catalog.entry import (
     Category,
@@ -13,7 +14,6 @@ from modelport.catalog.entry import (
     Source,
     catalog_json_schema,
 )
-from tests.conftest import make_entry
 
 
 def test_minimal_entry_defaults_unknown_facts_to_none() -> None:
@@ -69,7 +69,8 @@ def test_latency_presets() -> None:
     small = LatencyProfile.from_preset("small")
     xlarge = LatencyProfile.from_preset("xlarge")
     reasoning = LatencyProfile.from_preset("reasoning")
-    assert small.estimate_ms(100) is not None and xlarge.estimate_ms(100) is not None
+    assert small.estimate_ms(100) is not None
+    assert xlarge.estimate_ms(100) is not None
     assert small.estimate_ms(100) < xlarge.estimate_ms(100)  # type: ignore[operator]
     assert reasoning.estimate_ms(100, reasoning=True) > reasoning.estimate_ms(100)  # type: ignore[operator]
     with pytest.raises(ValueError, match="unknown latency preset"):

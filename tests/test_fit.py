@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from tests.conftest import make_entry
 
 from modelport.catalog.catalog import Catalog
 from modelport.catalog.entry import InferenceDefaults, TrainingDefaults
@@ -15,7 +16,6 @@ from modelport.catalog.selection import select_models
 from modelport.errors import InvalidValueError, UnknownTaskError
 from modelport.hardware import GPU, SystemInfo, parse_nvidia_smi, parse_rocm_smi, with_gpu_memory
 from modelport.validation import FitLevel, merge_defaults, validate_model
-from tests.conftest import make_entry
 
 LLAMA_8B = make_entry(
     "meta-llama/Llama-3.1-8B-Instruct",
@@ -23,16 +23,26 @@ LLAMA_8B = make_entry(
     parameters=8_030_000_000,
     context_window=131072,
     open_weights=True,
-    model_architecture={"num_layers": 32, "hidden_size": 4096, "num_attention_heads": 32,
-                        "num_key_value_heads": 8},
+    model_architecture={
+        "num_layers": 32,
+        "hidden_size": 4096,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+    },
     inference_defaults={"max_model_len": 8192},
 )
 CPU_ONLY = SystemInfo(os="Linux", python="3.11", cpu="test", cpu_count=2, ram_gb=24.0)
 
 
 def gpu_box(gb: float, cc: str = "8.9") -> SystemInfo:
-    return SystemInfo(os="Linux", python="3.11", cpu="test", cpu_count=16, ram_gb=64.0,
-                      gpus=(GPU("Test GPU", "nvidia", gb, cc),))
+    return SystemInfo(
+        os="Linux",
+        python="3.11",
+        cpu="test",
+        cpu_count=16,
+        ram_gb=64.0,
+        gpus=(GPU("Test GPU", "nvidia", gb, cc),),
+    )
 
 
 def test_memory_estimate_parts() -> None:
@@ -40,7 +50,9 @@ def test_memory_estimate_parts() -> None:
     assert est.weights_gb == pytest.approx(16.06, rel=1e-3)
     # 2 × 32 layers × 8 kv heads × 128 head dim × 8192 tokens × 2 bytes
     assert est.kv_cache_gb == pytest.approx(2 * 32 * 8 * 128 * 8192 * 2 / 1e9, rel=1e-3)
-    assert est.total_gb == pytest.approx(est.weights_gb + est.kv_cache_gb + est.overhead_gb, abs=1e-3)
+    assert est.total_gb == pytest.approx(
+        est.weights_gb + est.kv_cache_gb + est.overhead_gb, abs=1e-3
+    )
     int4 = estimate_inference_memory(LLAMA_8B, dtype="int4", context=8192)
     assert int4.weights_gb == pytest.approx(est.weights_gb / 4, rel=1e-3)
     with pytest.raises(InvalidValueError):
@@ -60,12 +72,20 @@ def test_training_estimates_order() -> None:
 
 
 def test_cost_estimate() -> None:
-    entry = make_entry("openai/x", source="api", pricing={"input_per_1m_tokens": 2.0,
-                                                          "output_per_1m_tokens": 8.0,
-                                                          "cached_input_per_1m_tokens": 0.5})
-    cost = estimate_cost(entry, input_tokens=1_000_000, output_tokens=500_000,
-                         cached_input_tokens=2_000_000)
-    assert cost is not None and cost.total_usd == pytest.approx(2 + 4 + 1)
+    entry = make_entry(
+        "openai/x",
+        source="api",
+        pricing={
+            "input_per_1m_tokens": 2.0,
+            "output_per_1m_tokens": 8.0,
+            "cached_input_per_1m_tokens": 0.5,
+        },
+    )
+    cost = estimate_cost(
+        entry, input_tokens=1_000_000, output_tokens=500_000, cached_input_tokens=2_000_000
+    )
+    assert cost is not None
+    assert cost.total_usd == pytest.approx(2 + 4 + 1)
     assert estimate_cost(make_entry(), input_tokens=1, output_tokens=1) is None
 
 
@@ -73,8 +93,11 @@ def test_parse_smi_outputs() -> None:
     gpus = parse_nvidia_smi("NVIDIA H100 80GB HBM3, 81559, 9.0\nTesla T4, 15360, 7.5\n")
     assert [g.compute_capability for g in gpus] == ["9.0", "7.5"]
     assert gpus[0].memory_gb == pytest.approx(85.52, rel=1e-3)
-    amd = parse_rocm_smi('{"card0": {"Card Series": "AMD Instinct MI300X", "VRAM Total Memory (B)": "206141652992"}}')
-    assert amd[0].vendor == "amd" and amd[0].memory_gb == pytest.approx(206.14, rel=1e-3)
+    amd = parse_rocm_smi(
+        '{"card0": {"Card Series": "AMD Instinct MI300X", "VRAM Total Memory (B)": "206141652992"}}'
+    )
+    assert amd[0].vendor == "amd"
+    assert amd[0].memory_gb == pytest.approx(206.14, rel=1e-3)
     assert parse_rocm_smi("not json") == []
 
 
@@ -83,17 +106,22 @@ def test_validation_levels_and_suggestions() -> None:
     tight = validate_model(LLAMA_8B, gpu_box(20))
     assert tight.fit is FitLevel.TIGHT
     small = validate_model(LLAMA_8B, gpu_box(8))
-    assert small.fit is FitLevel.DOES_NOT_FIT and not small.ok
+    assert small.fit is FitLevel.DOES_NOT_FIT
+    assert not small.ok
     assert any("int4" in s for s in small.suggestions)
-    assert small.reasons and small.estimate is not None
+    assert small.reasons
+    assert small.estimate is not None
     cpu = validate_model(LLAMA_8B, CPU_ONLY)
     assert cpu.target == "cpu"
     assert any("GPU" in s for s in cpu.suggestions)
 
 
 def test_compute_capability_and_gpu_count_block() -> None:
-    needs_ampere = make_entry("x/needs-cc", parameters=1_000_000_000,
-                              requirements={"min_compute_capability": "8.0", "min_gpus": 1})
+    needs_ampere = make_entry(
+        "x/needs-cc",
+        parameters=1_000_000_000,
+        requirements={"min_compute_capability": "8.0", "min_gpus": 1},
+    )
     verdict = validate_model(needs_ampere, gpu_box(16, cc="7.5"))
     assert verdict.fit is FitLevel.DOES_NOT_FIT
     assert any("compute capability 8.0" in r for r in verdict.reasons)
@@ -114,13 +142,15 @@ def test_training_validation() -> None:
 
 def test_override_plans_for_another_gpu() -> None:
     planned = with_gpu_memory(CPU_ONLY, 24)
-    assert planned.max_gpu_memory_gb == 24 and planned.notes
+    assert planned.max_gpu_memory_gb == 24
+    assert planned.notes
     assert with_gpu_memory(gpu_box(80), 0).gpus == ()
 
 
 def test_defaults_merge_rejects_unknown_keys_and_bad_values() -> None:
     merged = merge_defaults(TrainingDefaults(learning_rate=1e-4), {"epochs": 3}, TrainingDefaults)
-    assert merged.learning_rate == 1e-4 and merged.epochs == 3
+    assert merged.learning_rate == 1e-4
+    assert merged.epochs == 3
     with pytest.raises(InvalidValueError, match="Unknown TrainingDefaults setting"):
         merge_defaults(None, {"learnin_rate": 1e-3}, TrainingDefaults)
     with pytest.raises(InvalidValueError, match="gpu_memory_utilization"):
@@ -130,25 +160,44 @@ def test_defaults_merge_rejects_unknown_keys_and_bad_values() -> None:
 
 
 def test_selection_unifies_api_and_self_hosted() -> None:
-    catalog = Catalog([
-        LLAMA_8B,
-        make_entry("openai/cheap", source="api", context_window=128000,
-                   capabilities={"tool_calling": True},
-                   pricing={"input_per_1m_tokens": 0.1, "output_per_1m_tokens": 0.4}),
-        make_entry("openai/pricey", source="api", context_window=128000,
-                   pricing={"input_per_1m_tokens": 30, "output_per_1m_tokens": 60}),
-        make_entry("old/gone", status="deprecated", deprecation={"message": "x"}, parameters=10**8),
-    ])
+    catalog = Catalog(
+        [
+            LLAMA_8B,
+            make_entry(
+                "openai/cheap",
+                source="api",
+                context_window=128000,
+                capabilities={"tool_calling": True},
+                pricing={"input_per_1m_tokens": 0.1, "output_per_1m_tokens": 0.4},
+            ),
+            make_entry(
+                "openai/pricey",
+                source="api",
+                context_window=128000,
+                pricing={"input_per_1m_tokens": 30, "output_per_1m_tokens": 60},
+            ),
+            make_entry(
+                "old/gone", status="deprecated", deprecation={"message": "x"}, parameters=10**8
+            ),
+        ]
+    )
     picks = select_models(catalog, "chat", limit=10)
     ids = [p.entry.id for p in picks]
-    assert set(ids) == {"meta-llama/Llama-3.1-8B-Instruct", "openai/cheap", "openai/pricey", "old/gone"}
-    assert ids[-1] == "old/gone" and all(p.reasons for p in picks)
+    assert set(ids) == {
+        "meta-llama/Llama-3.1-8B-Instruct",
+        "openai/cheap",
+        "openai/pricey",
+        "old/gone",
+    }
+    assert ids[-1] == "old/gone"
+    assert all(p.reasons for p in picks)
     cheap = select_models(catalog, "text-generation", include_self_hosted=False, max_cost_per_1m=1)
     assert [p.entry.id for p in cheap] == ["openai/cheap"]
     tools = select_models(catalog, "text-generation", capabilities=["tool_calling"])
     assert [p.entry.id for p in tools] == ["openai/cheap"]
-    fits = select_models(catalog, "text-generation", include_api=False, fits_this_machine=True,
-                         system=gpu_box(8))
+    fits = select_models(
+        catalog, "text-generation", include_api=False, fits_this_machine=True, system=gpu_box(8)
+    )
     assert "meta-llama/Llama-3.1-8B-Instruct" not in [p.entry.id for p in fits]
     with pytest.raises(UnknownTaskError):
         select_models(catalog, "levitation")

@@ -4,10 +4,10 @@ import datetime as dt
 import json
 
 import pytest
+from tests.conftest import FIXTURES
 
 from modelport.catalog.entry import Category, Status
 from modelport.catalog.importers.litellm import import_litellm_map
-from tests.conftest import FIXTURES
 
 AS_OF = dt.date(2026, 11, 23)
 
@@ -24,12 +24,18 @@ def test_prices_become_per_million_with_units(imported: dict) -> None:
     assert gpt.pricing.input_per_1m_tokens == pytest.approx(2.5)
     assert gpt.pricing.output_per_1m_tokens == pytest.approx(10.0)
     assert gpt.pricing.cached_input_per_1m_tokens == pytest.approx(1.25)
-    assert gpt.pricing.as_of == AS_OF and gpt.as_of == AS_OF
-    assert gpt.source_url and "litellm" in gpt.source_url.lower()
-    assert gpt.context_window == 128000 and gpt.max_output_tokens == 16384
+    assert gpt.pricing.as_of == AS_OF
+    assert gpt.as_of == AS_OF
+    assert gpt.source_url
+    assert "litellm" in gpt.source_url.lower()
+    assert gpt.context_window == 128000
+    assert gpt.max_output_tokens == 16384
     assert gpt.category is Category.VISION_VLM
     caps = gpt.capabilities
-    assert caps.vision and caps.tool_calling and caps.parallel_tool_calls and caps.structured_outputs
+    assert caps.vision
+    assert caps.tool_calling
+    assert caps.parallel_tool_calls
+    assert caps.structured_outputs
     assert caps.fine_tuning  # an ft: key exists for it
     claude = imported["entries"]["anthropic/claude-sonnet-4-5"]
     assert claude.pricing.cache_write_per_1m_tokens == pytest.approx(3.75)
@@ -43,7 +49,8 @@ def test_other_units(imported: dict) -> None:
     tts = imported["entries"]["openai/tts-1"]
     assert tts.pricing.per_1k_characters == pytest.approx(0.015)
     emb = imported["entries"]["openai/text-embedding-3-small"]
-    assert emb.category is Category.EMBEDDING and emb.capabilities.embeddings
+    assert emb.category is Category.EMBEDDING
+    assert emb.capabilities.embeddings
 
 
 def test_providers_are_mapped_and_prefixes_dropped(imported: dict) -> None:
@@ -62,7 +69,8 @@ def test_deprecation_and_skips(imported: dict) -> None:
     assert "ft:gpt-4o" in skipped
     # Nonsense values are left unknown, not invented.
     broken = imported["entries"]["openai/broken"]
-    assert broken.context_window is None and broken.pricing is None
+    assert broken.context_window is None
+    assert broken.pricing is None
 
 
 def test_provider_filter() -> None:

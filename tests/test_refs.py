@@ -11,19 +11,25 @@ from modelport.refs import Ref, parse_ref
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("hf:sentence-transformers/all-MiniLM-L6-v2@main",
-         Ref("sentence-transformers/all-MiniLM-L6-v2", "hf", "main")),
+        (
+            "hf:sentence-transformers/all-MiniLM-L6-v2@main",
+            Ref("sentence-transformers/all-MiniLM-L6-v2", "hf", "main"),
+        ),
         ("sentence-transformers/all-MiniLM-L6-v2", Ref("sentence-transformers/all-MiniLM-L6-v2")),
         ("onnx:resnet50", Ref("resnet50", "onnx")),
-        ("tfhub:google/bert/tensorFlow2/en-uncased-l-12-h-768-a-12/3",
-         Ref("google/bert/tensorFlow2/en-uncased-l-12-h-768-a-12/3", "tfhub")),
+        (
+            "tfhub:google/bert/tensorFlow2/en-uncased-l-12-h-768-a-12/3",
+            Ref("google/bert/tensorFlow2/en-uncased-l-12-h-768-a-12/3", "tfhub"),
+        ),
         ("torch:pytorch/vision:v0.10.0/resnet18", Ref("pytorch/vision:v0.10.0/resnet18", "torch")),
         ("openai:gpt-4o", Ref("gpt-4o", "openai")),
         ("anthropic:claude-3-5-sonnet", Ref("claude-3-5-sonnet", "anthropic")),
         ("llama 8b", Ref("llama 8b")),
         ("minilm", Ref("minilm")),
-        ("ft:gpt-4o-mini-2024-07-18:acme:support:abc123",
-         Ref("ft:gpt-4o-mini-2024-07-18:acme:support:abc123")),
+        (
+            "ft:gpt-4o-mini-2024-07-18:acme:support:abc123",
+            Ref("ft:gpt-4o-mini-2024-07-18:acme:support:abc123"),
+        ),
         ("hf:org/model@refs/pr/1", Ref("org/model", "hf", "refs/pr/1")),
         ("hf:org/model@" + "a" * 40, Ref("org/model", "hf", "a" * 40)),
     ],
@@ -43,10 +49,14 @@ def test_bare_org_name_means_hf() -> None:
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("https://tfhub.dev/google/imagenet/mobilenet_v2_100_224/classification/5",
-         Ref("google/imagenet/mobilenet_v2_100_224/classification/5", "tfhub")),
-        ("https://www.kaggle.com/models/google/bert/tensorFlow2/en-uncased/3",
-         Ref("google/bert/tensorFlow2/en-uncased/3", "tfhub")),
+        (
+            "https://tfhub.dev/google/imagenet/mobilenet_v2_100_224/classification/5",
+            Ref("google/imagenet/mobilenet_v2_100_224/classification/5", "tfhub"),
+        ),
+        (
+            "https://www.kaggle.com/models/google/bert/tensorFlow2/en-uncased/3",
+            Ref("google/bert/tensorFlow2/en-uncased/3", "tfhub"),
+        ),
         ("https://huggingface.co/org/model/tree/v1", Ref("org/model", "hf", "v1")),
     ],
 )

@@ -29,17 +29,28 @@ def assert_error_shape(body: dict[str, Any]) -> None:
     assert set(body) == {"error"}
     err = body["error"]
     assert {"message", "type", "code", "param", "hint"} <= set(err)
-    assert isinstance(err["message"], str) and err["message"]
+    assert isinstance(err["message"], str)
+    assert err["message"]
 
 
 async def test_list_models_with_filters_and_pagination(client: httpx.AsyncClient) -> None:
-    r = await client.get("/api/v1/registry/models", params={
-        "source": "api", "provider": "openai", "capability": ["vision", "tool_calling"],
-        "min_context": 100000, "sort": "price", "limit": 3, "offset": 1})
+    r = await client.get(
+        "/api/v1/registry/models",
+        params={
+            "source": "api",
+            "provider": "openai",
+            "capability": ["vision", "tool_calling"],
+            "min_context": 100000,
+            "sort": "price",
+            "limit": 3,
+            "offset": 1,
+        },
+    )
     assert r.status_code == 200
     body = r.json()
     assert set(body) == {"data", "meta"}
-    assert body["meta"]["limit"] == 3 and body["meta"]["offset"] == 1
+    assert body["meta"]["limit"] == 3
+    assert body["meta"]["offset"] == 1
     assert body["meta"]["total"] >= len(body["data"]) > 0
     assert all(m["capabilities"]["vision"] for m in body["data"])
     r = await client.get("/api/v1/registry/models", params={"q": "minilm", "limit": 1})
@@ -48,7 +59,8 @@ async def test_list_models_with_filters_and_pagination(client: httpx.AsyncClient
 
 async def test_get_model_with_slashes_and_fuzzy(client: httpx.AsyncClient) -> None:
     r = await client.get("/api/v1/registry/models/sentence-transformers/all-MiniLM-L6-v2")
-    assert r.status_code == 200 and r.json()["meta"]["match"]["method"] == "exact"
+    assert r.status_code == 200
+    assert r.json()["meta"]["match"]["method"] == "exact"
     r = await client.get("/api/v1/registry/models/minilm")
     assert r.json()["data"]["id"] == "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -61,20 +73,26 @@ async def test_categories_tasks_system(client: httpx.AsyncClient) -> None:
     system = (await client.get("/api/v1/system", params={"gpu_memory": "24GB"})).json()["data"]
     assert system["gpus"][0]["memory_gb"] == 24
     health = (await client.get("/api/v1/health")).json()["data"]
-    assert health["status"] == "ok" and health["models"] >= 150
+    assert health["status"] == "ok"
+    assert health["models"] >= 150
 
 
 async def test_validate_and_select(client: httpx.AsyncClient) -> None:
-    r = await client.post("/api/v1/registry/validate/inference",
-                          json={"model": "meta-llama/Llama-3.1-8B-Instruct", "gpu_memory": "8GB"})
+    r = await client.post(
+        "/api/v1/registry/validate/inference",
+        json={"model": "meta-llama/Llama-3.1-8B-Instruct", "gpu_memory": "8GB"},
+    )
     assert r.status_code == 200
     data = r.json()["data"]
-    assert data["fit"] == "does-not-fit" and data["estimate"]["total_gb"] > 8
-    r = await client.post("/api/v1/registry/validate/training",
-                          json={"model": "minilm", "gpu_memory": "16GB"})
+    assert data["fit"] == "does-not-fit"
+    assert data["estimate"]["total_gb"] > 8
+    r = await client.post(
+        "/api/v1/registry/validate/training", json={"model": "minilm", "gpu_memory": "16GB"}
+    )
     assert r.json()["data"]["fit"] == "fits"
-    r = await client.post("/api/v1/registry/select",
-                          json={"task": "embedding", "include_api": False, "limit": 2})
+    r = await client.post(
+        "/api/v1/registry/select", json={"task": "embedding", "include_api": False, "limit": 2}
+    )
     assert len(r.json()["data"]) == 2
 
 
@@ -82,9 +100,11 @@ async def test_openai_models(client: httpx.AsyncClient) -> None:
     body = (await client.get("/v1/models")).json()
     assert body["object"] == "list"
     first = body["data"][0]
-    assert set(first) == {"id", "object", "created", "owned_by"} and first["object"] == "model"
+    assert set(first) == {"id", "object", "created", "owned_by"}
+    assert first["object"] == "model"
     one = (await client.get("/v1/models/openai/gpt-4o")).json()
-    assert one["id"] == "openai/gpt-4o" and one["owned_by"] == "openai"
+    assert one["id"] == "openai/gpt-4o"
+    assert one["owned_by"] == "openai"
 
 
 @pytest.mark.parametrize(
@@ -97,11 +117,21 @@ async def test_openai_models(client: httpx.AsyncClient) -> None:
         ("GET", "/api/v1/registry/models?task=levitation", None, 422, "unknown_task"),
         ("GET", "/api/v1/registry/models?capability=telepathy", None, 422, "invalid_value"),
         ("GET", "/api/v1/system?gpu_memory=lots", None, 422, "invalid_value"),
-        ("POST", "/api/v1/registry/validate/inference", {"model": "minilm", "extra": 1}, 422,
-         "invalid_request"),
+        (
+            "POST",
+            "/api/v1/registry/validate/inference",
+            {"model": "minilm", "extra": 1},
+            422,
+            "invalid_request",
+        ),
         ("POST", "/api/v1/registry/validate/dreaming", {"model": "minilm"}, 422, "invalid_request"),
-        ("POST", "/api/v1/registry/validate/inference",
-         {"model": "minilm", "overrides": {"nonsense": 1}}, 422, "invalid_value"),
+        (
+            "POST",
+            "/api/v1/registry/validate/inference",
+            {"model": "minilm", "overrides": {"nonsense": 1}},
+            422,
+            "invalid_value",
+        ),
         ("GET", "/v1/models/nope/nope", None, 404, "model_not_found"),
         ("GET", "/no/such/endpoint", None, 404, "not_found"),
         ("DELETE", "/v1/models", None, 405, "method_not_allowed"),

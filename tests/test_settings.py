@@ -13,13 +13,17 @@ def test_defaults_live_under_home(tmp_path: Path) -> None:
     assert s.home == tmp_path
     assert s.database_url == f"sqlite:///{tmp_path / 'modelport.db'}"
     assert s.database_path == tmp_path / "modelport.db"
-    assert s.bundled_catalog and s.port == 8642 and s.gpu_memory_gb is None
+    assert s.bundled_catalog
+    assert s.port == 8642
+    assert s.gpu_memory_gb is None
 
 
 def test_config_file_and_env_precedence(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text('port = 9000\nhost = "0.0.0.0"\ngpu_memory = "24GB"\n')
     s = load_settings({"MODELPORT_HOME": str(tmp_path), "MODELPORT_PORT": "9100"})
-    assert s.port == 9100 and s.host == "0.0.0.0" and s.gpu_memory_gb == 24.0
+    assert s.port == 9100
+    assert s.host == "0.0.0.0"
+    assert s.gpu_memory_gb == 24.0
 
 
 @pytest.mark.parametrize(

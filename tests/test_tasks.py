@@ -15,7 +15,12 @@ from modelport.errors import UnknownTaskError
 def test_at_least_forty_tasks_across_categories() -> None:
     assert len(TASKS) >= 40
     categories = {t.category for t in TASKS}
-    assert {TaskCategory.TEXT, TaskCategory.VISION, TaskCategory.AUDIO, TaskCategory.MULTIMODAL} <= categories
+    assert {
+        TaskCategory.TEXT,
+        TaskCategory.VISION,
+        TaskCategory.AUDIO,
+        TaskCategory.MULTIMODAL,
+    } <= categories
     assert len({t.name for t in TASKS}) == len(TASKS)
 
 

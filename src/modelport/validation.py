@@ -220,7 +220,9 @@ def _validate_inference(
             needed = est.total_gb / _GPU_COMFORT
             suggestions.append(f"use a GPU with at least {needed:.0f} GB")
         elif not suggestions:
-            smallest = estimate_inference_memory(entry, dtype="int4", context=min(est.context, 4096))
+            smallest = estimate_inference_memory(
+                entry, dtype="int4", context=min(est.context, 4096)
+            )
             needed = smallest.total_gb / _GPU_COMFORT
             gpus = max(2, math.ceil(needed / max(available, 1e-9)))
             suggestions.append(

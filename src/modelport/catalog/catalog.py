@@ -5,7 +5,7 @@ from __future__ import annotations
 import heapq
 import math
 import threading
-from bisect import bisect_left, bisect_right, insort
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -76,21 +76,37 @@ class CatalogStats:
 
 @dataclass
 class _Range:
-    """A sorted (value, id) list answering ``lo <= value <= hi`` with bisect."""
+    """Sorted (value, id) pairs answering ``lo <= value <= hi`` with bisect.
+
+    Additions append and sort lazily, so a bulk load costs one sort, not n insertions.
+    """
 
     items: list[tuple[float, str]] = field(default_factory=list)
+    values: dict[str, float] = field(default_factory=dict)
+    dirty: bool = False
 
     def add(self, value: float, model_id: str) -> None:
-        insort(self.items, (value, model_id))
+        self.items.append((value, model_id))
+        self.values[model_id] = value
+        self.dirty = True
+
+    def _sorted(self) -> list[tuple[float, str]]:
+        if self.dirty:
+            self.items.sort()
+            self.dirty = False
+        return self.items
 
     def remove(self, value: float, model_id: str) -> None:
-        i = bisect_left(self.items, (value, model_id))
-        if i < len(self.items) and self.items[i] == (value, model_id):
-            del self.items[i]
+        items = self._sorted()
+        i = bisect_left(items, (value, model_id))
+        if i < len(items) and items[i] == (value, model_id):
+            del items[i]
+        self.values.pop(model_id, None)
 
     def bounds(self, lo: float | None, hi: float | None) -> tuple[int, int]:
-        start = 0 if lo is None else bisect_left(self.items, (lo, ""))
-        end = len(self.items) if hi is None else bisect_right(self.items, (hi, "\U0010ffff"))
+        items = self._sorted()
+        start = 0 if lo is None else bisect_left(items, (lo, ""))
+        end = len(items) if hi is None else bisect_right(items, (hi, "\U0010ffff"))
         return start, max(start, end)
 
     def ids(self, lo: float | None, hi: float | None) -> set[str]:
@@ -431,44 +447,35 @@ class Catalog:
             ranges.append((self._vram, None, float(q.max_vram_gb)))
         return sets, ranges
 
-    def _matching_ids(self, q: CatalogQuery) -> list[str] | None:
+    def _matching_ids(self, q: CatalogQuery) -> list[str] | set[str] | None:
         """Ids matching every filter, or None when no filter is given (all ids)."""
         sets, ranges = self._candidate_sets(q)
         if not sets and not ranges:
             return None
-        # Start from the smallest candidate set; check the rest by membership.
-        sized: list[tuple[int, int, Any]] = [(len(s), 0, s) for s in sets]
+        if sets:
+            # C-level intersections, smallest first.
+            ordered = sorted(sets, key=len)
+            result: set[str] = set(ordered[0])
+            for other in ordered[1:]:
+                result &= other
+                if not result:
+                    return result
+        else:
+            # Only ranges: materialize the narrowest, check the others by value.
+            narrowest = min(ranges, key=lambda r: (lambda b: b[1] - b[0])(r[0].bounds(r[1], r[2])))
+            ranges = [r for r in ranges if r is not narrowest]
+            result = narrowest[0].ids(narrowest[1], narrowest[2])
+        if not ranges:
+            return result
+        checked = list(result)
         for rng, lo, hi in ranges:
-            start, end = rng.bounds(lo, hi)
-            sized.append((end - start, 1, (rng, lo, hi)))
-        sized.sort(key=lambda item: item[0])
-        _, kind, first = sized[0]
-        base = first if kind == 0 else first[0].ids(first[1], first[2])
-        result: list[str] = []
-        rest_sets = [s for _, k, s in sized[1:] if k == 0]
-        rest_ranges = [r for _, k, r in sized[1:] if k == 1]
-        values = {
-            id(self._context): lambda e: e.context_window,
-            id(self._price): _price,
-            id(self._vram): _vram,
-        }
-        for mid in base:
-            if any(mid not in s for s in rest_sets):
-                continue
-            entry = self._entries[mid]
-            ok = True
-            for rng, lo, hi in rest_ranges:
-                value = values[id(rng)](entry)
-                if (
-                    value is None
-                    or (lo is not None and value < lo)
-                    or (hi is not None and value > hi)
-                ):
-                    ok = False
-                    break
-            if ok:
-                result.append(mid)
-        return result
+            values = rng.values
+            lo_v = float("-inf") if lo is None else lo
+            hi_v = float("inf") if hi is None else hi
+            checked = [
+                mid for mid in checked if (v := values.get(mid)) is not None and lo_v <= v <= hi_v
+            ]
+        return checked
 
     def _sort_value(self, sort: str) -> Callable[[ModelEntry], Any]:
         values: dict[str, Callable[[ModelEntry], Any]] = {

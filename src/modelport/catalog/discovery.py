@@ -229,30 +229,47 @@ class NameIndex:
         raise AmbiguousModelError(query, suggestions=ordered[:8])
 
     def candidates(self, query: str) -> set[str]:
-        """Ids sharing a token (or a token prefix) with the query, for fuzzy scoring."""
+        """Ids sharing words (or word prefixes) with the query, for fuzzy scoring.
+
+        Words in most names ("v", "instruct") select nothing on their own; the rarest
+        words are intersected first, so a query costs about its rarest word's postings.
+        """
         q_tokens = tokens(query)
         if not q_tokens:
             return set()
         if self._sorted_tokens is None:
             self._sorted_tokens = sorted(self._token_ids)
+        common = max(self.MAX_CANDIDATES, len(self._names) // 5)
         per_token: list[set[str]] = []
-        for tok in q_tokens:
-            hits = set(self._token_ids.get(tok, ()))
+        for tok in dict.fromkeys(q_tokens):
+            postings = [self._token_ids[tok]] if tok in self._token_ids else []
             if len(tok) >= 3:
                 start = bisect_left(self._sorted_tokens, tok)
                 for other in self._sorted_tokens[start : start + 50]:
                     if not other.startswith(tok):
                         break
-                    hits |= self._token_ids[other]
-            if hits:
-                per_token.append(hits)
+                    if other != tok:
+                        postings.append(self._token_ids[other])
+            if not postings:
+                continue
+            hits = postings[0] if len(postings) == 1 else set().union(*postings)
+            per_token.append(hits)
         if not per_token:
             return set()
-        both = set.intersection(*per_token)
-        if both:
-            return both
+        per_token.sort(key=len)
+        rare = [hits for hits in per_token if len(hits) <= common] or per_token[:1]
+        result = set(rare[0])
+        for hits in per_token[1:]:
+            narrowed = result & hits
+            if not narrowed:
+                break
+            result = narrowed
+            if len(result) <= self.MAX_CANDIDATES // 10:
+                break
+        if len(result) <= self.MAX_CANDIDATES:
+            return result
         counts: Counter[str] = Counter()
-        for hits in per_token:
+        for hits in rare:
             counts.update(hits)
         return {i for i, _ in counts.most_common(self.MAX_CANDIDATES)}
 
