@@ -266,3 +266,82 @@ def test_thread_safety_under_concurrent_writes_and_reads() -> None:
     assert errors == []
     assert len(catalog) == 4 * 100
     assert catalog.count_matching(min_context=0) == 400
+
+
+def _brute_force(entries: list[ModelEntry], q: CatalogQuery) -> list[str]:
+    def price(e: ModelEntry) -> float | None:
+        return e.pricing.blended_per_1m_tokens() if e.pricing else None
+
+    def vram(e: ModelEntry) -> float | None:
+        if e.source.value == "api" or e.requirements is None:
+            return None
+        return e.requirements.min_vram_gb
+
+    out = []
+    for e in entries:
+        if any(getattr(e.capabilities, c) is not True for c in q.capabilities):
+            continue
+        if q.source and e.source.value != q.source:
+            continue
+        if q.provider and e.provider != q.provider:
+            continue
+        if q.min_context is not None and (
+            e.context_window is None or e.context_window < q.min_context
+        ):
+            continue
+        if q.max_price is not None and ((p := price(e)) is None or p > q.max_price):
+            continue
+        if q.max_vram_gb is not None and ((v := vram(e)) is None or v > q.max_vram_gb):
+            continue
+        out.append(e.id)
+    return sorted(out, key=str.lower)
+
+
+def test_indexed_queries_agree_with_a_brute_force_scan() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    rng = __import__("random").Random(3)
+    entries = []
+    for i in range(400):
+        api = rng.random() < 0.5
+        entries.append(
+            make_entry(
+                f"p{i % 7}/m-{i}",
+                source="api" if api else "self-hosted",
+                context_window=rng.choice([None, 2048, 8192, 32768, 131072, 10**6]),
+                capabilities={"chat": rng.random() < 0.6, "vision": rng.random() < 0.3},
+                # Many distinct prices and VRAM needs exercise the value-by-value path.
+                pricing={
+                    "input_per_1m_tokens": rng.uniform(0, 20),
+                    "output_per_1m_tokens": rng.uniform(0, 60),
+                }
+                if api and rng.random() < 0.9
+                else None,
+                requirements=None if api else {"min_vram_gb": round(rng.uniform(0.1, 200), 2)},
+            )
+        )
+    catalog = Catalog(entries)
+
+    @settings(max_examples=150, deadline=None)
+    @given(
+        caps=st.lists(st.sampled_from(["chat", "vision"]), unique=True),
+        source=st.none() | st.sampled_from(["api", "self-hosted"]),
+        provider=st.none() | st.sampled_from([f"p{i}" for i in range(8)]),
+        min_context=st.none() | st.sampled_from([0, 2048, 5000, 131072, 2 * 10**6]),
+        max_price=st.none() | st.floats(0, 50),
+        max_vram=st.none() | st.floats(0, 250),
+    )
+    def check(caps, source, provider, min_context, max_price, max_vram) -> None:  # type: ignore[no-untyped-def]
+        q = CatalogQuery(
+            capabilities=tuple(caps),
+            source=source,
+            provider=provider,
+            min_context=min_context,
+            max_price=max_price,
+            max_vram_gb=max_vram,
+        )
+        assert [e.id for e in catalog.query(q)] == _brute_force(entries, q)
+        assert catalog.count_matching(q) == len(_brute_force(entries, q))
+
+    check()

@@ -76,42 +76,68 @@ class CatalogStats:
 
 @dataclass
 class _Range:
-    """Sorted (value, id) pairs answering ``lo <= value <= hi`` with bisect.
+    """A numeric index answering ``lo <= value <= hi``.
 
-    Additions append and sort lazily, so a bulk load costs one sort, not n insertions.
+    Ids are bucketed by value, with the distinct values kept sorted (lazily, so a bulk
+    load costs one sort): a range spanning few distinct values (context windows) is a
+    handful of C-level set intersections; one spanning many (prices) checks values.
     """
 
-    items: list[tuple[float, str]] = field(default_factory=list)
+    buckets: dict[float, set[str]] = field(default_factory=dict)
     values: dict[str, float] = field(default_factory=dict)
-    dirty: bool = False
+    _keys: list[float] | None = None
+
+    #: Above this many distinct values in a range, check values one by one.
+    MAX_BUCKETS = 64
 
     def add(self, value: float, model_id: str) -> None:
-        self.items.append((value, model_id))
+        bucket = self.buckets.get(value)
+        if bucket is None:
+            self.buckets[value] = {model_id}
+            self._keys = None
+        else:
+            bucket.add(model_id)
         self.values[model_id] = value
-        self.dirty = True
-
-    def _sorted(self) -> list[tuple[float, str]]:
-        if self.dirty:
-            self.items.sort()
-            self.dirty = False
-        return self.items
 
     def remove(self, value: float, model_id: str) -> None:
-        items = self._sorted()
-        i = bisect_left(items, (value, model_id))
-        if i < len(items) and items[i] == (value, model_id):
-            del items[i]
+        bucket = self.buckets.get(value)
+        if bucket is not None:
+            bucket.discard(model_id)
+            if not bucket:
+                del self.buckets[value]
+                self._keys = None
         self.values.pop(model_id, None)
 
-    def bounds(self, lo: float | None, hi: float | None) -> tuple[int, int]:
-        items = self._sorted()
-        start = 0 if lo is None else bisect_left(items, (lo, ""))
-        end = len(items) if hi is None else bisect_right(items, (hi, "\U0010ffff"))
-        return start, max(start, end)
+    def _span(self, lo: float | None, hi: float | None) -> list[float]:
+        if self._keys is None:
+            self._keys = sorted(self.buckets)
+        start = 0 if lo is None else bisect_left(self._keys, lo)
+        end = len(self._keys) if hi is None else bisect_right(self._keys, hi)
+        return self._keys[start:end]
+
+    def estimate(self, lo: float | None, hi: float | None) -> int:
+        """About how many ids lie in the range (exact when it spans few values)."""
+        span = self._span(lo, hi)
+        if len(span) > self.MAX_BUCKETS:
+            return len(self.values) * len(span) // max(len(self.buckets), 1)
+        return sum(len(self.buckets[k]) for k in span)
 
     def ids(self, lo: float | None, hi: float | None) -> set[str]:
-        start, end = self.bounds(lo, hi)
-        return {model_id for _, model_id in self.items[start:end]}
+        return set().union(*(self.buckets[k] for k in self._span(lo, hi)))
+
+    def filter(self, ids: set[str] | list[str], lo: float | None, hi: float | None) -> set[str]:
+        """The ids among ``ids`` whose value lies in the range."""
+        span = self._span(lo, hi)
+        if len(span) <= self.MAX_BUCKETS and len(ids) > 4 * len(span):
+            pool = ids if isinstance(ids, set) else set(ids)
+            return set().union(*(pool & self.buckets[k] for k in span))
+        values = self.values
+        if hi is None:
+            low = float("-inf") if lo is None else lo
+            return {m for m in ids if values.get(m, float("-inf")) >= low}
+        if lo is None:
+            return {m for m in ids if values.get(m, float("inf")) <= hi}
+        return {m for m in ids if lo <= values.get(m, float("nan")) <= hi}
 
 
 def _price(entry: ModelEntry) -> float | None:
@@ -447,35 +473,27 @@ class Catalog:
             ranges.append((self._vram, None, float(q.max_vram_gb)))
         return sets, ranges
 
-    def _matching_ids(self, q: CatalogQuery) -> list[str] | set[str] | None:
+    def _matching_ids(self, q: CatalogQuery) -> set[str] | None:
         """Ids matching every filter, or None when no filter is given (all ids)."""
         sets, ranges = self._candidate_sets(q)
         if not sets and not ranges:
             return None
         if sets:
-            # C-level intersections, smallest first.
+            # One C-level intersection, smallest set first.
             ordered = sorted(sets, key=len)
-            result: set[str] = set(ordered[0])
-            for other in ordered[1:]:
-                result &= other
-                if not result:
-                    return result
+            result: set[str] = ordered[0].intersection(*ordered[1:])
+            if not result:
+                return result
         else:
-            # Only ranges: materialize the narrowest, check the others by value.
-            narrowest = min(ranges, key=lambda r: (lambda b: b[1] - b[0])(r[0].bounds(r[1], r[2])))
+            # Only ranges: materialize the narrowest, filter it by the others.
+            narrowest = min(ranges, key=lambda r: r[0].estimate(r[1], r[2]))
             ranges = [r for r in ranges if r is not narrowest]
             result = narrowest[0].ids(narrowest[1], narrowest[2])
-        if not ranges:
-            return result
-        checked = list(result)
-        for rng, lo, hi in ranges:
-            values = rng.values
-            lo_v = float("-inf") if lo is None else lo
-            hi_v = float("inf") if hi is None else hi
-            checked = [
-                mid for mid in checked if (v := values.get(mid)) is not None and lo_v <= v <= hi_v
-            ]
-        return checked
+        for rng, lo, hi in sorted(ranges, key=lambda r: r[0].estimate(r[1], r[2])):
+            if not result:
+                break
+            result = rng.filter(result, lo, hi)
+        return result
 
     def _sort_value(self, sort: str) -> Callable[[ModelEntry], Any]:
         values: dict[str, Callable[[ModelEntry], Any]] = {
@@ -503,14 +521,23 @@ class Catalog:
         if (q.limit is not None and q.limit < 0) or q.offset < 0:
             raise InvalidValueError("limit and offset must not be negative.")
         value = self._sort_value(q.sort)
+        wanted = None if q.limit is None else q.offset + q.limit
         with self._lock:
             ids = self._matching_ids(q)
+            if q.sort == "id":
+                # Sort the id strings themselves: C-speed keys, entries looked up per page.
+                pool = list(self._entries) if ids is None else list(ids)
+                if wanted is not None and wanted < len(pool):
+                    picker = heapq.nlargest if q.descending else heapq.nsmallest
+                    chosen = picker(wanted, pool, key=str.lower)
+                else:
+                    chosen = sorted(pool, key=str.lower, reverse=q.descending)
+                return [self._entries[i] for i in chosen[q.offset : wanted]]
             entries = (
                 list(self._entries.values()) if ids is None else [self._entries[i] for i in ids]
             )
         known = [(v, e) for e in entries if (v := value(e)) is not None]
         unknown = sorted((e for e in entries if value(e) is None), key=lambda e: e.id)
-        wanted = None if q.limit is None else q.offset + q.limit
         if q.descending:
             # Larger values first, ties by id ascending: sort by id, then stable by value.
             if wanted is not None and wanted < len(known):
@@ -523,8 +550,7 @@ class Catalog:
         else:
             known.sort(key=lambda item: (item[0], item[1].id))
         ordered = [e for _, e in known] + unknown
-        end = None if q.limit is None else q.offset + q.limit
-        return ordered[q.offset : end]
+        return ordered[q.offset : wanted]
 
     def count_matching(self, q: CatalogQuery | None = None, /, **filters: Any) -> int:
         """How many entries match the filters (ignores sort and pagination)."""

@@ -41,11 +41,19 @@ def normalize_id(text: str) -> str:
     digits stay (``3.1`` is not ``31``); ``models/`` prefixes and ``:latest`` go.
     """
     text = text.strip().lower()
-    text = text.removeprefix("models/")
-    text = re.sub(r"[:@]latest$", "", text)
+    if text.startswith("models/"):
+        text = text[7:]
+    if text.endswith("latest"):
+        text = re.sub(r"[:@]latest$", "", text)
     text = _SEPARATORS.sub("-", text)
-    text = re.sub(r"-{2,}", "-", text)
+    if "--" in text:
+        text = re.sub(r"-{2,}", "-", text)
     return text.strip("-")
+
+
+def _words(normal: str) -> list[str]:
+    """The words of an already normalized name, letters split from digits."""
+    return _LETTER_DIGIT.sub(" ", normal.replace("-", " ")).split()
 
 
 _LETTER_DIGIT = re.compile(r"(?<=[a-z])(?=\d)")
@@ -58,7 +66,7 @@ def fuzzy_form(text: str) -> str:
 
 def tokens(text: str) -> list[str]:
     """The search tokens of a name: normalized, letters split from digits."""
-    return [t for t in fuzzy_form(text).split() if t]
+    return _words(normalize_id(text))
 
 
 def short_name(model_id: str) -> str:
@@ -103,7 +111,12 @@ class NameIndex:
         self._normalized: dict[str, set[str]] = {}
         self._token_ids: dict[str, set[str]] = {}
         self._sorted_tokens: list[str] | None = None
+        self._vocabulary: list[str] | None = None
         self._fuzzy_keys: dict[str, str] = {}
+        # Parallel lists for C-speed scans; a removed id leaves None until compaction.
+        self._scan_ids: list[str | None] = []
+        self._scan_keys: list[str | None] = []
+        self._scan_pos: dict[str, int] = {}
 
     def __len__(self) -> int:
         return len(self._names)
@@ -114,19 +127,19 @@ class NameIndex:
             if model_id in self._names:
                 self.remove(model_id)
             alias_list = list(aliases)
-            keys = {
-                normalize_id(model_id),
-                normalize_id(short_name(model_id)),
-                normalize_id(name),
-                *(normalize_id(a) for a in alias_list),
-            }
+            n_id = normalize_id(model_id)
+            n_short = normalize_id(short_name(model_id))
+            n_name = normalize_id(name)
+            keys = {n_id, n_short, n_name, *(normalize_id(a) for a in alias_list)}
             keys.discard("")
+            short_words = _words(n_short)
+            name_words = _words(n_name)
             names = _Names(
                 aliases=alias_list,
                 provider=provider,
-                search=normalize_id(short_name(model_id)).replace("-", " "),
+                search=" ".join(short_words),
                 keys=sorted(keys),
-                toks=sorted(set(tokens(model_id)) | set(tokens(name))),
+                toks=sorted(set(_words(n_id)) | set(name_words)),
             )
             self._names[model_id] = names
             self._lower_ids.setdefault(model_id.lower(), set()).add(model_id)
@@ -137,9 +150,13 @@ class NameIndex:
             for tok in names.toks:
                 self._token_ids.setdefault(tok, set()).add(model_id)
             self._sorted_tokens = None
-            words = tokens(short_name(model_id))
-            words += [w for w in tokens(name) if w not in words]
-            self._fuzzy_keys[model_id] = " ".join(words)
+            self._vocabulary = None
+            seen = set(short_words)
+            fuzzy_key = " ".join([*short_words, *(w for w in name_words if w not in seen)])
+            self._fuzzy_keys[model_id] = fuzzy_key
+            self._scan_pos[model_id] = len(self._scan_ids)
+            self._scan_ids.append(model_id)
+            self._scan_keys.append(fuzzy_key)
 
     def remove(self, model_id: str) -> None:
         """Forget an id."""
@@ -163,7 +180,20 @@ class NameIndex:
             for tok in names.toks:
                 drop(self._token_ids, tok)
             self._sorted_tokens = None
+            self._vocabulary = None
             self._fuzzy_keys.pop(model_id, None)
+            pos = self._scan_pos.pop(model_id, None)
+            if pos is not None:
+                self._scan_ids[pos] = None
+                self._scan_keys[pos] = None
+            if len(self._scan_ids) > 64 and len(self._scan_pos) < len(self._scan_ids) // 2:
+                self._compact()
+
+    def _compact(self) -> None:
+        live = [(i, k) for i, k in zip(self._scan_ids, self._scan_keys, strict=True) if i]
+        self._scan_ids = [i for i, _ in live]
+        self._scan_keys = [k for _, k in live]
+        self._scan_pos = {i: n for n, i in enumerate(self._scan_ids) if i is not None}
 
     def clear(self) -> None:
         """Forget every id."""
@@ -228,18 +258,29 @@ class NameIndex:
         ordered = sorted(ids, key=lambda i: (-(rank(i) if rank else 0.0), len(i), i))
         raise AmbiguousModelError(query, suggestions=ordered[:8])
 
-    def candidates(self, query: str) -> set[str]:
-        """Ids sharing words (or word prefixes) with the query, for fuzzy scoring.
+    def _similar_words(self, word: str) -> list[str]:
+        """Indexed words within a typo or two of ``word`` (alphabetic words only)."""
+        from rapidfuzz import fuzz, process
 
-        Words in most names ("v", "instruct") select nothing on their own; the rarest
-        words are intersected first, so a query costs about its rarest word's postings.
+        if self._vocabulary is None:
+            self._vocabulary = sorted(t for t in self._token_ids if t.isalpha() and len(t) >= 3)
+        found = process.extract(
+            word, self._vocabulary, scorer=fuzz.ratio, limit=5, score_cutoff=75, processor=None
+        )
+        return [w for w, _, _ in found]
+
+    def candidates(self, query: str) -> set[str]:
+        """Ids sharing words, word prefixes or near-words with the query, for fuzzy scoring.
+
+        Each query word selects the ids holding it, a word it starts, or (for a typo) a
+        close word; the selections are intersected rarest first for as long as they
+        overlap. The result may be large; ``fuzzy_scores`` narrows it further.
         """
         q_tokens = tokens(query)
         if not q_tokens:
             return set()
         if self._sorted_tokens is None:
             self._sorted_tokens = sorted(self._token_ids)
-        common = max(self.MAX_CANDIDATES, len(self._names) // 5)
         per_token: list[set[str]] = []
         for tok in dict.fromkeys(q_tokens):
             postings = [self._token_ids[tok]] if tok in self._token_ids else []
@@ -250,28 +291,22 @@ class NameIndex:
                         break
                     if other != tok:
                         postings.append(self._token_ids[other])
-            if not postings:
-                continue
-            hits = postings[0] if len(postings) == 1 else set().union(*postings)
-            per_token.append(hits)
+            if tok.isalpha() and len(tok) >= 4 and tok not in self._token_ids:
+                postings.extend(self._token_ids[w] for w in self._similar_words(tok))
+            if postings:
+                per_token.append(postings[0] if len(postings) == 1 else set().union(*postings))
         if not per_token:
             return set()
         per_token.sort(key=len)
-        rare = [hits for hits in per_token if len(hits) <= common] or per_token[:1]
-        result = set(rare[0])
+        result = per_token[0]
         for hits in per_token[1:]:
+            if len(result) <= self.MAX_CANDIDATES // 10:
+                break
             narrowed = result & hits
             if not narrowed:
                 break
             result = narrowed
-            if len(result) <= self.MAX_CANDIDATES // 10:
-                break
-        if len(result) <= self.MAX_CANDIDATES:
-            return result
-        counts: Counter[str] = Counter()
-        for hits in rare:
-            counts.update(hits)
-        return {i for i, _ in counts.most_common(self.MAX_CANDIDATES)}
+        return set(result)
 
     def fuzzy_scores(self, query: str, *, limit: int = 10) -> list[tuple[str, float]]:
         """The best fuzzy matches of a query as (id, score 0–100), best first.
@@ -287,29 +322,37 @@ class NameIndex:
         with self._lock:
             pool = self.candidates(query)
             if len(pool) > self.MAX_CANDIDATES:
-                pool_keys = {i: self._fuzzy_keys[i] for i in pool}
+                ids = list(pool)
                 pre = process.extract(
-                    q, pool_keys, scorer=fuzz.QRatio, limit=self.MAX_CANDIDATES, processor=None
+                    q,
+                    [self._fuzzy_keys[i] for i in ids],
+                    scorer=fuzz.QRatio,
+                    limit=self.MAX_CANDIDATES,
+                    processor=None,
                 )
-                pool = {key for _, _, key in pre}
-            # Typos share no token: a cheap scan over every short name catches them.
-            typo = process.extract(
-                q, self._fuzzy_keys, scorer=fuzz.QRatio, limit=25, processor=None
-            )
-            pool |= {key for _, _, key in typo}
-            keys = {i: self._fuzzy_keys[i] for i in pool}
-        overlap = process.extract(q, keys, scorer=fuzz.token_set_ratio, limit=None, processor=None)
-        order = {
-            k: s
-            for _, s, k in process.extract(
+                pool = {ids[index] for _, _, index in pre}
+            elif not pool:
+                # Nothing shares a word: scan every name once, in C.
+                typo = process.extract(
+                    q, self._scan_keys, scorer=fuzz.QRatio, limit=25, processor=None
+                )
+                pool = {i for _, _, n in typo if (i := self._scan_ids[n]) is not None}
+            ids = list(pool)
+            keys = [self._fuzzy_keys[i] for i in ids]
+        set_scores = process.extract(
+            q, keys, scorer=fuzz.token_set_ratio, limit=None, processor=None
+        )
+        sort_scores = {
+            n: sc
+            for _, sc, n in process.extract(
                 q, keys, scorer=fuzz.token_sort_ratio, limit=None, processor=None
             )
         }
         scored = sorted(
-            ((k, 0.6 * s + 0.4 * order[k]) for _, s, k in overlap),
+            ((ids[n], 0.6 * sc + 0.4 * sort_scores[n]) for _, sc, n in set_scores),
             key=lambda item: (-item[1], item[0]),
         )
-        return [(key, round(score, 2)) for key, score in scored[:limit]]
+        return [(model_id, round(score, 2)) for model_id, score in scored[:limit]]
 
     def _fuzzy(self, query: str, rank: Callable[[str], float] | None) -> Match:
         scored = self.fuzzy_scores(query, limit=10)
