@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import threading
 from bisect import bisect_left
-from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
