@@ -140,6 +140,17 @@ def test_remote_catalog_update_shrink_guard_and_force() -> None:
         api.update_catalogs()
 
 
+def test_remote_catalog_never_overwrites_a_user_entry() -> None:
+    api.add_entries([make_entry("remote/model-1", description="mine")])
+    with serve_catalogs() as server:
+        server.routes["/c.json"] = (200, _doc(3))
+        api.add_remote_catalog("team", f"{server.url}/c.json")
+        [report] = api.update_catalogs()
+    assert report.kept_local == ("remote/model-1",)
+    assert api.show_model("remote/model-1").description == "mine"
+    assert "remote/model-2" in api.get_catalog()
+
+
 def test_remote_unreachable_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     with serve_catalogs() as server:
         url = server.url

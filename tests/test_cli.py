@@ -158,6 +158,31 @@ def test_validate_and_recommend(capsys: pytest.CaptureFixture[str]) -> None:
     assert all(p["model"]["source"] == "api" for p in picks)
 
 
+def test_validate_overrides(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys,
+        "validate",
+        "minilm",
+        "--for",
+        "training",
+        "--set",
+        "learning_rate=5e-5",
+        "--set",
+        "lr_scheduler=cosine",
+        "--json",
+    )
+    assert code == 0
+    defaults = json.loads(out)["defaults"]
+    assert defaults["learning_rate"] == 5e-5
+    assert defaults["lr_scheduler"] == "cosine"
+    code, _, err = run(capsys, "validate", "minilm", "--set", "tensor_parallel=2")
+    assert code == 2
+    assert "Unknown InferenceDefaults setting(s): tensor_parallel" in err
+    code, _, err = run(capsys, "validate", "minilm", "--set", "oops")
+    assert code == 2
+    assert "key=value" in err
+
+
 def test_system_and_tasks(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "system", "--json")
     assert code == 0

@@ -68,3 +68,26 @@ def test_every_setting_is_documented() -> None:
     assert docs.read_text() == settings_markdown(), "run: python -m modelport.docs"
     for spec in SETTINGS:
         assert spec.env in docs.read_text()
+
+
+def test_cli_reference_is_current() -> None:
+    from modelport.docs import cli_markdown
+
+    docs = Path(__file__).parents[1] / "docs" / "cli.md"
+    assert docs.read_text() == cli_markdown(), "run: python -m modelport.docs"
+    for command in (
+        "models",
+        "search",
+        "show",
+        "validate",
+        "recommend",
+        "system",
+        "serve",
+        "catalog schema",
+        "catalog validate",
+        "catalog import",
+        "catalog export",
+        "catalog update",
+        "catalog remote add",
+    ):
+        assert f"`modelport {command}`" in docs.read_text(), command

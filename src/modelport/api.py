@@ -291,6 +291,7 @@ class UpdateReport:
     url: str
     before: int
     after: int
+    kept_local: tuple[str, ...] = ()
 
 
 def add_remote_catalog(name: str, url: str, *, format: str = "modelport") -> None:
@@ -353,8 +354,8 @@ def update_catalogs(name: str | None = None, *, force: bool = False) -> list[Upd
         after = len(fetched.entries)
         if not force and before and after < before * (1 - MAX_SHRINK):
             raise CatalogShrinkError(source.name, before, after)
-        repo.replace_origin(f"remote:{source.name}", fetched.entries)
+        skipped = repo.replace_origin(f"remote:{source.name}", fetched.entries)
         repo.mark_refreshed(source.name, entry_count=after, etag=fetched.etag)
-        reports.append(UpdateReport(source.name, source.url, before, after))
+        reports.append(UpdateReport(source.name, source.url, before, after, tuple(skipped)))
     get_catalog(reload=True)
     return reports

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from modelport.catalog.discovery import Match, NameIndex, normalize_id
-from modelport.catalog.entry import CAPABILITY_NAMES, ModelEntry, Source, Status
+from modelport.catalog.entry import CAPABILITY_NAMES, Category, ModelEntry, Source, Status
 from modelport.catalog.tasks import canonical_task
 from modelport.errors import DuplicateModelError, InvalidValueError, ModelNotFoundError
 
@@ -446,6 +446,16 @@ class Catalog:
                     hint="Known capabilities: " + ", ".join(CAPABILITY_NAMES) + ".",
                 )
             sets.append(self._index["cap"].get(cap, empty))
+        for label, value, enum in (
+            ("category", q.category, Category),
+            ("status", q.status, Status),
+            ("source", q.source, Source),
+        ):
+            if value and value not in {member.value for member in enum}:
+                raise InvalidValueError(
+                    f"Unknown {label} {value!r}.",
+                    hint=f"Use one of: {', '.join(m.value for m in enum)}.",
+                )
         if q.provider:
             sets.append(self._index["provider"].get(q.provider.lower(), empty))
         if q.category:

@@ -58,11 +58,6 @@ def _words(normal: str) -> list[str]:
 _LETTER_DIGIT = re.compile(r"(?<=[a-z])(?=\d)")
 
 
-def fuzzy_form(text: str) -> str:
-    """A name as space-separated words for fuzzy scoring (``qwen2.5-7b`` → ``qwen 2.5 7b``)."""
-    return _LETTER_DIGIT.sub(" ", normalize_id(text).replace("-", " "))
-
-
 def tokens(text: str) -> list[str]:
     """The search tokens of a name: normalized, letters split from digits."""
     return _words(normalize_id(text))

@@ -70,13 +70,21 @@ class CatalogRepository:
                     )
                 )
 
-    def replace_origin(self, origin: str, entries: Iterable[ModelEntry]) -> None:
-        """Make an origin hold exactly these entries (one transaction)."""
+    def replace_origin(self, origin: str, entries: Iterable[ModelEntry]) -> list[str]:
+        """Make an origin hold exactly these entries (one transaction).
+
+        An id that another origin already holds stays with it (a user's own entry is
+        never overwritten by a remote catalog); the skipped ids are returned.
+        """
         now = _now()
+        skipped: list[str] = []
         with self.engine.begin() as conn:
             conn.execute(delete(catalog_entries).where(catalog_entries.c.origin == origin))
+            taken = set(conn.execute(select(catalog_entries.c.id)).scalars())
             for entry in entries:
-                conn.execute(delete(catalog_entries).where(catalog_entries.c.id == entry.id))
+                if entry.id in taken:
+                    skipped.append(entry.id)
+                    continue
                 conn.execute(
                     insert(catalog_entries).values(
                         id=entry.id,
@@ -85,6 +93,7 @@ class CatalogRepository:
                         updated_at=now,
                     )
                 )
+        return skipped
 
     def delete(self, model_id: str) -> bool:
         """Delete a stored entry; whether it existed."""

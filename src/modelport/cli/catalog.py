@@ -190,7 +190,8 @@ def update(
 
     def human() -> None:
         for r in reports:
-            out.message(f"{r.name}: {r.before} → {r.after} entries from {r.url}")
+            kept = f" (kept your own entry for {len(r.kept_local)} id(s))" if r.kept_local else ""
+            out.message(f"{r.name}: {r.before} → {r.after} entries from {r.url}{kept}")
 
     out.result(reports, human)
 

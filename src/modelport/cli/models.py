@@ -215,6 +215,26 @@ def show(name: NameArg, json_: JsonOpt = False) -> None:
     out.result(entry, human)
 
 
+def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """``key=value`` pairs; values are read as JSON when they parse (numbers, booleans)."""
+    import json
+
+    from modelport.errors import InvalidValueError
+
+    overrides: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise InvalidValueError(
+                f"--set needs key=value, got {pair!r}.", hint="e.g. --set learning_rate=1e-4"
+            )
+        try:
+            overrides[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            overrides[key.strip()] = raw
+    return overrides
+
+
 def validate(
     name: NameArg,
     for_: Annotated[str, typer.Option("--for", help="inference or training.")] = "inference",
@@ -224,13 +244,26 @@ def validate(
     ] = None,
     context: Annotated[int | None, typer.Option(min=1, help="Context length in tokens.")] = None,
     method: Annotated[str | None, typer.Option(help="Training method: full, lora, qlora.")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Override a training or inference default, e.g. --set learning_rate=1e-4.",
+        ),
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Check whether a model can be served or trained on this machine."""
     from modelport.api import validate_model
 
     result = validate_model(
-        name, purpose=for_, gpu_memory=gpu_memory, dtype=dtype, context=context, method=method
+        name,
+        purpose=for_,
+        gpu_memory=gpu_memory,
+        dtype=dtype,
+        context=context,
+        method=method,
+        overrides=_parse_overrides(set_ or []),
     )
     out = Output(json_mode=json_)
 
