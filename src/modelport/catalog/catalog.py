@@ -446,15 +446,15 @@ class Catalog:
                     hint="Known capabilities: " + ", ".join(CAPABILITY_NAMES) + ".",
                 )
             sets.append(self._index["cap"].get(cap, empty))
-        for label, value, enum in (
-            ("category", q.category, Category),
-            ("status", q.status, Status),
-            ("source", q.source, Source),
-        ):
-            if value and value not in {member.value for member in enum}:
+        allowed: tuple[tuple[str, str | None, list[str]], ...] = (
+            ("category", q.category, [m.value for m in Category]),
+            ("status", q.status, [m.value for m in Status]),
+            ("source", q.source, [m.value for m in Source]),
+        )
+        for label, given, choices in allowed:
+            if given and given not in choices:
                 raise InvalidValueError(
-                    f"Unknown {label} {value!r}.",
-                    hint=f"Use one of: {', '.join(m.value for m in enum)}.",
+                    f"Unknown {label} {given!r}.", hint=f"Use one of: {', '.join(choices)}."
                 )
         if q.provider:
             sets.append(self._index["provider"].get(q.provider.lower(), empty))
@@ -468,13 +468,14 @@ class Catalog:
             sets.append(self._index["status"].get(q.status, empty))
         if q.source:
             sets.append(self._index["source"].get(q.source, empty))
-        for name, value in (
+        bounds: tuple[tuple[str, float | None], ...] = (
             ("min_context", q.min_context),
             ("max_price", q.max_price),
             ("max_vram_gb", q.max_vram_gb),
-        ):
-            if value is not None and (value < 0 or value != value):
-                raise InvalidValueError(f"{name} must be a non-negative number, got {value}.")
+        )
+        for name, bound in bounds:
+            if bound is not None and (bound < 0 or bound != bound):
+                raise InvalidValueError(f"{name} must be a non-negative number, got {bound}.")
         if q.min_context is not None:
             ranges.append((self._context, float(q.min_context), None))
         if q.max_price is not None:
