@@ -13,7 +13,7 @@ from modelport.errors import CatalogValidationError, InvalidValueError, RemoteEr
 
 __all__ = ["FORMATS", "RemoteCatalog", "fetch_remote_catalog", "parse_catalog_text"]
 
-FORMATS = ("modelport", "litellm")
+FORMATS = ("modelport", "litellm", "openrouter")
 MAX_BYTES = 256 * 1024 * 1024
 
 
@@ -39,6 +39,18 @@ def parse_catalog_text(text: bytes | str, *, source: str, format: str) -> tuple[
             raise CatalogValidationError(source, [("$", "a LiteLLM map is a JSON object")])
         made = import_litellm_map(data, as_of=dt.date.today(), source_url=source)
         return made.entries
+    if format == "openrouter":
+        try:
+            listing = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise CatalogValidationError(source, [("$", f"not valid JSON: {e}")]) from None
+        if not isinstance(listing, dict) or not isinstance(listing.get("data"), list):
+            raise CatalogValidationError(
+                source, [("$.data", "an OpenRouter listing is an object with a 'data' list")]
+            )
+        from modelport.catalog.importers.openrouter import import_openrouter_models
+
+        return import_openrouter_models(listing, as_of=dt.date.today(), source_url=source).entries
     raise InvalidValueError(
         f"Unknown catalog format {format!r}.", hint="Use one of: " + ", ".join(FORMATS) + "."
     )

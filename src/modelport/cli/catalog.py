@@ -21,7 +21,7 @@ app = typer.Typer(
 remote = typer.Typer(help="Remote catalogs that `catalog update` refreshes.", no_args_is_help=True)
 app.add_typer(remote, name="remote")
 
-FormatOpt = Annotated[str, typer.Option("--format", "-f", help="modelport or litellm.")]
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="modelport, litellm or openrouter.")]
 
 
 @app.command()
