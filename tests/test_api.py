@@ -6,8 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.catalog_server import serve_catalogs
-from tests.conftest import FIXTURES, make_entry
 
 import modelport
 import modelport.api as api
@@ -21,6 +19,8 @@ from modelport.errors import (
     ModelNotFoundError,
     RemoteError,
 )
+from tests.catalog_server import serve_catalogs
+from tests.conftest import FIXTURES, make_entry
 
 
 def _doc(n: int, prefix: str = "remote/model") -> bytes:

@@ -3,7 +3,6 @@ from __future__ import annotations
 import threading
 
 import pytest
-from tests.conftest import make_entry
 
 from modelport.catalog.catalog import Catalog, CatalogQuery
 from modelport.catalog.entry import ModelEntry
@@ -14,6 +13,7 @@ from modelport.errors import (
     ModelNotFoundError,
     UnknownTaskError,
 )
+from tests.conftest import make_entry
 
 
 @pytest.fixture

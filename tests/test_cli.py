@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.conftest import make_entry
 
 from modelport.catalog.loader import dump_catalog
 from modelport.cli import main
@@ -20,6 +19,7 @@ from modelport.errors import (
     MissingExtraError,
     ModelNotFoundError,
 )
+from tests.conftest import make_entry
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -4,7 +4,6 @@ import json
 
 import pytest
 from pydantic import ValidationError
-from tests.conftest import make_entry
 
 from modelport.catalog.entry import (
     Category,
@@ -14,6 +13,7 @@ from modelport.catalog.entry import (
     Source,
     catalog_json_schema,
 )
+from tests.conftest import make_entry
 
 
 def test_minimal_entry_defaults_unknown_facts_to_none() -> None:

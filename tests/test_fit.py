@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from tests.conftest import make_entry
 
 from modelport.catalog.catalog import Catalog
 from modelport.catalog.entry import InferenceDefaults, TrainingDefaults
@@ -16,6 +15,7 @@ from modelport.catalog.selection import select_models
 from modelport.errors import InvalidValueError, UnknownTaskError
 from modelport.hardware import GPU, SystemInfo, parse_nvidia_smi, parse_rocm_smi, with_gpu_memory
 from modelport.validation import FitLevel, merge_defaults, validate_model
+from tests.conftest import make_entry
 
 LLAMA_8B = make_entry(
     "meta-llama/Llama-3.1-8B-Instruct",

@@ -4,10 +4,10 @@ import datetime as dt
 import json
 
 import pytest
-from tests.conftest import FIXTURES
 
 from modelport.catalog.entry import Category, Status
 from modelport.catalog.importers.litellm import import_litellm_map
+from tests.conftest import FIXTURES
 
 AS_OF = dt.date(2026, 11, 23)
 

@@ -4,12 +4,12 @@ import datetime as dt
 import json
 
 import pytest
-from tests.catalog_server import serve_catalogs
-from tests.conftest import FIXTURES
 
 import modelport.api as api
 from modelport.catalog.entry import Category, Status
 from modelport.catalog.importers.openrouter import import_openrouter_models
+from tests.catalog_server import serve_catalogs
+from tests.conftest import FIXTURES
 
 AS_OF = dt.date(2026, 11, 23)
 
