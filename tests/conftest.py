@@ -26,8 +26,15 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         "MODELPORT_BUNDLED_CATALOG",
         "MODELPORT_DEBUG",
         "MODELPORT_HTTP_TIMEOUT",
+        "HF_TOKEN",
+        "HF_HUB_OFFLINE",
     ):
         monkeypatch.delenv(var, raising=False)
+    # Nothing may reach the real Hub or read the developer's Hugging Face token.
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
     api.reset()
     yield home
     api.reset()

@@ -30,19 +30,30 @@ __all__ = [
     "add_remote_catalog",
     "export_catalog",
     "get_catalog",
+    "get_store",
+    "hub_ref",
     "import_catalog",
+    "list_models",
+    "parse_duration",
+    "plan_prune",
+    "plan_remove",
+    "pull",
     "query_models",
     "recommend",
+    "remove",
     "remove_entry",
     "remove_remote_catalog",
     "reset",
     "resolve_model",
+    "search_hub",
     "search_models",
     "select_models",
     "show_model",
+    "stored_model",
     "system_info",
     "update_catalogs",
     "validate_model",
+    "verify_store",
 ]
 
 #: A remote update may drop at most this share of a source's entries unless forced.
@@ -83,12 +94,17 @@ def get_catalog(*, reload: bool = False) -> Catalog:
 
 def reset() -> None:
     """Forget the loaded catalog and settings (the next call reads them again)."""
-    global _catalog
+    global _catalog, _store
     from modelport.settings import reset_settings
 
     with _lock:
         _catalog = None
+        _store = None
         reset_settings()
+        if "modelport.hubs.base" in __import__("sys").modules:
+            from modelport.hubs.base import reset_hubs
+
+            reset_hubs()
         if "modelport.db" in __import__("sys").modules:
             from modelport.db import dispose_engines
 
@@ -359,3 +375,160 @@ def update_catalogs(name: str | None = None, *, force: bool = False) -> list[Upd
         reports.append(UpdateReport(source.name, source.url, before, after, tuple(skipped)))
     get_catalog(reload=True)
     return reports
+
+
+# -------------------------------------------------------------------- the store
+
+_store: Any = None
+
+
+def get_store() -> Any:
+    """The local store of this process (``$MODELPORT_HOME/store``)."""
+    global _store
+    with _lock:
+        if _store is None:
+            from modelport.db import get_engine
+            from modelport.store.store import Store
+
+            settings = get_settings()
+            _store = Store(settings.home / "store", get_engine(settings.database_url))
+        return _store
+
+
+def hub_ref(text: str) -> Any:
+    """A reference to something pullable: explicit registry, ``org/name``, or a catalog name."""
+    from modelport.errors import InvalidValueError as _Invalid
+    from modelport.refs import Ref
+
+    ref = parse_ref(text)
+    if ref.hub is not None:
+        return ref if ref.registry else Ref(ref.name, ref.hub, ref.revision)
+    if ref.registry is not None:
+        raise _Invalid(
+            f"{text} is a hosted API model: there is nothing to pull.",
+            hint="Pull a model from a hub, e.g. hf:org/name.",
+        )
+    entry = get_catalog()[resolve_model(ref.name).id]
+    if entry.hugging_face_id:
+        return Ref(entry.hugging_face_id, "hf", ref.revision)
+    raise _Invalid(
+        f"{entry.id} has no published weights to pull.",
+        hint="Only self-hosted models with a hub id can be pulled.",
+    )
+
+
+def pull(
+    ref: str,
+    *,
+    revision: str | None = None,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    allow_pickle: bool = False,
+    progress: Any = None,
+) -> Any:
+    """Pull a model into the local store (verified, resumable); returns a ``PulledModel``."""
+    from modelport.hubs.base import get_hub
+
+    target = hub_ref(ref)
+    hub = get_hub(target.registry)
+    return hub.pull(
+        target,
+        revision=revision,
+        allow_patterns=include,
+        ignore_patterns=exclude,
+        allow_pickle=allow_pickle,
+        progress=progress,
+    )
+
+
+def list_models(
+    *, registry: str | None = None, name: str | None = None, task: str | None = None
+) -> list[Any]:
+    """The models in the local store, newest pull first."""
+    return list(get_store().list_models(registry=registry, name_contains=name, task=task))
+
+
+def stored_model(ref: str) -> Any:
+    """The stored revision a reference names (the latest pulled one without ``@rev``)."""
+    target = hub_ref(ref)
+    return get_store().get(target.registry, target.name, target.revision)
+
+
+def plan_remove(ref: str) -> Any:
+    """What ``remove(ref)`` would delete: every stored revision, or only ``@rev``."""
+    from modelport.errors import NotInStoreError
+
+    target = hub_ref(ref)
+    store = get_store()
+    found = store.find(target.registry, target.name, target.revision)
+    if not found:
+        raise NotInStoreError(str(target))
+    return store.plan_remove(found, reason="removed by request")
+
+
+def remove(ref: str) -> Any:
+    """Remove a model (or one revision) from the store; blobs other models use stay."""
+    plan = plan_remove(ref)
+    get_store().execute(plan)
+    return plan
+
+
+def plan_prune(*, max_size: str | int | None = None, older_than: str | None = None) -> Any:
+    """Which models ``cache prune`` would remove, and what it would free."""
+    if max_size is None and older_than is None:
+        raise InvalidValueError(
+            "Nothing to prune by.",
+            hint="Give --max-size (e.g. 20GB) and/or --older-than (e.g. 30d).",
+        )
+    size = parse_size(max_size) if max_size is not None else None
+    age = parse_duration(older_than) if older_than is not None else None
+    return get_store().plan_prune(max_size=size, older_than=age)
+
+
+def parse_duration(text: str) -> Any:
+    """``30d``, ``12h``, ``90m``, ``2w`` → a timedelta."""
+    import datetime as dt
+    import re
+
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text.lower())
+    if not match:
+        raise InvalidValueError(
+            f"Invalid duration {text!r}.", hint="Use a number and a unit: 30d, 12h, 90m, 2w."
+        )
+    value = float(match.group(1))
+    unit = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
+    return dt.timedelta(seconds=value * unit)
+
+
+def verify_store(*, repair: bool = False, progress: Any = None) -> Any:
+    """Re-hash every blob; with ``repair``, fetch corrupt ones again from their hub."""
+    from dataclasses import replace
+
+    store = get_store()
+    report = store.verify()
+    if not repair or not report.corrupt:
+        return report
+    for sha in report.corrupt:
+        store.discard_blob(sha)
+    repaired = []
+    for key in report.affected:
+        registry, _, rest = key.partition("/")
+        name, _, revision = rest.rpartition("@")
+        pull(f"{registry}:{name}@{revision}", progress=progress, allow_pickle=True)
+        repaired.append(key)
+    return replace(report, repaired=tuple(repaired))
+
+
+def search_hub(
+    query: str,
+    *,
+    hub: str = "hf",
+    task: str | None = None,
+    library: str | None = None,
+    sort: str | None = None,
+    limit: int = 20,
+) -> list[Any]:
+    """Search one hub's models."""
+    from modelport.hubs.base import get_hub
+
+    return get_hub(hub).search(query, task=task, library=library, sort=sort, limit=limit)

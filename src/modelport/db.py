@@ -22,7 +22,17 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 
 from modelport.errors import ConfigError
 
-__all__ = ["catalog_entries", "catalog_sources", "get_engine", "metadata", "model_usage"]
+__all__ = [
+    "catalog_entries",
+    "catalog_sources",
+    "get_engine",
+    "metadata",
+    "model_usage",
+    "store_counters",
+    "store_files",
+    "store_models",
+    "store_refs",
+]
 
 metadata = MetaData()
 
@@ -55,6 +65,56 @@ catalog_sources = Table(
     Column("entry_count", Integer, nullable=False, default=0),
     Column("etag", Text, nullable=True),
     Column("refreshed_at", DateTime(timezone=True), nullable=True),
+)
+
+#: Models complete in the local store, one row per registry/name/revision.
+store_models = Table(
+    "store_models",
+    metadata,
+    Column("key", String(600), primary_key=True),
+    Column("registry", String(32), nullable=False, index=True),
+    Column("name", String(400), nullable=False, index=True),
+    Column("revision", String(100), nullable=False),
+    Column("ref", Text, nullable=False),
+    Column("requested", String(200), nullable=True),
+    Column("size", Integer, nullable=False, default=0),
+    Column("file_count", Integer, nullable=False, default=0),
+    Column("task", String(100), nullable=True),
+    Column("library", String(100), nullable=True),
+    Column("pulled_at", DateTime(timezone=True), nullable=False),
+    Column("last_used", DateTime(timezone=True), nullable=True),
+    Column("use_count", Integer, nullable=False, default=0),
+)
+
+#: The files of each stored model and the blob each one is.
+store_files = Table(
+    "store_files",
+    metadata,
+    Column("model_key", String(600), primary_key=True),
+    Column("path", String(1024), primary_key=True),
+    Column("sha256", String(64), nullable=False, index=True),
+    Column("size", Integer, nullable=False),
+    Column("digest_kind", String(16), nullable=False),
+    Column("digest", String(64), nullable=False),
+)
+
+#: Branches and tags as last resolved to a commit (offline pulls resolve through these).
+store_refs = Table(
+    "store_refs",
+    metadata,
+    Column("registry", String(32), primary_key=True),
+    Column("name", String(400), primary_key=True),
+    Column("ref", String(200), primary_key=True),
+    Column("revision", String(100), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+#: Counters: pulls and runs served from the store (hits) or not (misses).
+store_counters = Table(
+    "store_counters",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Integer, nullable=False, default=0),
 )
 
 _lock = threading.Lock()

@@ -16,7 +16,17 @@ usage errors); the server maps each class to one HTTP status and one JSON shape.
      ├── InvalidValueError            (also ValueError) a number, size or option is out of range
      ├── UnknownTaskError             (also ValueError) a pipeline task name is unknown
      ├── MissingExtraError            (also ImportError) an optional extra is not installed
-     └── RemoteError                  (also ConnectionError) a remote catalog or hub failed
+     ├── RemoteError                  (also ConnectionError) a remote catalog or hub failed
+     │    ├── HubUnavailableError     a hub cannot be reached or answers 5xx
+     │    └── RateLimitedError        a hub answered 429; ``retry_after`` says when to retry
+     ├── HubAccessError               (also PermissionError) gated, private or a bad token
+     ├── RevisionNotFoundError        (also KeyError) the repo has no such branch, tag or commit
+     ├── OfflineError                 offline mode and the model is not complete in the store
+     ├── UnsafeFileError              a hub lists a file name that would escape the store
+     ├── PickleRefusedError           only pickle weights exist and --allow-pickle was not given
+     ├── IntegrityError               a download or a stored blob does not match its digest
+     ├── NotInStoreError              (also KeyError) the model is not in the local store
+     └── UnknownHubError              (also ValueError) no hub is registered under that name
 """
 
 from __future__ import annotations
@@ -30,13 +40,23 @@ __all__ = [
     "CatalogValidationError",
     "ConfigError",
     "DuplicateModelError",
+    "HubAccessError",
+    "HubUnavailableError",
+    "IntegrityError",
     "InvalidReferenceError",
     "InvalidValueError",
     "MissingExtraError",
     "ModelNotFoundError",
     "ModelportError",
+    "NotInStoreError",
+    "OfflineError",
+    "PickleRefusedError",
+    "RateLimitedError",
     "RemoteError",
+    "RevisionNotFoundError",
+    "UnknownHubError",
     "UnknownTaskError",
+    "UnsafeFileError",
 ]
 
 
@@ -222,3 +242,134 @@ class RemoteError(ModelportError, ConnectionError):
 
     code = "remote_error"
     http_status = 502
+
+
+class HubUnavailableError(RemoteError):
+    """A hub cannot be reached, times out, or answers with a server error."""
+
+    code = "hub_unavailable"
+    http_status = 503
+
+    def __init__(self, message: str, *, hub: str, hint: str | None = None) -> None:
+        self.hub = hub
+        super().__init__(message, hint=hint or "Check the network, or try again later.")
+
+
+class RateLimitedError(RemoteError):
+    """A hub answered 429 Too Many Requests."""
+
+    code = "rate_limited"
+    http_status = 429
+
+    def __init__(self, *, hub: str, retry_after: float | None) -> None:
+        self.hub = hub
+        self.retry_after = retry_after
+        when = f" in {retry_after:g} s" if retry_after is not None else " later"
+        super().__init__(
+            f"{hub} is rate-limiting requests.",
+            hint=f"Try again{when}; a token (HF_TOKEN) raises the limit.",
+        )
+
+
+class HubAccessError(ModelportError, PermissionError):
+    """The repo is gated or private, or the token is missing or wrong."""
+
+    code = "access_denied"
+    http_status = 403
+
+    def __init__(self, message: str, *, ref: str, hint: str | None = None) -> None:
+        self.ref = ref
+        super().__init__(message, hint=hint)
+
+
+class RevisionNotFoundError(ModelportError, KeyError):
+    """The repo exists but has no such branch, tag or commit."""
+
+    code = "revision_not_found"
+    http_status = 404
+
+    def __init__(self, ref: str, revision: str) -> None:
+        self.ref = ref
+        self.revision = revision
+        super().__init__(
+            f"{ref} has no revision {revision!r}.",
+            hint="Use a branch, a tag or a commit hash that exists, e.g. @main.",
+        )
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class OfflineError(ModelportError):
+    """Offline mode is on and the model is not complete in the store."""
+
+    code = "offline"
+    http_status = 503
+
+
+class UnsafeFileError(ModelportError):
+    """A hub listed a file name that is absolute or would escape the model folder."""
+
+    code = "unsafe_file_name"
+    http_status = 502
+
+    def __init__(self, ref: str, name: str) -> None:
+        self.ref = ref
+        self.name = name
+        super().__init__(
+            f"Refusing to pull {ref}: the hub lists an unsafe file name {name!r}.",
+            hint="Nothing was written. Report the repository to its hub.",
+        )
+
+
+class PickleRefusedError(ModelportError):
+    """Only pickle-based weights exist and pickles were not allowed."""
+
+    code = "pickle_refused"
+    http_status = 400
+
+    def __init__(self, ref: str, files: list[str]) -> None:
+        self.ref = ref
+        self.files = files
+        shown = ", ".join(files[:3]) + (" …" if len(files) > 3 else "")
+        super().__init__(
+            f"{ref} publishes only pickle weights ({shown}), which can run code when loaded.",
+            hint="If you trust its author, pass --allow-pickle.",
+        )
+
+
+class IntegrityError(ModelportError):
+    """Downloaded or stored bytes do not match the digest the hub published."""
+
+    code = "integrity_error"
+    http_status = 502
+
+
+class NotInStoreError(ModelportError, KeyError):
+    """The model is not in the local store."""
+
+    code = "not_in_store"
+    http_status = 404
+
+    def __init__(self, ref: str) -> None:
+        self.ref = ref
+        super().__init__(
+            f"{ref} is not in the local store.", hint=f"Pull it first: modelport pull {ref}"
+        )
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UnknownHubError(ModelportError, ValueError):
+    """No hub is registered under that name."""
+
+    code = "unknown_hub"
+    exit_code = 2
+    http_status = 400
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        self.name = name
+        super().__init__(
+            f"No hub named {name!r}.", hint="Known hubs: " + ", ".join(sorted(known)) + "."
+        )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["count", "params", "price", "tokens"]
+__all__ = ["age", "count", "params", "price", "size", "tokens"]
 
 
 def params(value: int | None) -> str:
@@ -42,3 +42,30 @@ def price(value: float | None) -> str:
 def count(value: int) -> str:
     """``1234`` → ``1,234``."""
     return f"{value:,}"
+
+
+def size(value: int | None) -> str:
+    """``1536000`` → ``1.5 MB`` (decimal units, like ``hf`` and Ollama)."""
+    if value is None:
+        return "?"
+    number = float(value)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if number < 1000 or unit == "TB":
+            return f"{number:.0f} {unit}" if unit == "B" else f"{number:.1f} {unit}"
+        number /= 1000
+    return f"{number:.1f} TB"
+
+
+def age(when: object) -> str:
+    """A past datetime as ``5 minutes ago``."""
+    import datetime as dt
+
+    if not isinstance(when, dt.datetime):
+        return "never"
+    seconds = (dt.datetime.now(dt.UTC) - when).total_seconds()
+    for limit, unit in ((60, "second"), (3600, "minute"), (86400, "hour"), (86400 * 30, "day")):
+        if seconds < limit:
+            div = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}[unit]
+            n = max(0, int(seconds // div))
+            return f"{n} {unit}{'s' if n != 1 else ''} ago"
+    return when.date().isoformat()

@@ -5,8 +5,11 @@ from __future__ import annotations
 import typer
 
 from modelport import __version__
+from modelport.cli import cache as cache_cmds
 from modelport.cli import catalog as catalog_cmds
+from modelport.cli import local as local_cmds
 from modelport.cli import models as model_cmds
+from modelport.cli import pull as pull_cmds
 from modelport.cli import serve as serve_cmds
 from modelport.cli import system as system_cmds
 
@@ -36,7 +39,10 @@ def _root(
     """Know, choose, pull, convert, run and serve machine-learning models."""
 
 
+pull_cmds.register(app)
+local_cmds.register(app)
 model_cmds.register(app)
 system_cmds.register(app)
 serve_cmds.register(app)
 app.add_typer(catalog_cmds.app, name="catalog")
+app.add_typer(cache_cmds.app, name="cache")

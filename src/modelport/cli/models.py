@@ -101,15 +101,68 @@ def models(
 
 def search(
     query: Annotated[str, typer.Argument(help="Words to look for, e.g. 'llama 8b'.")],
+    hub: Annotated[
+        str | None, typer.Option("--hub", help="Search this hub (e.g. hf) instead of the catalog.")
+    ] = None,
+    task: TaskOpt = None,
+    library: Annotated[
+        str | None, typer.Option("--library", help="Hub search: only this library.")
+    ] = None,
+    sort: Annotated[
+        str | None,
+        typer.Option(help="Hub search: downloads, likes, updated, recent or trending."),
+    ] = None,
     limit: LimitOpt = 20,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Search the catalog by name, alias, task, tag or provider (fuzzy)."""
+    """Search the catalog (fuzzy, by name, alias, task, tag or provider), or one hub."""
+    out = Output(json_mode=json_, quiet=quiet)
+    if hub is not None:
+        from modelport.api import search_hub
+        from modelport.catalog.tasks import canonical_task
+
+        found = search_hub(
+            query,
+            hub=hub,
+            task=canonical_task(task) if task else None,
+            library=library,
+            sort=sort,
+            limit=limit,
+        )
+        if quiet:
+            out.ids([f"{m.hub}:{m.id}" for m in found])
+            return
+
+        def human_hub() -> None:
+            if not found:
+                out.message(f"No model on {hub} matches {query!r}.")
+                return
+            out.table(
+                ["ID", "TASK", "LIBRARY", "DOWNLOADS", "LIKES"],
+                [
+                    [
+                        f"{m.hub}:{m.id}",
+                        m.task or "?",
+                        m.library or "?",
+                        fmt.count(m.downloads or 0),
+                        fmt.count(m.likes or 0),
+                    ]
+                    for m in found
+                ],
+            )
+
+        out.result(found, human_hub)
+        return
+
     from modelport.api import search_models
 
     hits = search_models(query, limit=limit)
-    out = Output(json_mode=json_, quiet=quiet)
+    if task:
+        from modelport.catalog.tasks import canonical_task
+
+        wanted = canonical_task(task)
+        hits = [h for h in hits if wanted in h.entry.tasks]
     if quiet:
         out.ids([h.entry.id for h in hits])
         return

@@ -1,0 +1,141 @@
+"""``modelport pull``: download a model into the local store, with progress."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from modelport.cli._output import Output
+
+__all__ = ["register"]
+
+
+class _RichProgress:
+    """Per-file bars and a total bar with speed and ETA, fed by pull events."""
+
+    def __init__(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn("{task.description}", justify="left"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            transient=False,
+        )
+        self.total_task: Any = None
+        self.files: dict[str, Any] = {}
+        self.done: dict[str, int] = {}
+        self.sizes: dict[str, int] = {}
+
+    def __enter__(self) -> _RichProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)  # type: ignore[arg-type]
+
+    def __call__(self, event: Any) -> None:
+        if event.status == "pulling manifest":
+            self.progress.console.print("pulling manifest")
+            return
+        if event.file is None:
+            return
+        if self.total_task is None:
+            self.total_task = self.progress.add_task("total", total=0)
+        if event.file not in self.files:
+            self.sizes[event.file] = event.total or 0
+            self.done[event.file] = 0
+            name = event.file if len(event.file) <= 40 else "…" + event.file[-39:]
+            self.files[event.file] = self.progress.add_task(name, total=event.total)
+            self.progress.update(self.total_task, total=sum(self.sizes.values()))
+        if event.completed is not None:
+            self.done[event.file] = event.completed
+            self.progress.update(self.files[event.file], completed=event.completed)
+            self.progress.update(self.total_task, completed=sum(self.done.values()))
+
+
+def pull(
+    ref: Annotated[
+        str, typer.Argument(help="What to pull: hf:org/name[@rev], org/name, or a catalog name.")
+    ],
+    revision: Annotated[
+        str | None, typer.Option("--revision", "-r", help="Branch, tag or commit.")
+    ] = None,
+    include: Annotated[
+        list[str] | None,
+        typer.Option("--include", help="Also download files matching this glob (repeatable)."),
+    ] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option("--exclude", help="Skip files matching this glob (repeatable)."),
+    ] = None,
+    allow_pickle: Annotated[
+        bool,
+        typer.Option(
+            "--allow-pickle", help="Allow pickle weights (.bin/.pt) when no safetensors exist."
+        ),
+    ] = False,
+    json_: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print progress events as JSON lines, like Ollama's /api/pull."
+        ),
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print only the model's folder.")
+    ] = False,
+) -> None:
+    """Download a model into the local store (verified, resumable, de-duplicated)."""
+    from modelport.api import pull as do_pull
+
+    kwargs: dict[str, Any] = {
+        "revision": revision,
+        "include": include or (),
+        "exclude": exclude or (),
+        "allow_pickle": allow_pickle,
+    }
+    if json_:
+
+        def emit(event: Any) -> None:
+            doc = {k: v for k, v in event.__dict__.items() if v is not None}
+            sys.stdout.write(json.dumps(doc) + "\n")
+            sys.stdout.flush()
+
+        model = do_pull(ref, progress=emit, **kwargs)
+        return
+    if quiet or not sys.stderr.isatty():
+        model = do_pull(ref, **kwargs)
+    else:
+        with _RichProgress() as bars:
+            model = do_pull(ref, progress=bars, **kwargs)
+    out = Output(quiet=quiet)
+    if quiet:
+        sys.stdout.write(model.path + "\n")
+        return
+    from modelport.cli._format import size
+
+    source = (
+        "already in the store" if model.from_store else f"downloaded {size(model.downloaded_bytes)}"
+    )
+    out.message(
+        f"{model.hub}:{model.id}@{model.revision[:12]}: {len(model.files)} files, "
+        f"{size(model.size)} ({source})"
+    )
+    out.message(model.path)
+
+
+def register(app: typer.Typer) -> None:
+    """Add this command to the app."""
+    app.command()(pull)

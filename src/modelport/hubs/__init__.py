@@ -1,0 +1,1 @@
+"""Model registries (Hugging Face Hub, ONNX Model Zoo, …) behind one ``Hub`` interface."""

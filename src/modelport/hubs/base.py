@@ -1,0 +1,200 @@
+"""The ``Hub`` interface every registry implements, its data types, and the hub registry.
+
+Hubs register through the ``modelport.hubs`` entry point group, the built-in ones
+exactly like a third-party package would::
+
+    [project.entry-points."modelport.hubs"]
+    hf = "modelport.hubs.huggingface:HuggingFaceHub"
+"""
+
+from __future__ import annotations
+
+import abc
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, Literal
+
+from modelport.errors import UnknownHubError
+from modelport.refs import Ref
+
+__all__ = [
+    "Hub",
+    "HubFile",
+    "HubModel",
+    "ProgressCallback",
+    "PullEvent",
+    "PulledModel",
+    "get_hub",
+    "hub_names",
+    "register_hub",
+]
+
+DigestKind = Literal["sha256", "git-sha1"]
+
+
+@dataclass(frozen=True)
+class HubFile:
+    """One file of a model as the hub lists it."""
+
+    path: str
+    size: int | None
+    digest: str | None
+    digest_kind: DigestKind | None
+    lfs: bool = False
+
+
+@dataclass(frozen=True)
+class HubModel:
+    """What a hub says about one model at one revision."""
+
+    hub: str
+    id: str
+    revision: str
+    files: tuple[HubFile, ...] = ()
+    task: str | None = None
+    library: str | None = None
+    tags: tuple[str, ...] = ()
+    license: str | None = None
+    downloads: int | None = None
+    likes: int | None = None
+    gated: bool = False
+    private: bool = False
+    card_summary: str | None = None
+    last_modified: str | None = None
+
+    @property
+    def size(self) -> int:
+        """Bytes of every listed file whose size is known."""
+        return sum(f.size or 0 for f in self.files)
+
+
+@dataclass(frozen=True)
+class PullEvent:
+    """A progress event, shaped like Ollama's ``/api/pull`` stream."""
+
+    status: str
+    digest: str | None = None
+    file: str | None = None
+    total: int | None = None
+    completed: int | None = None
+
+
+ProgressCallback = Callable[[PullEvent], None]
+
+
+@dataclass(frozen=True)
+class PulledModel:
+    """A model complete in the local store."""
+
+    hub: str
+    id: str
+    revision: str
+    ref: str
+    path: str
+    files: tuple[tuple[str, str, int], ...] = field(default_factory=tuple)
+    task: str | None = None
+    library: str | None = None
+    downloaded_bytes: int = 0
+    from_store: bool = False
+
+    @property
+    def size(self) -> int:
+        """Bytes of the model's files."""
+        return sum(size for _, _, size in self.files)
+
+
+class Hub(abc.ABC):
+    """A model registry: search it, describe a model, pull one into the store."""
+
+    #: The registry prefix of references (``hf`` in ``hf:org/name``).
+    name: str = ""
+
+    @abc.abstractmethod
+    def search(
+        self,
+        query: str,
+        *,
+        task: str | None = None,
+        library: str | None = None,
+        limit: int = 20,
+        sort: str | None = None,
+    ) -> list[HubModel]:
+        """Models matching a query, most relevant (or by ``sort``) first."""
+
+    @abc.abstractmethod
+    def info(self, ref: Ref) -> HubModel:
+        """The model at ``ref`` (its revision resolved to a commit), with its files."""
+
+    @abc.abstractmethod
+    def pull(
+        self,
+        ref: Ref,
+        *,
+        revision: str | None = None,
+        allow_patterns: Sequence[str] = (),
+        ignore_patterns: Sequence[str] = (),
+        allow_pickle: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> PulledModel:
+        """Download the model into the store (verified, resumable) and return it."""
+
+
+_lock = threading.Lock()
+_factories: dict[str, Callable[[], Hub]] | None = None
+_instances: dict[str, Hub] = {}
+
+
+def _load_factories() -> dict[str, Callable[[], Hub]]:
+    global _factories
+    with _lock:
+        if _factories is None:
+            found: dict[str, Callable[[], Hub]] = {}
+            for ep in entry_points(group="modelport.hubs"):
+                found.setdefault(ep.name, _lazy(ep))
+            _factories = found
+        return _factories
+
+
+def _lazy(ep: Any) -> Callable[[], Hub]:
+    def make() -> Hub:
+        factory = ep.load()
+        hub = factory()
+        if not isinstance(hub, Hub):
+            raise TypeError(f"entry point {ep.name!r} did not produce a Hub")
+        return hub
+
+    return make
+
+
+def register_hub(name: str, factory: Callable[[], Hub]) -> None:
+    """Register a hub under a name (entry points do this for installed packages)."""
+    factories = _load_factories()
+    with _lock:
+        factories[name] = factory
+        _instances.pop(name, None)
+
+
+def hub_names() -> list[str]:
+    """Names of every registered hub."""
+    return sorted(_load_factories())
+
+
+def get_hub(name: str) -> Hub:
+    """The hub registered under ``name`` (created once per process)."""
+    factories = _load_factories()
+    with _lock:
+        if name in _instances:
+            return _instances[name]
+        if name not in factories:
+            raise UnknownHubError(name, list(factories))
+        hub = factories[name]()
+        _instances[name] = hub
+        return hub
+
+
+def reset_hubs() -> None:
+    """Forget hub instances (their settings are read again on next use)."""
+    with _lock:
+        _instances.clear()

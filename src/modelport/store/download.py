@@ -1,0 +1,269 @@
+"""Download one blob: resumable across processes, locked, verified, then renamed into place.
+
+Protocol: take the blob's file lock; if the blob appeared meanwhile, done. Otherwise
+continue ``partial/<kind>-<digest>`` with an HTTP Range request (a server that ignores
+Range restarts it), hash everything, and only when size and digest match the hub's,
+rename it into ``blobs/``. A process killed mid-file leaves the partial file for the
+next one; a digest mismatch deletes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from filelock import FileLock
+
+from modelport.errors import HubUnavailableError, IntegrityError, RateLimitedError
+from modelport.store.layout import StoreLayout
+
+__all__ = ["BlobRequest", "download_blob", "existing_blob", "link_into_place"]
+
+CHUNK = 1 << 20
+MAX_ATTEMPTS = 4
+MAX_RETRY_AFTER = 10.0
+
+
+@dataclass(frozen=True)
+class BlobRequest:
+    """What to fetch and what it must hash to."""
+
+    url: str
+    digest_kind: str  # "sha256" or "git-sha1"
+    digest: str
+    size: int | None
+    label: str
+
+
+class _Hashers:
+    """sha256 (the store's address) and, for small git files, the git blob id."""
+
+    def __init__(self, kind: str) -> None:
+        self.sha256 = hashlib.sha256()
+        self.git = hashlib.sha1(usedforsecurity=False) if kind == "git-sha1" else None
+        self.count = 0
+
+    def update(self, chunk: bytes) -> None:
+        self.sha256.update(chunk)
+        if self.git is not None:
+            self.git.update(chunk)
+        self.count += len(chunk)
+
+
+def _rehash(path: Path, kind: str, size: int | None) -> _Hashers:
+    hashers = _Hashers(kind)
+    if hashers.git is not None:
+        # A git blob id is the sha1 of a "blob <size>\0" header and the content.
+        hashers.git.update(b"blob %d\0" % path.stat().st_size)
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            hashers.update(chunk)
+    return hashers
+
+
+def link_into_place(layout: StoreLayout, sha256: str, kind: str, digest: str) -> None:
+    """Record that the blob ``sha256`` is also known by ``kind:digest`` (a git blob id)."""
+    if kind == "sha256":
+        return
+    alias = layout.alias(kind, digest)
+    alias.parent.mkdir(parents=True, exist_ok=True)
+    tmp = alias.with_name(f".{alias.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(sha256)
+        os.replace(tmp, alias)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def existing_blob(layout: StoreLayout, kind: str, digest: str) -> str | None:
+    """The sha256 of a blob already in the store under this digest, or None."""
+    if kind == "sha256":
+        return digest if layout.blob(digest).exists() else None
+    try:
+        sha256 = layout.alias(kind, digest).read_text().strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        return sha256 if layout.blob(sha256).exists() else None
+    except ValueError:  # a damaged alias file
+        return None
+
+
+def download_blob(
+    client: object,
+    request: BlobRequest,
+    *,
+    layout: StoreLayout,
+    headers: Mapping[str, str],
+    hub: str,
+    on_bytes: Callable[[int, int | None], None] | None = None,
+) -> tuple[str, int]:
+    """Fetch one blob into the store; return (sha256, bytes downloaded by this call)."""
+    import httpx
+
+    assert isinstance(client, httpx.Client)
+    kind, digest = request.digest_kind, request.digest
+    found = existing_blob(layout, kind, digest)
+    if found is not None:
+        return found, 0
+    lock_path = layout.lock(f"blob-{kind}-{digest}")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(lock_path)):
+        found = existing_blob(layout, kind, digest)
+        if found is not None:
+            return found, 0
+        partial = layout.partial(kind, digest)
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        downloaded = 0
+        restarted_after_mismatch = False
+        attempt = 0
+        while True:
+            attempt += 1
+            have = partial.stat().st_size if partial.exists() else 0
+            if request.size is not None and have > request.size:
+                partial.unlink()
+                have = 0
+            complete = request.size is not None and have == request.size
+            if not complete:
+                try:
+                    got = _fetch(client, request, partial, have, headers, hub, on_bytes)
+                    downloaded += got
+                except (httpx.TransportError, _Retry) as e:
+                    if attempt >= MAX_ATTEMPTS:
+                        if isinstance(e, _Retry):
+                            raise e.error from None
+                        raise HubUnavailableError(
+                            f"Downloading {request.label} from {hub} failed: {e}.",
+                            hub=hub,
+                            hint="Run the pull again: it continues where it stopped.",
+                        ) from None
+                    if isinstance(e, _Retry) and e.wait:
+                        time.sleep(e.wait)
+                    continue
+                if request.size is not None and partial.stat().st_size < request.size:
+                    # The body ended early: continue from where it stopped.
+                    if attempt >= MAX_ATTEMPTS:
+                        raise HubUnavailableError(
+                            f"{hub} kept cutting the download of {request.label} short.",
+                            hub=hub,
+                            hint="Run the pull again: it continues where it stopped.",
+                        )
+                    continue
+            hashers = _rehash(partial, kind, request.size)
+            actual = hashers.sha256.hexdigest() if kind == "sha256" else hashers.git.hexdigest()  # type: ignore[union-attr]
+            size_ok = request.size is None or hashers.count == request.size
+            if actual == digest and size_ok:
+                break
+            partial.unlink(missing_ok=True)
+            if restarted_after_mismatch:
+                raise IntegrityError(
+                    f"{request.label} from {hub} does not match its published {kind} digest "
+                    f"(expected {digest[:12]}…, got {actual[:12]}…).",
+                    hint="The download was discarded; nothing was stored. Try again later.",
+                )
+            # A partial file from an earlier run may have been corrupt: start over once.
+            restarted_after_mismatch = True
+            attempt = 0
+        sha256 = hashers.sha256.hexdigest()
+        blob = layout.blob(sha256)
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        with partial.open("rb") as fh:
+            os.fsync(fh.fileno())
+        os.chmod(partial, 0o444)
+        os.replace(partial, blob)
+        link_into_place(layout, sha256, kind, digest)
+        return sha256, downloaded
+
+
+class _Retry(Exception):
+    def __init__(self, error: Exception, wait: float) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.wait = wait
+
+
+def _fetch(
+    client: object,
+    request: BlobRequest,
+    partial: Path,
+    have: int,
+    headers: Mapping[str, str],
+    hub: str,
+    on_bytes: Callable[[int, int | None], None] | None,
+) -> int:
+    import httpx
+
+    assert isinstance(client, httpx.Client)
+    send = dict(headers)
+    send["Accept-Encoding"] = "identity"  # Range offsets count stored bytes
+    if have:
+        send["Range"] = f"bytes={have}-"
+    got = 0
+    with client.stream("GET", request.url, headers=send) as response:
+        status = response.status_code
+        if status == 416 and have:
+            return 0  # already complete; the digest check decides
+        if status == 429:
+            retry_after = _retry_after(response.headers.get("Retry-After"))
+            error = RateLimitedError(hub=hub, retry_after=retry_after)
+            if retry_after is not None and retry_after <= MAX_RETRY_AFTER:
+                raise _Retry(error, retry_after)
+            raise error
+        if status >= 500:
+            raise _Retry(
+                HubUnavailableError(f"{hub} answered HTTP {status} for {request.label}.", hub=hub),
+                1.0,
+            )
+        if status not in (200, 206):
+            raise HubUnavailableError(f"{hub} answered HTTP {status} for {request.label}.", hub=hub)
+        mode = "ab"
+        if status == 200 and have:
+            mode = "wb"  # the server ignored Range: start the file over
+            have = 0
+        elif status == 206:
+            start = _content_range_start(response.headers.get("Content-Range"))
+            if start != have:
+                mode, have = "wb", 0
+                if start != 0:
+                    raise _Retry(
+                        HubUnavailableError(
+                            f"{hub} answered a range request for {request.label} "
+                            "with the wrong range.",
+                            hub=hub,
+                        ),
+                        0.0,
+                    )
+        with partial.open(mode) as fh:
+            done = have
+            # iter_raw yields bytes as they arrive: a body cut short still leaves them on disk.
+            for chunk in response.iter_raw():
+                fh.write(chunk)
+                got += len(chunk)
+                done += len(chunk)
+                if on_bytes is not None:
+                    on_bytes(done, request.size)
+            fh.flush()
+    return got
+
+
+def _retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def _content_range_start(value: str | None) -> int | None:
+    # "bytes 100-199/200"
+    if not value or not value.startswith("bytes "):
+        return None
+    try:
+        return int(value[6:].split("-", 1)[0])
+    except ValueError:
+        return None

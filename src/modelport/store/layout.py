@@ -1,0 +1,89 @@
+"""Where the store keeps things, and which file names it accepts from a hub.
+
+store/
+  blobs/sha256/<hex>        content-addressed, read-only; shared across models
+  blobs/git-sha1/<oid>      hard links to the same blobs, by git blob id
+  partial/<kind>-<digest>   a download in progress (a stable name, so it resumes)
+  locks/                    per-blob and per-manifest file locks
+  manifests/<registry>/<name>/<revision>.json
+  models/<registry>/<name>/<revision>/…   the model's tree, hard-linked to blobs
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+__all__ = ["StoreLayout", "safe_relative_path"]
+
+_DIGEST_RE = {"sha256": re.compile(r"[0-9a-f]{64}"), "git-sha1": re.compile(r"[0-9a-f]{40}")}
+_SEGMENT_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:+=-]*")
+
+
+def safe_relative_path(name: str) -> PurePosixPath:
+    """A hub file name as a relative path that stays inside the model folder.
+
+    Refuses absolute paths, drive letters, backslashes, ``..`` and ``.`` segments,
+    empty segments and control characters; raises ``ValueError`` with the reason.
+    """
+    if not name or len(name) > 1024:
+        raise ValueError("empty or overlong name")
+    if any(ord(c) < 32 or c == "\x7f" for c in name):
+        raise ValueError("control characters")
+    if "\\" in name:
+        raise ValueError("backslash")
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+        raise ValueError("absolute path")
+    parts = name.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise ValueError("empty, '.' or '..' segment")
+    return PurePosixPath(*parts)
+
+
+@dataclass(frozen=True)
+class StoreLayout:
+    """The paths of one store under ``root``."""
+
+    root: Path
+
+    def _digest(self, kind: str, digest: str) -> str:
+        if kind not in _DIGEST_RE or not _DIGEST_RE[kind].fullmatch(digest):
+            raise ValueError(f"not a {kind} digest: {digest!r}")
+        return digest
+
+    def blob(self, sha256: str) -> Path:
+        """The blob with this sha256."""
+        return self.root / "blobs" / "sha256" / self._digest("sha256", sha256)
+
+    def alias(self, kind: str, digest: str) -> Path:
+        """The blob reached by another digest (``git-sha1``), or the sha256 path itself."""
+        return self.root / "blobs" / kind / self._digest(kind, digest)
+
+    def partial(self, kind: str, digest: str) -> Path:
+        """The stable name of a download in progress."""
+        return self.root / "partial" / f"{kind}-{self._digest(kind, digest)}"
+
+    def lock(self, name: str) -> Path:
+        """A lock file."""
+        return self.root / "locks" / f"{name}.lock"
+
+    def _model_key(self, registry: str, name: str, revision: str) -> PurePosixPath:
+        parts = [registry, *name.split("/"), revision]
+        for part in parts:
+            if not _SEGMENT_RE.fullmatch(part) or part in (".", ".."):
+                raise ValueError(f"unsafe store path segment {part!r}")
+        return PurePosixPath(*parts)
+
+    def manifest(self, registry: str, name: str, revision: str) -> Path:
+        """The manifest of one model revision."""
+        key = self._model_key(registry, name, revision)
+        return self.root / "manifests" / key.parent / f"{key.name}.json"
+
+    def model_dir(self, registry: str, name: str, revision: str) -> Path:
+        """The folder holding one model revision's tree."""
+        return self.root / "models" / self._model_key(registry, name, revision)
+
+    def tmp(self) -> Path:
+        """Scratch space on the store's file system (for atomic renames)."""
+        return self.root / "tmp"

@@ -1,0 +1,606 @@
+"""The Store: manifests and model folders over verified blobs, with an index in the database."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from filelock import FileLock
+from sqlalchemy import Engine, delete, func, insert, select, update
+
+from modelport.db import store_counters, store_files, store_models, store_refs
+from modelport.errors import IntegrityError, NotInStoreError
+from modelport.store.layout import StoreLayout, safe_relative_path
+
+__all__ = [
+    "Manifest",
+    "ManifestFile",
+    "RemovalPlan",
+    "Store",
+    "StoreStats",
+    "StoredModel",
+    "VerifyReport",
+]
+
+MANIFEST_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ManifestFile:
+    """One file of a stored model: its path, blob and the digest the hub published."""
+
+    path: str
+    sha256: str
+    size: int
+    digest_kind: str
+    digest: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Everything needed to rebuild one model revision from blobs."""
+
+    registry: str
+    name: str
+    revision: str
+    ref: str
+    files: tuple[ManifestFile, ...]
+    pulled_at: str
+    requested: str | None = None
+    task: str | None = None
+    library: str | None = None
+    tags: tuple[str, ...] = ()
+    license: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The index key: ``registry/name@revision``."""
+        return f"{self.registry}/{self.name}@{self.revision}"
+
+    @property
+    def size(self) -> int:
+        """Bytes of every file."""
+        return sum(f.size for f in self.files)
+
+    def to_json(self) -> str:
+        """The manifest document."""
+        data = asdict(self)
+        data["schema_version"] = MANIFEST_VERSION
+        return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        """Read a manifest document."""
+        data = json.loads(text)
+        data.pop("schema_version", None)
+        data["files"] = tuple(ManifestFile(**f) for f in data["files"])
+        data["tags"] = tuple(data.get("tags") or ())
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class StoredModel:
+    """A model revision in the store, as the index records it."""
+
+    registry: str
+    name: str
+    revision: str
+    ref: str
+    requested: str | None
+    size: int
+    file_count: int
+    task: str | None
+    library: str | None
+    pulled_at: dt.datetime
+    last_used: dt.datetime | None
+    use_count: int
+    path: Path
+
+    @property
+    def key(self) -> str:
+        """The index key: ``registry/name@revision``."""
+        return f"{self.registry}/{self.name}@{self.revision}"
+
+
+@dataclass(frozen=True)
+class RemovalPlan:
+    """What a removal would delete, and the bytes it would free, before it runs."""
+
+    models: tuple[StoredModel, ...]
+    blobs: tuple[tuple[str, int], ...]
+    reasons: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def freed_bytes(self) -> int:
+        """Bytes of the blobs no other model uses."""
+        return sum(size for _, size in self.blobs)
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """The result of re-hashing every blob."""
+
+    checked: int
+    checked_bytes: int
+    corrupt: tuple[str, ...]
+    affected: tuple[str, ...]
+    repaired: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    """How big the store is and how often it served a request without the network."""
+
+    models: int
+    blobs: int
+    size: int
+    logical_size: int
+    pull_hits: int
+    pull_misses: int
+    run_hits: int
+    run_misses: int
+    root: Path
+
+    @property
+    def pull_hit_rate(self) -> float | None:
+        """Share of pulls answered from the store."""
+        total = self.pull_hits + self.pull_misses
+        return self.pull_hits / total if total else None
+
+    @property
+    def run_hit_rate(self) -> float | None:
+        """Share of runs whose model was already in the store."""
+        total = self.run_hits + self.run_misses
+        return self.run_hits / total if total else None
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value
+
+
+class Store:
+    """Verified blobs, manifests and model folders under ``root``, indexed in a database."""
+
+    def __init__(self, root: Path, engine: Engine) -> None:
+        self.layout = StoreLayout(root)
+        self.engine = engine
+
+    # ---------------------------------------------------------------- manifests
+
+    def read_manifest(self, registry: str, name: str, revision: str) -> Manifest | None:
+        """The manifest of a revision, or None."""
+        path = self.layout.manifest(registry, name, revision)
+        try:
+            return Manifest.from_json(path.read_text())
+        except FileNotFoundError:
+            return None
+        except (ValueError, TypeError, KeyError) as e:
+            raise IntegrityError(
+                f"The manifest {path} is damaged: {e}.",
+                hint=f"Remove it with `modelport rm {registry}:{name}@{revision}` and pull again.",
+            ) from None
+
+    def complete(self, registry: str, name: str, revision: str) -> Manifest | None:
+        """The manifest if the revision is complete in the store (every blob present)."""
+        manifest = self.read_manifest(registry, name, revision)
+        if manifest is None:
+            return None
+        folder = self.layout.model_dir(registry, name, revision)
+        for f in manifest.files:
+            if not self.layout.blob(f.sha256).exists() or not (folder / f.path).exists():
+                return None
+        return manifest
+
+    def commit(self, manifest: Manifest) -> Path:
+        """Make a verified revision visible: its folder, then its manifest, then the index."""
+        for f in manifest.files:
+            safe_relative_path(f.path)
+            if not self.layout.blob(f.sha256).exists():
+                raise IntegrityError(f"Blob {f.sha256[:12]}… of {f.path} is missing.")
+        lock = self.layout.lock(f"manifest-{manifest.registry}-{manifest.revision}")
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        folder = self.layout.model_dir(manifest.registry, manifest.name, manifest.revision)
+        with FileLock(str(lock)):
+            if folder.exists():
+                self._relink(manifest, folder)
+            else:
+                self._materialize(manifest, folder)
+            path = self.layout.manifest(manifest.registry, manifest.name, manifest.revision)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+            tmp.write_text(manifest.to_json())
+            os.replace(tmp, path)
+            self._index(manifest)
+        return folder
+
+    def _link(self, sha256: str, target: Path) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            os.link(self.layout.blob(sha256), tmp)
+        except OSError:
+            shutil.copyfile(self.layout.blob(sha256), tmp)
+        os.replace(tmp, target)
+
+    def _materialize(self, manifest: Manifest, folder: Path) -> None:
+        staging = self.layout.tmp() / uuid.uuid4().hex
+        try:
+            for f in manifest.files:
+                self._link(f.sha256, staging / safe_relative_path(f.path))
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging, folder)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+
+    def _relink(self, manifest: Manifest, folder: Path) -> None:
+        """Bring an existing folder in line with a manifest, file by atomic file."""
+        wanted = {safe_relative_path(f.path).as_posix() for f in manifest.files}
+        for f in manifest.files:
+            target = folder / safe_relative_path(f.path)
+            blob = self.layout.blob(f.sha256)
+            if not target.exists() or not os.path.samefile(target, blob):
+                self._link(f.sha256, target)
+        for path in sorted(folder.rglob("*"), reverse=True):
+            relative = path.relative_to(folder).as_posix()
+            if path.is_file() and relative not in wanted:
+                path.unlink()
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+
+    def _index(self, manifest: Manifest) -> None:
+        now = _now()
+        folder = self.layout.model_dir(manifest.registry, manifest.name, manifest.revision)
+        with self.engine.begin() as conn:
+            old = conn.execute(
+                select(store_models.c.use_count, store_models.c.last_used).where(
+                    store_models.c.key == manifest.key
+                )
+            ).first()
+            conn.execute(delete(store_files).where(store_files.c.model_key == manifest.key))
+            conn.execute(delete(store_models).where(store_models.c.key == manifest.key))
+            conn.execute(
+                insert(store_models).values(
+                    key=manifest.key,
+                    registry=manifest.registry,
+                    name=manifest.name,
+                    revision=manifest.revision,
+                    ref=manifest.ref,
+                    requested=manifest.requested,
+                    size=manifest.size,
+                    file_count=len(manifest.files),
+                    task=manifest.task,
+                    library=manifest.library,
+                    pulled_at=now,
+                    last_used=old.last_used if old else None,
+                    use_count=old.use_count if old else 0,
+                )
+            )
+            if manifest.files:
+                conn.execute(
+                    insert(store_files),
+                    [
+                        {
+                            "model_key": manifest.key,
+                            "path": f.path,
+                            "sha256": f.sha256,
+                            "size": f.size,
+                            "digest_kind": f.digest_kind,
+                            "digest": f.digest,
+                        }
+                        for f in manifest.files
+                    ],
+                )
+        del folder
+
+    # ---------------------------------------------------------------- refs
+
+    def remember_ref(self, registry: str, name: str, ref: str, revision: str) -> None:
+        """Record what a branch or tag resolved to (offline pulls use it)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(store_refs).where(
+                    (store_refs.c.registry == registry)
+                    & (store_refs.c.name == name)
+                    & (store_refs.c.ref == ref)
+                )
+            )
+            conn.execute(
+                insert(store_refs).values(
+                    registry=registry, name=name, ref=ref, revision=revision, updated_at=_now()
+                )
+            )
+
+    def resolve_ref(self, registry: str, name: str, ref: str) -> str | None:
+        """The revision a branch or tag last resolved to, or None."""
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(store_refs.c.revision).where(
+                    (store_refs.c.registry == registry)
+                    & (store_refs.c.name == name)
+                    & (store_refs.c.ref == ref)
+                )
+            ).scalar_one_or_none()
+
+    # ---------------------------------------------------------------- counters
+
+    def count(self, name: str) -> None:
+        """Add one to a counter (``pull.hit``, ``pull.miss``, ``run.hit``, ``run.miss``)."""
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(store_counters)
+                .where(store_counters.c.name == name)
+                .values(value=store_counters.c.value + 1)
+            )
+            if not done.rowcount:
+                conn.execute(insert(store_counters).values(name=name, value=1))
+
+    def touch(self, key: str) -> None:
+        """Record a use of a stored model."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(store_models)
+                .where(store_models.c.key == key)
+                .values(last_used=_now(), use_count=store_models.c.use_count + 1)
+            )
+
+    # ---------------------------------------------------------------- listing
+
+    def _row(self, row: object) -> StoredModel:
+        r = row._mapping  # type: ignore[attr-defined]
+        return StoredModel(
+            registry=r["registry"],
+            name=r["name"],
+            revision=r["revision"],
+            ref=r["ref"],
+            requested=r["requested"],
+            size=r["size"],
+            file_count=r["file_count"],
+            task=r["task"],
+            library=r["library"],
+            pulled_at=_aware(r["pulled_at"]) or _now(),
+            last_used=_aware(r["last_used"]),
+            use_count=r["use_count"],
+            path=self.layout.model_dir(r["registry"], r["name"], r["revision"]),
+        )
+
+    def list_models(
+        self,
+        *,
+        registry: str | None = None,
+        name_contains: str | None = None,
+        task: str | None = None,
+    ) -> list[StoredModel]:
+        """Every stored model revision, newest pull first."""
+        query = select(store_models).order_by(store_models.c.pulled_at.desc())
+        if registry:
+            query = query.where(store_models.c.registry == registry)
+        if task:
+            query = query.where(store_models.c.task == task)
+        if name_contains:
+            query = query.where(
+                func.lower(store_models.c.name).contains(name_contains.lower(), autoescape=True)
+            )
+        with self.engine.connect() as conn:
+            return [self._row(row) for row in conn.execute(query)]
+
+    def find(self, registry: str, name: str, revision: str | None = None) -> list[StoredModel]:
+        """Stored revisions of a model: one commit, a branch/tag's commit, or all of them."""
+        query = select(store_models).where(
+            (store_models.c.registry == registry) & (store_models.c.name == name)
+        )
+        if revision is not None:
+            resolved = self.resolve_ref(registry, name, revision) or revision
+            query = query.where(
+                (store_models.c.revision == resolved)
+                | (store_models.c.revision.startswith(revision))
+                if len(revision) >= 7 and all(c in "0123456789abcdef" for c in revision)
+                else store_models.c.revision == resolved
+            )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(store_models.c.pulled_at.desc())).all()
+        return [self._row(row) for row in rows]
+
+    def get(self, registry: str, name: str, revision: str | None = None) -> StoredModel:
+        """The stored revision (the latest pulled one when no revision is given)."""
+        found = self.find(registry, name, revision)
+        if not found:
+            ref = f"{registry}:{name}" + (f"@{revision}" if revision else "")
+            raise NotInStoreError(ref)
+        return found[0]
+
+    def files(self, model: StoredModel) -> list[ManifestFile]:
+        """The files of a stored model."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(store_files)
+                .where(store_files.c.model_key == model.key)
+                .order_by(store_files.c.path)
+            ).all()
+        return [ManifestFile(r.path, r.sha256, r.size, r.digest_kind, r.digest) for r in rows]
+
+    # ---------------------------------------------------------------- removal
+
+    def _unshared_blobs(self, keys: Sequence[str]) -> list[tuple[str, int]]:
+        if not keys:
+            return []
+        with self.engine.connect() as conn:
+            mine = conn.execute(
+                select(store_files.c.sha256, func.max(store_files.c.size))
+                .where(store_files.c.model_key.in_(keys))
+                .group_by(store_files.c.sha256)
+            ).all()
+            kept = set(
+                conn.execute(
+                    select(store_files.c.sha256)
+                    .where(store_files.c.model_key.not_in(keys))
+                    .distinct()
+                ).scalars()
+            )
+        return sorted((sha, int(size)) for sha, size in mine if sha not in kept)
+
+    def plan_remove(self, models: Iterable[StoredModel], *, reason: str = "") -> RemovalPlan:
+        """What removing these models would delete; blobs other models use stay."""
+        chosen = tuple(models)
+        return RemovalPlan(
+            models=chosen,
+            blobs=tuple(self._unshared_blobs([m.key for m in chosen])),
+            reasons={m.key: reason for m in chosen if reason},
+        )
+
+    def plan_prune(
+        self, *, max_size: int | None = None, older_than: dt.timedelta | None = None
+    ) -> RemovalPlan:
+        """Least recently used models to remove so the store fits ``max_size`` and none is
+        older (unused) than ``older_than``."""
+        models = self.list_models()
+        now = _now()
+        chosen: list[StoredModel] = []
+        reasons: dict[str, str] = {}
+
+        def last(m: StoredModel) -> dt.datetime:
+            return m.last_used or m.pulled_at
+
+        if older_than is not None:
+            for m in models:
+                if now - last(m) > older_than:
+                    chosen.append(m)
+                    reasons[m.key] = f"unused for {(now - last(m)).days} day(s)"
+        if max_size is not None:
+            remaining = [m for m in sorted(models, key=last) if m not in chosen]
+            size = self.disk_size() - sum(
+                b for _, b in self._unshared_blobs([m.key for m in chosen])
+            )
+            while size > max_size and remaining:
+                m = remaining.pop(0)
+                chosen.append(m)
+                reasons[m.key] = "least recently used"
+                size = self.disk_size() - sum(
+                    b for _, b in self._unshared_blobs([c.key for c in chosen])
+                )
+        return RemovalPlan(
+            models=tuple(chosen),
+            blobs=tuple(self._unshared_blobs([m.key for m in chosen])),
+            reasons=reasons,
+        )
+
+    def execute(self, plan: RemovalPlan) -> int:
+        """Carry out a removal plan; returns the bytes freed."""
+        keys = [m.key for m in plan.models]
+        freeing = {sha for sha, _ in plan.blobs}
+        with self.engine.begin() as conn:
+            aliases = conn.execute(
+                select(store_files.c.digest_kind, store_files.c.digest, store_files.c.sha256)
+                .where(store_files.c.model_key.in_(keys))
+                .distinct()
+            ).all()
+            conn.execute(delete(store_files).where(store_files.c.model_key.in_(keys)))
+            conn.execute(delete(store_models).where(store_models.c.key.in_(keys)))
+            for m in plan.models:
+                conn.execute(
+                    delete(store_refs).where(
+                        (store_refs.c.registry == m.registry)
+                        & (store_refs.c.name == m.name)
+                        & (store_refs.c.revision == m.revision)
+                    )
+                )
+        for m in plan.models:
+            self.layout.manifest(m.registry, m.name, m.revision).unlink(missing_ok=True)
+            shutil.rmtree(m.path, ignore_errors=True)
+        freed = 0
+        for sha, size in plan.blobs:
+            blob = self.layout.blob(sha)
+            if blob.exists():
+                blob.unlink()
+                freed += size
+        for kind, digest, sha in aliases:
+            if sha in freeing and kind != "sha256":
+                self.layout.alias(kind, digest).unlink(missing_ok=True)
+        return freed
+
+    # ---------------------------------------------------------------- integrity
+
+    def verify(self) -> VerifyReport:
+        """Re-hash every blob; report the corrupt ones and the models that use them."""
+        blobs_dir = self.layout.root / "blobs" / "sha256"
+        corrupt: list[str] = []
+        checked = checked_bytes = 0
+        for blob in sorted(blobs_dir.iterdir()) if blobs_dir.exists() else ():
+            if blob.name.startswith("."):
+                continue
+            digest = hashlib.sha256()
+            with blob.open("rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    digest.update(chunk)
+                    checked_bytes += len(chunk)
+            checked += 1
+            if digest.hexdigest() != blob.name:
+                corrupt.append(blob.name)
+        affected: list[str] = []
+        if corrupt:
+            with self.engine.connect() as conn:
+                affected = sorted(
+                    set(
+                        conn.execute(
+                            select(store_files.c.model_key).where(store_files.c.sha256.in_(corrupt))
+                        ).scalars()
+                    )
+                )
+        return VerifyReport(checked, checked_bytes, tuple(corrupt), tuple(affected))
+
+    def discard_blob(self, sha256: str) -> None:
+        """Delete a (corrupt) blob so that the next pull fetches it again."""
+        blob = self.layout.blob(sha256)
+        if blob.exists():
+            os.chmod(blob, 0o644)
+            blob.unlink()
+
+    # ---------------------------------------------------------------- stats
+
+    def disk_size(self) -> int:
+        """Bytes of every blob."""
+        blobs_dir = self.layout.root / "blobs" / "sha256"
+        if not blobs_dir.exists():
+            return 0
+        return sum(p.stat().st_size for p in blobs_dir.iterdir() if not p.name.startswith("."))
+
+    def stats(self) -> StoreStats:
+        """Size, counts and hit rates."""
+        with self.engine.connect() as conn:
+            counters = dict(
+                conn.execute(select(store_counters.c.name, store_counters.c.value)).all()
+            )
+            models = conn.execute(select(func.count()).select_from(store_models)).scalar_one()
+            logical = conn.execute(
+                select(func.coalesce(func.sum(store_models.c.size), 0))
+            ).scalar_one()
+        blobs_dir = self.layout.root / "blobs" / "sha256"
+        blobs = (
+            [p for p in blobs_dir.iterdir() if not p.name.startswith(".")]
+            if blobs_dir.exists()
+            else []
+        )
+        return StoreStats(
+            models=int(models),
+            blobs=len(blobs),
+            size=sum(p.stat().st_size for p in blobs),
+            logical_size=int(logical),
+            pull_hits=int(counters.get("pull.hit", 0)),
+            pull_misses=int(counters.get("pull.miss", 0)),
+            run_hits=int(counters.get("run.hit", 0)),
+            run_misses=int(counters.get("run.miss", 0)),
+            root=self.layout.root,
+        )
