@@ -38,7 +38,7 @@ class CatalogServer:
 def serve_catalogs() -> Iterator[CatalogServer]:
     """Run a CatalogServer for the duration of the block."""
     server = CatalogServer()
-    thread = threading.Thread(target=server.httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield server

@@ -19,7 +19,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -101,10 +101,10 @@ class HubServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 server._handle(self, "GET")
 
-            def do_HEAD(self) -> None:  # noqa: N802 - http.server's naming
+            def do_HEAD(self) -> None:
                 server._handle(self, "HEAD")
 
             def log_message(self, *args: object) -> None:
@@ -431,17 +431,15 @@ class HubServer:
         if limit < len(body):
             h.close_connection = True
             h.wfile.flush()
-            try:
+            with suppress(OSError):
                 h.connection.shutdown(1)
-            except OSError:
-                pass
 
 
 @contextmanager
 def serve_hub() -> Iterator[HubServer]:
     """Run a HubServer for the duration of the block."""
     server = HubServer()
-    thread = threading.Thread(target=server.httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield server

@@ -18,7 +18,7 @@ from sqlalchemy import (
     create_engine,
     event,
 )
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 
 from modelport.errors import ConfigError
 
@@ -129,6 +129,23 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _create_tables(engine: Engine, url: str) -> None:
+    """Create missing tables; processes starting together must not trip over each other."""
+    path = url.split("///", 1)[1] if url.startswith("sqlite") and "///" in url else ""
+    if path and path != ":memory:":
+        from filelock import FileLock
+
+        with FileLock(path + ".lock"):
+            metadata.create_all(engine)
+        return
+    try:
+        metadata.create_all(engine)
+    except (OperationalError, ProgrammingError) as e:
+        if "already exists" not in str(e.orig):
+            raise
+        metadata.create_all(engine)  # another server created them meanwhile
+
+
 def get_engine(url: str) -> Engine:
     """The engine for a database URL, created once per process with the tables in place."""
     with _lock:
@@ -150,8 +167,8 @@ def get_engine(url: str) -> Engine:
                 hint="Set MODELPORT_DATABASE_URL to sqlite:///PATH or postgresql+psycopg://…",
             ) from None
         try:
-            metadata.create_all(engine)
-        except OperationalError as e:
+            _create_tables(engine, url)
+        except (OperationalError, ProgrammingError) as e:
             raise ConfigError(
                 f"Cannot open the database: {e.orig}.",
                 hint="Check MODELPORT_DATABASE_URL and that the database is reachable.",
