@@ -13,6 +13,7 @@ hostile file name.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import threading
@@ -29,9 +30,16 @@ from urllib.parse import parse_qs, unquote, urlsplit
 LFS_SUFFIXES = (".safetensors", ".bin", ".pt", ".onnx", ".h5", ".msgpack", ".gguf", ".ckpt")
 
 
+@functools.lru_cache(maxsize=None)
 def git_blob_id(data: bytes) -> str:
-    """The git object id of a file's content."""
+    """The git object id of a file's content (cached: the server lists files often)."""
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+@functools.lru_cache(maxsize=None)
+def sha256_hex(data: bytes) -> str:
+    """The sha256 of a file's content (cached)."""
+    return hashlib.sha256(data).hexdigest()
 
 
 def is_lfs(path: str, data: bytes) -> bool:
@@ -95,6 +103,8 @@ class HubServer:
         self.knobs = Knobs()
         self.requests: list[tuple[str, str, str | None]] = []
         self.file_gets: Counter[str] = Counter()
+        self.bytes_sent: Counter[str] = Counter()
+        self.leaked_authorization = False
         self._lock = threading.Lock()
         server = self
 
@@ -113,6 +123,11 @@ class HubServer:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        # LFS files redirect to a "CDN" on another loopback host, as on the real Hub:
+        # clients must follow it without sending the Hub's Authorization header there.
+        self.cdn_httpd = ThreadingHTTPServer(("127.0.0.2", 0), Handler)
+        self.cdn_httpd.daemon_threads = True
+        self.cdn_url = f"http://127.0.0.2:{self.cdn_httpd.server_address[1]}"
 
     # ------------------------------------------------------------------ helpers
 
@@ -136,6 +151,7 @@ class HubServer:
         with self._lock:
             self.requests.clear()
             self.file_gets.clear()
+            self.bytes_sent.clear()
 
     # ------------------------------------------------------------------ protocol
 
@@ -194,8 +210,13 @@ class HubServer:
         parts = urlsplit(h.path)
         path = unquote(parts.path)
         query = parse_qs(parts.query)
+        if path.startswith("/_debug/"):
+            self._debug(h, method, path, query)
+            return
         with self._lock:
             self.requests.append((method, path, h.headers.get("Range")))
+            if path.startswith("/cdn-lfs/") and h.headers.get("Authorization"):
+                self.leaked_authorization = True
             limited = False
             if self.knobs.rate_limit > 0:
                 self.knobs.rate_limit -= 1
@@ -226,6 +247,29 @@ class HubServer:
         except (BrokenPipeError, ConnectionResetError):
             pass
 
+    def _debug(
+        self, h: BaseHTTPRequestHandler, method: str, path: str, query: dict[str, list[str]]
+    ) -> None:
+        """Control and counters for benchmarks that run this server in another process."""
+        if path == "/_debug/knobs":
+            for key, values in query.items():
+                value: Any = values[0]
+                current = getattr(self.knobs, key)
+                if value == "none":
+                    value = None
+                elif isinstance(current, int) or key in ("bytes_per_second", "cut_after"):
+                    value = float(value) if key == "bytes_per_second" else int(value)
+                setattr(self.knobs, key, value)
+        elif path == "/_debug/reset":
+            self.reset_counts()
+        with self._lock:
+            body = {
+                "requests": len(self.requests),
+                "file_gets": dict(self.file_gets),
+                "bytes_sent": dict(self.bytes_sent),
+            }
+        self._send_json(h, method, 200, body)
+
     def _info(self, repo: FakeRepo, commit: str, *, blobs: bool) -> dict[str, Any]:
         files = repo.commits[commit]
         siblings = []
@@ -237,7 +281,7 @@ class HubServer:
                 sibling["blobId"] = git_blob_id(data)
                 if is_lfs(name, data):
                     sibling["lfs"] = {
-                        "sha256": hashlib.sha256(data).hexdigest(),
+                        "sha256": sha256_hex(data),
                         "size": len(data),
                         "pointerSize": 134,
                     }
@@ -324,7 +368,7 @@ class HubServer:
                 }
                 if is_lfs(name, data):
                     entry["lfs"] = {
-                        "oid": hashlib.sha256(data).hexdigest(),
+                        "oid": sha256_hex(data),
                         "size": len(data),
                         "pointerSize": 134,
                     }
@@ -354,11 +398,11 @@ class HubServer:
         data = files[name]
         common = {"X-Repo-Commit": commit, "Accept-Ranges": "bytes"}
         if is_lfs(name, data):
-            sha = hashlib.sha256(data).hexdigest()
+            sha = sha256_hex(data)
             h.send_response(302)
             for k, v in {
                 **common,
-                "Location": f"{self.url}/cdn-lfs/{sha}",
+                "Location": f"{self.cdn_url}/cdn-lfs/{sha}",
                 "X-Linked-Etag": f'"{sha}"',
                 "X-Linked-Size": str(len(data)),
                 "ETag": f'"{git_blob_id(data)}"',
@@ -373,7 +417,7 @@ class HubServer:
         for repo in self.repos.values():
             for files in repo.commits.values():
                 for name, data in files.items():
-                    if hashlib.sha256(data).hexdigest() == sha:
+                    if sha256_hex(data) == sha:
                         self._serve_bytes(h, method, name, data, {"ETag": f'"{sha}"'})
                         return
         self._error(h, method, 404, None, "Not found")
@@ -426,6 +470,8 @@ class HubServer:
             piece = body[sent : min(limit, sent + chunk)]
             h.wfile.write(piece)
             sent += len(piece)
+            with self._lock:
+                self.bytes_sent[name] += len(piece)
             if self.knobs.bytes_per_second:
                 time.sleep(len(piece) / self.knobs.bytes_per_second)
         if limit < len(body):
@@ -439,10 +485,22 @@ class HubServer:
 def serve_hub() -> Iterator[HubServer]:
     """Run a HubServer for the duration of the block."""
     server = HubServer()
-    thread = threading.Thread(target=server.httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
+    for httpd in (server.httpd, server.cdn_httpd):
+        threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
     try:
         yield server
     finally:
-        server.httpd.shutdown()
-        server.httpd.server_close()
+        for httpd in (server.httpd, server.cdn_httpd):
+            httpd.shutdown()
+            httpd.server_close()
+
+
+if __name__ == "__main__":
+    # python tests/hf_server.py REPO_ID FOLDER: serve one folder as a repo until killed.
+    import sys
+
+    hub = HubServer()
+    hub.add_folder(sys.argv[1], Path(sys.argv[2]))
+    threading.Thread(target=hub.cdn_httpd.serve_forever, args=(0.05,), daemon=True).start()
+    print(hub.url, flush=True)
+    hub.httpd.serve_forever(0.05)

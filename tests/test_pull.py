@@ -171,6 +171,7 @@ def test_clear_errors(hub: HubServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_TOKEN", "hf_good")
     assert api.pull("hf:acme/gated").files
     assert api.pull("hf:acme/secret").files
+    assert not hub.leaked_authorization  # the token never went to the CDN host
     hub.add_repo("acme/tiny", tiny_files())
     with pytest.raises(RevisionNotFoundError, match="no revision 'v9'"):
         api.pull("hf:acme/tiny@v9")

@@ -334,6 +334,10 @@ class HuggingFaceHub(Hub):
         files: Sequence[HubFile],
         emit: ProgressCallback,
     ) -> tuple[list[Any], int]:
+        """Fetch every file (eight at a time, largest first) into the store's blobs."""
+        import threading
+        from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+
         import httpx
         from huggingface_hub import hf_hub_url
 
@@ -344,60 +348,67 @@ class HuggingFaceHub(Hub):
 
         store = get_store()
         headers = self._headers()
-        entries: list[ManifestFile] = []
-        total = 0
+        emit_lock = threading.Lock()
+
+        def say(event: PullEvent) -> None:
+            with emit_lock:
+                emit(event)
+
+        def fetch(client: httpx.Client, f: HubFile) -> tuple[ManifestFile, int]:
+            kind: str | None = f.digest_kind
+            digest, size = f.digest, f.size
+            if kind is None or digest is None:
+                kind, digest, size = self._head_digest(client, repo, commit, f.path, headers)
+            tag = f"{kind}:{digest}"
+            say(PullEvent("downloading", digest=tag, file=f.path, total=size, completed=0))
+
+            def on_bytes(done: int, total: int | None) -> None:
+                say(PullEvent("downloading", digest=tag, file=f.path, total=total, completed=done))
+
+            sha256, got = download_blob(
+                client,
+                BlobRequest(
+                    url=hf_hub_url(repo, f.path, revision=commit, endpoint=self.endpoint),
+                    digest_kind=kind,
+                    digest=digest,
+                    size=size,
+                    label=f"{repo}/{f.path}",
+                ),
+                layout=store.layout,
+                headers=headers,
+                hub="The Hugging Face Hub",
+                on_bytes=on_bytes,
+            )
+            blob_size = store.layout.blob(sha256).stat().st_size
+            say(
+                PullEvent(
+                    "verifying sha256 digest",
+                    digest=f"sha256:{sha256}",
+                    file=f.path,
+                    total=blob_size,
+                    completed=blob_size,
+                )
+            )
+            return ManifestFile(f.path, sha256, blob_size, kind, digest), got
+
         timeout = httpx.Timeout(get_settings().http_timeout, connect=10.0)
-        with httpx.Client(follow_redirects=True, timeout=timeout) as client:
-            for f in files:
-                kind: str | None = f.digest_kind
-                digest, size = f.digest, f.size
-                if kind is None or digest is None:
-                    kind, digest, size = self._head_digest(client, repo, commit, f.path, headers)
-                url = hf_hub_url(repo, f.path, revision=commit, endpoint=self.endpoint)
-                emit(
-                    PullEvent(
-                        "downloading",
-                        digest=f"{kind}:{digest}",
-                        file=f.path,
-                        total=size,
-                        completed=0,
-                    )
-                )
-
-                def on_bytes(
-                    done: int, size_: int | None, path: str = f.path, tag: str = f"{kind}:{digest}"
-                ) -> None:
-                    emit(
-                        PullEvent("downloading", digest=tag, file=path, total=size_, completed=done)
-                    )
-
-                sha256, got = download_blob(
-                    client,
-                    BlobRequest(
-                        url=url,
-                        digest_kind=kind,
-                        digest=digest,
-                        size=size,
-                        label=f"{repo}/{f.path}",
-                    ),
-                    layout=store.layout,
-                    headers=headers,
-                    hub="The Hugging Face Hub",
-                    on_bytes=on_bytes,
-                )
-                total += got
-                blob_size = store.layout.blob(sha256).stat().st_size
-                emit(
-                    PullEvent(
-                        "verifying sha256 digest",
-                        digest=f"sha256:{sha256}",
-                        file=f.path,
-                        total=blob_size,
-                        completed=blob_size,
-                    )
-                )
-                entries.append(ManifestFile(f.path, sha256, blob_size, kind, digest))
-        return entries, total
+        limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
+        order = sorted(range(len(files)), key=lambda i: -(files[i].size or 0))
+        results: dict[int, tuple[ManifestFile, int]] = {}
+        with httpx.Client(follow_redirects=True, timeout=timeout, limits=limits) as client:
+            pool = ThreadPoolExecutor(max_workers=max(1, min(8, len(files))))
+            try:
+                futures = {pool.submit(fetch, client, files[i]): i for i in order}
+                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+                for future in done:
+                    if future.exception() is not None:
+                        raise future.exception()  # type: ignore[misc]
+                for future, index in futures.items():
+                    results[index] = future.result()
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+        entries = [results[i][0] for i in range(len(files))]
+        return entries, sum(got for _, got in results.values())
 
     def _headers(self) -> dict[str, str]:
         """Headers for file downloads: who we are and, if set, the token."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -40,11 +41,17 @@ class BlobRequest:
 
 
 class _Hashers:
-    """sha256 (the store's address) and, for small git files, the git blob id."""
+    """sha256 (the store's address) and, for small git files, the git blob id, fed as
+    bytes arrive so that no second pass over the file is needed."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, size: int | None) -> None:
         self.sha256 = hashlib.sha256()
-        self.git = hashlib.sha1(usedforsecurity=False) if kind == "git-sha1" else None
+        self.git = None
+        if kind == "git-sha1":
+            if size is None:
+                raise IntegrityError("A git-addressed file needs a known size to be verified.")
+            # A git blob id is the sha1 of a "blob <size>\0" header and the content.
+            self.git = hashlib.sha1(b"blob %d\0" % size, usedforsecurity=False)
         self.count = 0
 
     def update(self, chunk: bytes) -> None:
@@ -53,15 +60,19 @@ class _Hashers:
             self.git.update(chunk)
         self.count += len(chunk)
 
+    def digest(self, kind: str) -> str:
+        if kind == "git-sha1" and self.git is not None:
+            return self.git.hexdigest()
+        return self.sha256.hexdigest()
 
-def _rehash(path: Path, kind: str, size: int | None) -> _Hashers:
-    hashers = _Hashers(kind)
-    if hashers.git is not None:
-        # A git blob id is the sha1 of a "blob <size>\0" header and the content.
-        hashers.git.update(b"blob %d\0" % path.stat().st_size)
-    with path.open("rb") as fh:
-        while chunk := fh.read(CHUNK):
-            hashers.update(chunk)
+
+def _hash_prefix(path: Path, kind: str, size: int | None) -> _Hashers:
+    """Hashers that have seen the bytes already in ``path`` (a partial download)."""
+    hashers = _Hashers(kind, size)
+    if path.exists():
+        with path.open("rb") as fh:
+            while chunk := fh.read(CHUNK):
+                hashers.update(chunk)
     return hashers
 
 
@@ -71,7 +82,7 @@ def link_into_place(layout: StoreLayout, sha256: str, kind: str, digest: str) ->
         return
     alias = layout.alias(kind, digest)
     alias.parent.mkdir(parents=True, exist_ok=True)
-    tmp = alias.with_name(f".{alias.name}.{os.getpid()}.tmp")
+    tmp = alias.with_name(f".{alias.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         tmp.write_text(sha256)
         os.replace(tmp, alias)
@@ -121,18 +132,24 @@ def download_blob(
         downloaded = 0
         restarted_after_mismatch = False
         attempt = 0
+        hashers: _Hashers | None = None
         while True:
             attempt += 1
             have = partial.stat().st_size if partial.exists() else 0
             if request.size is not None and have > request.size:
                 partial.unlink()
                 have = 0
-            complete = request.size is not None and have == request.size
-            if not complete:
+            if hashers is None or hashers.count != have:
+                # Bytes left by an earlier attempt or process are hashed once, up front.
+                hashers = _hash_prefix(partial, kind, request.size)
+            if request.size is None or have < request.size:
                 try:
-                    got = _fetch(client, request, partial, have, headers, hub, on_bytes)
+                    got, hashers = _fetch(
+                        client, request, partial, have, headers, hub, on_bytes, hashers
+                    )
                     downloaded += got
                 except (httpx.TransportError, _Retry) as e:
+                    hashers = None  # the partial file may hold bytes the hashers missed
                     if attempt >= MAX_ATTEMPTS:
                         if isinstance(e, _Retry):
                             raise e.error from None
@@ -144,7 +161,7 @@ def download_blob(
                     if isinstance(e, _Retry) and e.wait:
                         time.sleep(e.wait)
                     continue
-                if request.size is not None and partial.stat().st_size < request.size:
+                if request.size is not None and hashers.count < request.size:
                     # The body ended early: continue from where it stopped.
                     if attempt >= MAX_ATTEMPTS:
                         raise HubUnavailableError(
@@ -153,12 +170,12 @@ def download_blob(
                             hint="Run the pull again: it continues where it stopped.",
                         )
                     continue
-            hashers = _rehash(partial, kind, request.size)
-            actual = hashers.sha256.hexdigest() if kind == "sha256" else hashers.git.hexdigest()  # type: ignore[union-attr]
+            actual = hashers.digest(kind)
             size_ok = request.size is None or hashers.count == request.size
             if actual == digest and size_ok:
                 break
             partial.unlink(missing_ok=True)
+            hashers = None
             if restarted_after_mismatch:
                 raise IntegrityError(
                     f"{request.label} from {hub} does not match its published {kind} digest "
@@ -172,6 +189,7 @@ def download_blob(
         blob = layout.blob(sha256)
         blob.parent.mkdir(parents=True, exist_ok=True)
         with partial.open("rb") as fh:
+            # Durable before visible: a crash after the rename must not leave a short blob.
             os.fsync(fh.fileno())
         os.chmod(partial, 0o444)
         os.replace(partial, blob)
@@ -194,7 +212,8 @@ def _fetch(
     headers: Mapping[str, str],
     hub: str,
     on_bytes: Callable[[int, int | None], None] | None,
-) -> int:
+    hashers: _Hashers,
+) -> tuple[int, _Hashers]:
     import httpx
 
     assert isinstance(client, httpx.Client)
@@ -206,7 +225,7 @@ def _fetch(
     with client.stream("GET", request.url, headers=send) as response:
         status = response.status_code
         if status == 416 and have:
-            return 0  # already complete; the digest check decides
+            return 0, hashers  # already complete; the digest check decides
         if status == 429:
             retry_after = _retry_after(response.headers.get("Retry-After"))
             error = RateLimitedError(hub=hub, retry_after=retry_after)
@@ -224,10 +243,12 @@ def _fetch(
         if status == 200 and have:
             mode = "wb"  # the server ignored Range: start the file over
             have = 0
+            hashers = _Hashers(request.digest_kind, request.size)
         elif status == 206:
             start = _content_range_start(response.headers.get("Content-Range"))
             if start != have:
                 mode, have = "wb", 0
+                hashers = _Hashers(request.digest_kind, request.size)
                 if start != 0:
                     raise _Retry(
                         HubUnavailableError(
@@ -242,12 +263,13 @@ def _fetch(
             # iter_raw yields bytes as they arrive: a body cut short still leaves them on disk.
             for chunk in response.iter_raw():
                 fh.write(chunk)
+                hashers.update(chunk)
                 got += len(chunk)
                 done += len(chunk)
                 if on_bytes is not None:
                     on_bytes(done, request.size)
             fh.flush()
-    return got
+    return got, hashers
 
 
 def _retry_after(value: str | None) -> float | None:
