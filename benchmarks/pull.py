@@ -30,7 +30,7 @@ REPO = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 def debug(url: str, path: str) -> dict[str, object]:
-    with urllib.request.urlopen(f"{url}/_debug/{path}") as response:  # noqa: S310 - loopback
+    with urllib.request.urlopen(f"{url}/_debug/{path}") as response:
         return json.loads(response.read())  # type: ignore[no-any-return]
 
 

@@ -30,13 +30,13 @@ from urllib.parse import parse_qs, unquote, urlsplit
 LFS_SUFFIXES = (".safetensors", ".bin", ".pt", ".onnx", ".h5", ".msgpack", ".gguf", ".ckpt")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def git_blob_id(data: bytes) -> str:
     """The git object id of a file's content (cached: the server lists files often)."""
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def sha256_hex(data: bytes) -> str:
     """The sha256 of a file's content (cached)."""
     return hashlib.sha256(data).hexdigest()

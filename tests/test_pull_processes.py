@@ -65,6 +65,7 @@ def test_kill_9_mid_file_then_resume(hub: HubServer, _isolated_home: Path) -> No
     assert not (_isolated_home / "store" / "manifests").exists()
 
     hub.knobs.bytes_per_second = None
+    time.sleep(0.5)  # let the server thread that served the killed process notice
     hub.reset_counts()
     model = api.pull("hf:acme/big")
     ranges = [r[2] for r in hub.requests if r[1].startswith("/cdn-lfs/")]
