@@ -311,3 +311,35 @@ def test_real_minilm_from_the_gt_package(hub: HubServer) -> None:
         == hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
     )
     assert model.task == "sentence-similarity"
+
+
+def test_hubs_register_through_entry_points() -> None:
+    from importlib.metadata import entry_points
+
+    from modelport.hubs.base import Hub, get_hub, hub_names, register_hub, unregister_hub
+    from modelport.hubs.huggingface import HuggingFaceHub
+
+    [ep] = [e for e in entry_points(group="modelport.hubs") if e.name == "hf"]
+    assert ep.load() is HuggingFaceHub
+    assert "hf" in hub_names()
+    assert isinstance(get_hub("hf"), HuggingFaceHub)
+
+    class LocalHub(Hub):
+        name = "local"
+
+        def search(self, query, *, task=None, library=None, limit=20, sort=None):  # type: ignore[no-untyped-def]
+            return []
+
+        def info(self, ref):  # type: ignore[no-untyped-def]
+            raise NotImplementedError
+
+        def pull(self, ref, **kwargs):  # type: ignore[no-untyped-def]
+            raise NotImplementedError
+
+    register_hub("local", LocalHub)
+    try:
+        assert get_hub("local").search("x") == []
+        assert "local" in hub_names()
+    finally:
+        unregister_hub("local")
+    assert "local" not in hub_names()

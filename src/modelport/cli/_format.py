@@ -63,6 +63,8 @@ def age(when: object) -> str:
     if not isinstance(when, dt.datetime):
         return "never"
     seconds = (dt.datetime.now(dt.UTC) - when).total_seconds()
+    if seconds < 5:
+        return "just now"
     for limit, unit in ((60, "second"), (3600, "minute"), (86400, "hour"), (86400 * 30, "day")):
         if seconds < limit:
             div = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}[unit]

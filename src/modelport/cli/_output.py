@@ -86,7 +86,7 @@ class Output:
             table.add_column(
                 column,
                 justify=(justify or {}).get(column, "left"),  # type: ignore[arg-type]
-                no_wrap=i == 0 or column == "ID",
+                no_wrap=i < len(columns) - 1,
                 overflow="fold",
             )
         for row in rows:

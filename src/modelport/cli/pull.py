@@ -58,7 +58,10 @@ class _RichProgress:
             self.sizes[event.file] = event.total or 0
             self.done[event.file] = 0
             name = event.file if len(event.file) <= 40 else "…" + event.file[-39:]
-            self.files[event.file] = self.progress.add_task(name, total=event.total)
+            # Small files only count towards the total; big ones get a bar of their own.
+            self.files[event.file] = self.progress.add_task(
+                name, total=event.total, visible=(event.total or 0) >= 1_000_000
+            )
             self.progress.update(self.total_task, total=sum(self.sizes.values()))
         if event.completed is not None:
             self.done[event.file] = event.completed

@@ -29,6 +29,7 @@ __all__ = [
     "get_hub",
     "hub_names",
     "register_hub",
+    "unregister_hub",
 ]
 
 DigestKind = Literal["sha256", "git-sha1"]
@@ -173,6 +174,14 @@ def register_hub(name: str, factory: Callable[[], Hub]) -> None:
     factories = _load_factories()
     with _lock:
         factories[name] = factory
+        _instances.pop(name, None)
+
+
+def unregister_hub(name: str) -> None:
+    """Remove a registered hub (tests and plugins that unload)."""
+    factories = _load_factories()
+    with _lock:
+        factories.pop(name, None)
         _instances.pop(name, None)
 
 
