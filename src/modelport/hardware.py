@@ -110,7 +110,7 @@ def _nvidia_nvml() -> list[GPU] | None:
     if importlib.util.find_spec("pynvml") is None:
         return None
     try:
-        import pynvml  # type: ignore[import-not-found]
+        import pynvml
 
         pynvml.nvmlInit()
     except Exception:  # NVML raises its own error types when no driver is present
@@ -223,7 +223,7 @@ def _onnxruntime() -> tuple[str | None, tuple[str, ...]]:
     if importlib.util.find_spec("onnxruntime") is None:
         return None, ()
     try:
-        import onnxruntime  # type: ignore[import-not-found]
+        import onnxruntime
 
         providers = tuple(
             p for p in onnxruntime.get_available_providers() if p != "AzureExecutionProvider"

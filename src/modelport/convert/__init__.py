@@ -1,0 +1,1 @@
+"""Model type detection, ONNX export, parity checks, optimization and quantization."""
