@@ -28,12 +28,15 @@ __all__ = [
     "UpdateReport",
     "add_entries",
     "add_remote_catalog",
+    "convert",
     "export_catalog",
     "get_catalog",
     "get_store",
     "hub_ref",
     "import_catalog",
     "list_models",
+    "load_model",
+    "model_source",
     "parse_duration",
     "plan_prune",
     "plan_remove",
@@ -45,6 +48,7 @@ __all__ = [
     "remove_remote_catalog",
     "reset",
     "resolve_model",
+    "run",
     "search_hub",
     "search_models",
     "select_models",
@@ -100,6 +104,7 @@ def reset() -> None:
     with _lock:
         _catalog = None
         _store = None
+        _loaded.clear()
         reset_settings()
         if "modelport.hubs.base" in __import__("sys").modules:
             from modelport.hubs.base import reset_hubs
@@ -532,3 +537,103 @@ def search_hub(
     from modelport.hubs.base import get_hub
 
     return get_hub(hub).search(query, task=task, library=library, sort=sort, limit=limit)
+
+
+# -------------------------------------------------------------------- convert and run
+
+_loaded: dict[tuple[str, str | None, bool, str | None], Any] = {}
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A model folder to convert, and how to identify its content cheaply."""
+
+    folder: Path
+    digest: str
+    name: str
+    task: str | None
+    stored: Any = None
+
+
+def model_source(ref: str, *, pull_missing: bool = True, progress: Any = None) -> ModelSource:
+    """A local folder, or a store model (pulled first when ``pull_missing``)."""
+    import hashlib
+
+    from modelport.errors import NotInStoreError
+
+    path = Path(ref).expanduser()
+    if path.is_dir():
+        from modelport.convert.export import source_digest
+
+        return ModelSource(path, source_digest(path), path.name, None)
+    store = get_store()
+    try:
+        stored = stored_model(ref)
+        store.count("run.hit")
+    except NotInStoreError:
+        if not pull_missing:
+            raise
+        pull(ref, progress=progress)
+        stored = stored_model(ref)
+        store.count("run.miss")
+    digest = hashlib.sha256()
+    for f in store.files(stored):
+        digest.update(f"{f.path}\0{f.sha256}\n".encode())
+    store.touch(stored.key)
+    return ModelSource(stored.path, digest.hexdigest(), stored.name, stored.task, stored)
+
+
+def convert(
+    ref: str,
+    *,
+    task: str | None = None,
+    optimize: bool = False,
+    quantize: str | None = None,
+    opset: int | None = None,
+    progress: Any = None,
+) -> Any:
+    """Convert a stored model (pulled if missing) or a local folder to ONNX, cached."""
+    from modelport.catalog.tasks import canonical_task
+    from modelport.convert.export import DEFAULT_OPSET, convert_folder
+
+    source = model_source(ref, progress=progress)
+    return convert_folder(
+        source.folder,
+        out_root=get_store().layout.root / "converted",
+        task=canonical_task(task) if task else None,
+        card_task=source.task,
+        source=source.digest,
+        name=source.name,
+        opset=opset or DEFAULT_OPSET,
+        optimize=optimize,
+        quantize=quantize,
+    )
+
+
+def load_model(
+    ref: str,
+    *,
+    provider: str | None = None,
+    optimize: bool = False,
+    quantize: str | None = None,
+    task: str | None = None,
+) -> Any:
+    """A loaded ``Model`` for repeated calls: a spec folder, or pull → convert → load."""
+    from modelport.runtime.model import Model
+
+    key = (ref, provider, optimize, quantize)
+    if key in _loaded:
+        return _loaded[key]
+    path = Path(ref).expanduser()
+    if path.is_dir() and ((path / "modelport.yml").exists() or (path / "gpux.yml").exists()):
+        model = Model.load(path, provider=provider)
+    else:
+        result = convert(ref, task=task, optimize=optimize, quantize=quantize)
+        model = Model.load(result.path, provider=provider)
+    _loaded[key] = model
+    return model
+
+
+def run(ref: str, inputs: Any, *, provider: str | None = None, **options: Any) -> Any:
+    """Run a model on inputs: resolve → pull if missing → convert if missing → load → infer."""
+    return load_model(ref, provider=provider)(inputs, **options)

@@ -10,6 +10,7 @@ from modelport.cli import catalog as catalog_cmds
 from modelport.cli import local as local_cmds
 from modelport.cli import models as model_cmds
 from modelport.cli import pull as pull_cmds
+from modelport.cli import run as run_cmds
 from modelport.cli import serve as serve_cmds
 from modelport.cli import system as system_cmds
 
@@ -40,6 +41,7 @@ def _root(
 
 
 pull_cmds.register(app)
+run_cmds.register(app)
 local_cmds.register(app)
 model_cmds.register(app)
 system_cmds.register(app)

@@ -99,6 +99,7 @@ def pull(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print only the model's folder.")
     ] = False,
+    convert: Annotated[bool, typer.Option("--convert", help="Also convert it to ONNX.")] = False,
 ) -> None:
     """Download a model into the local store (verified, resumable, de-duplicated)."""
     from modelport.api import pull as do_pull
@@ -117,6 +118,16 @@ def pull(
             sys.stdout.flush()
 
         model = do_pull(ref, progress=emit, **kwargs)
+        if convert:
+            from modelport.api import convert as do_convert
+
+            converted = do_convert(f"{model.hub}:{model.id}@{model.revision}")
+            emit_doc = {
+                "status": "converted",
+                "path": str(converted.path),
+                "max_abs_diff": converted.max_abs_diff,
+            }
+            sys.stdout.write(json.dumps(emit_doc) + "\n")
         return
     if quiet or not sys.stderr.isatty():
         model = do_pull(ref, **kwargs)
@@ -124,8 +135,13 @@ def pull(
         with _RichProgress() as bars:
             model = do_pull(ref, progress=bars, **kwargs)
     out = Output(quiet=quiet)
+    converted = None
+    if convert:
+        from modelport.api import convert as do_convert
+
+        converted = do_convert(f"{model.hub}:{model.id}@{model.revision}")
     if quiet:
-        sys.stdout.write(model.path + "\n")
+        sys.stdout.write((str(converted.path) if converted else model.path) + "\n")
         return
     from modelport.cli._format import size
 
@@ -137,6 +153,11 @@ def pull(
         f"{size(model.size)} ({source})"
     )
     out.message(model.path)
+    if converted is not None:
+        out.message(
+            f"ONNX ({converted.task}, max |ONNX − PyTorch| {converted.max_abs_diff:.1e}): "
+            f"{converted.path}"
+        )
 
 
 def register(app: typer.Typer) -> None:

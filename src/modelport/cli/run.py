@@ -1,0 +1,203 @@
+"""``modelport convert`` and ``modelport run``: ONNX conversion and inference."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from modelport.cli._options import JsonOpt
+from modelport.cli._output import Output, to_jsonable
+
+__all__ = ["register"]
+
+RefArg = Annotated[str, typer.Argument(help="A model: hf:org/name, a catalog name, or a folder.")]
+TaskOpt = Annotated[str | None, typer.Option("--task", "-t", help="Override the detected task.")]
+ProviderOpt = Annotated[
+    str | None,
+    typer.Option("--provider", help="Preferred execution provider: cuda, tensorrt, coreml, cpu…"),
+]
+
+
+def convert(
+    ref: RefArg,
+    task: TaskOpt = None,
+    optimize: Annotated[
+        bool, typer.Option("--optimize", help="Apply ONNX Runtime's transformer optimizer.")
+    ] = False,
+    quantize: Annotated[
+        str | None, typer.Option("--quantize", help="int8: dynamic per-channel quantization.")
+    ] = None,
+    opset: Annotated[
+        int | None, typer.Option("--opset", min=11, max=23, help="ONNX opset (default 18).")
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Convert a model to ONNX (cached), checked against PyTorch on generated inputs."""
+    from modelport.api import convert as do_convert
+
+    result = do_convert(ref, task=task, optimize=optimize, quantize=quantize, opset=opset)
+    out = Output(json_mode=json_)
+
+    def human() -> None:
+        state = "cached" if result.cached else f"converted in {result.seconds:.1f} s"
+        out.message(
+            f"{result.task}: {state}; max |ONNX − PyTorch| = {result.max_abs_diff:.2e}, "
+            f"cosine {result.cosine:.6f}"
+        )
+        out.message(str(result.path))
+
+    out.result(result, human)
+
+
+def _inputs(text: list[str] | None, input_: str | None, file: list[Path] | None) -> Any:
+    from modelport.errors import InvalidValueError
+
+    given = [x for x in (text, input_, file) if x]
+    if len(given) != 1:
+        raise InvalidValueError(
+            "Give the model exactly one kind of input.",
+            hint="Use --text TEXT (repeatable), --input JSON, or --file PATH.",
+        )
+    if text:
+        return text[0] if len(text) == 1 else list(text)
+    if file:
+        for path in file:
+            if not path.exists():
+                raise InvalidValueError(f"{path} does not exist.")
+        return str(file[0]) if len(file) == 1 else [str(p) for p in file]
+    assert input_ is not None
+    try:
+        return json.loads(input_)
+    except json.JSONDecodeError as e:
+        raise InvalidValueError(f"--input is not valid JSON: {e.msg}.") from None
+
+
+def _show(out: Output, task: str, result: Any) -> None:
+    import numpy as np
+
+    if task in ("feature-extraction", "sentence-similarity"):
+        vectors = np.atleast_2d(result)
+        for row in vectors:
+            head = ", ".join(f"{v:.4f}" for v in row[:6])
+            out.message(f"[{head}, …] ({row.shape[0]} dims)")
+        return
+    if task == "text-generation":
+        for item in result if isinstance(result, list) else [result]:
+            out.message(item["generated_text"])
+        return
+    if task == "question-answering":
+        out.message(
+            f"{result['answer']!r} (score {result['score']:.3f}, "
+            f"chars {result['start']}–{result['end']})"
+        )
+        return
+    rows = (
+        result if isinstance(result, list) and result and isinstance(result[0], list) else [result]
+    )
+    for items in rows:
+        out.table(
+            [k.upper() for k in items[0]] if items else ["RESULT"],
+            [[f"{v:.4f}" if isinstance(v, float) else v for v in item.values()] for item in items],
+        )
+
+
+def run(
+    ref: RefArg,
+    text: Annotated[
+        list[str] | None, typer.Option("--text", help="Input text (repeatable for a batch).")
+    ] = None,
+    input_: Annotated[
+        str | None, typer.Option("--input", help='JSON input, e.g. {"question": …, "context": …}.')
+    ] = None,
+    file: Annotated[
+        list[Path] | None, typer.Option("--file", help="An input file, e.g. an image.")
+    ] = None,
+    provider: ProviderOpt = None,
+    top_k: Annotated[
+        int | None, typer.Option("--top-k", min=1, help="How many labels or tokens.")
+    ] = None,
+    max_new_tokens: Annotated[
+        int, typer.Option(min=1, help="Text generation: tokens to add.")
+    ] = 32,
+    sample: Annotated[
+        bool, typer.Option("--sample", help="Text generation: sample instead of greedy.")
+    ] = False,
+    temperature: Annotated[float, typer.Option(min=0.0, help="Sampling temperature.")] = 1.0,
+    seed: Annotated[int | None, typer.Option(help="Sampling seed.")] = None,
+    benchmark: Annotated[
+        bool, typer.Option("--benchmark", help="Time repeated runs instead.")
+    ] = False,
+    runs: Annotated[int, typer.Option("--runs", min=1, help="Benchmark runs.")] = 20,
+    json_: JsonOpt = False,
+) -> None:
+    """Run a model (pulled and converted on first use) and print its answer."""
+    from modelport.api import load_model
+
+    inputs = _inputs(text, input_, file)
+    model = load_model(ref, provider=provider)
+    options: dict[str, Any] = {}
+    if model.task == "text-generation":
+        options = {
+            "max_new_tokens": max_new_tokens,
+            "do_sample": sample,
+            "temperature": temperature,
+            "seed": seed,
+        }
+        if top_k:
+            options["top_k"] = top_k
+    elif top_k and model.task in ("text-classification", "fill-mask", "image-classification"):
+        options["top_k"] = top_k
+    out = Output(json_mode=json_)
+    if benchmark:
+        result = model.benchmark(inputs, runs=runs, **options)
+
+        def human_bench() -> None:
+            out.table(
+                ["", ""],
+                [
+                    ["task", model.task],
+                    ["provider", result.provider],
+                    ["runs", result.runs],
+                    ["p50", f"{result.p50_ms:.2f} ms"],
+                    ["p90", f"{result.p90_ms:.2f} ms"],
+                    ["p99", f"{result.p99_ms:.2f} ms"],
+                    ["throughput", f"{result.throughput_per_s:.1f} inputs/s"],
+                ],
+            )
+
+        out.result(result, human_bench)
+        return
+    answer = model(inputs, **options)
+    if json_:
+        sys.stdout.write(
+            json.dumps(
+                {
+                    "task": model.task,
+                    "provider": model.provider,
+                    "result": to_jsonable(_lists(answer)),
+                }
+            )
+            + "\n"
+        )
+        return
+    _show(out, model.task, answer)
+
+
+def _lists(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, list):
+        return [_lists(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _lists(v) for k, v in value.items()}
+    return value
+
+
+def register(app: typer.Typer) -> None:
+    """Add these commands to the app."""
+    app.command()(convert)
+    app.command()(run)

@@ -1,0 +1,577 @@
+"""Task pipelines over an ONNX Runtime session: tokenizers + numpy, no torch.
+
+Each pipeline turns user inputs into the session's arrays and its outputs into answers:
+embeddings (with the model's own pooling and normalization), classification with labels,
+token classification with entity grouping, extractive QA spans, fill-mask top-k, greedy
+and sampled generation with a KV cache, and image classification from a file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from modelport.errors import InvalidValueError, MissingExtraError
+from modelport.runtime.spec import ModelSpec
+from modelport.runtime.text import TextTokenizer
+
+__all__ = ["PIPELINES", "Pipeline", "make_pipeline"]
+
+SUPPORTED_TASKS = (
+    "feature-extraction",
+    "sentence-similarity",
+    "text-classification",
+    "token-classification",
+    "question-answering",
+    "fill-mask",
+    "text-generation",
+    "image-classification",
+)
+
+
+def _np() -> Any:
+    try:
+        import numpy
+    except ImportError:
+        raise MissingExtraError("run", feature="Running models") from None
+    return numpy
+
+
+def _softmax(x: Any, axis: int = -1) -> Any:
+    np = _np()
+    shifted = x - x.max(axis=axis, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+class Pipeline:
+    """Pre-processing, one session run, post-processing."""
+
+    task = ""
+
+    def __init__(self, session: Any, folder: Path, spec: ModelSpec) -> None:
+        self.session = session
+        self.folder = folder
+        self.spec = spec
+        self.input_names = [i.name for i in session.get_inputs()]
+        self.output_names = [o.name for o in session.get_outputs()]
+
+    def __call__(self, inputs: Any, **options: Any) -> Any:
+        raise NotImplementedError
+
+    def _labels(self) -> dict[int, str]:
+        labels = self.spec.modelport.get("labels")
+        if isinstance(labels, dict):
+            return {int(k): str(v) for k, v in labels.items()}
+        if isinstance(labels, list):
+            return dict(enumerate(str(v) for v in labels))
+        for output in self.spec.outputs:
+            if output.labels:
+                return dict(enumerate(output.labels))
+        return {}
+
+
+class _TextPipeline(Pipeline):
+    def __init__(self, session: Any, folder: Path, spec: ModelSpec) -> None:
+        super().__init__(session, folder, spec)
+        max_length = spec.preprocessing.max_length or spec.modelport.get("max_seq_length")
+        self.tokenizer = TextTokenizer(folder, max_length=max_length)
+
+    def _feed(self, encodings: Sequence[Any]) -> dict[str, Any]:
+        np = _np()
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        feed = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self.input_names:
+            feed["token_type_ids"] = np.array([e.type_ids for e in encodings], dtype=np.int64)
+        if "position_ids" in self.input_names:
+            feed["position_ids"] = np.broadcast_to(np.arange(ids.shape[1]), ids.shape).astype(
+                np.int64
+            )
+        return {k: v for k, v in feed.items() if k in self.input_names}
+
+    @staticmethod
+    def _texts(inputs: Any) -> tuple[list[str], bool]:
+        if isinstance(inputs, str):
+            return [inputs], True
+        if isinstance(inputs, Sequence) and inputs and all(isinstance(t, str) for t in inputs):
+            return list(inputs), False
+        raise InvalidValueError("This model takes a text or a list of texts.")
+
+
+class FeatureExtraction(_TextPipeline):
+    """Sentence embeddings, pooled and normalized as the model's own files say."""
+
+    task = "feature-extraction"
+
+    def __call__(self, inputs: Any, **options: Any) -> Any:
+        np = _np()
+        texts, single = self._texts(inputs)
+        encodings = self.tokenizer.encode_batch(texts)
+        feed = self._feed(encodings)
+        outputs = dict(zip(self.output_names, self.session.run(None, feed), strict=True))
+        if "sentence_embedding" in outputs:
+            pooled = outputs["sentence_embedding"]
+        else:
+            hidden = outputs.get("last_hidden_state", outputs.get("token_embeddings"))
+            if hidden is None:
+                hidden = next(iter(outputs.values()))
+            pooled = self._pool(hidden, feed["attention_mask"])
+        if self.spec.modelport.get("normalize"):
+            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+            pooled = pooled / np.clip(norms, 1e-12, None)
+        vectors = pooled.astype(np.float32)
+        return vectors[0] if single else vectors
+
+    def _pool(self, hidden: Any, mask: Any) -> Any:
+        np = _np()
+        modes = self.spec.modelport.get("pooling") or ["mean"]
+        m = mask[..., None].astype(hidden.dtype)
+        parts = []
+        for mode in modes:
+            if mode == "cls":
+                parts.append(hidden[:, 0])
+            elif mode == "max":
+                masked = np.where(m > 0, hidden, -1e9)
+                parts.append(masked.max(axis=1))
+            elif mode in ("mean", "mean_sqrt_len"):
+                summed = (hidden * m).sum(axis=1)
+                counts = np.clip(m.sum(axis=1), 1e-9, None)
+                parts.append(summed / (np.sqrt(counts) if mode == "mean_sqrt_len" else counts))
+            elif mode == "lasttoken":
+                last = mask.sum(axis=1) - 1
+                parts.append(hidden[np.arange(hidden.shape[0]), last])
+            else:
+                raise InvalidValueError(f"Unsupported pooling mode {mode!r} in modelport.yml.")
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+
+
+class TextClassification(_TextPipeline):
+    """Labels with scores, best first."""
+
+    task = "text-classification"
+
+    def __call__(self, inputs: Any, *, top_k: int | None = 1, **options: Any) -> Any:
+        np = _np()
+        texts, single = self._texts(inputs)
+        logits = self.session.run(None, self._feed(self.tokenizer.encode_batch(texts)))[0]
+        multi = self.spec.modelport.get("problem_type") == "multi_label_classification"
+        scores = 1 / (1 + np.exp(-logits)) if multi or logits.shape[-1] == 1 else _softmax(logits)
+        labels = self._labels()
+        results = []
+        for row in scores:
+            order = np.argsort(-row)
+            if top_k is not None:
+                order = order[:top_k]
+            results.append(
+                [
+                    {"label": labels.get(int(i), f"LABEL_{int(i)}"), "score": float(row[i])}
+                    for i in order
+                ]
+            )
+        return results[0] if single else results
+
+
+class TokenClassification(_TextPipeline):
+    """Entities, grouped from B-/I- tags with their character spans."""
+
+    task = "token-classification"
+
+    def __call__(self, inputs: Any, *, aggregation: str = "simple", **options: Any) -> Any:
+        texts, single = self._texts(inputs)
+        encodings = self.tokenizer.encode_batch(texts)
+        logits = self.session.run(None, self._feed(encodings))[0]
+        probs = _softmax(logits)
+        labels = self._labels()
+        results = []
+        for text, enc, row in zip(texts, encodings, probs, strict=True):
+            tokens = []
+            for i, (special, mask) in enumerate(
+                zip(enc.special_tokens_mask, enc.attention_mask, strict=True)
+            ):
+                if special or not mask:
+                    continue
+                best = int(row[i].argmax())
+                start, end = enc.offsets[i]
+                tokens.append(
+                    {
+                        "entity": labels.get(best, f"LABEL_{best}"),
+                        "score": float(row[i][best]),
+                        "index": i,
+                        "word": text[start:end],
+                        "start": int(start),
+                        "end": int(end),
+                    }
+                )
+            results.append(tokens if aggregation == "none" else self._group(text, tokens))
+        return results[0] if single else results
+
+    @staticmethod
+    def _group(text: str, tokens: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        groups: list[dict[str, Any]] = []
+        current: dict[str, Any] | None = None
+        for token in tokens:
+            label = token["entity"]
+            if label == "O":
+                current = None
+                continue
+            prefix, _, tag = label.partition("-") if "-" in label else ("", "", label)
+            if current is not None and current["entity_group"] == tag and prefix != "B":
+                current["end"] = token["end"]
+                current["scores"].append(token["score"])
+                continue
+            current = {
+                "entity_group": tag,
+                "scores": [token["score"]],
+                "start": token["start"],
+                "end": token["end"],
+            }
+            groups.append(current)
+        return [
+            {
+                "entity_group": g["entity_group"],
+                "score": sum(g["scores"]) / len(g["scores"]),
+                "word": text[g["start"] : g["end"]],
+                "start": g["start"],
+                "end": g["end"],
+            }
+            for g in groups
+        ]
+
+
+class QuestionAnswering(_TextPipeline):
+    """The best answer span in a context."""
+
+    task = "question-answering"
+
+    def __call__(self, inputs: Any, *, max_answer_len: int = 15, **options: Any) -> Any:
+        np = _np()
+        if not isinstance(inputs, dict) or not {"question", "context"} <= set(inputs):
+            raise InvalidValueError(
+                'Question answering takes {"question": ..., "context": ...}.',
+                hint='e.g. --input \'{"question": "Who?", "context": "Ada wrote it."}\'',
+            )
+        question, context = str(inputs["question"]), str(inputs["context"])
+        enc = self.tokenizer.encode_pair(question, context)
+        feed = self._feed([enc])
+        outputs = dict(zip(self.output_names, self.session.run(None, feed), strict=True))
+        start_logits = outputs["start_logits"][0]
+        end_logits = outputs["end_logits"][0]
+        in_context = np.array([s == 1 for s in enc.sequence_ids], dtype=bool)
+        start_logits = np.where(in_context, start_logits, -1e4)
+        end_logits = np.where(in_context, end_logits, -1e4)
+        start_p, end_p = _softmax(start_logits), _softmax(end_logits)
+        scores = np.triu(np.outer(start_p, end_p))
+        scores = np.tril(scores, max_answer_len - 1)
+        start, end = np.unravel_index(int(scores.argmax()), scores.shape)
+        char_start, char_end = enc.offsets[start][0], enc.offsets[end][1]
+        return {
+            "answer": context[char_start:char_end],
+            "score": float(scores[start, end]),
+            "start": int(char_start),
+            "end": int(char_end),
+        }
+
+
+class FillMask(_TextPipeline):
+    """The likeliest tokens for the mask."""
+
+    task = "fill-mask"
+
+    def __call__(self, inputs: Any, *, top_k: int = 5, **options: Any) -> Any:
+        np = _np()
+        texts, single = self._texts(inputs)
+        mask_id = self.tokenizer.token_id(self.tokenizer.mask_token)
+        if mask_id is None:
+            raise InvalidValueError("This tokenizer has no mask token.")
+        encodings = self.tokenizer.encode_batch(texts)
+        logits = self.session.run(None, self._feed(encodings))[0]
+        results = []
+        for enc, text, row in zip(encodings, texts, logits, strict=True):
+            positions = [i for i, t in enumerate(enc.ids) if t == mask_id]
+            if not positions:
+                raise InvalidValueError(
+                    f"{text!r} has no {self.tokenizer.mask_token} to fill.",
+                    hint=f"Put {self.tokenizer.mask_token} where a word is missing.",
+                )
+            probs = _softmax(row[positions[0]])
+            best = np.argsort(-probs)[:top_k]
+            results.append(
+                [
+                    {
+                        "token": int(t),
+                        "token_str": self.tokenizer.decode([int(t)]).strip()
+                        or self.tokenizer.id_to_token(int(t)),
+                        "score": float(probs[t]),
+                        "sequence": self.tokenizer.decode(
+                            [
+                                int(t) if i == positions[0] else x
+                                for i, x in enumerate(enc.ids)
+                                if enc.attention_mask[i]
+                            ]
+                        ),
+                    }
+                    for t in best
+                ]
+            )
+        return results[0] if single else results
+
+
+class TextGeneration(_TextPipeline):
+    """Greedy or sampled generation that feeds the KV cache back in."""
+
+    task = "text-generation"
+
+    def __init__(self, session: Any, folder: Path, spec: ModelSpec) -> None:
+        super().__init__(session, folder, spec)
+        self.past_inputs = [n for n in self.input_names if n.startswith("past_key_values")]
+        self.present_outputs = [n for n in self.output_names if n.startswith("present")]
+        dims = {i.name: i.shape for i in session.get_inputs()}
+        types = {i.name: i.type for i in session.get_inputs()}
+        self.past_shape: dict[str, tuple[int, int]] = {}
+        config = _read_json(folder / "config.json")
+        for name in self.past_inputs:
+            shape = dims[name]
+            heads = shape[1] if isinstance(shape[1], int) else _kv_heads(config)
+            head_dim = shape[3] if isinstance(shape[3], int) else _head_dim(config)
+            self.past_shape[name] = (heads, head_dim)
+        self.past_dtype = (
+            "float16" if any("float16" in str(types[n]) for n in self.past_inputs) else "float32"
+        )
+
+    def __call__(
+        self,
+        inputs: Any,
+        *,
+        max_new_tokens: int = 32,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_k: int = 50,
+        top_p: float = 1.0,
+        seed: int | None = None,
+        **options: Any,
+    ) -> Any:
+        texts, single = self._texts(inputs)
+        if max_new_tokens < 1:
+            raise InvalidValueError("max_new_tokens must be at least 1.")
+        rng = _np().random.default_rng(seed)
+        outs = [
+            self._generate(t, max_new_tokens, do_sample, temperature, top_k, top_p, rng)
+            for t in texts
+        ]
+        return outs[0] if single else outs
+
+    def generate_ids(self, prompt_ids: list[int], max_new_tokens: int) -> list[int]:
+        """Greedy continuation ids of prompt ids (used by parity checks)."""
+        return self._loop(
+            prompt_ids, max_new_tokens, False, 1.0, 0, 1.0, _np().random.default_rng(0)
+        )
+
+    def _generate(
+        self,
+        text: str,
+        n: int,
+        sample: bool,
+        temperature: float,
+        top_k: int,
+        top_p: float,
+        rng: Any,
+    ) -> dict[str, Any]:
+        ids = self.tokenizer.encode_plain(text)
+        new = self._loop(ids, n, sample, temperature, top_k, top_p, rng)
+        return {"generated_text": text + self.tokenizer.decode(new), "new_tokens": len(new)}
+
+    def _loop(
+        self,
+        ids: list[int],
+        n: int,
+        sample: bool,
+        temperature: float,
+        top_k: int,
+        top_p: float,
+        rng: Any,
+    ) -> list[int]:
+        np = _np()
+        eos = self.tokenizer.eos_id
+        past = {
+            name: np.zeros(
+                (1, *self.past_shape[name][:1], 0, self.past_shape[name][1]), dtype=self.past_dtype
+            )
+            for name in self.past_inputs
+        }
+        step_ids = list(ids)
+        seen = 0
+        new: list[int] = []
+        for _ in range(n):
+            length = len(step_ids)
+            feed: dict[str, Any] = {
+                "input_ids": np.array([step_ids], dtype=np.int64),
+                "attention_mask": np.ones((1, seen + length), dtype=np.int64),
+            }
+            if "position_ids" in self.input_names:
+                feed["position_ids"] = np.arange(seen, seen + length, dtype=np.int64)[None, :]
+            feed.update(past)
+            outputs = dict(zip(self.output_names, self.session.run(None, feed), strict=True))
+            logits = outputs["logits"][0, -1].astype(np.float64)
+            token = self._pick(logits, sample, temperature, top_k, top_p, rng)
+            seen += length
+            past = {
+                name: outputs[name.replace("past_key_values", "present")]
+                for name in self.past_inputs
+            }
+            if eos is not None and token == eos:
+                break
+            new.append(token)
+            step_ids = [token]
+        return new
+
+    @staticmethod
+    def _pick(
+        logits: Any, sample: bool, temperature: float, top_k: int, top_p: float, rng: Any
+    ) -> int:
+        np = _np()
+        if not sample:
+            return int(logits.argmax())
+        if temperature <= 0:
+            raise InvalidValueError("temperature must be positive when sampling.")
+        logits = logits / temperature
+        if top_k and top_k < logits.shape[0]:
+            cutoff = np.partition(logits, -top_k)[-top_k]
+            logits = np.where(logits < cutoff, -np.inf, logits)
+        probs = _softmax(logits)
+        if top_p < 1.0:
+            order = np.argsort(-probs)
+            keep = np.cumsum(probs[order]) - probs[order] < top_p
+            mask = np.zeros_like(probs, dtype=bool)
+            mask[order[keep]] = True
+            probs = np.where(mask, probs, 0)
+            probs = probs / probs.sum()
+        return int(rng.choice(len(probs), p=probs))
+
+
+class ImageClassification(Pipeline):
+    """Labels for an image file, preprocessed as the model's preprocessor config says."""
+
+    task = "image-classification"
+
+    def __init__(self, session: Any, folder: Path, spec: ModelSpec) -> None:
+        super().__init__(session, folder, spec)
+        self.config = _read_json(folder / "preprocessor_config.json") or {}
+
+    def preprocess(self, image: Any) -> Any:
+        """An image (path or PIL image) as a normalized NCHW float32 array."""
+        np = _np()
+        try:
+            from PIL import Image
+        except ImportError:
+            raise MissingExtraError("run", feature="Reading images") from None
+        if isinstance(image, str | Path):
+            try:
+                image = Image.open(image)
+            except (OSError, ValueError) as e:
+                raise InvalidValueError(f"Cannot read the image {image}: {e}.") from None
+        image = image.convert("RGB")
+        c = self.config
+        resample = int(c.get("resample", 2))
+        size = c.get("size") or {}
+        if isinstance(size, int):
+            size = {"shortest_edge": size}
+        if c.get("do_resize", True):
+            if "height" in size and "width" in size:
+                image = image.resize((int(size["width"]), int(size["height"])), resample)
+            elif "shortest_edge" in size:
+                edge = int(size["shortest_edge"])
+                crop_pct = c.get("crop_pct")
+                if crop_pct and edge < 384:
+                    edge = int(edge / crop_pct)
+                w, h = image.size
+                scale = edge / min(w, h)
+                image = image.resize((round(w * scale), round(h * scale)), resample)
+                if crop_pct and int(size["shortest_edge"]) < 384:
+                    image = _center_crop(
+                        image, int(size["shortest_edge"]), int(size["shortest_edge"])
+                    )
+        if c.get("do_center_crop") and c.get("crop_size"):
+            crop = c["crop_size"]
+            ch, cw = (crop["height"], crop["width"]) if isinstance(crop, dict) else (crop, crop)
+            image = _center_crop(image, int(cw), int(ch))
+        array = np.asarray(image, dtype=np.float32)
+        if c.get("do_rescale", True):
+            array = array * float(c.get("rescale_factor", 1 / 255))
+        if c.get("do_normalize", True):
+            mean = np.array(c.get("image_mean", [0.5, 0.5, 0.5]), dtype=np.float32)
+            std = np.array(c.get("image_std", [0.5, 0.5, 0.5]), dtype=np.float32)
+            array = (array - mean) / std
+        return array.transpose(2, 0, 1)[None].astype(np.float32)
+
+    def __call__(self, inputs: Any, *, top_k: int = 5, **options: Any) -> Any:
+        np = _np()
+        images = inputs if isinstance(inputs, list) else [inputs]
+        batch = np.concatenate([self.preprocess(i) for i in images])
+        name = self.input_names[0]
+        logits = self.session.run(None, {name: batch})[0]
+        probs = _softmax(logits)
+        labels = self._labels()
+        results = []
+        for row in probs:
+            order = np.argsort(-row)[:top_k]
+            results.append(
+                [
+                    {"label": labels.get(int(i), f"LABEL_{int(i)}"), "score": float(row[i])}
+                    for i in order
+                ]
+            )
+        return results if isinstance(inputs, list) else results[0]
+
+
+def _center_crop(image: Any, width: int, height: int) -> Any:
+    w, h = image.size
+    left = max(0, round((w - width) / 2))
+    top = max(0, round((h - height) / 2))
+    return image.crop((left, top, left + width, top + height))
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _kv_heads(config: dict[str, Any] | None) -> int:
+    c = config or {}
+    return int(c.get("num_key_value_heads") or c.get("n_head") or c.get("num_attention_heads") or 1)
+
+
+def _head_dim(config: dict[str, Any] | None) -> int:
+    c = config or {}
+    if c.get("head_dim"):
+        return int(c["head_dim"])
+    hidden = c.get("hidden_size") or c.get("n_embd") or 0
+    heads = c.get("num_attention_heads") or c.get("n_head") or 1
+    return int(hidden) // int(heads)
+
+
+PIPELINES: dict[str, type[Pipeline]] = {
+    "feature-extraction": FeatureExtraction,
+    "sentence-similarity": FeatureExtraction,
+    "text-classification": TextClassification,
+    "token-classification": TokenClassification,
+    "question-answering": QuestionAnswering,
+    "fill-mask": FillMask,
+    "text-generation": TextGeneration,
+    "image-classification": ImageClassification,
+}
+
+
+def make_pipeline(task: str, session: Any, folder: Path, spec: ModelSpec) -> Pipeline:
+    """The pipeline for a task, or a refusal naming the supported tasks."""
+    if task not in PIPELINES:
+        raise InvalidValueError(
+            f"modelport cannot run {task!r} models yet.",
+            hint="Supported tasks: " + ", ".join(SUPPORTED_TASKS) + ".",
+        )
+    return PIPELINES[task](session, folder, spec)
