@@ -433,15 +433,17 @@ def _parity(folder: Path, staging: Path, task: str) -> tuple[float, float]:
         zip([o.name for o in session.get_outputs()], session.run(None, feed), strict=True)
     )
     model = _auto_class(task).from_pretrained(str(folder)).eval()
-    accepted = set(model.forward.__code__.co_varnames)
+    import inspect
+
+    # The signature, not __code__: forward is often wrapped by decorators.
+    accepted = set(inspect.signature(model.forward).parameters)
+    given = {
+        k: v
+        for k, v in torch_inputs.items()
+        if k in accepted and (k in names or k == "pixel_values")
+    }
     with torch.no_grad():
-        ref = model(
-            **{
-                k: v
-                for k, v in torch_inputs.items()
-                if (k in accepted and k in names) or (k == "pixel_values")
-            }
-        )
+        ref = model(**given)
     pairs = []
     for name in ("last_hidden_state", "logits", "start_logits", "end_logits"):
         if name in onnx_out and getattr(ref, name, None) is not None:

@@ -260,9 +260,15 @@ class QuestionAnswering(_TextPipeline):
         start_logits = outputs["start_logits"][0]
         end_logits = outputs["end_logits"][0]
         in_context = np.array([s == 1 for s in enc.sequence_ids], dtype=bool)
-        start_logits = np.where(in_context, start_logits, -1e4)
-        end_logits = np.where(in_context, end_logits, -1e4)
-        start_p, end_p = _softmax(start_logits), _softmax(end_logits)
+        # The leading [CLS] takes part in the normalization (it stands for "no answer", as
+        # in transformers) but is never chosen.
+        keep = in_context.copy()
+        if enc.special_tokens_mask and enc.special_tokens_mask[0]:
+            keep[0] = True
+        start_p = _softmax(np.where(keep, start_logits, -1e4))
+        end_p = _softmax(np.where(keep, end_logits, -1e4))
+        start_p = np.where(in_context, start_p, 0.0)
+        end_p = np.where(in_context, end_p, 0.0)
         scores = np.triu(np.outer(start_p, end_p))
         scores = np.tril(scores, max_answer_len - 1)
         start, end = np.unravel_index(int(scores.argmax()), scores.shape)
