@@ -239,3 +239,33 @@ def test_a_hand_written_gpux_spec_runs(models: dict[str, Path], tmp_path: Path) 
     )
     answer = api.run(str(folder), "hello world", top_k=None)
     assert {r["label"] for r in answer} == {"negative", "neutral", "positive"}
+
+
+def test_cli_convert_and_run(models: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.test_cli import run as cli
+
+    folder = str(models["text-classification"])
+    code, out, _ = cli(capsys, "convert", folder, "--json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["task"] == "text-classification"
+    assert doc["max_abs_diff"] < 1e-3
+    code, out, _ = cli(capsys, "run", folder, "--text", "hello world", "--json", "--top-k", "3")
+    assert code == 0
+    result = json.loads(out)
+    assert result["provider"] == "CPUExecutionProvider"
+    assert len(result["result"]) == 3
+    code, out, _ = cli(capsys, "run", folder, "--text", "hello", "--benchmark", "--runs", "5")
+    assert code == 0
+    assert "p50" in out
+    code, _, err = cli(capsys, "run", folder)
+    assert code == 2
+    assert "exactly one kind of input" in err
+    code, _, err = cli(capsys, "run", folder, "--text", "x", "--provider", "warp-drive")
+    assert code == 2
+    assert "Unknown execution provider" in err
+    qa = str(models["question-answering"])
+    code, out, _ = cli(capsys, "run", qa, "--input",
+                       '{"question": "who wrote it", "context": "ada wrote it"}')
+    assert code == 0
+    assert "score" in out
