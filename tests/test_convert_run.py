@@ -265,7 +265,89 @@ def test_cli_convert_and_run(models: dict[str, Path], capsys: pytest.CaptureFixt
     assert code == 2
     assert "Unknown execution provider" in err
     qa = str(models["question-answering"])
-    code, out, _ = cli(capsys, "run", qa, "--input",
-                       '{"question": "who wrote it", "context": "ada wrote it"}')
+    code, out, _ = cli(
+        capsys, "run", qa, "--input", '{"question": "who wrote it", "context": "ada wrote it"}'
+    )
     assert code == 0
     assert "score" in out
+
+
+def test_a_conversion_over_tolerance_fails_and_leaves_nothing(
+    models: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelport.convert import export
+
+    converted = api.get_store().layout.root / "converted"
+    before = sorted(converted.iterdir()) if converted.exists() else []
+    monkeypatch.setattr(export, "FP32_TOLERANCE", 0.0)
+    with pytest.raises(export.ConversionError) as info:
+        api.convert(str(models["fill-mask"]), opset=17)
+    assert "differs from PyTorch by" in info.value.one_line()
+    after = sorted(converted.iterdir()) if converted.exists() else []
+    assert after == before  # neither the artifact nor its staging folder is left
+
+
+def test_torch_onnx_export_fallback_for_encoders(models: dict[str, Path], tmp_path: Path) -> None:
+    from modelport.convert.export import _parity, _torch_export
+
+    out = tmp_path / "plain"
+    out.mkdir()
+    _torch_export(models["text-classification"], out, "text-classification", 17)
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        (out / name).write_bytes((models["text-classification"] / name).read_bytes())
+    max_diff, cosine = _parity(models["text-classification"], out, "text-classification")
+    assert max_diff < 1e-4
+    assert cosine > 0.9999
+
+
+def test_tokenizer_json_is_written_when_the_repo_lacks_one(tmp_path: Path) -> None:
+    folder = tiny_models.build_encoder(tmp_path / "no-tokenizer-json", "text-classification")
+    (folder / "tokenizer.json").unlink()
+    result = api.convert(str(folder))
+    assert (result.path / "tokenizer.json").exists()
+    assert api.run(str(folder), "hello world")[0]["label"] in ("negative", "neutral", "positive")
+
+
+def test_provider_order() -> None:
+    from modelport.runtime.providers import provider_order
+
+    available = [
+        "CPUExecutionProvider",
+        "CUDAExecutionProvider",
+        "AzureExecutionProvider",
+        "TensorrtExecutionProvider",
+    ]
+    assert provider_order(available) == [
+        "TensorrtExecutionProvider",
+        "CUDAExecutionProvider",
+        "CPUExecutionProvider",
+    ]
+    assert provider_order(available, "cuda")[0] == "CUDAExecutionProvider"
+    assert provider_order(["CPUExecutionProvider"], "cpu") == ["CPUExecutionProvider"]
+    with pytest.raises(InvalidValueError, match="not available"):
+        provider_order(["CPUExecutionProvider"], "coreml")
+
+
+def test_pull_convert_run_from_the_hub(
+    models: dict[str, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.hf_server import serve_hub
+    from tests.test_cli import run as cli
+
+    with serve_hub() as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        api.reset()
+        hub.add_folder(
+            "acme/tiny-sentiment",
+            models["text-classification"],
+            pipeline_tag="text-classification",
+            library_name="transformers",
+        )
+        code, out, _ = cli(capsys, "pull", "hf:acme/tiny-sentiment", "--convert", "-q")
+        assert code == 0
+        assert Path(out.strip(), "modelport.yml").exists()
+        hub.reset_counts()
+        answer = api.run("hf:acme/tiny-sentiment", "hello world")
+        assert answer[0]["label"] in ("negative", "neutral", "positive")
+        stats = api.get_store().stats()
+        assert stats.run_hits >= 1
