@@ -82,13 +82,41 @@ def provider_order(available: Sequence[str], preferred: str | None = None) -> li
 def create_session(
     path: str, *, preferred: str | None = None, threads: int | None = None
 ) -> tuple[Any, str]:
-    """An InferenceSession and the provider it really runs on (a missing CUDA falls back)."""
+    """An InferenceSession and the provider it really runs on (a missing CUDA falls back).
+
+    On the CPU, the graph ONNX Runtime optimizes is saved beside the model the first time
+    (it is specific to this machine and ONNX Runtime version) and loaded as is afterwards.
+    """
+    import os
+    import platform
+    import uuid
+    from pathlib import Path
+
     ort = onnxruntime()
+    providers = provider_order(ort.get_available_providers(), preferred)
     options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads:
         options.intra_op_num_threads = threads
-    providers = provider_order(ort.get_available_providers(), preferred)
-    session = ort.InferenceSession(path, sess_options=options, providers=providers)
+    source = Path(path)
+    cached = source.with_name(
+        f".{source.stem}.ort-{ort.__version__}-{platform.machine()}.optimized.onnx"
+    )
+    cpu_only = providers[0] == "CPUExecutionProvider"
+    small = source.stat().st_size < 1_500_000_000 and not any(source.parent.glob("*.onnx_data"))
+    if cpu_only and small and cached.exists():
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        session = ort.InferenceSession(str(cached), sess_options=options, providers=providers)
+        return session, "CPUExecutionProvider"
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    tmp = cached.with_name(f"{cached.name}.{uuid.uuid4().hex}.tmp")
+    if cpu_only and small and os.access(source.parent, os.W_OK):
+        options.optimized_model_filepath = str(tmp)
+        options.log_severity_level = 3  # the "hardware specific" notice is why we cache per machine
+    try:
+        session = ort.InferenceSession(path, sess_options=options, providers=providers)
+        if tmp.exists():
+            os.replace(tmp, cached)
+    finally:
+        tmp.unlink(missing_ok=True)
     used = session.get_providers()[0] if session.get_providers() else "CPUExecutionProvider"
     return session, used
