@@ -351,3 +351,55 @@ def test_pull_convert_run_from_the_hub(
         assert answer[0]["label"] in ("negative", "neutral", "positive")
         stats = api.get_store().stats()
         assert stats.run_hits >= 1
+
+
+def test_a_remembered_run_skips_the_catalog_and_database_until_something_changes(
+    models: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from tests.hf_server import serve_hub
+
+    with serve_hub() as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        api.reset()
+        repo = hub.add_folder(
+            "acme/tiny-sentiment", models["text-classification"], pipeline_tag="text-classification"
+        )
+        first = api.run("hf:acme/tiny-sentiment", "hello world")
+        code = (
+            "import sys, modelport.api as api\n"
+            "print(api.run('hf:acme/tiny-sentiment', 'hello world'))\n"
+            "print('HEAVY', [m for m in ('sqlalchemy', 'rapidfuzz', 'torch') if m in sys.modules])"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=dict(os.environ),
+        )
+        assert "HEAVY []" in done.stdout
+        assert first[0]["label"] in done.stdout
+        api.reset()
+        stats = api.get_store().stats()  # folds the use the fast run journaled
+        assert (stats.run_hits, stats.run_misses) == (1, 1)
+        # A new commit on main: the next pull forgets the remembered run.
+        files = {
+            p.relative_to(models["text-classification"]).as_posix(): p.read_bytes()
+            for p in models["text-classification"].rglob("*")
+            if p.is_file()
+        }
+        files["README.md"] = b"# v2\n"
+        new_commit = repo.commit(files)
+        api.pull("hf:acme/tiny-sentiment")
+        api.reset()
+        from modelport.store import runs
+
+        root = api.get_store().layout.root
+        options = "task=None;optimize=False;quantize=None"
+        assert runs.lookup(root, "hf:acme/tiny-sentiment", options) is None
+        api.run("hf:acme/tiny-sentiment", "hello world")
+        remembered = runs.lookup(root, "hf:acme/tiny-sentiment", options)
+        assert remembered is not None
+        assert remembered.model_key.endswith(new_commit)

@@ -6,22 +6,26 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from modelport.catalog.catalog import Catalog, CatalogQuery, SearchHit
-from modelport.catalog.discovery import Match
-from modelport.catalog.entry import ModelEntry
-from modelport.catalog.selection import Selection
 from modelport.errors import (
     CatalogError,
     CatalogShrinkError,
     InvalidValueError,
     ModelNotFoundError,
 )
-from modelport.hardware import SystemInfo
 from modelport.refs import HUB_REGISTRIES, parse_ref
 from modelport.settings import get_settings, parse_size
-from modelport.validation import ValidationResult
+
+# The catalog (pydantic models) loads only when a use-case needs it: `run` of a model it
+# resolved before starts without it.
+if TYPE_CHECKING:
+    from modelport.catalog.catalog import Catalog, CatalogQuery, SearchHit
+    from modelport.catalog.discovery import Match
+    from modelport.catalog.entry import ModelEntry
+    from modelport.catalog.selection import Selection
+    from modelport.hardware import SystemInfo
+    from modelport.validation import ValidationResult
 
 __all__ = [
     "ImportReport",
@@ -80,6 +84,7 @@ def get_catalog(*, reload: bool = False) -> Catalog:
     with _lock:
         if _catalog is not None and not reload:
             return _catalog
+        from modelport.catalog.catalog import Catalog
         from modelport.catalog.loader import load_bundled_entries
 
         settings = get_settings()
@@ -248,6 +253,7 @@ def add_entries(entries: Iterable[ModelEntry], *, replace: bool = False) -> Impo
         raise DuplicateModelError(existing[0], where="the catalog")
     _repository().save(batch, origin="user")
     catalog.register_bulk(batch, replace=True)
+    _forget_runs()
     return ImportReport(source="api", added=len(batch) - len(existing), replaced=len(existing))
 
 
@@ -290,6 +296,7 @@ def remove_entry(model_id: str) -> ModelEntry:
         )
     repo.delete(model_id)
     entry = catalog.remove(model_id)
+    _forget_runs()
     get_catalog(reload=True)  # a bundled entry it had replaced comes back
     return entry
 
@@ -334,6 +341,13 @@ def add_remote_catalog(name: str, url: str, *, format: str = "modelport") -> Non
     _repository().add_source(name, url, format=format)
 
 
+def _forget_runs() -> None:
+    """Names may resolve differently now: forget what `run` remembered."""
+    from modelport.store.runs import forget
+
+    forget(get_settings().home / "store")
+
+
 def remove_remote_catalog(name: str) -> None:
     """Unsubscribe from a remote catalog and drop its entries."""
     if not _repository().remove_source(name):
@@ -342,6 +356,7 @@ def remove_remote_catalog(name: str) -> None:
             hint="List them with `modelport catalog remote ls`.",
         )
     get_catalog(reload=True)
+    _forget_runs()
 
 
 def remote_catalogs() -> list[Any]:
@@ -379,6 +394,7 @@ def update_catalogs(name: str | None = None, *, force: bool = False) -> list[Upd
         repo.mark_refreshed(source.name, entry_count=after, etag=fetched.etag)
         reports.append(UpdateReport(source.name, source.url, before, after, tuple(skipped)))
     get_catalog(reload=True)
+    _forget_runs()
     return reports
 
 
@@ -620,6 +636,7 @@ def load_model(
 ) -> Any:
     """A loaded ``Model`` for repeated calls: a spec folder, or pull → convert → load."""
     from modelport.runtime.model import Model
+    from modelport.store import runs
 
     key = (ref, provider, optimize, quantize)
     if key in _loaded:
@@ -627,9 +644,29 @@ def load_model(
     path = Path(ref).expanduser()
     if path.is_dir() and ((path / "modelport.yml").exists() or (path / "gpux.yml").exists()):
         model = Model.load(path, provider=provider)
+        _loaded[key] = model
+        return model
+    root = get_settings().home / "store"
+    options = f"task={task};optimize={optimize};quantize={quantize}"
+    # A run resolved before starts without the catalog or the database.
+    remembered = None if path.is_dir() else runs.lookup(root, ref, options)
+    if remembered is not None:
+        model = Model.load(remembered.path, provider=provider)
+        runs.record_use(root, remembered.model_key)
     else:
         result = convert(ref, task=task, optimize=optimize, quantize=quantize)
         model = Model.load(result.path, provider=provider)
+        if not path.is_dir():
+            stored = stored_model(ref)
+            runs.remember(
+                root,
+                ref,
+                options,
+                registry=stored.registry,
+                name=stored.name,
+                revision=stored.revision,
+                converted=result.path.name,
+            )
     _loaded[key] = model
     return model
 

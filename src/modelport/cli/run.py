@@ -76,6 +76,11 @@ def _inputs(text: list[str] | None, input_: str | None, file: list[Path] | None)
         raise InvalidValueError(f"--input is not valid JSON: {e.msg}.") from None
 
 
+def _say(text: str) -> None:
+    # Plain lines need no Rich console (whose import costs a noticeable share of a run).
+    sys.stdout.write(text + "\n")
+
+
 def _show(out: Output, task: str, result: Any) -> None:
     import numpy as np
 
@@ -83,14 +88,14 @@ def _show(out: Output, task: str, result: Any) -> None:
         vectors = np.atleast_2d(result)
         for row in vectors:
             head = ", ".join(f"{v:.4f}" for v in row[:6])
-            out.message(f"[{head}, …] ({row.shape[0]} dims)")
+            _say(f"[{head}, …] ({row.shape[0]} dims)")
         return
     if task == "text-generation":
         for item in result if isinstance(result, list) else [result]:
-            out.message(item["generated_text"])
+            _say(item["generated_text"])
         return
     if task == "question-answering":
-        out.message(
+        _say(
             f"{result['answer']!r} (score {result['score']:.3f}, "
             f"chars {result['start']}–{result['end']})"
         )

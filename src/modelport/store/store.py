@@ -224,6 +224,9 @@ class Store:
             tmp.write_text(manifest.to_json())
             os.replace(tmp, path)
             self._index(manifest)
+        from modelport.store.runs import forget
+
+        forget(self.layout.root, registry=manifest.registry, name=manifest.name)
         return folder
 
     def _link(self, sha256: str, target: Path) -> None:
@@ -385,6 +388,7 @@ class Store:
         task: str | None = None,
     ) -> list[StoredModel]:
         """Every stored model revision, newest pull first."""
+        self.fold_uses()
         query = select(store_models).order_by(store_models.c.pulled_at.desc())
         if registry:
             query = query.where(store_models.c.registry == registry)
@@ -517,9 +521,12 @@ class Store:
                         & (store_refs.c.revision == m.revision)
                     )
                 )
+        from modelport.store.runs import forget
+
         for m in plan.models:
             self.layout.manifest(m.registry, m.name, m.revision).unlink(missing_ok=True)
             shutil.rmtree(m.path, ignore_errors=True)
+            forget(self.layout.root, registry=m.registry, name=m.name)
         freed = 0
         for sha, size in plan.blobs:
             blob = self.layout.blob(sha)
@@ -577,8 +584,17 @@ class Store:
             return 0
         return sum(p.stat().st_size for p in blobs_dir.iterdir() if not p.name.startswith("."))
 
+    def fold_uses(self) -> None:
+        """Apply uses that fast runs journaled without the database."""
+        from modelport.store.runs import drain_uses
+
+        for key in drain_uses(self.layout.root):
+            self.count("run.hit")
+            self.touch(key)
+
     def stats(self) -> StoreStats:
         """Size, counts and hit rates."""
+        self.fold_uses()
         with self.engine.connect() as conn:
             counters = dict(
                 conn.execute(select(store_counters.c.name, store_counters.c.value)).all()
