@@ -261,20 +261,12 @@ def import_catalog(
     path: str | Path, *, format: str = "modelport", replace: bool = False
 ) -> ImportReport:
     """Import a catalog file (modelport JSON or a LiteLLM map) as user entries."""
+    from modelport.catalog.loader import read_catalog_bytes
     from modelport.catalog.remote import parse_catalog_text
 
-    p = Path(path)
-    try:
-        text = p.read_bytes()
-    except FileNotFoundError:
-        raise CatalogError(f"Catalog file {p} does not exist.") from None
-    except IsADirectoryError:
-        raise CatalogError(f"{p} is a folder, not a catalog file.") from None
-    except OSError as e:
-        raise CatalogError(f"Catalog file {p} cannot be read: {e.strerror}.") from None
-    entries = parse_catalog_text(text, source=str(p), format=format)
+    entries = parse_catalog_text(read_catalog_bytes(path), source=str(path), format=format)
     report = add_entries(entries, replace=replace)
-    return ImportReport(source=str(p), added=report.added, replaced=report.replaced)
+    return ImportReport(source=str(path), added=report.added, replaced=report.replaced)
 
 
 def remove_entry(model_id: str) -> ModelEntry:

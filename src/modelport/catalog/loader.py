@@ -20,6 +20,7 @@ __all__ = [
     "dump_catalog",
     "load_bundled_entries",
     "parse_catalog",
+    "read_catalog_bytes",
     "read_catalog_file",
     "validate_catalog",
 ]
@@ -104,21 +105,25 @@ def parse_catalog(text: str | bytes, *, source: str) -> CatalogFile:
     return CatalogFile(source=source, entries=tuple(entries))
 
 
-def read_catalog_file(path: str | Path) -> CatalogFile:
-    """Read and validate a catalog JSON file."""
+def read_catalog_bytes(path: str | Path) -> bytes:
+    """The bytes of a catalog file, or one clear ``CatalogError``."""
     p = Path(path)
     try:
         size = p.stat().st_size
         if size > MAX_CATALOG_BYTES:
             raise CatalogError(f"{p} is {size} bytes; catalog files are limited to 256 MiB.")
-        text = p.read_bytes()
+        return p.read_bytes()
     except FileNotFoundError:
         raise CatalogError(f"Catalog file {p} does not exist.") from None
     except IsADirectoryError:
         raise CatalogError(f"{p} is a folder, not a catalog file.") from None
     except OSError as e:
         raise CatalogError(f"Catalog file {p} cannot be read: {e.strerror}.") from None
-    return parse_catalog(text, source=str(p))
+
+
+def read_catalog_file(path: str | Path) -> CatalogFile:
+    """Read and validate a catalog JSON file."""
+    return parse_catalog(read_catalog_bytes(path), source=str(path))
 
 
 def dump_catalog(entries: Iterable[ModelEntry], **meta: Any) -> str:

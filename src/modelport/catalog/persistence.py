@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from modelport.catalog.entry import ModelEntry
 from modelport.db import catalog_entries, catalog_sources, model_usage
@@ -55,20 +55,24 @@ class CatalogRepository:
                 select(catalog_entries.c.origin).where(catalog_entries.c.id == model_id)
             ).scalar_one_or_none()
 
+    @staticmethod
+    def _put(conn: Connection, entry: ModelEntry, origin: str, now: dt.datetime) -> None:
+        conn.execute(delete(catalog_entries).where(catalog_entries.c.id == entry.id))
+        conn.execute(
+            insert(catalog_entries).values(
+                id=entry.id,
+                origin=origin,
+                data=json.dumps(entry.to_json_dict(), ensure_ascii=False),
+                updated_at=now,
+            )
+        )
+
     def save(self, entries: Iterable[ModelEntry], *, origin: str) -> None:
         """Insert or replace entries under an origin."""
         now = _now()
         with self.engine.begin() as conn:
             for entry in entries:
-                conn.execute(delete(catalog_entries).where(catalog_entries.c.id == entry.id))
-                conn.execute(
-                    insert(catalog_entries).values(
-                        id=entry.id,
-                        origin=origin,
-                        data=json.dumps(entry.to_json_dict(), ensure_ascii=False),
-                        updated_at=now,
-                    )
-                )
+                self._put(conn, entry, origin, now)
 
     def replace_origin(self, origin: str, entries: Iterable[ModelEntry]) -> list[str]:
         """Make an origin hold exactly these entries (one transaction).
@@ -85,14 +89,7 @@ class CatalogRepository:
                 if entry.id in taken:
                     skipped.append(entry.id)
                     continue
-                conn.execute(
-                    insert(catalog_entries).values(
-                        id=entry.id,
-                        origin=origin,
-                        data=json.dumps(entry.to_json_dict(), ensure_ascii=False),
-                        updated_at=now,
-                    )
-                )
+                self._put(conn, entry, origin, now)
         return skipped
 
     def delete(self, model_id: str) -> bool:
