@@ -414,6 +414,11 @@ def hub_ref(text: str) -> Any:
     from modelport.refs import Ref
 
     ref = parse_ref(text)
+    if ref.registry == "onnx":
+        # Zoo names are matched loosely ("ResNet-50" is "resnet50"); the store keeps that form.
+        import re
+
+        return Ref(re.sub(r"[^a-z0-9]+", "", ref.name.lower()), "onnx", ref.revision)
     if ref.hub is not None:
         return ref if ref.registry else Ref(ref.name, ref.hub, ref.revision)
     if ref.registry is not None:

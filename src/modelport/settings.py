@@ -89,6 +89,13 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "Seconds to wait for a remote catalog or registry before giving up.",
     ),
     SettingSpec(
+        "onnx_zoo_url",
+        "MODELPORT_ONNX_ZOO_URL",
+        "onnx_zoo_url",
+        "https://github.com/onnx/models/raw/main",
+        "Base URL of the legacy ONNX Model Zoo: ONNX_HUB_MANIFEST.json and the model files.",
+    ),
+    SettingSpec(
         "debug",
         "MODELPORT_DEBUG",
         "debug",
@@ -116,6 +123,7 @@ class Settings:
     port: int = 8642
     gpu_memory_gb: float | None = None
     http_timeout: float = 30.0
+    onnx_zoo_url: str = "https://github.com/onnx/models/raw/main"
     debug: bool = False
 
     @property
@@ -257,6 +265,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             raise ConfigError(f"MODELPORT_GPU_MEMORY is invalid: {e}") from e
     if (raw := pick("http_timeout")) is not None:
         values["http_timeout"] = float(_parse_number("MODELPORT_HTTP_TIMEOUT", raw, float))
+    if (raw := pick("onnx_zoo_url")) is not None:
+        values["onnx_zoo_url"] = str(raw).rstrip("/")
     if (raw := pick("debug")) is not None:
         values["debug"] = _parse_bool("MODELPORT_DEBUG", raw)
     return Settings(**values)

@@ -169,8 +169,25 @@ def convert_folder(
             0.0,
             True,
         )
-    _require_convert()
     started = time.perf_counter()
+    onnx_files = sorted(folder.glob("*.onnx"))
+    if onnx_files and not (folder / "config.json").exists():
+        # Already ONNX (a zoo model): no export and no torch; inputs and outputs come
+        # from the model itself.
+        _adopt(folder, onnx_files[0], out_root, key, task, name or folder.name, opset, source)
+        return ConversionResult(
+            out_root / key,
+            task,
+            key,
+            0.0,
+            1.0,
+            opset,
+            False,
+            None,
+            time.perf_counter() - started,
+            False,
+        )
+    _require_convert()
     staging = out_root / f".{key}.{uuid.uuid4().hex}.tmp"
     staging.mkdir(parents=True)
     try:
@@ -235,6 +252,64 @@ def convert_folder(
 
 
 # ---------------------------------------------------------------------- export
+
+#: ImageNet preprocessing, which the zoo's image classifiers expect.
+IMAGENET_PREPROCESSOR = {
+    "do_resize": True,
+    "size": {"shortest_edge": 224},
+    "crop_pct": 0.875,
+    "do_rescale": True,
+    "rescale_factor": 1 / 255,
+    "do_normalize": True,
+    "image_mean": [0.485, 0.456, 0.406],
+    "image_std": [0.229, 0.224, 0.225],
+    "resample": 2,
+}
+
+
+def _adopt(
+    folder: Path,
+    model: Path,
+    out_root: Path,
+    key: str,
+    task: str,
+    name: str,
+    opset: int,
+    source: str | None,
+) -> None:
+    """Give a ready ONNX model its spec (and default preprocessing) without exporting it."""
+    staging = out_root / f".{key}.{uuid.uuid4().hex}.tmp"
+    staging.mkdir(parents=True)
+    try:
+        try:
+            os.link(model, staging / "model.onnx")
+        except OSError:
+            shutil.copy2(model, staging / "model.onnx")
+        for extra in folder.iterdir():
+            if extra.is_file() and extra.name != model.name:
+                shutil.copy2(extra, staging / extra.name)
+        if task == "image-classification" and not (staging / "preprocessor_config.json").exists():
+            (staging / "preprocessor_config.json").write_text(json.dumps(IMAGENET_PREPROCESSOR))
+        import onnx
+
+        graph_opset = max(
+            (
+                o.version
+                for o in onnx.load(str(model), load_external_data=False).opset_import
+                if o.domain in ("", "ai.onnx")
+            ),
+            default=opset,
+        )
+        _write_spec(staging, folder, task, name, graph_opset, False, None, 0.0, 1.0, source)
+        try:
+            os.replace(staging, out_root / key)
+        except OSError:
+            if not (out_root / key / "modelport.yml").exists():
+                raise
+            shutil.rmtree(staging, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def _export(folder: Path, out: Path, task: str, opset: int) -> None:

@@ -518,7 +518,9 @@ class ImageClassification(Pipeline):
         batch = np.concatenate([self.preprocess(i) for i in images])
         name = self.input_names[0]
         logits = self.session.run(None, {name: batch})[0]
-        probs = _softmax(logits)
+        # Some models (the zoo's) end in a softmax already: their rows are probabilities.
+        already = bool(np.all(logits >= 0) and np.allclose(logits.sum(axis=-1), 1, atol=1e-3))
+        probs = logits if already else _softmax(logits)
         labels = self._labels()
         results = []
         for row in probs:
