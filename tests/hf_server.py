@@ -93,6 +93,7 @@ class Knobs:
     retry_after: str = "0"
     corrupt: set[str] = field(default_factory=set)  # paths served with wrong bytes
     required_token: str | None = None  # private/gated repos need it
+    search_delay: float = 0.0  # seconds before answering a search
 
 
 class HubServer:
@@ -306,6 +307,8 @@ class HubServer:
         }
 
     def _search(self, h: BaseHTTPRequestHandler, method: str, query: dict[str, list[str]]) -> None:
+        if self.knobs.search_delay:
+            time.sleep(self.knobs.search_delay)
         text = (query.get("search") or [""])[0].lower()
         task = (query.get("pipeline_tag") or [None])[0]
         library = (query.get("library") or [None])[0]

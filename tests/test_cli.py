@@ -84,7 +84,7 @@ def test_models_filters_and_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_search_show_and_fuzzy(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "search", "minilm", "--json")
+    code, out, _ = run(capsys, "search", "minilm", "--hub", "catalog", "--json")
     assert code == 0
     assert json.loads(out)[0]["model"]["id"].endswith("all-MiniLM-L6-v2")
     code, out, _ = run(capsys, "show", "minilm")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -102,8 +103,12 @@ def models(
 def search(
     query: Annotated[str, typer.Argument(help="Words to look for, e.g. 'llama 8b'.")],
     hub: Annotated[
-        str | None, typer.Option("--hub", help="Search this hub (e.g. hf) instead of the catalog.")
-    ] = None,
+        str,
+        typer.Option("--hub", help="all (the catalog and every hub at once), catalog, hf, onnx, …"),
+    ] = "all",
+    timeout: Annotated[
+        float, typer.Option(min=0.1, help="With --hub all: seconds each source may take.")
+    ] = 5.0,
     task: TaskOpt = None,
     library: Annotated[
         str | None, typer.Option("--library", help="Hub search: only this library.")
@@ -118,7 +123,48 @@ def search(
 ) -> None:
     """Search the catalog (fuzzy, by name, alias, task, tag or provider), or one hub."""
     out = Output(json_mode=json_, quiet=quiet)
-    if hub is not None:
+    if hub == "all":
+        from modelport.catalog.tasks import canonical_task
+        from modelport.hubs.search import describe, search_everywhere
+
+        everywhere = search_everywhere(
+            query, task=canonical_task(task) if task else None, limit=limit, timeout=timeout
+        )
+        for source, reason in sorted(everywhere.failures.items()):
+            if not json_:
+                sys.stderr.write(f"warning: {source}: {reason}\n")
+        if quiet:
+            out.ids([r.ref for r in everywhere.results])
+            return
+
+        def human_all() -> None:
+            if not everywhere.results:
+                out.message(f"Nothing matches {query!r}.")
+                return
+            out.table(
+                ["REF", "TASK", "SCORE", "DOWNLOADS", "ALSO"],
+                [
+                    [
+                        r.ref,
+                        r.task or "?",
+                        f"{r.score:.0f}",
+                        fmt.count(r.downloads) if r.downloads is not None else "-",
+                        ", ".join(r.also),
+                    ]
+                    for r in everywhere.results
+                ],
+            )
+
+        out.result(
+            {
+                "results": describe(everywhere),
+                "failures": everywhere.failures,
+                "seconds": everywhere.seconds,
+            },
+            human_all,
+        )
+        return
+    if hub != "catalog":
         from modelport.api import search_hub
         from modelport.catalog.tasks import canonical_task
 

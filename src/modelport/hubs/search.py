@@ -1,0 +1,205 @@
+"""Search the catalog and every hub at once: parallel, bounded in time, ranked, merged.
+
+Each source answers within its own time limit; a source that fails or is offline leaves
+its reason in ``failures`` and the others' results stand. Results are ranked by how well
+their names match the query, then by popularity, and the same model published in several
+places (a zoo model also on the Hub, a catalog entry with its Hugging Face id) is one
+result that lists every reference.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelport.errors import ModelportError
+
+__all__ = ["FederatedResult", "FederatedSearch", "search_everywhere"]
+
+
+@dataclass(frozen=True)
+class FederatedResult:
+    """One model, possibly found in several places."""
+
+    ref: str
+    source: str
+    name: str
+    task: str | None
+    score: float
+    downloads: int | None = None
+    likes: int | None = None
+    also: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FederatedSearch:
+    """Ranked results, and what each source did."""
+
+    query: str
+    results: tuple[FederatedResult, ...]
+    failures: dict[str, str] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _key(name: str) -> str:
+    """What makes two listings the same model: the last path part, letters and digits."""
+    short = name.rsplit("/", 1)[-1].lower()
+    short = re.sub(r"[-_.]?(opset|v)?\d*$", "", short) if re.search(r"opset\d+$", short) else short
+    return re.sub(r"[^a-z0-9]+", "", short)
+
+
+def _relevance(query: str, name: str) -> float:
+    from rapidfuzz import fuzz
+
+    if not query:
+        return 50.0
+    return float(fuzz.WRatio(query.lower(), name.lower()))
+
+
+def _from_catalog(query: str, task: str | None, limit: int) -> list[FederatedResult]:
+    from modelport.api import get_catalog
+
+    hits = get_catalog().search(query, limit=limit) if query else []
+    out = []
+    for hit in hits:
+        entry = hit.entry
+        if task and task not in entry.tasks:
+            continue
+        also = (f"hf:{entry.hugging_face_id}",) if entry.hugging_face_id else ()
+        out.append(
+            FederatedResult(
+                f"catalog:{entry.id}",
+                "catalog",
+                entry.id,
+                entry.tasks[0] if entry.tasks else None,
+                hit.score,
+                also=also,
+            )
+        )
+    return out
+
+
+def _from_hub(name: str, query: str, task: str | None, limit: int) -> list[FederatedResult]:
+    from modelport.hubs.base import get_hub
+
+    found = get_hub(name).search(query, task=task, limit=limit)
+    return [
+        FederatedResult(
+            f"{m.hub}:{m.id}",
+            m.hub,
+            m.id,
+            m.task,
+            _relevance(query, m.id),
+            downloads=m.downloads,
+            likes=m.likes,
+        )
+        for m in found
+    ]
+
+
+def search_everywhere(
+    query: str,
+    *,
+    sources: Sequence[str] | None = None,
+    task: str | None = None,
+    limit: int = 20,
+    timeout: float = 5.0,
+) -> FederatedSearch:
+    """Search the catalog and hubs in parallel; each gets ``timeout`` seconds."""
+    from modelport.hubs.base import hub_names
+
+    names = list(sources) if sources else ["catalog", *hub_names()]
+    started: dict[str, float] = {}
+    pool = ThreadPoolExecutor(max_workers=max(1, len(names)))
+    futures = {}
+    for name in names:
+        started[name] = time.perf_counter()
+        if name == "catalog":
+            futures[pool.submit(_from_catalog, query, task, limit)] = name
+        else:
+            futures[pool.submit(_from_hub, name, query, task, limit)] = name
+    done, pending = wait(futures, timeout=timeout)
+    results: list[FederatedResult] = []
+    failures: dict[str, str] = {}
+    seconds: dict[str, float] = {}
+    for future in done:
+        name = futures[future]
+        seconds[name] = round(time.perf_counter() - started[name], 3)
+        error = future.exception()
+        if error is None:
+            results.extend(future.result())
+        elif isinstance(error, ModelportError):
+            failures[name] = error.one_line()
+        else:
+            failures[name] = f"{type(error).__name__}: {error}"
+    for future in pending:
+        name = futures[future]
+        failures[name] = f"no answer within {timeout:g} s"
+        seconds[name] = timeout
+    pool.shutdown(wait=False, cancel_futures=True)
+    return FederatedSearch(query, tuple(_merge_and_rank(results)[:limit]), failures, seconds)
+
+
+def _merge_and_rank(results: list[FederatedResult]) -> list[FederatedResult]:
+    merged: dict[str, FederatedResult] = {}
+    refs_seen: dict[str, str] = {}
+    for r in results:
+        key = _key(r.name)
+        # A catalog entry and the hub listing of its Hugging Face id are one model.
+        for ref in (r.ref, *r.also):
+            if ref in refs_seen:
+                key = refs_seen[ref]
+        current = merged.get(key)
+        if current is None:
+            merged[key] = r
+        else:
+            # The catalog's entry says the most about a model: it leads a merged result.
+            if "catalog" in (current.source, r.source):
+                best, other = (current, r) if current.source == "catalog" else (r, current)
+            else:
+                best, other = (current, r) if _rank(current) >= _rank(r) else (r, current)
+            also = tuple(
+                ref
+                for ref in dict.fromkeys((*best.also, other.ref, *other.also))
+                if ref != best.ref
+            )
+            merged[key] = FederatedResult(
+                best.ref,
+                best.source,
+                best.name,
+                best.task or other.task,
+                max(best.score, other.score),
+                max(best.downloads or 0, other.downloads or 0) or None,
+                max(best.likes or 0, other.likes or 0) or None,
+                also,
+            )
+        for ref in (r.ref, *r.also):
+            refs_seen[ref] = key
+    return sorted(merged.values(), key=lambda r: (-_rank(r), r.ref))
+
+
+def _rank(r: FederatedResult) -> float:
+    popularity = math.log10((r.downloads or 0) + 1) * 2 + math.log10((r.likes or 0) + 1)
+    return r.score + popularity + (5 if r.source == "catalog" else 0)
+
+
+def describe(search: FederatedSearch) -> list[dict[str, Any]]:
+    """The results as JSON-ready rows."""
+    return [
+        {
+            "ref": r.ref,
+            "source": r.source,
+            "name": r.name,
+            "task": r.task,
+            "score": round(r.score, 1),
+            "downloads": r.downloads,
+            "likes": r.likes,
+            "also": list(r.also),
+        }
+        for r in search.results
+    ]

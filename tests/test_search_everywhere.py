@@ -1,0 +1,110 @@
+"""`modelport search` across the catalog and every hub: parallel, time-bounded, merged."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+
+pytest.importorskip("onnx")
+
+import modelport.api as api
+from modelport.hubs.search import search_everywhere
+from tests.catalog_server import CatalogServer, serve_catalogs
+from tests.hf_server import HubServer, serve_hub
+from tests.test_cli import run as cli
+from tests.test_onnx_zoo import entry, tiny_classifier
+from tests.test_pull import tiny_files
+
+
+@pytest.fixture
+def hubs(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[HubServer, CatalogServer]]:
+    with serve_hub() as hf, serve_catalogs() as zoo:
+        hf.add_repo(
+            "sentence-transformers/all-MiniLM-L6-v2",
+            tiny_files(),
+            pipeline_tag="sentence-similarity",
+            downloads=1000,
+            likes=50,
+        )
+        hf.add_repo(
+            "onnxmodelzoo/tinynet",
+            tiny_files(seed=3),
+            pipeline_tag="image-classification",
+            downloads=5,
+        )
+        hf.add_repo(
+            "acme/minilm-finetune",
+            tiny_files(seed=4),
+            pipeline_tag="sentence-similarity",
+            downloads=3,
+        )
+        data = tiny_classifier(13)
+        zoo.routes["/ONNX_HUB_MANIFEST.json"] = (
+            200,
+            json.dumps(
+                [
+                    entry("TinyNet", "tinynet.onnx", data, 13, ["vision", "classification"]),
+                ]
+            ).encode(),
+        )
+        monkeypatch.setenv("HF_ENDPOINT", hf.url)
+        monkeypatch.setenv("MODELPORT_ONNX_ZOO_URL", zoo.url)
+        api.reset()
+        yield hf, zoo
+
+
+def test_every_source_answers_and_duplicates_merge(
+    hubs: tuple[HubServer, CatalogServer],
+) -> None:
+    found = search_everywhere("minilm", timeout=10)
+    assert found.failures == {}
+    assert set(found.seconds) >= {"catalog", "hf", "onnx"}
+    refs = [r.ref for r in found.results]
+    top = found.results[0]
+    # The catalog entry and the Hub repo it names are one result.
+    assert top.ref == "catalog:sentence-transformers/all-MiniLM-L6-v2"
+    assert "hf:sentence-transformers/all-MiniLM-L6-v2" in top.also
+    assert "hf:sentence-transformers/all-MiniLM-L6-v2" not in refs
+    assert "hf:acme/minilm-finetune" in refs
+    tiny = search_everywhere("tinynet", timeout=10)
+    [merged] = [r for r in tiny.results if "tinynet" in r.ref.lower()]
+    assert {merged.ref, *merged.also} == {"hf:onnxmodelzoo/tinynet", "onnx:TinyNet"}
+
+
+def test_a_hub_that_is_down_or_slow_leaves_the_others(
+    hubs: tuple[HubServer, CatalogServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hf, _ = hubs
+    hf.knobs.search_delay = 3.0
+    started = time.perf_counter()
+    found = search_everywhere("minilm", timeout=1.0)
+    assert time.perf_counter() - started < 2.5
+    assert found.failures == {"hf": "no answer within 1 s"}
+    assert found.results[0].ref == "catalog:sentence-transformers/all-MiniLM-L6-v2"
+    hf.knobs.search_delay = 0
+    monkeypatch.setenv("MODELPORT_ONNX_ZOO_URL", "http://127.0.0.1:9")
+    api.reset()
+    found = search_everywhere("tinynet", timeout=10)
+    assert "Cannot reach the ONNX Model Zoo" in found.failures["onnx"]
+    assert [r.ref for r in found.results if r.source == "hf"] == ["hf:onnxmodelzoo/tinynet"]
+
+
+def test_cli_search_everywhere(
+    hubs: tuple[HubServer, CatalogServer],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = cli(capsys, "search", "minilm", "--json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["failures"] == {}
+    assert doc["results"][0]["ref"] == "catalog:sentence-transformers/all-MiniLM-L6-v2"
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    api.reset()
+    code, out, err = cli(capsys, "search", "minilm", "-q")
+    assert code == 0
+    assert "warning: hf:" in err
+    assert "catalog:sentence-transformers/all-MiniLM-L6-v2" in out.split("\n")
