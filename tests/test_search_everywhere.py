@@ -108,3 +108,37 @@ def test_cli_search_everywhere(
     assert code == 0
     assert "warning: hf:" in err
     assert "catalog:sentence-transformers/all-MiniLM-L6-v2" in out.split("\n")
+
+
+def test_compare_models_side_by_side(
+    hubs: tuple[HubServer, CatalogServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = cli(
+        capsys,
+        "compare",
+        "minilm",
+        "onnx:tinynet",
+        "hf:acme/minilm-finetune",
+        "openai:gpt-4o",
+        "--gpu-memory",
+        "8GB",
+        "--json",
+    )
+    assert code == 0
+    minilm, tiny, finetune, gpt = json.loads(out)
+    assert minilm["task"] == "feature-extraction"
+    assert minilm["parameters"] == 22_700_000
+    assert minilm["fit"] == "fits"
+    assert minilm["format"] == "safetensors"
+    assert tiny["format"] == "onnx"
+    assert tiny["opset"] == 13
+    assert tiny["task"] == "image-classification"
+    assert finetune["downloads"] == 3
+    assert gpt["fit"] == "fits"  # a hosted API needs no local hardware
+    assert gpt["errors"] == []
+    assert gpt["size_bytes"] is None  # nothing to download
+    code, out, _ = cli(capsys, "compare", "minilm", "onnx:tinynet")
+    assert "opset" in out
+    assert "fit here" in out
+    code, _, err = cli(capsys, "compare", "minilm")
+    assert code == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -488,3 +489,43 @@ def register(app: typer.Typer) -> None:
     app.command()(validate)
     app.command()(recommend)
     app.command()(tasks)
+    app.command()(compare)
+
+
+def compare(
+    refs: Annotated[list[str], typer.Argument(help="Two or more models: names, hf:…, onnx:…")],
+    gpu_memory: GpuMemoryOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Compare models side by side: task, size, parameters, format, license, fit, latency."""
+    from modelport.compare import compare_models
+    from modelport.errors import InvalidValueError
+
+    if len(refs) < 2:
+        raise InvalidValueError("Compare needs at least two models.")
+    rows = compare_models(refs, gpu_memory=gpu_memory)
+    out = Output(json_mode=json_)
+
+    def cell(value: Any) -> str:
+        return "?" if value is None else str(value)
+
+    def human() -> None:
+        fields: list[tuple[str, Callable[[Any], str]]] = [
+            ("task", lambda c: cell(c.task)),
+            ("size", lambda c: fmt.size(c.size_bytes) if c.size_bytes else "?"),
+            ("parameters", lambda c: fmt.params(c.parameters)),
+            ("format", lambda c: cell(c.format)),
+            ("opset", lambda c: cell(c.opset)),
+            ("license", lambda c: cell(c.license)),
+            ("downloads", lambda c: fmt.count(c.downloads) if c.downloads is not None else "?"),
+            ("fit here", lambda c: cell(c.fit)),
+            ("latency (100 tokens)", lambda c: f"{c.latency_ms:.0f} ms" if c.latency_ms else "?"),
+        ]
+        out.table(
+            ["", *[c.ref for c in rows]], [[name, *[get(c) for c in rows]] for name, get in fields]
+        )
+        for c in rows:
+            for error in c.errors:
+                out.message(f"[yellow]{c.ref}[/yellow]: {error}")
+
+    out.result(rows, human)

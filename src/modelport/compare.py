@@ -1,0 +1,116 @@
+"""Side-by-side facts about several models, from the catalog and from their hubs."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelport.errors import ModelportError
+
+__all__ = ["Comparison", "compare_models"]
+
+_WEIGHT_FORMATS = (
+    (".safetensors", "safetensors"),
+    (".onnx", "onnx"),
+    (".gguf", "gguf"),
+    (".bin", "pytorch (pickle)"),
+    (".pt", "pytorch (pickle)"),
+    (".h5", "tensorflow"),
+    (".msgpack", "flax"),
+)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """What is known of one model; ``None`` means unknown."""
+
+    ref: str
+    task: str | None = None
+    size_bytes: int | None = None
+    parameters: int | None = None
+    format: str | None = None
+    opset: int | None = None
+    license: str | None = None
+    downloads: int | None = None
+    fit: str | None = None
+    fit_reason: str | None = None
+    latency_ms: float | None = None
+    errors: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _format(files: Sequence[Any]) -> str | None:
+    names = [f.path for f in files]
+    for suffix, name in _WEIGHT_FORMATS:
+        if any(n.endswith(suffix) for n in names):
+            return name
+    return None
+
+
+def _compare_one(ref: str, *, system: Any) -> Comparison:
+    from modelport import api
+    from modelport.validation import validate_model
+
+    facts: dict[str, Any] = {"ref": ref}
+    errors: list[str] = []
+    entry = None
+    with contextlib.suppress(ModelportError):
+        entry = api.show_model(ref)
+    if entry is not None:
+        facts.update(
+            task=entry.tasks[0] if entry.tasks else None,
+            parameters=entry.effective_parameters,
+            license=entry.license,
+        )
+        if entry.latency is not None:
+            facts["latency_ms"] = entry.latency.estimate_ms(100)
+        try:
+            verdict = validate_model(entry, system)
+            facts.update(fit=verdict.fit.value, fit_reason=verdict.reasons[0])
+        except ModelportError as e:
+            errors.append(e.one_line())
+    target = None
+    try:
+        target = api.hub_ref(ref)
+    except ModelportError as e:
+        if entry is None:
+            errors.append(e.one_line())
+    if target is not None:
+        from modelport.hubs.base import get_hub
+
+        try:
+            model = get_hub(target.registry).info(target)
+        except ModelportError as e:
+            errors.append(f"{target.registry}: {e.one_line()}")
+        else:
+            facts.setdefault("task", model.task)
+            facts["task"] = facts.get("task") or model.task
+            facts["size_bytes"] = model.size or None
+            facts["format"] = _format(model.files)
+            facts["downloads"] = model.downloads
+            facts["license"] = facts.get("license") or model.license
+            opsets = [t for t in model.tags if t.startswith("opset:")]
+            if opsets:
+                facts["opset"] = int(opsets[0].split(":", 1)[1])
+            if "fit" not in facts and model.size:
+                need_gb = model.size * 1.2 / 1e9 + 0.5
+                room = system.max_gpu_memory_gb or system.ram_gb * 0.7
+                facts["fit"] = "fits" if need_gb <= room else "does-not-fit"
+                where = "GPU" if system.gpus else "RAM"
+                facts["fit_reason"] = f"about {need_gb:.1f} GB of {where} for its weights"
+    return Comparison(**facts, errors=tuple(errors))
+
+
+def compare_models(
+    refs: Sequence[str], *, gpu_memory: str | float | None = None
+) -> list[Comparison]:
+    """Facts about each model, gathered in parallel; a failing source leaves an error."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from modelport.api import get_catalog, system_info
+
+    system = system_info(gpu_memory=gpu_memory)
+    get_catalog()  # load once before the threads share it
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(refs)))) as pool:
+        return list(pool.map(lambda r: _compare_one(r, system=system), refs))
