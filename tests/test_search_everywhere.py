@@ -142,3 +142,4 @@ def test_compare_models_side_by_side(
     assert "fit here" in out
     code, _, err = cli(capsys, "compare", "minilm")
     assert code == 2
+    assert "at least two" in err
