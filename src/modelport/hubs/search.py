@@ -114,22 +114,24 @@ def search_everywhere(
     from modelport.hubs.base import hub_names
 
     names = list(sources) if sources else ["catalog", *hub_names()]
-    started: dict[str, float] = {}
+    seconds: dict[str, float] = {}
+
+    def timed(name: str) -> list[FederatedResult]:
+        start = time.perf_counter()
+        try:
+            if name == "catalog":
+                return _from_catalog(query, task, limit)
+            return _from_hub(name, query, task, limit)
+        finally:
+            seconds[name] = round(time.perf_counter() - start, 3)
+
     pool = ThreadPoolExecutor(max_workers=max(1, len(names)))
-    futures = {}
-    for name in names:
-        started[name] = time.perf_counter()
-        if name == "catalog":
-            futures[pool.submit(_from_catalog, query, task, limit)] = name
-        else:
-            futures[pool.submit(_from_hub, name, query, task, limit)] = name
+    futures = {pool.submit(timed, name): name for name in names}
     done, pending = wait(futures, timeout=timeout)
     results: list[FederatedResult] = []
     failures: dict[str, str] = {}
-    seconds: dict[str, float] = {}
     for future in done:
         name = futures[future]
-        seconds[name] = round(time.perf_counter() - started[name], 3)
         error = future.exception()
         if error is None:
             results.extend(future.result())
@@ -140,9 +142,10 @@ def search_everywhere(
     for future in pending:
         name = futures[future]
         failures[name] = f"no answer within {timeout:g} s"
-        seconds[name] = timeout
     pool.shutdown(wait=False, cancel_futures=True)
-    return FederatedSearch(query, tuple(_merge_and_rank(results)[:limit]), failures, seconds)
+    # A source still running keeps writing its time; the answer holds a snapshot.
+    snapshot = {name: seconds.get(name, timeout) for name in names}
+    return FederatedSearch(query, tuple(_merge_and_rank(results)[:limit]), failures, snapshot)
 
 
 def _merge_and_rank(results: list[FederatedResult]) -> list[FederatedResult]:
