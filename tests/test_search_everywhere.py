@@ -143,3 +143,31 @@ def test_compare_models_side_by_side(
     code, _, err = cli(capsys, "compare", "minilm")
     assert code == 2
     assert "at least two" in err
+
+
+def test_recommend_across_the_catalog_and_hubs(
+    hubs: tuple[HubServer, CatalogServer],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = cli(
+        capsys, "recommend", "--task", "sentence-similarity", "--no-api", "--json", "--limit", "20"
+    )
+    assert code == 0
+    rows = json.loads(out)
+    refs = [r["ref"] for r in rows]
+    assert "catalog:sentence-transformers/all-MiniLM-L6-v2" in refs
+    assert "hf:acme/minilm-finetune" in refs
+    # The catalog already has the Hub's MiniLM: it is not listed twice.
+    assert "hf:sentence-transformers/all-MiniLM-L6-v2" not in refs
+    hub_row = next(r for r in rows if r["ref"] == "hf:acme/minilm-finetune")
+    assert hub_row["fit"] == "fits"
+    assert any("downloads" in reason for reason in hub_row["reasons"])
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    api.reset()
+    code, out, err = cli(
+        capsys, "recommend", "--task", "sentence-similarity", "--no-api", "--limit", "30"
+    )
+    assert code == 0
+    assert "warning: hf:" in err
+    assert "all-MiniLM-L6-v2" in out

@@ -51,7 +51,9 @@ class Output:
         if self._console is None:
             from rich.console import Console
 
-            self._console = Console(soft_wrap=False)
+            # Piped output keeps whole ids instead of cutting them to 80 columns.
+            width = None if sys.stdout.isatty() else 240
+            self._console = Console(soft_wrap=False, width=width)
         return self._console
 
     def json(self, data: Any) -> None:

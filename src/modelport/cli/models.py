@@ -414,10 +414,15 @@ def recommend(
         bool, typer.Option("--fits", help="Only models that fit this machine.")
     ] = False,
     gpu_memory: GpuMemoryOpt = None,
+    hubs: Annotated[
+        bool,
+        typer.Option("--hubs/--catalog-only", help="Also ask every hub for popular candidates."),
+    ] = True,
+    timeout: Annotated[float, typer.Option(min=0.1, help="Seconds each hub may take.")] = 5.0,
     limit: LimitOpt = 10,
     json_: JsonOpt = False,
 ) -> None:
-    """Recommend models for a task, self-hosted and API, with the reasons."""
+    """Recommend models for a task across the catalog and the hubs, with the reasons."""
     from modelport.api import select_models
 
     picks = select_models(
@@ -431,32 +436,51 @@ def recommend(
         gpu_memory=gpu_memory,
         limit=limit,
     )
+    rows: list[dict[str, Any]] = [
+        {
+            "ref": f"catalog:{p.entry.id}",
+            "score": p.score,
+            "reasons": p.reasons,
+            "model": p.entry,
+            "fit": p.validation.fit.value if p.validation else None,
+        }
+        for p in picks
+    ]
+    if hubs and self_hosted and not (min_context or capability):
+        from modelport.api import system_info
+        from modelport.catalog.tasks import canonical_task
+        from modelport.hubs.search import hub_candidates
+
+        known = [f"hf:{p.entry.hugging_face_id}" for p in picks if p.entry.hugging_face_id]
+        found, failures = hub_candidates(
+            canonical_task(task),
+            exclude=known,
+            system=system_info(gpu_memory=gpu_memory),
+            limit=max(3, limit // 2),
+            timeout=timeout,
+        )
+        for source, reason in sorted(failures.items()):
+            if not json_:
+                sys.stderr.write(f"warning: {source}: {reason}\n")
+        rows += [
+            {"ref": c.ref, "score": c.score, "reasons": c.reasons, "model": None, "fit": c.fit}
+            for c in found
+            if not (fits and c.fit == "does-not-fit")
+        ]
+        rows.sort(key=lambda r: -r["score"])
+        rows = rows[:limit]
     out = Output(json_mode=json_)
 
     def human() -> None:
-        if not picks:
+        if not rows:
             out.message("No model meets those constraints.")
             return
         out.table(
-            ["SCORE", "ID", "SOURCE", "WHY"],
-            [
-                [f"{p.score:.0f}", p.entry.id, p.entry.source.value, "; ".join(p.reasons)]
-                for p in picks
-            ],
+            ["SCORE", "MODEL", "WHY"],
+            [[f"{r['score']:.0f}", r["ref"], "; ".join(r["reasons"])] for r in rows],
         )
 
-    out.result(
-        [
-            {
-                "score": p.score,
-                "reasons": p.reasons,
-                "model": p.entry,
-                "fit": p.validation.fit.value if p.validation else None,
-            }
-            for p in picks
-        ],
-        human,
-    )
+    out.result(rows, human)
 
 
 def tasks(json_: JsonOpt = False) -> None:

@@ -206,3 +206,78 @@ def describe(search: FederatedSearch) -> list[dict[str, Any]]:
         }
         for r in search.results
     ]
+
+
+@dataclass(frozen=True)
+class HubCandidate:
+    """A model a hub offers for a task, with why it is a candidate here."""
+
+    ref: str
+    score: float
+    reasons: tuple[str, ...]
+    fit: str | None
+
+
+def hub_candidates(
+    task: str,
+    *,
+    exclude: Sequence[str] = (),
+    system: Any = None,
+    limit: int = 5,
+    timeout: float = 5.0,
+) -> tuple[list[HubCandidate], dict[str, str]]:
+    """The most downloaded models for a task on every hub, checked against this machine."""
+    from modelport.hubs.base import get_hub, hub_names
+
+    names = hub_names()
+    skip = set(exclude)
+
+    def one(hub_name: str) -> list[HubCandidate]:
+        hub = get_hub(hub_name)
+        found = [
+            m
+            for m in hub.search("", task=task, limit=limit * 2, sort="downloads")
+            if f"{m.hub}:{m.id}" not in skip
+        ][:limit]
+        out = []
+        for m in found:
+            reasons = [f"does {task} on {m.hub}"]
+            if m.downloads:
+                reasons.append(f"{m.downloads:,} downloads")
+            fit = None
+            size = m.size
+            if not size:
+                from modelport.refs import Ref
+
+                try:
+                    size = hub.info(Ref(m.id, m.hub)).size
+                except ModelportError:
+                    size = 0
+            if size and system is not None:
+                need = size * 1.2 / 1e9 + 0.5
+                room = system.max_gpu_memory_gb or system.ram_gb * 0.7
+                fit = "fits" if need <= room else "does-not-fit"
+                reasons.append(f"{fit} here (about {need:.1f} GB)")
+            score = (
+                40 + 3 * math.log10((m.downloads or 0) + 1) - (30 if fit == "does-not-fit" else 0)
+            )
+            out.append(HubCandidate(f"{m.hub}:{m.id}", round(score, 2), tuple(reasons), fit))
+        return out
+
+    pool = ThreadPoolExecutor(max_workers=max(1, len(names)))
+    futures = {pool.submit(one, name): name for name in names}
+    done, pending = wait(futures, timeout=timeout)
+    found: list[HubCandidate] = []
+    failures: dict[str, str] = {}
+    for future in done:
+        error = future.exception()
+        if error is None:
+            found.extend(future.result())
+        else:
+            failures[futures[future]] = (
+                error.one_line() if isinstance(error, ModelportError) else str(error)
+            )
+    for future in pending:
+        failures[futures[future]] = f"no answer within {timeout:g} s"
+    pool.shutdown(wait=False, cancel_futures=True)
+    return sorted(found, key=lambda c: -c.score), failures
