@@ -13,6 +13,7 @@ import pytest
 import modelport.api as api
 from modelport.errors import (
     HubAccessError,
+    HubUnavailableError,
     IntegrityError,
     ModelNotFoundError,
     NotInStoreError,
@@ -343,3 +344,23 @@ def test_hubs_register_through_entry_points() -> None:
     finally:
         unregister_hub("local")
     assert "local" not in hub_names()
+
+
+def test_prune_deletes_abandoned_partial_downloads(hub: HubServer) -> None:
+    import time as _time
+
+    hub.add_repo("acme/tiny", tiny_files(weights=600_000))
+    hub.knobs.cut_after, hub.knobs.cut_times = 100_000, 10  # every attempt is cut short
+    with pytest.raises(HubUnavailableError) as failed:
+        api.pull("hf:acme/tiny")
+    assert "continues where it stopped" in failed.value.one_line()
+    partial = next((store_root() / "partial").iterdir())
+    kept = partial.stat().st_size
+    assert 0 < kept < 600_000
+    assert api.plan_prune(older_than="30d").partials == ()  # recent: it may be resumed
+    old = _time.time() - 3 * 86400
+    os.utime(partial, (old, old))
+    plan = api.plan_prune(older_than="2d")
+    assert plan.partials == ((partial.name, kept),)
+    assert api.get_store().execute(plan) == kept
+    assert not partial.exists()

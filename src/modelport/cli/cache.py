@@ -35,9 +35,15 @@ def prune(
     out = Output(json_mode=json_)
 
     def human() -> None:
-        if not plan.models:
+        if not plan.models and not plan.partials:
             out.message("Nothing to prune.")
             return
+        if plan.partials:
+            verb = "Would delete" if dry_run else "Deleted"
+            total = sum(size for _, size in plan.partials)
+            out.message(
+                f"{verb} {len(plan.partials)} abandoned partial download(s), {fmt.size(total)}"
+            )
         verb = "Would remove" if dry_run else "Removed"
         for m in plan.models:
             out.message(

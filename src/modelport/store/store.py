@@ -116,11 +116,12 @@ class RemovalPlan:
     models: tuple[StoredModel, ...]
     blobs: tuple[tuple[str, int], ...]
     reasons: dict[str, str] = field(default_factory=dict)
+    partials: tuple[tuple[str, int], ...] = ()
 
     @property
     def freed_bytes(self) -> int:
-        """Bytes of the blobs no other model uses."""
-        return sum(size for _, size in self.blobs)
+        """Bytes of the blobs no other model uses, and of abandoned partial downloads."""
+        return sum(size for _, size in self.blobs) + sum(size for _, size in self.partials)
 
 
 @dataclass(frozen=True)
@@ -495,10 +496,19 @@ class Store:
                 size = self.disk_size() - sum(
                     b for _, b in self._unshared_blobs([c.key for c in chosen])
                 )
+        # Partial downloads nobody resumed for a day are abandoned.
+        stale = older_than if older_than is not None else dt.timedelta(days=1)
+        partials = []
+        partial_dir = self.layout.root / "partial"
+        for path in sorted(partial_dir.iterdir()) if partial_dir.exists() else ():
+            modified = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
+            if now - modified > stale:
+                partials.append((path.name, path.stat().st_size))
         return RemovalPlan(
             models=tuple(chosen),
             blobs=tuple(self._unshared_blobs([m.key for m in chosen])),
             reasons=reasons,
+            partials=tuple(partials),
         )
 
     def execute(self, plan: RemovalPlan) -> int:
@@ -536,6 +546,18 @@ class Store:
         for kind, digest, sha in aliases:
             if sha in freeing and kind != "sha256":
                 self.layout.alias(kind, digest).unlink(missing_ok=True)
+        for name, size in plan.partials:
+            kind, _, digest = name.partition("-")
+            lock = self.layout.lock(f"blob-{kind}-{digest}")
+            from filelock import FileLock, Timeout
+
+            try:
+                # A download in progress holds the lock: leave its partial file alone.
+                with FileLock(str(lock), timeout=0):
+                    (self.layout.root / "partial" / name).unlink(missing_ok=True)
+                    freed += size
+            except Timeout:
+                continue
         return freed
 
     # ---------------------------------------------------------------- integrity
