@@ -130,3 +130,17 @@ def test_pull_errors_are_one_line(hub: HubServer, capsys: pytest.CaptureFixture[
     code, _, err = run(capsys, "pull", "openai:gpt-4o")
     assert code == 2
     assert "hosted API model" in err
+
+
+def test_show_says_whether_a_catalog_model_is_in_the_store(
+    hub: HubServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.test_pull import tiny_files as files
+
+    hub.add_repo("sentence-transformers/all-MiniLM-L6-v2", files())
+    code, out, _ = run(capsys, "show", "minilm")
+    assert code == 0
+    assert "pull it: modelport pull minilm" in out
+    api.pull("minilm")
+    code, out, _ = run(capsys, "show", "minilm")
+    assert "1 revision(s)" in out

@@ -302,6 +302,20 @@ def show(name: NameArg, json_: JsonOpt = False) -> None:
             facts.append(("base model", entry.lineage.base_model))
         if entry.hugging_face_id:
             facts.append(("hugging face", entry.hugging_face_id))
+            from modelport.api import get_store
+
+            stored = get_store().find("hf", entry.hugging_face_id)
+            if stored:
+                latest = stored[0]
+                facts.append(
+                    (
+                        "in the store",
+                        f"{latest.revision[:12]}, {fmt.size(latest.size)} "
+                        f"({len(stored)} revision(s)); run it: modelport run {name}",
+                    )
+                )
+            else:
+                facts.append(("in the store", f"no; pull it: modelport pull {name}"))
         if entry.source_url:
             facts.append(
                 ("source", f"{entry.source_url}" + (f" ({entry.as_of})" if entry.as_of else ""))
