@@ -140,11 +140,17 @@ def convert_folder(
     if task is None:
         detected = detect_folder(folder, card_task=card_task)
         task = detected.task
+    supported = ", ".join(sorted(set(CONVERTIBLE_TASKS)))
+    if task is None:
+        raise InvalidValueError(
+            f"Cannot tell what model {folder} holds: no config.json, sentence-transformers "
+            "files or ONNX model say it.",
+            hint=f"Pass --task if you know it; supported: {supported}.",
+        )
     if task not in CONVERTIBLE_TASKS:
         raise InvalidValueError(
-            f"modelport cannot convert {task or 'this'} models to ONNX yet"
-            f"{' (detected from ' + folder.name + ')' if task else ''}.",
-            hint="Supported tasks: " + ", ".join(sorted(set(CONVERTIBLE_TASKS))) + ".",
+            f"modelport cannot convert {task} models to ONNX yet ({folder.name}).",
+            hint=f"Supported tasks: {supported}.",
         )
     key = conversion_key(
         source or source_digest(folder),
