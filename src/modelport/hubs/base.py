@@ -26,9 +26,11 @@ __all__ = [
     "ProgressCallback",
     "PullEvent",
     "PulledModel",
+    "commit_pull",
     "get_hub",
     "hub_names",
     "register_hub",
+    "served_from_store",
     "unregister_hub",
 ]
 
@@ -140,6 +142,46 @@ class Hub(abc.ABC):
         progress: ProgressCallback | None = None,
     ) -> PulledModel:
         """Download the model into the store (verified, resumable) and return it."""
+
+
+def served_from_store(store: Any, manifest: Any, emit: ProgressCallback) -> PulledModel:
+    """Finish a pull that the store already answered."""
+    store.count("pull.hit")
+    emit(PullEvent("success"))
+    return _pulled(store, manifest, downloaded=0, from_store=True)
+
+
+def commit_pull(
+    store: Any,
+    manifest: Any,
+    *,
+    downloaded: int,
+    emit: ProgressCallback,
+    refs: Sequence[str] = (),
+) -> PulledModel:
+    """Finish a pull whose files are verified: make it visible, remember its refs."""
+    emit(PullEvent("writing manifest"))
+    store.commit(manifest)
+    for ref in refs:
+        store.remember_ref(manifest.registry, manifest.name, ref, manifest.revision)
+    store.count("pull.miss")
+    emit(PullEvent("success"))
+    return _pulled(store, manifest, downloaded=downloaded, from_store=False)
+
+
+def _pulled(store: Any, manifest: Any, *, downloaded: int, from_store: bool) -> PulledModel:
+    return PulledModel(
+        hub=manifest.registry,
+        id=manifest.name,
+        revision=manifest.revision,
+        ref=manifest.ref,
+        path=str(store.layout.model_dir(manifest.registry, manifest.name, manifest.revision)),
+        files=tuple((f.path, f.sha256, f.size) for f in manifest.files),
+        task=manifest.task,
+        library=manifest.library,
+        downloaded_bytes=downloaded,
+        from_store=from_store,
+    )
 
 
 _lock = threading.Lock()

@@ -22,7 +22,16 @@ from modelport.errors import (
     RateLimitedError,
     RevisionNotFoundError,
 )
-from modelport.hubs.base import Hub, HubFile, HubModel, ProgressCallback, PulledModel, PullEvent
+from modelport.hubs.base import (
+    Hub,
+    HubFile,
+    HubModel,
+    ProgressCallback,
+    PulledModel,
+    PullEvent,
+    commit_pull,
+    served_from_store,
+)
 from modelport.refs import Ref
 
 __all__ = ["HuggingFaceHub", "is_commit"]
@@ -268,9 +277,7 @@ class HuggingFaceHub(Hub):
         if commit is not None:
             manifest = store.complete("hf", repo, commit)
             if manifest is not None:
-                store.count("pull.hit")
-                emit(PullEvent("success"))
-                return _pulled(store, manifest, downloaded=0, from_store=True)
+                return served_from_store(store, manifest, emit)
         if self.offline:
             raise OfflineError(
                 f"{label} is not complete in the store and HF_HUB_OFFLINE is set.",
@@ -284,9 +291,7 @@ class HuggingFaceHub(Hub):
         if manifest is not None and not reselect:
             if not is_commit(requested):
                 store.remember_ref("hf", repo, requested, commit)
-            store.count("pull.hit")
-            emit(PullEvent("success"))
-            return _pulled(store, manifest, downloaded=0, from_store=True)
+            return served_from_store(store, manifest, emit)
 
         choice = choose_files(
             model.files,
@@ -298,9 +303,7 @@ class HuggingFaceHub(Hub):
         if manifest is not None and {f.path for f in manifest.files} == {
             f.path for f in choice.files
         }:
-            store.count("pull.hit")
-            emit(PullEvent("success"))
-            return _pulled(store, manifest, downloaded=0, from_store=True)
+            return served_from_store(store, manifest, emit)
         entries, downloaded = self._download(repo, commit, choice.files, emit)
         import datetime as dt
 
@@ -319,13 +322,8 @@ class HuggingFaceHub(Hub):
             tags=model.tags,
             license=model.license,
         )
-        emit(PullEvent("writing manifest"))
-        store.commit(manifest)
-        if not is_commit(requested):
-            store.remember_ref("hf", repo, requested, commit)
-        store.count("pull.miss")
-        emit(PullEvent("success"))
-        return _pulled(store, manifest, downloaded=downloaded, from_store=False)
+        refs = [] if is_commit(requested) else [requested]
+        return commit_pull(store, manifest, downloaded=downloaded, emit=emit, refs=refs)
 
     def _download(
         self,
@@ -439,18 +437,3 @@ class HuggingFaceHub(Hub):
         raise IntegrityError(
             f"The Hub published no digest for {repo}/{path}; refusing to store it unverified."
         )
-
-
-def _pulled(store: Any, manifest: Any, *, downloaded: int, from_store: bool) -> PulledModel:
-    return PulledModel(
-        hub=manifest.registry,
-        id=manifest.name,
-        revision=manifest.revision,
-        ref=manifest.ref,
-        path=str(store.layout.model_dir(manifest.registry, manifest.name, manifest.revision)),
-        files=tuple((f.path, f.sha256, f.size) for f in manifest.files),
-        task=manifest.task,
-        library=manifest.library,
-        downloaded_bytes=downloaded,
-        from_store=from_store,
-    )

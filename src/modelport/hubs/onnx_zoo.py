@@ -25,7 +25,16 @@ from modelport.errors import (
     RevisionNotFoundError,
     UnsafeFileError,
 )
-from modelport.hubs.base import Hub, HubFile, HubModel, ProgressCallback, PulledModel, PullEvent
+from modelport.hubs.base import (
+    Hub,
+    HubFile,
+    HubModel,
+    ProgressCallback,
+    PulledModel,
+    PullEvent,
+    commit_pull,
+    served_from_store,
+)
 from modelport.refs import Ref
 
 __all__ = ["OnnxZooHub", "ZooModel"]
@@ -232,7 +241,6 @@ class OnnxZooHub(Hub):
         import httpx
 
         from modelport.api import get_store
-        from modelport.hubs.huggingface import _pulled
         from modelport.settings import get_settings
         from modelport.store.download import BlobRequest, download_blob
         from modelport.store.layout import safe_relative_path
@@ -246,9 +254,7 @@ class OnnxZooHub(Hub):
         existing = store.complete("onnx", name, model.sha256)
         if existing is not None:
             store.remember_ref("onnx", name, str(model.opset), model.sha256)
-            store.count("pull.hit")
-            emit(PullEvent("success"))
-            return _pulled(store, existing, downloaded=0, from_store=True)
+            return served_from_store(store, existing, emit)
         try:
             safe_relative_path(model.path)
         except ValueError:
@@ -299,10 +305,6 @@ class OnnxZooHub(Hub):
             library="onnx",
             tags=model.tags,
         )
-        emit(PullEvent("writing manifest"))
-        store.commit(manifest)
-        store.remember_ref("onnx", name, "latest", model.sha256)
-        store.remember_ref("onnx", name, str(model.opset), model.sha256)
-        store.count("pull.miss")
-        emit(PullEvent("success"))
-        return _pulled(store, manifest, downloaded=got, from_store=False)
+        return commit_pull(
+            store, manifest, downloaded=got, emit=emit, refs=["latest", str(model.opset)]
+        )
