@@ -84,7 +84,6 @@ def _compare_one(ref: str, *, system: Any) -> Comparison:
         except ModelportError as e:
             errors.append(f"{target.registry}: {e.one_line()}")
         else:
-            facts.setdefault("task", model.task)
             facts["task"] = facts.get("task") or model.task
             facts["size_bytes"] = model.size or None
             facts["format"] = _format(model.files)
@@ -94,9 +93,10 @@ def _compare_one(ref: str, *, system: Any) -> Comparison:
             if opsets:
                 facts["opset"] = int(opsets[0].split(":", 1)[1])
             if "fit" not in facts and model.size:
-                need_gb = model.size * 1.2 / 1e9 + 0.5
-                room = system.max_gpu_memory_gb or system.ram_gb * 0.7
-                facts["fit"] = "fits" if need_gb <= room else "does-not-fit"
+                from modelport.validation import fit_by_size
+
+                level, need_gb = fit_by_size(model.size, system)
+                facts["fit"] = level.value
                 where = "GPU" if system.gpus else "RAM"
                 facts["fit_reason"] = f"about {need_gb:.1f} GB of {where} for its weights"
     return Comparison(**facts, errors=tuple(errors))

@@ -18,7 +18,7 @@ from modelport.catalog.estimates import (
 from modelport.errors import InvalidValueError
 from modelport.hardware import SystemInfo, _cc_tuple
 
-__all__ = ["FitLevel", "ValidationResult", "merge_defaults", "validate_model"]
+__all__ = ["FitLevel", "ValidationResult", "fit_by_size", "merge_defaults", "validate_model"]
 
 Purpose = Literal["inference", "training"]
 _M = TypeVar("_M", bound=BaseModel)
@@ -77,6 +77,13 @@ def merge_defaults(base: _M | None, overrides: dict[str, Any] | None, model: typ
         raise InvalidValueError(
             f"Invalid {model.__name__} value for {where}: {err['msg']}."
         ) from None
+
+
+def fit_by_size(size_bytes: int, system: SystemInfo) -> tuple[FitLevel, float]:
+    """Whether weights of this many bytes fit here, when nothing else is known; and the GB."""
+    need = size_bytes * 1.2 / 1e9 + 0.5
+    room = system.max_gpu_memory_gb or system.ram_gb * _CPU_COMFORT
+    return (FitLevel.FITS if need <= room else FitLevel.DOES_NOT_FIT), need
 
 
 def _fit(need: float, available: float, comfort: float, limit: float = 1.0) -> FitLevel:

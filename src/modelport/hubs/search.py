@@ -12,10 +12,10 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from modelport.errors import ModelportError
 
@@ -47,9 +47,9 @@ class FederatedSearch:
 
 
 def _key(name: str) -> str:
-    """What makes two listings the same model: the last path part, letters and digits."""
-    short = name.rsplit("/", 1)[-1].lower()
-    short = re.sub(r"[-_.]?(opset|v)?\d*$", "", short) if re.search(r"opset\d+$", short) else short
+    """What makes two listings the same model: the last path part, letters and digits,
+    without an ``_opset17``-style suffix (zoo models on the Hub carry one)."""
+    short = re.sub(r"[-_.]?opset\d+$", "", name.rsplit("/", 1)[-1].lower())
     return re.sub(r"[^a-z0-9]+", "", short)
 
 
@@ -102,6 +102,45 @@ def _from_hub(name: str, query: str, task: str | None, limit: int) -> list[Feder
     ]
 
 
+T = TypeVar("T")
+
+
+def _fan_out(
+    names: Sequence[str], work: Callable[[str], list[T]], timeout: float
+) -> tuple[list[T], dict[str, str], dict[str, float]]:
+    """Run ``work(name)`` for every source in parallel; each gets ``timeout`` seconds.
+
+    Returns every result, why each failing or silent source gave none, and each source's
+    own time (a snapshot: a source still running keeps writing its time).
+    """
+    seconds: dict[str, float] = {}
+
+    def timed(name: str) -> list[T]:
+        start = time.perf_counter()
+        try:
+            return work(name)
+        finally:
+            seconds[name] = round(time.perf_counter() - start, 3)
+
+    pool = ThreadPoolExecutor(max_workers=max(1, len(names)))
+    futures = {pool.submit(timed, name): name for name in names}
+    done, pending = wait(futures, timeout=timeout)
+    results: list[T] = []
+    failures: dict[str, str] = {}
+    for future in done:
+        error = future.exception()
+        if error is None:
+            results.extend(future.result())
+        elif isinstance(error, ModelportError):
+            failures[futures[future]] = error.one_line()
+        else:
+            failures[futures[future]] = f"{type(error).__name__}: {error}"
+    for future in pending:
+        failures[futures[future]] = f"no answer within {timeout:g} s"
+    pool.shutdown(wait=False, cancel_futures=True)
+    return results, failures, {name: seconds.get(name, timeout) for name in names}
+
+
 def search_everywhere(
     query: str,
     *,
@@ -113,39 +152,14 @@ def search_everywhere(
     """Search the catalog and hubs in parallel; each gets ``timeout`` seconds."""
     from modelport.hubs.base import hub_names
 
+    def one(name: str) -> list[FederatedResult]:
+        if name == "catalog":
+            return _from_catalog(query, task, limit)
+        return _from_hub(name, query, task, limit)
+
     names = list(sources) if sources else ["catalog", *hub_names()]
-    seconds: dict[str, float] = {}
-
-    def timed(name: str) -> list[FederatedResult]:
-        start = time.perf_counter()
-        try:
-            if name == "catalog":
-                return _from_catalog(query, task, limit)
-            return _from_hub(name, query, task, limit)
-        finally:
-            seconds[name] = round(time.perf_counter() - start, 3)
-
-    pool = ThreadPoolExecutor(max_workers=max(1, len(names)))
-    futures = {pool.submit(timed, name): name for name in names}
-    done, pending = wait(futures, timeout=timeout)
-    results: list[FederatedResult] = []
-    failures: dict[str, str] = {}
-    for future in done:
-        name = futures[future]
-        error = future.exception()
-        if error is None:
-            results.extend(future.result())
-        elif isinstance(error, ModelportError):
-            failures[name] = error.one_line()
-        else:
-            failures[name] = f"{type(error).__name__}: {error}"
-    for future in pending:
-        name = futures[future]
-        failures[name] = f"no answer within {timeout:g} s"
-    pool.shutdown(wait=False, cancel_futures=True)
-    # A source still running keeps writing its time; the answer holds a snapshot.
-    snapshot = {name: seconds.get(name, timeout) for name in names}
-    return FederatedSearch(query, tuple(_merge_and_rank(results)[:limit]), failures, snapshot)
+    results, failures, seconds = _fan_out(names, one, timeout)
+    return FederatedSearch(query, tuple(_merge_and_rank(results)[:limit]), failures, seconds)
 
 
 def _merge_and_rank(results: list[FederatedResult]) -> list[FederatedResult]:
@@ -254,9 +268,10 @@ def hub_candidates(
                 except ModelportError:
                     size = 0
             if size and system is not None:
-                need = size * 1.2 / 1e9 + 0.5
-                room = system.max_gpu_memory_gb or system.ram_gb * 0.7
-                fit = "fits" if need <= room else "does-not-fit"
+                from modelport.validation import fit_by_size
+
+                level, need = fit_by_size(size, system)
+                fit = level.value
                 reasons.append(f"{fit} here (about {need:.1f} GB)")
             score = (
                 40 + 3 * math.log10((m.downloads or 0) + 1) - (30 if fit == "does-not-fit" else 0)
@@ -264,20 +279,5 @@ def hub_candidates(
             out.append(HubCandidate(f"{m.hub}:{m.id}", round(score, 2), tuple(reasons), fit))
         return out
 
-    pool = ThreadPoolExecutor(max_workers=max(1, len(names)))
-    futures = {pool.submit(one, name): name for name in names}
-    done, pending = wait(futures, timeout=timeout)
-    found: list[HubCandidate] = []
-    failures: dict[str, str] = {}
-    for future in done:
-        error = future.exception()
-        if error is None:
-            found.extend(future.result())
-        else:
-            failures[futures[future]] = (
-                error.one_line() if isinstance(error, ModelportError) else str(error)
-            )
-    for future in pending:
-        failures[futures[future]] = f"no answer within {timeout:g} s"
-    pool.shutdown(wait=False, cancel_futures=True)
+    found, failures, _ = _fan_out(names, one, timeout)
     return sorted(found, key=lambda c: -c.score), failures
