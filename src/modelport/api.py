@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -111,11 +112,11 @@ def reset() -> None:
         _store = None
         _loaded.clear()
         reset_settings()
-        if "modelport.hubs.base" in __import__("sys").modules:
+        if "modelport.hubs.base" in sys.modules:
             from modelport.hubs.base import reset_hubs
 
             reset_hubs()
-        if "modelport.db" in __import__("sys").modules:
+        if "modelport.db" in sys.modules:
             from modelport.db import dispose_engines
 
             dispose_engines()
@@ -554,7 +555,7 @@ def search_hub(
 
 # -------------------------------------------------------------------- convert and run
 
-_loaded: dict[tuple[str, str | None, bool, str | None], Any] = {}
+_loaded: dict[tuple[str, str | None, bool, str | None, str | None], Any] = {}
 
 
 @dataclass(frozen=True)
@@ -566,6 +567,7 @@ class ModelSource:
     name: str
     task: str | None
     stored: Any = None
+    pulled: bool = False
 
 
 def model_source(ref: str, *, pull_missing: bool = True, progress: Any = None) -> ModelSource:
@@ -580,20 +582,19 @@ def model_source(ref: str, *, pull_missing: bool = True, progress: Any = None) -
 
         return ModelSource(path, source_digest(path), path.name, None)
     store = get_store()
+    pulled = False
     try:
         stored = stored_model(ref)
-        store.count("run.hit")
     except NotInStoreError:
         if not pull_missing:
             raise
         pull(ref, progress=progress)
         stored = stored_model(ref)
-        store.count("run.miss")
+        pulled = True
     digest = hashlib.sha256()
     for f in store.files(stored):
         digest.update(f"{f.path}\0{f.sha256}\n".encode())
-    store.touch(stored.key)
-    return ModelSource(stored.path, digest.hexdigest(), stored.name, stored.task, stored)
+    return ModelSource(stored.path, digest.hexdigest(), stored.name, stored.task, stored, pulled)
 
 
 def convert(
@@ -606,10 +607,21 @@ def convert(
     progress: Any = None,
 ) -> Any:
     """Convert a stored model (pulled if missing) or a local folder to ONNX, cached."""
+    source = model_source(ref, progress=progress)
+    return _convert_source(source, task=task, optimize=optimize, quantize=quantize, opset=opset)
+
+
+def _convert_source(
+    source: ModelSource,
+    *,
+    task: str | None,
+    optimize: bool,
+    quantize: str | None,
+    opset: int | None = None,
+) -> Any:
     from modelport.catalog.tasks import canonical_task
     from modelport.convert.export import DEFAULT_OPSET, convert_folder
 
-    source = model_source(ref, progress=progress)
     return convert_folder(
         source.folder,
         out_root=get_store().layout.root / "converted",
@@ -635,7 +647,7 @@ def load_model(
     from modelport.runtime.model import Model
     from modelport.store import runs
 
-    key = (ref, provider, optimize, quantize)
+    key = (ref, provider, optimize, quantize, task)
     if key in _loaded:
         return _loaded[key]
     path = Path(ref).expanduser()
@@ -651,17 +663,20 @@ def load_model(
         model = Model.load(remembered.path, provider=provider)
         runs.record_use(root, remembered.model_key)
     else:
-        result = convert(ref, task=task, optimize=optimize, quantize=quantize)
+        source = model_source(ref)
+        result = _convert_source(source, task=task, optimize=optimize, quantize=quantize)
         model = Model.load(result.path, provider=provider)
-        if not path.is_dir():
-            stored = stored_model(ref)
+        if source.stored is not None:
+            store = get_store()
+            store.count("run.miss" if source.pulled else "run.hit")
+            store.touch(source.stored.key)
             runs.remember(
                 root,
                 ref,
                 options,
-                registry=stored.registry,
-                name=stored.name,
-                revision=stored.revision,
+                registry=source.stored.registry,
+                name=source.stored.name,
+                revision=source.stored.revision,
                 converted=result.path.name,
             )
     _loaded[key] = model
