@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from modelport.errors import CatalogValidationError, ModelportError
+from modelport.errors import ModelportError
 
 __all__ = ["format_error"]
 
@@ -13,11 +13,6 @@ _DEBUG_HINT = "Set MODELPORT_DEBUG=1 to see the traceback."
 
 def _modelport(exc: BaseException) -> tuple[str, int]:
     assert isinstance(exc, ModelportError)
-    return exc.one_line(), exc.exit_code
-
-
-def _catalog_invalid(exc: BaseException) -> tuple[str, int]:
-    assert isinstance(exc, CatalogValidationError)
     return exc.one_line(), exc.exit_code
 
 
@@ -36,7 +31,6 @@ def _unexpected(exc: BaseException) -> tuple[str, int]:
 
 
 _FORMATTERS: list[tuple[type[BaseException], Callable[[BaseException], tuple[str, int]]]] = [
-    (CatalogValidationError, _catalog_invalid),
     (ModelportError, _modelport),
     (OSError, _os_error),
 ]

@@ -8,6 +8,7 @@ and sampled generation with a KV cache, and image classification from a file.
 
 from __future__ import annotations
 
+import abc
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -46,7 +47,7 @@ def _softmax(x: Any, axis: int = -1) -> Any:
     return e / e.sum(axis=axis, keepdims=True)
 
 
-class Pipeline:
+class Pipeline(abc.ABC):
     """Pre-processing, one session run, post-processing."""
 
     task = ""
@@ -58,8 +59,9 @@ class Pipeline:
         self.input_names = [i.name for i in session.get_inputs()]
         self.output_names = [o.name for o in session.get_outputs()]
 
+    @abc.abstractmethod
     def __call__(self, inputs: Any, **options: Any) -> Any:
-        raise NotImplementedError
+        """The task's answer for the inputs."""
 
     def _labels(self) -> dict[int, str]:
         labels = self.spec.modelport.get("labels")
@@ -370,7 +372,7 @@ class TextGeneration(_TextPipeline):
         return outs[0] if single else outs
 
     def generate_ids(self, prompt_ids: list[int], max_new_tokens: int) -> list[int]:
-        """Greedy continuation ids of prompt ids (used by parity checks)."""
+        """Greedy continuation ids of prompt ids (no decoding; what tests compare)."""
         return self._loop(
             prompt_ids, max_new_tokens, False, 1.0, 0, 1.0, _np().random.default_rng(0)
         )

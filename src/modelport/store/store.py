@@ -267,7 +267,6 @@ class Store:
 
     def _index(self, manifest: Manifest) -> None:
         now = _now()
-        folder = self.layout.model_dir(manifest.registry, manifest.name, manifest.revision)
         with self.engine.begin() as conn:
             old = conn.execute(
                 select(store_models.c.use_count, store_models.c.last_used).where(
@@ -308,7 +307,6 @@ class Store:
                         for f in manifest.files
                     ],
                 )
-        del folder
 
     # ---------------------------------------------------------------- refs
 
