@@ -288,14 +288,15 @@ def test_a_conversion_over_tolerance_fails_and_leaves_nothing(
 
 
 def test_torch_onnx_export_fallback_for_encoders(models: dict[str, Path], tmp_path: Path) -> None:
-    from modelport.convert.export import _parity, _torch_export
+    from modelport.convert.export import _torch_export
+    from modelport.convert.parity import parity
 
     out = tmp_path / "plain"
     out.mkdir()
     _torch_export(models["text-classification"], out, "text-classification", 17)
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
         (out / name).write_bytes((models["text-classification"] / name).read_bytes())
-    max_diff, cosine = _parity(models["text-classification"], out, "text-classification")
+    max_diff, cosine = parity(models["text-classification"], out, "text-classification")
     assert max_diff < 1e-4
     assert cosine > 0.9999
 

@@ -25,6 +25,7 @@ usage errors); the server maps each class to one HTTP status and one JSON shape.
      ├── UnsafeFileError              a hub lists a file name that would escape the store
      ├── PickleRefusedError           only pickle weights exist and --allow-pickle was not given
      ├── IntegrityError               a download or a stored blob does not match its digest
+     ├── ConversionError              an ONNX export failed or differs from the original
      ├── NotInStoreError              (also KeyError) the model is not in the local store
      └── UnknownHubError              (also ValueError) no hub is registered under that name
 """
@@ -39,6 +40,7 @@ __all__ = [
     "CatalogShrinkError",
     "CatalogValidationError",
     "ConfigError",
+    "ConversionError",
     "DuplicateModelError",
     "HubAccessError",
     "HubUnavailableError",
@@ -373,3 +375,10 @@ class UnknownHubError(ModelportError, ValueError):
         super().__init__(
             f"No hub named {name!r}.", hint="Known hubs: " + ", ".join(sorted(known)) + "."
         )
+
+
+class ConversionError(ModelportError):
+    """An ONNX export failed, or its outputs differ from the original model's."""
+
+    code = "conversion_failed"
+    http_status = 422

@@ -15,12 +15,12 @@ import os
 import shutil
 import uuid
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 from modelport.convert.detect import detect_folder
-from modelport.errors import IntegrityError, InvalidValueError, MissingExtraError, ModelportError
+from modelport.convert.parity import FP32_TOLERANCE, INT8_MIN_COSINE, auto_class, parity
+from modelport.convert.spec import package_version, read_yaml, write_conversion_spec
+from modelport.errors import ConversionError, InvalidValueError, MissingExtraError
 
 __all__ = [
     "CONVERTIBLE_TASKS",
@@ -32,12 +32,6 @@ __all__ = [
 ]
 
 DEFAULT_OPSET = 18
-#: Max |ONNX − PyTorch| accepted for float32 artifacts (and optimized ones).
-FP32_TOLERANCE = 1e-3
-#: Min cosine similarity to PyTorch accepted for int8 artifacts (mean-pooled hidden states or
-#: logits). Dynamic int8 of all-MiniLM-L6-v2 reaches about 0.983 on real sentences.
-INT8_MIN_COSINE = 0.98
-
 # modelport task → optimum task
 CONVERTIBLE_TASKS: dict[str, str] = {
     "feature-extraction": "feature-extraction",
@@ -51,13 +45,6 @@ CONVERTIBLE_TASKS: dict[str, str] = {
 }
 
 _ST_FILES = ("modules.json", "sentence_bert_config.json", "config_sentence_transformers.json")
-
-
-class ConversionError(ModelportError):
-    """An export failed or its outputs differ from the original model's."""
-
-    code = "conversion_failed"
-    http_status = 422
 
 
 @dataclass(frozen=True)
@@ -74,13 +61,6 @@ class ConversionResult:
     quantize: str | None
     seconds: float
     cached: bool
-
-
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "none"
 
 
 def _require_convert() -> None:
@@ -113,7 +93,8 @@ def conversion_key(
         "optimize": optimize,
         "quantize": quantize,
         "exporter": {
-            p: _version(p) for p in ("optimum-onnx", "transformers", "torch", "onnx", "onnxruntime")
+            p: package_version(p)
+            for p in ("optimum-onnx", "transformers", "torch", "onnx", "onnxruntime")
         },
         "format": 1,
     }
@@ -161,14 +142,14 @@ def convert_folder(
     )
     target = out_root / key
     if (target / "modelport.yml").exists():
-        spec_data = _read_yaml(target / "modelport.yml")
-        parity = spec_data.get("modelport", {}).get("parity", {})
+        spec_data = read_yaml(target / "modelport.yml")
+        checks = spec_data.get("modelport", {}).get("parity", {})
         return ConversionResult(
             target,
             task,
             key,
-            float(parity.get("max_abs_diff", 0.0)),
-            float(parity.get("cosine", 1.0)),
+            float(checks.get("max_abs_diff", 0.0)),
+            float(checks.get("cosine", 1.0)),
             opset,
             optimize,
             quantize,
@@ -209,7 +190,7 @@ def convert_folder(
             _optimize(staging, folder)
         if quantize == "int8":
             _quantize(staging)
-        max_diff, cosine = _parity(folder, staging, task)
+        max_diff, cosine = parity(folder, staging, task)
         if quantize is None and max_diff > FP32_TOLERANCE:
             raise ConversionError(
                 f"The ONNX export of {folder.name} differs from PyTorch by {max_diff:.2e} "
@@ -222,7 +203,7 @@ def convert_folder(
                 f"(needs {INT8_MIN_COSINE}); the artifact was removed.",
                 hint="Use the float32 conversion for this model.",
             )
-        _write_spec(
+        write_conversion_spec(
             staging,
             folder,
             task,
@@ -233,6 +214,8 @@ def convert_folder(
             max_diff,
             cosine,
             source,
+            tolerance=FP32_TOLERANCE,
+            min_cosine=INT8_MIN_COSINE,
         )
         try:
             os.replace(staging, target)
@@ -306,7 +289,20 @@ def _adopt(
             ),
             default=opset,
         )
-        _write_spec(staging, folder, task, name, graph_opset, False, None, 0.0, 1.0, source)
+        write_conversion_spec(
+            staging,
+            folder,
+            task,
+            name,
+            graph_opset,
+            False,
+            None,
+            0.0,
+            1.0,
+            source,
+            tolerance=FP32_TOLERANCE,
+            min_cosine=INT8_MIN_COSINE,
+        )
         try:
             os.replace(staging, out_root / key)
         except OSError:
@@ -348,26 +344,11 @@ def _export(folder: Path, out: Path, task: str, opset: int) -> None:
     _torch_export(folder, out, task, opset)
 
 
-def _auto_class(task: str) -> Any:
-    import transformers
-
-    return {
-        "feature-extraction": transformers.AutoModel,
-        "sentence-similarity": transformers.AutoModel,
-        "text-classification": transformers.AutoModelForSequenceClassification,
-        "token-classification": transformers.AutoModelForTokenClassification,
-        "question-answering": transformers.AutoModelForQuestionAnswering,
-        "fill-mask": transformers.AutoModelForMaskedLM,
-        "text-generation": transformers.AutoModelForCausalLM,
-        "image-classification": transformers.AutoModelForImageClassification,
-    }[task]
-
-
 def _torch_export(folder: Path, out: Path, task: str, opset: int) -> None:
     """Plain ``torch.onnx.export`` of an encoder, with dynamic batch and sequence axes."""
     import torch
 
-    model = _auto_class(task).from_pretrained(str(folder)).eval()
+    model = auto_class(task).from_pretrained(str(folder)).eval()
     outputs = {
         "feature-extraction": ["last_hidden_state"],
         "sentence-similarity": ["last_hidden_state"],
@@ -454,257 +435,3 @@ def _quantize(staging: Path) -> None:
     os.replace(tmp, path)
     for extra in staging.glob("model.onnx_data*"):
         extra.unlink()
-
-
-# ---------------------------------------------------------------------- parity
-
-
-def _parity_inputs(staging: Path, task: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Generated inputs as numpy (for ORT) and torch (for the reference) arrays."""
-    import numpy as np
-    import torch
-
-    if task == "image-classification":
-        config = _read_json(staging / "preprocessor_config.json")
-        size = config.get("size") or {"height": 224, "width": 224}
-        h = int(size.get("height") or size.get("shortest_edge") or 224)
-        w = int(size.get("width") or size.get("shortest_edge") or 224)
-        crop = config.get("crop_size")
-        if isinstance(crop, dict):
-            h, w = int(crop["height"]), int(crop["width"])
-        pixels = np.random.default_rng(0).standard_normal((2, 3, h, w)).astype(np.float32)
-        return {"pixel_values": pixels}, {"pixel_values": torch.from_numpy(pixels)}
-    from modelport.runtime.text import TextTokenizer
-
-    tokenizer = TextTokenizer(staging, max_length=128)
-    mask = tokenizer.mask_token or ""
-    texts = [
-        f"The quick brown fox {mask} over the lazy dog near the river bank today.",
-        f"Hello {mask} world.",
-    ]
-    if task == "text-generation":
-        texts = ["The quick brown fox jumps over"]
-    encodings = tokenizer.encode_batch(texts)
-    arrays = {
-        "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-        "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-        "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
-    }
-    return arrays, {k: torch.from_numpy(v) for k, v in arrays.items()}
-
-
-def _parity(folder: Path, staging: Path, task: str) -> tuple[float, float]:
-    """Max |ONNX − PyTorch| and mean cosine similarity on generated inputs."""
-    import numpy as np
-    import onnxruntime as ort
-    import torch
-
-    np_inputs, torch_inputs = _parity_inputs(staging, task)
-    session = ort.InferenceSession(str(staging / "model.onnx"), providers=["CPUExecutionProvider"])
-    names = [i.name for i in session.get_inputs()]
-    feed = {k: v for k, v in np_inputs.items() if k in names}
-    if task == "text-generation":
-        for i in session.get_inputs():
-            if i.name.startswith("past_key_values"):
-                heads, head_dim = i.shape[1], i.shape[3]
-                if not isinstance(heads, int) or not isinstance(head_dim, int):
-                    from modelport.runtime.pipelines import _head_dim, _kv_heads
-
-                    config = _read_json(folder / "config.json")
-                    heads, head_dim = _kv_heads(config), _head_dim(config)
-                dtype = np.float16 if "float16" in i.type else np.float32
-                feed[i.name] = np.zeros((1, heads, 0, head_dim), dtype=dtype)
-        if "position_ids" in names:
-            length = np_inputs["input_ids"].shape[1]
-            feed["position_ids"] = np.arange(length, dtype=np.int64)[None, :]
-    onnx_out = dict(
-        zip([o.name for o in session.get_outputs()], session.run(None, feed), strict=True)
-    )
-    model = _auto_class(task).from_pretrained(str(folder)).eval()
-    import inspect
-
-    # The signature, not __code__: forward is often wrapped by decorators.
-    accepted = set(inspect.signature(model.forward).parameters)
-    given = {
-        k: v
-        for k, v in torch_inputs.items()
-        if k in accepted and (k in names or k == "pixel_values")
-    }
-    with torch.no_grad():
-        ref = model(**given)
-    pairs = []
-    for name in ("last_hidden_state", "logits", "start_logits", "end_logits"):
-        if name in onnx_out and getattr(ref, name, None) is not None:
-            pairs.append((name, onnx_out[name], getattr(ref, name).float().numpy()))
-    if not pairs:
-        raise IntegrityError(f"Cannot compare the {task} export with PyTorch: no shared outputs.")
-    max_diff = 0.0
-    cosines = []
-    mask = np_inputs.get("attention_mask")
-    for name, onnx_value, ref_value in pairs:
-        if onnx_value.shape != ref_value.shape:
-            raise ConversionError(
-                f"The ONNX output has shape {onnx_value.shape}, PyTorch {ref_value.shape}."
-            )
-        a, b = onnx_value.astype(np.float64), ref_value.astype(np.float64)
-        if mask is not None and a.ndim == 3 and a.shape[:2] == mask.shape:
-            keep = mask.astype(bool)
-            max_diff = max(max_diff, float(np.abs(a[keep] - b[keep]).max()))
-            if name == "last_hidden_state":
-                # Hidden states are compared as what users get: mean-pooled vectors.
-                weights = mask[..., None].astype(np.float64)
-                a = (a * weights).sum(axis=1) / weights.sum(axis=1)
-                b = (b * weights).sum(axis=1) / weights.sum(axis=1)
-            else:
-                a, b = a * mask[..., None], b * mask[..., None]  # padding is free to differ
-        else:
-            max_diff = max(max_diff, float(np.abs(a - b).max()))
-        flat_a, flat_b = a.reshape(a.shape[0], -1), b.reshape(b.shape[0], -1)
-        dots = (flat_a * flat_b).sum(axis=1)
-        norms = np.linalg.norm(flat_a, axis=1) * np.linalg.norm(flat_b, axis=1)
-        cosines.extend((dots / np.clip(norms, 1e-12, None)).tolist())
-    return max_diff, float(np.mean(cosines))
-
-
-# ---------------------------------------------------------------------- spec
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    import yaml
-
-    data = yaml.safe_load(path.read_text())
-    return data if isinstance(data, dict) else {}
-
-
-def _st_settings(folder: Path) -> dict[str, Any]:
-    modules = []
-    try:
-        modules = json.loads((folder / "modules.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    settings: dict[str, Any] = {"pooling": ["mean"], "normalize": False}
-    for module in modules if isinstance(modules, list) else []:
-        kind = str(module.get("type", ""))
-        path = folder / str(module.get("path", ""))
-        if kind.endswith("Pooling"):
-            config = _read_json(path / "config.json")
-            modes = [
-                mode
-                for key, mode in (
-                    ("pooling_mode_cls_token", "cls"),
-                    ("pooling_mode_mean_tokens", "mean"),
-                    ("pooling_mode_max_tokens", "max"),
-                    ("pooling_mode_mean_sqrt_len_tokens", "mean_sqrt_len"),
-                    ("pooling_mode_lasttoken", "lasttoken"),
-                )
-                if config.get(key)
-            ]
-            settings["pooling"] = modes or ["mean"]
-        elif kind.endswith("Normalize"):
-            settings["normalize"] = True
-        elif not kind.endswith("Transformer"):
-            settings.setdefault("unsupported_modules", []).append(kind)
-    bert = _read_json(folder / "sentence_bert_config.json")
-    if bert.get("max_seq_length"):
-        settings["max_seq_length"] = int(bert["max_seq_length"])
-    return settings
-
-
-def _write_spec(
-    staging: Path,
-    folder: Path,
-    task: str,
-    name: str,
-    opset: int,
-    optimize: bool,
-    quantize: str | None,
-    max_diff: float,
-    cosine: float,
-    source: str | None,
-) -> None:
-    import onnx
-
-    from modelport.runtime.spec import ModelSpec, TensorSpec, write_spec
-
-    model = onnx.load(str(staging / "model.onnx"), load_external_data=False)
-    initializers = {i.name for i in model.graph.initializer}
-
-    def tensors(values: Any) -> list[TensorSpec]:
-        out = []
-        for v in values:
-            if v.name in initializers:
-                continue
-            dims = [
-                d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
-                for d in v.type.tensor_type.shape.dim
-            ]
-            elem = onnx.helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type).name
-            out.append(TensorSpec(name=v.name, type=elem, shape=dims))
-        return out
-
-    config = _read_json(folder / "config.json")
-    labels = (
-        config.get("id2label")
-        if task in ("text-classification", "token-classification", "image-classification")
-        else None
-    )
-    extra: dict[str, Any] = {
-        "task": task,
-        "source": {"folder": folder.name, "digest": source},
-        "exporter": {
-            "optimum-onnx": _version("optimum-onnx"),
-            "transformers": _version("transformers"),
-            "torch": _version("torch"),
-            "onnx": _version("onnx"),
-        },
-        "opset": opset,
-        "options": {"optimize": optimize, "quantize": quantize},
-        "parity": {
-            "max_abs_diff": max_diff,
-            "cosine": cosine,
-            "tolerance": FP32_TOLERANCE if quantize is None else None,
-            "min_cosine": INT8_MIN_COSINE if quantize else None,
-        },
-    }
-    if labels:
-        extra["labels"] = {int(k): str(v) for k, v in labels.items()}
-    if config.get("problem_type"):
-        extra["problem_type"] = config["problem_type"]
-    if task in ("feature-extraction", "sentence-similarity"):
-        extra.update(_st_settings(folder) or {"pooling": ["mean"], "normalize": False})
-    max_length = extra.get("max_seq_length")
-    if max_length is None and task != "image-classification":
-        max_pos = config.get("max_position_embeddings") or config.get("n_positions")
-        max_length = int(max_pos) if isinstance(max_pos, int) and max_pos < 100_000 else None
-    pre = _read_json(staging / "preprocessor_config.json")
-    raw_size = pre.get("size")
-    size: dict[str, Any] = raw_size if isinstance(raw_size, dict) else {}
-    size_bytes = sum(p.stat().st_size for p in staging.glob("model.onnx*"))
-    spec = ModelSpec(
-        name=name,
-        description=f"{task} model converted by modelport",
-        model={"source": "model.onnx", "format": "onnx", "version": str(opset)},
-        inputs=tensors(model.graph.input),
-        outputs=tensors(model.graph.output),
-        runtime={
-            "gpu": {"memory": f"{max(1, round(size_bytes * 2 / 1e9, 1))}GB", "backend": "auto"}
-        },
-        preprocessing={
-            "tokenizer": "tokenizer.json" if (staging / "tokenizer.json").exists() else None,
-            "max_length": max_length,
-            "resize": [size["height"], size["width"]] if "height" in size else None,
-            "normalize": {"mean": pre["image_mean"], "std": pre["image_std"]}
-            if "image_mean" in pre
-            else None,
-        },
-        modelport=extra,
-    )
-    write_spec(staging, spec)
