@@ -411,26 +411,21 @@ def get_store() -> Any:
 
 def hub_ref(text: str) -> Any:
     """A reference to something pullable: explicit registry, ``org/name``, or a catalog name."""
-    from modelport.errors import InvalidValueError as _Invalid
+    from modelport.hubs.base import get_hub
     from modelport.refs import Ref
 
     ref = parse_ref(text)
-    if ref.registry == "onnx":
-        # Zoo names are matched loosely ("ResNet-50" is "resnet50"); the store keeps that form.
-        import re
-
-        return Ref(re.sub(r"[^a-z0-9]+", "", ref.name.lower()), "onnx", ref.revision)
     if ref.hub is not None:
-        return ref if ref.registry else Ref(ref.name, ref.hub, ref.revision)
+        return Ref(get_hub(ref.hub).store_name(ref.name), ref.hub, ref.revision)
     if ref.registry is not None:
-        raise _Invalid(
+        raise InvalidValueError(
             f"{text} is a hosted API model: there is nothing to pull.",
             hint="Pull a model from a hub, e.g. hf:org/name.",
         )
     entry = get_catalog()[resolve_model(ref.name).id]
     if entry.hugging_face_id:
         return Ref(entry.hugging_face_id, "hf", ref.revision)
-    raise _Invalid(
+    raise InvalidValueError(
         f"{entry.id} has no published weights to pull.",
         hint="Only self-hosted models with a hub id can be pulled.",
     )

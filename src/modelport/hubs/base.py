@@ -114,6 +114,10 @@ class Hub(abc.ABC):
     #: The registry prefix of references (``hf`` in ``hf:org/name``).
     name: str = ""
 
+    def store_name(self, name: str) -> str:
+        """The form of a model name the store keeps (hubs with loose names normalize it)."""
+        return name
+
     @abc.abstractmethod
     def search(
         self,

@@ -91,6 +91,10 @@ class OnnxZooHub(Hub):
         self._base_url = base_url
         self._manifest: list[ZooModel] | None = None
 
+    def store_name(self, name: str) -> str:
+        """Zoo names match loosely: ``ResNet-50`` is ``resnet50``."""
+        return _normal(name)
+
     @property
     def base_url(self) -> str:
         """Where the manifest and the model files are served."""
