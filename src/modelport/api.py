@@ -91,11 +91,8 @@ def get_catalog(*, reload: bool = False) -> Catalog:
         settings = get_settings()
         catalog = Catalog(load_bundled_entries() if settings.bundled_catalog else ())
         repo = _repository()
-        stored = repo.entries()
-        # Remote entries first, so a user's own entry wins over a remote one.
-        stored.sort(key=lambda item: item[0] == "user")
-        for _origin, entry in stored:
-            catalog.register(entry, replace=True)
+        # One row per id (remote updates never take a user's id): they replace bundled ones.
+        catalog.register_bulk((entry for _origin, entry in repo.entries()), replace=True)
         catalog.load_usage(repo.usage())
         catalog.on_usage(lambda model_id, count: repo.add_usage(model_id, count))
         _catalog = catalog
