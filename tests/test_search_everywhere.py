@@ -13,7 +13,9 @@ pytest.importorskip("onnx")
 import modelport.api as api
 from modelport.hubs.search import search_everywhere
 from tests.catalog_server import CatalogServer, serve_catalogs
+from tests.github_server import GitHubServer, Repo, serve_github
 from tests.hf_server import HubServer, serve_hub
+from tests.kaggle_server import KaggleModel, KaggleServer, serve_kaggle
 from tests.test_cli import run as cli
 from tests.test_onnx_zoo import entry, tiny_classifier
 from tests.test_pull import tiny_files
@@ -21,7 +23,13 @@ from tests.test_pull import tiny_files
 
 @pytest.fixture
 def hubs(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[HubServer, CatalogServer]]:
-    with serve_hub() as hf, serve_catalogs() as zoo:
+    with (
+        serve_hub() as hf,
+        serve_catalogs() as zoo,
+        serve_github() as github,
+        serve_kaggle() as kaggle,
+    ):
+        _other_hubs(github, kaggle, monkeypatch)
         hf.add_repo(
             "sentence-transformers/all-MiniLM-L6-v2",
             tiny_files(),
@@ -56,12 +64,32 @@ def hubs(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[HubServer, CatalogSe
         yield hf, zoo
 
 
+def _other_hubs(
+    github: GitHubServer, kaggle: KaggleServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PyTorch Hub and Kaggle Models answer too, each with one tinynet of its own."""
+    github.add(Repo("acme", "tinynet", {"main": {"hubconf.py": "def tinynet():\n    pass\n"}}))
+    kaggle.models.append(
+        KaggleModel(
+            "acme",
+            "tinynet",
+            "MODEL_FRAMEWORK_TENSOR_FLOW_2",
+            "default",
+            {1: {"saved_model.pb": b"x"}},
+            tags=("Image Classification",),
+        )
+    )
+    monkeypatch.setenv("MODELPORT_GITHUB_URL", github.url)
+    monkeypatch.setenv("MODELPORT_GITHUB_API_URL", github.url + "/api")
+    monkeypatch.setenv("MODELPORT_KAGGLE_URL", kaggle.url)
+
+
 def test_every_source_answers_and_duplicates_merge(
     hubs: tuple[HubServer, CatalogServer],
 ) -> None:
     found = search_everywhere("minilm", timeout=10)
     assert found.failures == {}
-    assert set(found.seconds) >= {"catalog", "hf", "onnx"}
+    assert set(found.seconds) == {"catalog", "hf", "onnx", "tfhub", "torch"}
     refs = [r.ref for r in found.results]
     top = found.results[0]
     # The catalog entry and the Hub repo it names are one result.
@@ -70,8 +98,12 @@ def test_every_source_answers_and_duplicates_merge(
     assert "hf:sentence-transformers/all-MiniLM-L6-v2" not in refs
     assert "hf:acme/minilm-finetune" in refs
     tiny = search_everywhere("tinynet", timeout=10)
-    [merged] = [r for r in tiny.results if "tinynet" in r.ref.lower()]
+    [merged] = [r for r in tiny.results if r.source in ("hf", "onnx")]
     assert {merged.ref, *merged.also} == {"hf:onnxmodelzoo/tinynet", "onnx:TinyNet"}
+    # Other registries' tinynets are other models: listed, not merged.
+    refs = {r.ref for r in tiny.results}
+    assert {"torch:acme/tinynet", "tfhub:acme/tinynet/tensorFlow2/default"} <= refs
+    assert tiny.failures == {}
 
 
 def test_a_hub_that_is_down_or_slow_leaves_the_others(

@@ -413,7 +413,7 @@ def hub_ref(text: str) -> Any:
 
     ref = parse_ref(text)
     if ref.hub is not None:
-        return Ref(get_hub(ref.hub).store_name(ref.name), ref.hub, ref.revision)
+        return get_hub(ref.hub).store_ref(Ref(ref.name, ref.hub, ref.revision))
     if ref.registry is not None:
         raise InvalidValueError(
             f"{text} is a hosted API model: there is nothing to pull.",
@@ -545,6 +545,43 @@ def search_hub(
     return get_hub(hub).search(query, task=task, library=library, sort=sort, limit=limit)
 
 
+def hub_info(ref: str) -> dict[str, Any]:
+    """What a hub says about a model, without pulling it (entry points for PyTorch Hub)."""
+    from dataclasses import asdict
+
+    from modelport.hubs.base import get_hub
+    from modelport.refs import Ref
+
+    parsed = parse_ref(ref)
+    if parsed.hub is None:
+        raise InvalidValueError(
+            f"{ref} does not name a hub model.", hint="Use hf:, onnx:, tfhub: or torch:."
+        )
+    hub = get_hub(parsed.hub)
+    target = Ref(parsed.name, parsed.hub, parsed.revision)
+    if parsed.hub == "torch":
+        from modelport.hubs.torchhub import TorchHub
+        from modelport.trust import is_trusted
+
+        assert isinstance(hub, TorchHub)
+        commit, entries, dependencies = hub.entrypoints(target)
+        repo = hub.store_name(parsed.name)
+        return {
+            "ref": f"torch:{repo}",
+            "hub": "torch",
+            "id": repo,
+            "revision": commit,
+            "trusted": is_trusted(repo),
+            "entrypoints": [asdict(e) for e in entries],
+            "dependencies": dependencies,
+        }
+    model = hub.info(target)
+    data = asdict(model)
+    data["ref"] = f"{model.hub}:{model.id}"
+    data["size"] = model.size
+    return data
+
+
 # -------------------------------------------------------------------- convert and run
 
 _loaded: dict[tuple[str, str | None, bool, str | None, str | None], Any] = {}
@@ -560,6 +597,9 @@ class ModelSource:
     task: str | None
     stored: Any = None
     pulled: bool = False
+    #: For a PyTorch Hub repository: which entry point, with which keyword arguments.
+    entrypoint: str | None = None
+    entry_kwargs: tuple[tuple[str, object], ...] = ()
 
 
 def model_source(ref: str, *, pull_missing: bool = True, progress: Any = None) -> ModelSource:
@@ -586,7 +626,39 @@ def model_source(ref: str, *, pull_missing: bool = True, progress: Any = None) -
     digest = hashlib.sha256()
     for f in store.files(stored):
         digest.update(f"{f.path}\0{f.sha256}\n".encode())
-    return ModelSource(stored.path, digest.hexdigest(), stored.name, stored.task, stored, pulled)
+    entrypoint, entry_kwargs = _torch_entry(ref)
+    return ModelSource(
+        stored.path,
+        digest.hexdigest(),
+        stored.name,
+        stored.task,
+        stored,
+        pulled,
+        entrypoint,
+        entry_kwargs,
+    )
+
+
+def _torch_entry(ref: str) -> tuple[str | None, tuple[tuple[str, object], ...]]:
+    from modelport.refs import parse_torch_name
+
+    parsed = parse_ref(ref)
+    if parsed.registry != "torch":
+        return None, ()
+    parts = parse_torch_name(parsed.name)
+    return parts.entrypoint, parts.kwargs
+
+
+def _check_trusted(source: ModelSource, trust: bool) -> None:
+    """Running a PyTorch Hub repository's code needs the user's trust in it."""
+    from modelport.errors import UntrustedCodeError
+    from modelport.trust import is_trusted
+
+    if source.stored is None or source.stored.registry != "torch" or trust:
+        return
+    if not is_trusted(source.stored.name):
+        ref = f"torch:{source.stored.name}" + (f"/{source.entrypoint}" if source.entrypoint else "")
+        raise UntrustedCodeError(ref, source.stored.name)
 
 
 def convert(
@@ -597,10 +669,20 @@ def convert(
     quantize: str | None = None,
     opset: int | None = None,
     progress: Any = None,
+    trust: bool = False,
+    input_shapes: Sequence[str] = (),
 ) -> Any:
     """Convert a stored model (pulled if missing) or a local folder to ONNX, cached."""
     source = model_source(ref, progress=progress)
-    return _convert_source(source, task=task, optimize=optimize, quantize=quantize, opset=opset)
+    return _convert_source(
+        source,
+        task=task,
+        optimize=optimize,
+        quantize=quantize,
+        opset=opset,
+        trust=trust,
+        input_shapes=input_shapes,
+    )
 
 
 def _convert_source(
@@ -610,6 +692,8 @@ def _convert_source(
     optimize: bool,
     quantize: str | None,
     opset: int | None = None,
+    trust: bool = False,
+    input_shapes: Sequence[str] = (),
 ) -> Any:
     from modelport.catalog.tasks import canonical_task
     from modelport.convert.export import DEFAULT_OPSET, convert_folder
@@ -624,6 +708,10 @@ def _convert_source(
         opset=opset or DEFAULT_OPSET,
         optimize=optimize,
         quantize=quantize,
+        entrypoint=source.entrypoint,
+        entry_kwargs=dict(source.entry_kwargs),
+        input_shapes=input_shapes,
+        before_code_runs=lambda: _check_trusted(source, trust),
     )
 
 
@@ -634,6 +722,8 @@ def load_model(
     optimize: bool = False,
     quantize: str | None = None,
     task: str | None = None,
+    trust: bool = False,
+    input_shapes: Sequence[str] = (),
 ) -> Any:
     """A loaded ``Model`` for repeated calls: a spec folder, or pull → convert → load."""
     from modelport.runtime.model import Model
@@ -649,6 +739,8 @@ def load_model(
         return model
     root = get_settings().home / "store"
     options = f"task={task};optimize={optimize};quantize={quantize}"
+    if input_shapes:
+        options += ";shapes=" + ",".join(input_shapes)
     # A run resolved before starts without the catalog or the database.
     remembered = None if path.is_dir() else runs.lookup(root, ref, options)
     if remembered is not None:
@@ -656,7 +748,14 @@ def load_model(
         runs.record_use(root, remembered.model_key)
     else:
         source = model_source(ref)
-        result = _convert_source(source, task=task, optimize=optimize, quantize=quantize)
+        result = _convert_source(
+            source,
+            task=task,
+            optimize=optimize,
+            quantize=quantize,
+            trust=trust,
+            input_shapes=input_shapes,
+        )
         model = Model.load(result.path, provider=provider)
         if source.stored is not None:
             store = get_store()

@@ -117,6 +117,15 @@ store_counters = Table(
     Column("value", Integer, nullable=False, default=0),
 )
 
+#: Sources whose code the user allowed to run (PyTorch Hub repositories).
+trusted_sources = Table(
+    "trusted_sources",
+    metadata,
+    Column("kind", String(32), primary_key=True),
+    Column("name", String(400), primary_key=True),
+    Column("added_at", DateTime(timezone=True), nullable=False),
+)
+
 _lock = threading.Lock()
 _engines: dict[str, Engine] = {}
 

@@ -44,6 +44,7 @@ __all__ = [
     "DuplicateModelError",
     "HubAccessError",
     "HubUnavailableError",
+    "IncompatibleModelError",
     "IntegrityError",
     "InvalidReferenceError",
     "InvalidValueError",
@@ -59,6 +60,7 @@ __all__ = [
     "UnknownHubError",
     "UnknownTaskError",
     "UnsafeFileError",
+    "UntrustedCodeError",
 ]
 
 
@@ -338,6 +340,29 @@ class PickleRefusedError(ModelportError):
             f"{ref} publishes only pickle weights ({shown}), which can run code when loaded.",
             hint="If you trust its author, pass --allow-pickle.",
         )
+
+
+class UntrustedCodeError(ModelportError, PermissionError):
+    """Loading the model would run code from a source the user has not trusted."""
+
+    code = "untrusted_code"
+    exit_code = 3
+    http_status = 403
+
+    def __init__(self, ref: str, source: str, *, what: str = "its hubconf.py") -> None:
+        self.ref = ref
+        self.source = source
+        super().__init__(
+            f"{ref} runs code from {what}, and {source} is not trusted.",
+            hint=f"If you trust {source}, run: modelport trust {source} (or pass --trust once).",
+        )
+
+
+class IncompatibleModelError(ModelportError):
+    """The model cannot run here: its opset or operators are beyond this runtime."""
+
+    code = "incompatible_model"
+    http_status = 422
 
 
 class IntegrityError(ModelportError):

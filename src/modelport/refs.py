@@ -23,7 +23,7 @@ from urllib.parse import unquote, urlsplit
 
 from modelport.errors import InvalidReferenceError
 
-__all__ = ["HUB_REGISTRIES", "Ref", "parse_ref"]
+__all__ = ["HUB_REGISTRIES", "Ref", "TorchRef", "parse_ref", "parse_torch_name"]
 
 #: Registries whose models can be pulled into the store (hosted API providers are
 #: registries too, but catalog-only).
@@ -36,8 +36,8 @@ _SEGMENT = r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?"
 _HF_NAME_RE = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})?")
 _PATH_NAME_RE = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})*")
 _TORCH_NAME_RE = re.compile(
-    rf"(?P<owner>{_SEGMENT})/(?P<repo>{_SEGMENT})(?::(?P<ref>[A-Za-z0-9_.][A-Za-z0-9_./-]*))?"
-    rf"/(?P<entry>{_SEGMENT})(?:\?(?P<kwargs>[A-Za-z0-9_.=&,%+-]*))?"
+    rf"(?P<owner>{_SEGMENT})/(?P<repo>{_SEGMENT})(?::(?P<ref>[A-Za-z0-9_.][A-Za-z0-9_./-]*?))?"
+    rf"(?:/(?P<entry>{_SEGMENT})(?:\?(?P<kwargs>[A-Za-z0-9_.=&,%+-]*))?)?"
 )
 _API_NAME_RE = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.:/+-]*[A-Za-z0-9_.+])?")
 _QUERY_RE = re.compile(r"[A-Za-z0-9_.:/+ -]+")
@@ -191,3 +191,58 @@ def parse_ref(text: str) -> Ref:
         _check_revision(text, revision)
     _check_name(text, registry, name)
     return Ref(name=name, registry=registry, revision=revision or None)
+
+
+@dataclass(frozen=True)
+class TorchRef:
+    """The parts of a PyTorch Hub name: ``owner/repo[:ref][/entrypoint[?kwargs]]``."""
+
+    owner: str
+    repo: str
+    git_ref: str | None = None
+    entrypoint: str | None = None
+    kwargs: tuple[tuple[str, object], ...] = ()
+
+    @property
+    def repo_id(self) -> str:
+        """``owner/repo``."""
+        return f"{self.owner}/{self.repo}"
+
+
+def _kwarg_value(text: str) -> object:
+    from urllib.parse import unquote
+
+    value = unquote(text)
+    lowered = value.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
+def parse_torch_name(name: str) -> TorchRef:
+    """Split a ``torch:`` name; keyword arguments become ints, floats, bools or strings."""
+    match = _TORCH_NAME_RE.fullmatch(name)
+    if match is None or ".." in name:
+        raise InvalidReferenceError(
+            f"torch:{name}",
+            f"{name!r} is not a PyTorch Hub reference",
+            hint="Use torch:owner/repo[:ref][/entrypoint], e.g. torch:pytorch/vision/resnet18.",
+        )
+    kwargs: list[tuple[str, object]] = []
+    for part in (match["kwargs"] or "").split("&"):
+        if not part:
+            continue
+        key, eq, value = part.partition("=")
+        if not eq or not key.isidentifier():
+            raise InvalidReferenceError(
+                f"torch:{name}", f"{part!r} is not a keyword argument (use key=value)"
+            )
+        kwargs.append((key, _kwarg_value(value)))
+    return TorchRef(match["owner"], match["repo"], match["ref"], match["entry"], tuple(kwargs))

@@ -96,6 +96,41 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "Base URL of the legacy ONNX Model Zoo: ONNX_HUB_MANIFEST.json and the model files.",
     ),
     SettingSpec(
+        "onnx_zoo_org",
+        "MODELPORT_ONNX_ZOO_ORG",
+        "onnx_zoo_org",
+        "onnxmodelzoo",
+        "Hugging Face organisation that hosts the ONNX Model Zoo (searched by `onnx:` names).",
+    ),
+    SettingSpec(
+        "kaggle_url",
+        "MODELPORT_KAGGLE_URL",
+        "kaggle_url",
+        "https://api.kaggle.com",
+        "Kaggle Models API that `tfhub:` handles are pulled from (through kagglehub).",
+    ),
+    SettingSpec(
+        "tfhub_url",
+        "MODELPORT_TFHUB_URL",
+        "tfhub_url",
+        "https://tfhub.dev",
+        "Where old tfhub.dev handles are fetched (`HANDLE?tf-hub-format=compressed`).",
+    ),
+    SettingSpec(
+        "github_url",
+        "MODELPORT_GITHUB_URL",
+        "github_url",
+        "https://github.com",
+        "Where PyTorch Hub repository archives are downloaded (`OWNER/REPO/zipball/REF`).",
+    ),
+    SettingSpec(
+        "github_api_url",
+        "MODELPORT_GITHUB_API_URL",
+        "github_api_url",
+        "https://api.github.com",
+        "GitHub API resolving PyTorch Hub branches and tags to commits (sends `GITHUB_TOKEN`).",
+    ),
+    SettingSpec(
         "debug",
         "MODELPORT_DEBUG",
         "debug",
@@ -124,6 +159,11 @@ class Settings:
     gpu_memory_gb: float | None = None
     http_timeout: float = 30.0
     onnx_zoo_url: str = "https://github.com/onnx/models/raw/main"
+    onnx_zoo_org: str = "onnxmodelzoo"
+    kaggle_url: str = "https://api.kaggle.com"
+    tfhub_url: str = "https://tfhub.dev"
+    github_url: str = "https://github.com"
+    github_api_url: str = "https://api.github.com"
     debug: bool = False
 
     @property
@@ -267,6 +307,11 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         values["http_timeout"] = float(_parse_number("MODELPORT_HTTP_TIMEOUT", raw, float))
     if (raw := pick("onnx_zoo_url")) is not None:
         values["onnx_zoo_url"] = str(raw).rstrip("/")
+    if (raw := pick("onnx_zoo_org")) is not None:
+        values["onnx_zoo_org"] = str(raw).strip("/")
+    for url_field in ("kaggle_url", "tfhub_url", "github_url", "github_api_url"):
+        if (raw := pick(url_field)) is not None:
+            values[url_field] = str(raw).rstrip("/")
     if (raw := pick("debug")) is not None:
         values["debug"] = _parse_bool("MODELPORT_DEBUG", raw)
     return Settings(**values)

@@ -13,6 +13,7 @@ from modelport.cli import pull as pull_cmds
 from modelport.cli import run as run_cmds
 from modelport.cli import serve as serve_cmds
 from modelport.cli import system as system_cmds
+from modelport.cli import trust as trust_cmds
 
 app = typer.Typer(
     name="modelport",
@@ -46,5 +47,6 @@ local_cmds.register(app)
 model_cmds.register(app)
 system_cmds.register(app)
 serve_cmds.register(app)
+trust_cmds.register(app)
 app.add_typer(catalog_cmds.app, name="catalog")
 app.add_typer(cache_cmds.app, name="cache")

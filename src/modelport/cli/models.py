@@ -223,10 +223,54 @@ def search(
     out.result([{"score": h.score, "model": h.entry} for h in hits], human)
 
 
-def show(name: NameArg, json_: JsonOpt = False) -> None:
-    """Show everything the catalog knows about one model."""
-    from modelport.api import resolve_model, show_model
+def _show_hub_model(name: str, json_: bool) -> None:
+    from modelport.api import hub_info
 
+    info = hub_info(name)
+    out = Output(json_mode=json_)
+
+    def human() -> None:
+        out.message(f"[bold]{info['ref']}[/bold] at {info['revision']}")
+        if "entrypoints" in info:
+            out.message(
+                "trusted: " + ("yes" if info["trusted"] else f"no (modelport trust {info['id']})")
+            )
+            if info["dependencies"]:
+                out.message("needs: " + ", ".join(info["dependencies"]))
+            out.table(
+                ["ENTRY POINT", "ARGUMENTS", "DESCRIPTION"],
+                [
+                    [
+                        e["name"],
+                        e["signature"],
+                        (e["doc"] or "").split("\n")[0]
+                        or (f"from {e['imported_from']}" if e["imported_from"] else ""),
+                    ]
+                    for e in info["entrypoints"]
+                ],
+            )
+            return
+        facts = [
+            ("task", info.get("task") or "?"),
+            ("library", info.get("library") or "?"),
+            ("size", fmt.size(info["size"]) if info.get("size") else "?"),
+            ("license", info.get("license") or "?"),
+            ("downloads", f"{info['downloads']:,}" if info.get("downloads") else "?"),
+            ("files", str(len(info.get("files") or ()))),
+        ]
+        out.table(["", ""], [[k, v] for k, v in facts])
+
+    out.result(info, human)
+
+
+def show(name: NameArg, json_: JsonOpt = False) -> None:
+    """Show what the catalog knows about a model, or what its hub says (hf:, onnx:, torch:…)."""
+    from modelport.api import resolve_model, show_model
+    from modelport.refs import HUB_REGISTRIES, parse_ref
+
+    if ":" in name and parse_ref(name).registry in HUB_REGISTRIES:
+        _show_hub_model(name, json_)
+        return
     match = resolve_model(name)
     entry = show_model(name)
     out = Output(json_mode=json_)

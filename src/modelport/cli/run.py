@@ -14,7 +14,24 @@ from modelport.cli._output import Output, to_jsonable
 
 __all__ = ["register"]
 
-RefArg = Annotated[str, typer.Argument(help="A model: hf:org/name, a catalog name, or a folder.")]
+RefArg = Annotated[
+    str,
+    typer.Argument(
+        help="A model: hf:org/name, onnx:NAME, tfhub:HANDLE, torch:owner/repo/entry, "
+        "a catalog name, or a folder."
+    ),
+]
+TrustOpt = Annotated[
+    bool,
+    typer.Option("--trust", help="Run this PyTorch Hub repository's hubconf.py this once."),
+]
+InputShapeOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--input-shape",
+        help="Example input for export: [name=]1,3,224,224[:dtype] (repeatable).",
+    ),
+]
 TaskOpt = Annotated[str | None, typer.Option("--task", "-t", help="Override the detected task.")]
 ProviderOpt = Annotated[
     str | None,
@@ -34,18 +51,28 @@ def convert(
     opset: Annotated[
         int | None, typer.Option("--opset", min=11, max=23, help="ONNX opset (default 18).")
     ] = None,
+    trust: TrustOpt = False,
+    input_shape: InputShapeOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Convert a model to ONNX (cached), checked against PyTorch on generated inputs."""
+    """Convert a model to ONNX (cached), checked against the original on generated inputs."""
     from modelport.api import convert as do_convert
 
-    result = do_convert(ref, task=task, optimize=optimize, quantize=quantize, opset=opset)
+    result = do_convert(
+        ref,
+        task=task,
+        optimize=optimize,
+        quantize=quantize,
+        opset=opset,
+        trust=trust,
+        input_shapes=input_shape or (),
+    )
     out = Output(json_mode=json_)
 
     def human() -> None:
         state = "cached" if result.cached else f"converted in {result.seconds:.1f} s"
         out.message(
-            f"{result.task}: {state}; max |ONNX − PyTorch| = {result.max_abs_diff:.2e}, "
+            f"{result.task}: {state}; max |ONNX − original| = {result.max_abs_diff:.2e}, "
             f"cosine {result.cosine:.6f}"
         )
         out.message(str(result.path))
@@ -94,6 +121,10 @@ def _show(out: Output, task: str, result: Any) -> None:
         for item in result if isinstance(result, list) else [result]:
             _say(item["generated_text"])
         return
+    if task == "tensors":
+        for name, value in result.items():
+            _say(f"{name}: {json.dumps(value)}")
+        return
     if task == "question-answering":
         _say(
             f"{result['answer']!r} (score {result['score']:.3f}, "
@@ -137,13 +168,15 @@ def run(
         bool, typer.Option("--benchmark", help="Time repeated runs instead.")
     ] = False,
     runs: Annotated[int, typer.Option("--runs", min=1, help="Benchmark runs.")] = 20,
+    trust: TrustOpt = False,
+    input_shape: InputShapeOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Run a model (pulled and converted on first use) and print its answer."""
     from modelport.api import load_model
 
     inputs = _inputs(text, input_, file)
-    model = load_model(ref, provider=provider)
+    model = load_model(ref, provider=provider, trust=trust, input_shapes=input_shape or ())
     options: dict[str, Any] = {}
     if model.task == "text-generation":
         options = {

@@ -14,8 +14,10 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from modelport.convert.detect import detect_folder
 from modelport.convert.parity import FP32_TOLERANCE, INT8_MIN_COSINE, auto_class, parity
@@ -112,12 +114,41 @@ def convert_folder(
     opset: int = DEFAULT_OPSET,
     optimize: bool = False,
     quantize: str | None = None,
+    entrypoint: str | None = None,
+    entry_kwargs: Mapping[str, Any] | None = None,
+    input_shapes: Sequence[str] = (),
+    before_code_runs: Callable[[], None] | None = None,
 ) -> ConversionResult:
-    """Convert (or find in the cache) the model in ``folder``; returns where it lives."""
+    """Convert (or find in the cache) the model in ``folder``; returns where it lives.
+
+    ``before_code_runs`` is called just before the source's own code would run (a
+    PyTorch Hub ``hubconf.py``); it raises to refuse.
+    """
     import time
 
     if quantize not in (None, "int8"):
         raise InvalidValueError(f"Unknown quantization {quantize!r}.", hint="Use --quantize int8.")
+    framework = (
+        "pytorch-hub"
+        if (folder / "hubconf.py").exists()
+        else "tensorflow"
+        if (folder / "saved_model.pb").exists()
+        else None
+    )
+    if framework is not None:
+        return _convert_framework(
+            folder,
+            framework,
+            out_root=out_root,
+            source=source,
+            name=name,
+            opset=opset,
+            quantize=quantize,
+            entrypoint=entrypoint,
+            entry_kwargs=dict(entry_kwargs or {}),
+            input_shapes=input_shapes,
+            before_code_runs=before_code_runs,
+        )
     if task is None:
         detected = detect_folder(folder, card_task=card_task)
         task = detected.task
@@ -240,6 +271,146 @@ def convert_folder(
     )
 
 
+def _cached(target: Path, key: str, opset: int, quantize: str | None) -> ConversionResult | None:
+    if not (target / "modelport.yml").exists():
+        return None
+    spec_data = read_yaml(target / "modelport.yml")
+    extra = spec_data.get("modelport", {})
+    checks = extra.get("parity", {})
+    return ConversionResult(
+        target,
+        str(extra.get("task")),
+        key,
+        float(checks.get("max_abs_diff", 0.0)),
+        float(checks.get("cosine", 1.0)),
+        opset,
+        False,
+        quantize,
+        0.0,
+        True,
+    )
+
+
+def _convert_framework(
+    folder: Path,
+    framework: str,
+    *,
+    out_root: Path,
+    source: str | None,
+    name: str | None,
+    opset: int,
+    quantize: str | None,
+    entrypoint: str | None,
+    entry_kwargs: dict[str, Any],
+    input_shapes: Sequence[str],
+    before_code_runs: Callable[[], None] | None,
+) -> ConversionResult:
+    """Export a PyTorch Hub entry point or a TensorFlow SavedModel, parity-checked."""
+    import time
+
+    if framework == "pytorch-hub" and not entrypoint:
+        raise InvalidValueError(
+            f"{name or folder.name} is a PyTorch Hub repository: say which entry point to export.",
+            hint="Use torch:owner/repo/ENTRYPOINT; list them with: modelport show torch:owner/repo",
+        )
+    from modelport.convert.torchhub import parse_input_shape
+
+    shapes = [parse_input_shape(text) for text in input_shapes]
+    variant = json.dumps(
+        {"entrypoint": entrypoint, "kwargs": entry_kwargs, "shapes": list(input_shapes)},
+        sort_keys=True,
+        default=str,
+    )
+    key = conversion_key(
+        source or source_digest(folder),
+        task=f"{framework}:{variant}",
+        opset=opset,
+        optimize=False,
+        quantize=quantize,
+    )
+    target = out_root / key
+    cached = _cached(target, key, opset, quantize)
+    if cached is not None:
+        return cached
+    if framework == "pytorch-hub" and before_code_runs is not None:
+        before_code_runs()
+    started = time.perf_counter()
+    staging = out_root / f".{key}.{uuid.uuid4().hex}.tmp"
+    staging.mkdir(parents=True)
+    try:
+        if framework == "pytorch-hub":
+            try:
+                import torch  # noqa: F401
+            except ImportError:
+                raise MissingExtraError("convert", feature="Exporting PyTorch Hub models") from None
+            from modelport.convert.torchhub import export_torchhub
+
+            assert entrypoint is not None
+            task, max_diff, cosine = export_torchhub(
+                folder,
+                staging,
+                entrypoint=entrypoint,
+                kwargs=entry_kwargs,
+                input_shapes=shapes,
+                opset=opset,
+            )
+        else:
+            from modelport.convert.tensorflow import export_saved_model
+
+            task, max_diff, cosine = export_saved_model(
+                folder, staging, input_shapes=shapes, opset=opset
+            )
+        if task == "image-classification":
+            (staging / "preprocessor_config.json").write_text(
+                json.dumps(_image_preprocessor(staging / "model.onnx"))
+            )
+        if quantize == "int8":
+            _quantize(staging)
+        if quantize is None and max_diff > FP32_TOLERANCE:
+            raise ConversionError(
+                f"The ONNX export of {name or folder.name} differs from {framework} by "
+                f"{max_diff:.2e} (tolerance {FP32_TOLERANCE:.0e}); the artifact was removed.",
+                hint="Try another --opset.",
+            )
+        write_conversion_spec(
+            staging,
+            folder,
+            task,
+            name or folder.name,
+            opset,
+            False,
+            quantize,
+            max_diff,
+            cosine,
+            source,
+            tolerance=FP32_TOLERANCE,
+            min_cosine=INT8_MIN_COSINE,
+            framework=framework,
+            entrypoint=entrypoint,
+        )
+        try:
+            os.replace(staging, target)
+        except OSError:
+            if not (target / "modelport.yml").exists():
+                raise
+            shutil.rmtree(staging, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return ConversionResult(
+        target,
+        task,
+        key,
+        max_diff,
+        cosine,
+        opset,
+        False,
+        quantize,
+        time.perf_counter() - started,
+        False,
+    )
+
+
 # ---------------------------------------------------------------------- export
 
 #: ImageNet preprocessing, which the zoo's image classifiers expect.
@@ -254,6 +425,35 @@ IMAGENET_PREPROCESSOR = {
     "image_std": [0.229, 0.224, 0.225],
     "resample": 2,
 }
+
+
+def _image_preprocessor(model: Path) -> dict[str, Any]:
+    """Preprocessing for an exported image classifier, from its input's layout and size.
+
+    PyTorch models (NCHW) get ImageNet's normalization, resized straight to a fixed size
+    other than 224; TensorFlow ones (NHWC) get pixels scaled to [0, 1], TF Hub's convention.
+    """
+    import onnx
+
+    graph = onnx.load(str(model), load_external_data=False).graph
+    dims = [d.dim_value for d in graph.input[0].type.tensor_type.shape.dim]
+    channels_last = len(dims) == 4 and dims[3] == 3 and dims[1] != 3
+    height, width = (dims[1], dims[2]) if channels_last else (dims[2], dims[3])
+    if channels_last:
+        return {
+            "do_resize": True,
+            "size": {"height": height or 224, "width": width or 224},
+            "do_rescale": True,
+            "rescale_factor": 1 / 255,
+            "do_normalize": False,
+            "resample": 2,
+            "data_format": "channels_last",
+        }
+    if not height or not width or (height, width) == (224, 224):
+        return IMAGENET_PREPROCESSOR
+    config = {k: v for k, v in IMAGENET_PREPROCESSOR.items() if k != "crop_pct"}
+    config["size"] = {"height": height, "width": width}
+    return config
 
 
 def _adopt(

@@ -138,3 +138,33 @@ def parity(folder: Path, staging: Path, task: str) -> tuple[float, float]:
         norms = np.linalg.norm(flat_a, axis=1) * np.linalg.norm(flat_b, axis=1)
         cosines.extend((dots / np.clip(norms, 1e-12, None)).tolist())
     return max_diff, float(np.mean(cosines))
+
+
+def compare_outputs(got: list[Any], expected: list[Any]) -> tuple[float, float]:
+    """Max |got − expected| and mean cosine similarity of paired output arrays."""
+    import numpy as np
+
+    if len(got) != len(expected):
+        raise ConversionError(
+            f"The ONNX model gives {len(got)} outputs, the original {len(expected)}."
+        )
+    max_diff = 0.0
+    cosines = []
+    for a, b in zip(got, expected, strict=True):
+        a64, b64 = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+        if a64.shape != b64.shape:
+            raise ConversionError(
+                f"The ONNX output has shape {a64.shape}, the original {b64.shape}."
+            )
+        if a64.size == 0:
+            continue
+        max_diff = max(max_diff, float(np.abs(a64 - b64).max()))
+        fa, fb = (
+            a64.reshape(a64.shape[0], -1) if a64.ndim > 1 else a64[None],
+            (b64.reshape(b64.shape[0], -1) if b64.ndim > 1 else b64[None]),
+        )
+        norms = np.linalg.norm(fa, axis=1) * np.linalg.norm(fb, axis=1)
+        safe = np.where(norms == 0, 1.0, norms)
+        cos = np.where(norms == 0, 1.0, (fa * fb).sum(axis=1) / safe)
+        cosines.extend(cos.tolist())
+    return max_diff, float(np.mean(cosines)) if cosines else 1.0

@@ -81,6 +81,8 @@ def write_conversion_spec(
     *,
     tolerance: float,
     min_cosine: float,
+    framework: str = "transformers",
+    entrypoint: str | None = None,
 ) -> None:
     """Write ``modelport.yml`` for the artifact in ``staging``, recording how it was checked."""
     import onnx
@@ -112,11 +114,14 @@ def write_conversion_spec(
     extra: dict[str, Any] = {
         "task": task,
         "source": {"folder": folder.name, "digest": source},
+        "framework": framework,
         "exporter": {
-            "optimum-onnx": package_version("optimum-onnx"),
-            "transformers": package_version("transformers"),
-            "torch": package_version("torch"),
-            "onnx": package_version("onnx"),
+            p: package_version(p)
+            for p in {
+                "transformers": ("optimum-onnx", "transformers", "torch", "onnx"),
+                "pytorch-hub": ("torch", "onnx"),
+                "tensorflow": ("tensorflow", "tf2onnx", "onnx"),
+            }.get(framework, ("onnx",))
         },
         "opset": opset,
         "options": {"optimize": optimize, "quantize": quantize},
@@ -127,6 +132,8 @@ def write_conversion_spec(
             "min_cosine": min_cosine if quantize else None,
         },
     }
+    if entrypoint:
+        extra["entrypoint"] = entrypoint
     if labels:
         extra["labels"] = {int(k): str(v) for k, v in labels.items()}
     if config.get("problem_type"):

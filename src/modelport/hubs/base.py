@@ -26,9 +26,11 @@ __all__ = [
     "ProgressCallback",
     "PullEvent",
     "PulledModel",
+    "commit_folder",
     "commit_pull",
     "get_hub",
     "hub_names",
+    "offline_mode",
     "register_hub",
     "served_from_store",
     "unregister_hub",
@@ -118,6 +120,10 @@ class Hub(abc.ABC):
         """The form of a model name the store keeps (hubs with loose names normalize it)."""
         return name
 
+    def store_ref(self, ref: Ref) -> Ref:
+        """The reference the store keeps for ``ref``: its stored name and revision."""
+        return Ref(self.store_name(ref.name), ref.registry, ref.revision)
+
     @abc.abstractmethod
     def search(
         self,
@@ -171,6 +177,59 @@ def commit_pull(
     store.count("pull.miss")
     emit(PullEvent("success"))
     return _pulled(store, manifest, downloaded=downloaded, from_store=False)
+
+
+def commit_folder(
+    store: Any,
+    folder: Any,
+    files: Sequence[str],
+    *,
+    registry: str,
+    name: str,
+    revision: str,
+    ref: str,
+    emit: ProgressCallback,
+    downloaded: int,
+    requested: str | None = None,
+    task: str | None = None,
+    library: str | None = None,
+    tags: Sequence[str] = (),
+    refs: Sequence[str] = (),
+) -> PulledModel:
+    """Store the files of an unpacked download (content-addressed) and commit them."""
+    import datetime as dt
+    from pathlib import Path
+
+    from modelport.store.store import Manifest
+
+    emit(PullEvent("verifying sha256 digests"))
+    entries = []
+    for path in sorted(files):
+        added = store.add_file(Path(folder) / path)
+        entries.append(type(added)(path, added.sha256, added.size, added.digest_kind, added.digest))
+    manifest = Manifest(
+        registry=registry,
+        name=name,
+        revision=revision,
+        ref=ref,
+        requested=requested,
+        files=tuple(entries),
+        pulled_at=dt.datetime.now(dt.UTC).isoformat(),
+        task=task,
+        library=library,
+        tags=tuple(tags),
+    )
+    return commit_pull(store, manifest, downloaded=downloaded, emit=emit, refs=refs)
+
+
+def offline_mode() -> bool:
+    """Whether the user asked for no network (``MODELPORT_OFFLINE`` or ``HF_HUB_OFFLINE``)."""
+    import os
+
+    return any(
+        os.environ.get(var, "").lower() in ("1", "true", "yes", "on")
+        for var in ("MODELPORT_OFFLINE", "HF_HUB_OFFLINE")
+    )
 
 
 def _pulled(store: Any, manifest: Any, *, downloaded: int, from_store: bool) -> PulledModel:

@@ -33,6 +33,7 @@ from modelport.hubs.base import (
     PulledModel,
     PullEvent,
     commit_pull,
+    offline_mode,
     served_from_store,
 )
 from modelport.refs import Ref
@@ -102,21 +103,11 @@ class OnnxZooHub(Hub):
 
         return (self._base_url or get_settings().onnx_zoo_url).rstrip("/")
 
-    def _offline(self) -> bool:
-        import os
-
-        return os.environ.get("HF_HUB_OFFLINE", "").lower() in (
-            "1",
-            "true",
-            "yes",
-            "on",
-        ) or os.environ.get("MODELPORT_OFFLINE", "").lower() in ("1", "true", "yes", "on")
-
     def manifest(self) -> list[ZooModel]:
         """Every model the manifest lists (fetched once per process)."""
         if self._manifest is not None:
             return self._manifest
-        if self._offline():
+        if offline_mode():
             raise OfflineError("Cannot read the ONNX Model Zoo manifest: offline mode is on.")
         import httpx
 

@@ -166,7 +166,9 @@ def _merge_and_rank(results: list[FederatedResult]) -> list[FederatedResult]:
     merged: dict[str, FederatedResult] = {}
     refs_seen: dict[str, str] = {}
     for r in results:
-        key = _key(r.name)
+        # Name-alike models merge only where one registry mirrors another (the zoo on the
+        # Hub, catalog entries of Hub repos); a PyTorch Hub repo or a Kaggle model is its own.
+        key = _key(r.name) if r.source in ("catalog", "hf", "onnx") else r.ref
         # A catalog entry and the hub listing of its Hugging Face id are one model.
         for ref in (r.ref, *r.also):
             if ref in refs_seen:

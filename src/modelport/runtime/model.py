@@ -48,12 +48,8 @@ class Model:
         """Load a folder holding ``modelport.yml`` (or GPUX's ``gpux.yml``) and its ONNX file."""
         root = Path(folder)
         spec = read_spec(root)
-        task = spec.task or _task_from_gpux(spec)
-        if task is None:
-            raise ConfigError(
-                f"{root / 'modelport.yml'} does not say which task the model does.",
-                hint="Add `modelport: {task: text-classification}` (or another task).",
-            )
+        # A spec without a task (GPUX's have none) still runs: arrays in, arrays out.
+        task = spec.task or _task_from_gpux(spec) or "tensors"
         model_path = root / spec.model.source
         if not model_path.exists():
             raise ConfigError(f"{model_path} does not exist (model.source in the spec).")

@@ -12,7 +12,7 @@ import abc
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from modelport.errors import InvalidValueError, MissingExtraError
 from modelport.runtime.spec import ModelSpec
@@ -29,6 +29,7 @@ SUPPORTED_TASKS = (
     "fill-mask",
     "text-generation",
     "image-classification",
+    "tensors",
 )
 
 
@@ -512,6 +513,8 @@ class ImageClassification(Pipeline):
             mean = np.array(c.get("image_mean", [0.5, 0.5, 0.5]), dtype=np.float32)
             std = np.array(c.get("image_std", [0.5, 0.5, 0.5]), dtype=np.float32)
             array = (array - mean) / std
+        if c.get("data_format") == "channels_last":  # TensorFlow's NHWC
+            return array[None].astype(np.float32)
         return array.transpose(2, 0, 1)[None].astype(np.float32)
 
     def __call__(self, inputs: Any, *, top_k: int = 5, **options: Any) -> Any:
@@ -534,6 +537,67 @@ class ImageClassification(Pipeline):
                 ]
             )
         return results if isinstance(inputs, list) else results[0]
+
+
+class Tensors(Pipeline):
+    """Arrays in, arrays out: models without a task pipeline (exported modules, zoo graphs).
+
+    Inputs are ``{input name: nested list}``, or one nested list for a single-input model;
+    outputs are ``{output name: nested list}``.
+    """
+
+    task = "tensors"
+
+    _TYPES: ClassVar[dict[str, str]] = {
+        "tensor(float)": "float32",
+        "tensor(float16)": "float16",
+        "tensor(double)": "float64",
+        "tensor(int64)": "int64",
+        "tensor(int32)": "int32",
+        "tensor(int8)": "int8",
+        "tensor(uint8)": "uint8",
+        "tensor(bool)": "bool",
+    }
+
+    def __call__(self, inputs: Any, **options: Any) -> Any:
+        np = _np()
+        declared = {i.name: i for i in self.session.get_inputs()}
+        if not isinstance(inputs, dict):
+            if len(declared) != 1:
+                raise InvalidValueError(
+                    f"This model takes {len(declared)} inputs: give a JSON object keyed by "
+                    + ", ".join(declared)
+                    + "."
+                )
+            inputs = {next(iter(declared)): inputs}
+        unknown = sorted(set(inputs) - set(declared))
+        missing = sorted(set(declared) - set(inputs))
+        if unknown or missing:
+            raise InvalidValueError(
+                "The inputs do not match the model's: "
+                + (f"unknown {', '.join(unknown)}; " if unknown else "")
+                + (f"missing {', '.join(missing)}" if missing else "").rstrip("; ")
+                + ".",
+                hint="Expected: "
+                + ", ".join(f"{i.name} {i.type} {i.shape}" for i in declared.values()),
+            )
+        feed = {}
+        for name, value in inputs.items():
+            dtype = self._TYPES.get(declared[name].type, "float32")
+            try:
+                array = np.asarray(value, dtype=dtype)
+            except (TypeError, ValueError) as e:
+                raise InvalidValueError(f"Input {name!r} is not a {dtype} array: {e}.") from None
+            shape = declared[name].shape
+            if len(shape) != array.ndim or any(
+                isinstance(d, int) and d != n for d, n in zip(shape, array.shape, strict=False)
+            ):
+                raise InvalidValueError(
+                    f"Input {name!r} has shape {list(array.shape)}; the model wants {shape}."
+                )
+            feed[name] = array
+        values = self.session.run(None, feed)
+        return {n: v.tolist() for n, v in zip(self.output_names, values, strict=True)}
 
 
 def _center_crop(image: Any, width: int, height: int) -> Any:
@@ -574,6 +638,7 @@ PIPELINES: dict[str, type[Pipeline]] = {
     "fill-mask": FillMask,
     "text-generation": TextGeneration,
     "image-classification": ImageClassification,
+    "tensors": Tensors,
 }
 
 

@@ -230,6 +230,32 @@ class Store:
         forget(self.layout.root, registry=manifest.registry, name=manifest.name)
         return folder
 
+    def add_file(self, source: Path) -> ManifestFile:
+        """Copy a local file (an unpacked archive member) into the blobs, keyed by its sha256."""
+        import hashlib
+
+        digest = hashlib.sha256()
+        tmp_dir = self.layout.tmp()
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        tmp = tmp_dir / f".blob.{uuid.uuid4().hex}.tmp"
+        try:
+            with source.open("rb") as src, tmp.open("wb") as dst:
+                while chunk := src.read(1 << 20):
+                    digest.update(chunk)
+                    dst.write(chunk)
+                dst.flush()
+                os.fsync(dst.fileno())
+            sha256 = digest.hexdigest()
+            blob = self.layout.blob(sha256)
+            if not blob.exists():
+                blob.parent.mkdir(parents=True, exist_ok=True)
+                os.chmod(tmp, 0o444)
+                os.replace(tmp, blob)
+            size = blob.stat().st_size
+        finally:
+            tmp.unlink(missing_ok=True)
+        return ManifestFile(source.name, sha256, size, "sha256", sha256)
+
     def _link(self, sha256: str, target: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")

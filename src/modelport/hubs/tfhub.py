@@ -1,0 +1,472 @@
+"""TensorFlow Hub, now Kaggle Models (``tfhub:owner/model/framework/variation[/version]``).
+
+Kaggle handles are resolved and downloaded by ``kagglehub`` (credentials from
+``KAGGLE_USERNAME``/``KAGGLE_KEY`` or ``KAGGLE_API_TOKEN``, as kagglehub reads them),
+into a scratch folder, then kept in the store content-addressed.
+
+kagglehub takes its endpoint from ``KAGGLE_API_ENVIRONMENT`` (a fixed table of Kaggle
+hosts), not from a URL. ``_kaggle_endpoint`` is the small adapter that makes
+``MODELPORT_KAGGLE_URL`` work: for any URL other than the production API it selects
+kagglehub's non-production environment and points that environment's table entry at
+the URL, for the duration of one call, under a lock.
+
+Old ``https://tfhub.dev/publisher/model/.../version`` handles (any name whose third part
+is not a Kaggle framework) are fetched the way ``tensorflow_hub`` resolves an
+``http(s)://`` handle: ``{MODELPORT_TFHUB_URL}/HANDLE?tf-hub-format=compressed``, a tar.gz.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+from modelport.errors import (
+    HubAccessError,
+    HubUnavailableError,
+    IntegrityError,
+    InvalidReferenceError,
+    MissingExtraError,
+    ModelNotFoundError,
+    OfflineError,
+    RateLimitedError,
+)
+from modelport.hubs.base import (
+    Hub,
+    HubFile,
+    HubModel,
+    ProgressCallback,
+    PulledModel,
+    PullEvent,
+    commit_folder,
+    offline_mode,
+    served_from_store,
+)
+from modelport.refs import Ref
+
+__all__ = ["KaggleHandle", "TensorFlowHub", "parse_handle"]
+
+PRODUCTION_URL = "https://api.kaggle.com"
+#: Kaggle's framework segment of a model handle (lower-cased).
+FRAMEWORKS = {
+    "tensorflow2": "tensorFlow2",
+    "tensorflow1": "tensorFlow1",
+    "tflite": "tfLite",
+    "tfjs": "tfJs",
+    "pytorch": "pyTorch",
+    "jax": "jax",
+    "flax": "flax",
+    "keras": "keras",
+    "transformers": "transformers",
+    "onnx": "onnx",
+    "scikitlearn": "scikitLearn",
+    "gguf": "gguf",
+    "ggml": "ggml",
+    "gemmacpp": "gemmaCpp",
+    "coral": "coral",
+    "mxnet": "mxnet",
+    "triton": "triton",
+    "tensorrtllm": "tensorRtLlm",
+    "other": "other",
+}
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class KaggleHandle:
+    """A model handle: Kaggle's ``owner/model/framework/variation`` or an old tfhub.dev path."""
+
+    path: str
+    version: int | None
+    kaggle: bool
+
+    @property
+    def framework(self) -> str | None:
+        """Kaggle's framework name, e.g. ``tensorFlow2``."""
+        return FRAMEWORKS[self.path.split("/")[2].lower()] if self.kaggle else None
+
+
+def parse_handle(name: str) -> KaggleHandle:
+    """Split a ``tfhub:`` name into its handle and version."""
+    parts = name.strip("/").split("/")
+    version: int | None = None
+    if len(parts) > 1 and parts[-1].isdigit():
+        version = int(parts[-1])
+        parts = parts[:-1]
+    kaggle = len(parts) == 4 and parts[2].lower() in FRAMEWORKS
+    if not kaggle and len(parts) < 2:
+        raise InvalidReferenceError(
+            f"tfhub:{name}",
+            "a handle needs owner/model/framework/variation[/version]",
+        )
+    if kaggle:
+        parts[2] = FRAMEWORKS[parts[2].lower()]
+    return KaggleHandle("/".join(parts), version, kaggle)
+
+
+@contextlib.contextmanager
+def _kaggle_endpoint(url: str) -> Iterator[None]:
+    """Point kagglehub at ``url`` for the duration of the block (see the module docstring)."""
+    with _lock:
+        if url.rstrip("/") == PRODUCTION_URL:
+            yield
+            return
+        from kagglesdk import kaggle_env
+
+        saved_env = os.environ.get("KAGGLE_API_ENVIRONMENT")
+        saved_url = kaggle_env._env_to_endpoint[kaggle_env.KaggleEnv.LOCAL]
+        os.environ["KAGGLE_API_ENVIRONMENT"] = "LOCALHOST"
+        kaggle_env._env_to_endpoint[kaggle_env.KaggleEnv.LOCAL] = url.rstrip("/")
+        try:
+            yield
+        finally:
+            kaggle_env._env_to_endpoint[kaggle_env.KaggleEnv.LOCAL] = saved_url
+            if saved_env is None:
+                os.environ.pop("KAGGLE_API_ENVIRONMENT", None)
+            else:
+                os.environ["KAGGLE_API_ENVIRONMENT"] = saved_env
+
+
+def _kagglehub() -> Any:
+    try:
+        import kagglehub
+    except ImportError:
+        raise MissingExtraError("tf", feature="Pulling from Kaggle Models") from None
+    import logging
+
+    logging.getLogger("kagglehub").setLevel(logging.WARNING)
+    return kagglehub
+
+
+class TensorFlowHub(Hub):
+    """Kaggle Models through kagglehub, and old tfhub.dev handles."""
+
+    name = "tfhub"
+
+    def store_name(self, name: str) -> str:
+        """The handle without its version."""
+        return parse_handle(name).path
+
+    def store_ref(self, ref: Ref) -> Ref:
+        """The handle, at the version the name ends with."""
+        handle = parse_handle(ref.name)
+        version = ref.revision or (str(handle.version) if handle.version else None)
+        return Ref(handle.path, "tfhub", version)
+
+    @staticmethod
+    def _settings() -> Any:
+        from modelport.settings import get_settings
+
+        return get_settings()
+
+    def _guard(self, what: str) -> None:
+        if offline_mode():
+            raise OfflineError(f"Cannot reach Kaggle Models for {what}: offline mode is on.")
+
+    def _translate(self, error: Exception, what: str) -> NoReturn:
+        """One place that turns kagglehub's and requests' errors into modelport's."""
+        import requests
+
+        response = getattr(error, "response", None)
+        status = getattr(response, "status_code", None)
+        if status == 429:
+            raise RateLimitedError(hub="Kaggle Models", retry_after=None) from None
+        if status in (401, 403):
+            raise HubAccessError(
+                f"Kaggle Models refused access to {what} (HTTP {status}).",
+                ref=what,
+                hint="Set KAGGLE_USERNAME and KAGGLE_KEY (or KAGGLE_API_TOKEN), "
+                "and accept the model's license on kaggle.com.",
+            ) from None
+        if status == 404:
+            raise ModelNotFoundError(what, message=f"Kaggle Models has no {what}.") from None
+        if type(error).__name__ == "DataCorruptionError":
+            raise IntegrityError(
+                f"A file of {what} from Kaggle Models does not match its published MD5.",
+                hint="Nothing was stored. Try again later.",
+            ) from None
+        if isinstance(error, requests.RequestException | ConnectionError | OSError):
+            raise HubUnavailableError(
+                f"Cannot reach Kaggle Models for {what}: {type(error).__name__}.", hub="tfhub"
+            ) from None
+        raise HubUnavailableError(
+            f"Kaggle Models failed for {what}: {type(error).__name__}: {error}", hub="tfhub"
+        ) from None
+
+    def _client_call(self, what: str, call: Any) -> Any:
+        kagglehub = _kagglehub()
+        from kagglehub.clients import build_kaggle_client
+
+        del kagglehub
+        self._guard(what)
+        with _kaggle_endpoint(self._settings().kaggle_url):
+            try:
+                with build_kaggle_client() as client:
+                    return call(client)
+            except Exception as e:
+                self._translate(e, what)
+
+    def latest_version(self, handle: KaggleHandle) -> int:
+        """The newest version of a Kaggle model instance."""
+        from kagglesdk.models.types.model_api_service import ApiGetModelInstanceRequest
+
+        owner, model, _, variation = handle.path.split("/")
+
+        def call(client: Any) -> int:
+            from kagglehub.handle import parse_model_handle
+
+            request = ApiGetModelInstanceRequest()
+            request.owner_slug = owner
+            request.model_slug = model
+            request.framework = parse_model_handle(handle.path).framework_enum()
+            request.instance_slug = variation
+            return int(client.models.model_api_client.get_model_instance(request).version_number)
+
+        return int(self._client_call(f"tfhub:{handle.path}", call))
+
+    # ---------------------------------------------------------------- Hub
+
+    def search(
+        self,
+        query: str,
+        *,
+        task: str | None = None,
+        library: str | None = None,
+        limit: int = 20,
+        sort: str | None = None,
+    ) -> list[HubModel]:
+        """Kaggle models matching the query, one result per TensorFlow/Keras/ONNX variation."""
+        from kagglesdk.models.types.model_api_service import ApiListModelsRequest
+
+        def call(client: Any) -> list[HubModel]:
+            request = ApiListModelsRequest()
+            request.search = query
+            request.page_size = min(limit, 50)
+            response = client.models.model_api_client.list_models(request)
+            out = []
+            for model in response.models:
+                owner, slug = (model.ref or f"{model.author}/{model.slug}").split("/", 1)
+                tags = tuple(getattr(t, "name", "") for t in model.tags or ())
+                for instance in model.instances or ():
+                    framework = _framework_name(instance.framework)
+                    if framework not in ("tensorFlow2", "keras", "onnx", "tfLite"):
+                        continue
+                    out.append(
+                        HubModel(
+                            hub="tfhub",
+                            id=f"{owner}/{slug}/{framework}/{instance.slug}",
+                            revision=str(instance.version_number or ""),
+                            task=_task_from_tags(tags),
+                            library=framework,
+                            tags=tags,
+                            license=instance.license_name or None,
+                            likes=model.vote_count,
+                            card_summary=model.subtitle or None,
+                        )
+                    )
+            return out[:limit]
+
+        return list(self._client_call("model search", call))
+
+    def info(self, ref: Ref) -> HubModel:
+        """The handle at its version (the newest when none is given)."""
+        handle = parse_handle(ref.name)
+        version = ref.revision or (str(handle.version) if handle.version else None)
+        if handle.kaggle and version is None:
+            version = str(self.latest_version(handle))
+        files: tuple[HubFile, ...] = ()
+        if handle.kaggle:
+            files = self._list_files(handle, int(version or 0))
+        return HubModel(
+            hub="tfhub",
+            id=handle.path,
+            revision=version or "latest",
+            files=files,
+            library=handle.framework or "tensorflow",
+        )
+
+    def _list_files(self, handle: KaggleHandle, version: int) -> tuple[HubFile, ...]:
+        from kagglesdk.models.types.model_api_service import (
+            ApiListModelInstanceVersionFilesRequest,
+        )
+
+        owner, model, _, variation = handle.path.split("/")
+
+        def call(client: Any) -> tuple[HubFile, ...]:
+            from kagglehub.handle import parse_model_handle
+
+            request = ApiListModelInstanceVersionFilesRequest()
+            request.owner_slug = owner
+            request.model_slug = model
+            request.framework = parse_model_handle(handle.path).framework_enum()
+            request.instance_slug = variation
+            request.version_number = version
+            response = client.models.model_api_client.list_model_instance_version_files(request)
+            return tuple(HubFile(f.name, f.size or None, None, None) for f in response.files)
+
+        return tuple(self._client_call(f"tfhub:{handle.path}", call))
+
+    def pull(
+        self,
+        ref: Ref,
+        *,
+        revision: str | None = None,
+        allow_patterns: Sequence[str] = (),
+        ignore_patterns: Sequence[str] = (),
+        allow_pickle: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> PulledModel:
+        """Download a Kaggle model version (or an old tfhub.dev handle) into the store."""
+        from modelport.api import get_store
+
+        emit = progress or (lambda event: None)
+        handle = parse_handle(ref.name)
+        store = get_store()
+        emit(PullEvent("pulling manifest"))
+        wanted = revision or ref.revision or (str(handle.version) if handle.version else None)
+        if wanted is None and offline_mode():
+            wanted = store.resolve_ref("tfhub", handle.path, "latest")
+        if wanted is None:
+            wanted = str(self.latest_version(handle)) if handle.kaggle else None
+        if wanted is None:
+            raise InvalidReferenceError(
+                f"tfhub:{handle.path}",
+                "an old tfhub.dev handle needs its version",
+                hint="Add it: tfhub:google/imagenet/mobilenet_v2_100_224/classification/5.",
+            )
+        if not wanted.isdigit():
+            raise InvalidReferenceError(f"tfhub:{handle.path}@{wanted}", "versions are numbers")
+        existing = store.complete("tfhub", handle.path, wanted)
+        if existing is not None:
+            return served_from_store(store, existing, emit)
+        scratch = store.layout.tmp()
+        scratch.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=scratch) as tmp:
+            target = Path(tmp) / "model"
+            if handle.kaggle:
+                downloaded = self._download_kaggle(handle, int(wanted), target, emit)
+            else:
+                downloaded = self._download_compressed(handle, int(wanted), Path(tmp), target, emit)
+            files = sorted(
+                p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()
+            )
+            if not files:
+                raise ModelNotFoundError(
+                    f"tfhub:{handle.path}", message=f"tfhub:{handle.path}/{wanted} has no files."
+                )
+            return commit_folder(
+                store,
+                target,
+                files,
+                registry="tfhub",
+                name=handle.path,
+                revision=wanted,
+                ref=f"tfhub:{handle.path}/{wanted}",
+                requested=wanted,
+                library="tensorflow" if (target / "saved_model.pb").exists() else handle.framework,
+                emit=emit,
+                downloaded=downloaded,
+                refs=["latest"],
+            )
+
+    def _download_kaggle(
+        self, handle: KaggleHandle, version: int, target: Path, emit: ProgressCallback
+    ) -> int:
+        from modelport.store.layout import safe_relative_path
+
+        listed = self._list_files(handle, version)
+        for f in listed:
+            try:
+                safe_relative_path(f.path)
+            except ValueError:
+                from modelport.errors import UnsafeFileError
+
+                raise UnsafeFileError(f"tfhub:{handle.path}", f.path) from None
+        total = sum(f.size or 0 for f in listed) or None
+        emit(PullEvent("downloading", file=handle.path, total=total, completed=0))
+        kagglehub = _kagglehub()
+        self._guard(f"tfhub:{handle.path}")
+        with _kaggle_endpoint(self._settings().kaggle_url):
+            try:
+                kagglehub.model_download(f"{handle.path}/{version}", output_dir=str(target))
+            except Exception as e:
+                self._translate(e, f"tfhub:{handle.path}/{version}")
+        got = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
+        emit(PullEvent("downloading", file=handle.path, total=total, completed=got))
+        for hidden in list(target.rglob(".kagglehub*")):
+            hidden.unlink(missing_ok=True)  # kagglehub's own bookkeeping
+        return got
+
+    def _download_compressed(
+        self,
+        handle: KaggleHandle,
+        version: int,
+        scratch: Path,
+        target: Path,
+        emit: ProgressCallback,
+    ) -> int:
+        import httpx
+
+        from modelport.hubs.archives import extract_archive
+
+        self._guard(f"tfhub:{handle.path}")
+        url = f"{self._settings().tfhub_url}/{handle.path}/{version}?tf-hub-format=compressed"
+        archive = scratch / "model.tar.gz"
+        done = 0
+        what = f"tfhub:{handle.path}/{version}"
+        try:
+            with (
+                httpx.Client(follow_redirects=True, timeout=self._settings().http_timeout) as c,
+                c.stream("GET", url) as response,
+            ):
+                if response.status_code == 404:
+                    raise ModelNotFoundError(what, message=f"TensorFlow Hub has no {what}.")
+                if response.status_code >= 400:
+                    raise HubUnavailableError(
+                        f"TensorFlow Hub answered HTTP {response.status_code} for {what}.",
+                        hub="tfhub",
+                    )
+                total = int(response.headers.get("content-length") or 0) or None
+                with archive.open("wb") as fh:
+                    for chunk in response.iter_bytes(1 << 20):
+                        fh.write(chunk)
+                        done += len(chunk)
+                        emit(PullEvent("downloading", file=what, total=total, completed=done))
+        except httpx.HTTPError as e:
+            raise HubUnavailableError(
+                f"Cannot download {what}: {type(e).__name__}.", hub="tfhub"
+            ) from None
+        if total is not None and done != total:
+            raise IntegrityError(f"{what} ended after {done} of {total} bytes.")
+        extract_archive(archive, target, ref=what)
+        return done
+
+
+def _framework_name(value: Any) -> str:
+    """Kaggle's enum (``MODEL_FRAMEWORK_TENSOR_FLOW_2``) as its handle segment."""
+    raw = getattr(value, "name", str(value)).removeprefix("MODEL_FRAMEWORK_")
+    key = re.sub(r"[^a-z0-9]", "", raw.lower())
+    return FRAMEWORKS.get(key, raw)
+
+
+_TAG_TASKS = (
+    ("image classification", "image-classification"),
+    ("object detection", "object-detection"),
+    ("text embedding", "feature-extraction"),
+    ("text classification", "text-classification"),
+    ("image segmentation", "image-segmentation"),
+)
+
+
+def _task_from_tags(tags: Sequence[str]) -> str | None:
+    joined = " ".join(tags).lower()
+    for tag, task in _TAG_TASKS:
+        if tag in joined:
+            return task
+    return None
