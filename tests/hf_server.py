@@ -312,6 +312,7 @@ class HubServer:
         text = (query.get("search") or [""])[0].lower()
         task = (query.get("pipeline_tag") or [None])[0]
         library = (query.get("library") or [None])[0]
+        author = (query.get("author") or [None])[0]
         limit = int((query.get("limit") or ["1000"])[0])
         sort = (query.get("sort") or ["downloads"])[0]
         found = [
@@ -319,6 +320,7 @@ class HubServer:
             for r in self.repos.values()
             if not r.private
             and text in r.id.lower()
+            and (author is None or r.id.split("/")[0] == author)
             and (task is None or r.pipeline_tag == task)
             and (library is None or r.library_name == library)
         ]

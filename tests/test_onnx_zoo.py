@@ -187,3 +187,48 @@ def test_zoo_down_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     api.reset()
     with pytest.raises(HubUnavailableError, match="Cannot reach the ONNX Model Zoo"):
         api.search_hub("resnet", hub="onnx")
+
+
+@pytest.fixture
+def zoo_on_hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    from tests.hf_server import serve_hub
+
+    with serve_hub() as hf:
+        for opset in (12, 13):
+            hf.add_repo(
+                f"onnxmodelzoo/tinynet_Opset{opset}",
+                {"tinynet.onnx": tiny_classifier(opset), "README.md": b"# TinyNet"},
+                pipeline_tag="image-classification",
+                library_name="onnx",
+                downloads=10 + opset,
+            )
+        hf.add_repo("someone-else/tinynet_Opset17", {"x.onnx": tiny_classifier(13)})
+        monkeypatch.setenv("HF_ENDPOINT", hf.url)
+        api.reset()
+        yield hf
+
+
+def test_zoo_models_come_from_the_hub_organisation(
+    zoo_on_hub: object, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    found = api.search_hub("tiny", hub="onnx")
+    assert [(m.id, m.tags) for m in found] == [("tinynet", ("opset:13",))]
+    model = api.pull("onnx:TinyNet")
+    assert (model.hub, model.id, model.ref) == ("onnx", "tinynet", "onnx:tinynet@13")
+    assert len(model.revision) == 40  # the Hub commit
+    assert sorted(f for f, _, _ in model.files) == ["README.md", "tinynet.onnx"]
+    assert (Path(model.path) / "tinynet.onnx").read_bytes() == tiny_classifier(13)
+    old = api.pull("onnx:tinynet@12")
+    assert (Path(old.path) / "tinynet.onnx").read_bytes() == tiny_classifier(12)
+    assert api.pull("onnx:tiny-net").from_store  # loose names match
+
+    from PIL import Image
+
+    image = tmp_path / "img.png"
+    Image.fromarray(np.zeros((50, 50, 3), dtype=np.uint8)).save(image)
+    first = api.run("onnx:tinynet", str(image), top_k=2)
+    # Offline, the stored model answers without the Hub.
+    monkeypatch.setenv("MODELPORT_OFFLINE", "1")
+    api.reset()
+    assert api.pull("onnx:tinynet").from_store
+    assert api.run("onnx:tinynet", str(image), top_k=2) == first

@@ -164,8 +164,9 @@ class HuggingFaceHub(Hub):
         library: str | None = None,
         limit: int = 20,
         sort: str | None = None,
+        author: str | None = None,
     ) -> list[HubModel]:
-        """Models on the Hub matching ``query``."""
+        """Models on the Hub matching ``query`` (of one ``author`` or organisation if given)."""
         self._offline_guard("search the Hub")
         sort_key = {
             "downloads": "downloads",
@@ -179,6 +180,8 @@ class HuggingFaceHub(Hub):
             kwargs["pipeline_tag"] = task
         if library:
             kwargs["library"] = library
+        if author:
+            kwargs["author"] = author
         try:
             found = list(self._api().list_models(**kwargs))
         except Exception as e:  # translated in one place

@@ -1,10 +1,16 @@
-"""The ONNX Model Zoo (``onnx:NAME[@OPSET]``) in its legacy manifest format.
+"""The ONNX Model Zoo (``onnx:NAME[@OPSET]``), where it lives now and in its legacy layout.
 
 ``onnx.hub`` left the ``onnx`` package in 1.21, and the zoo itself moved to the Hugging
-Face Hub (organisation ``onnxmodelzoo``, reachable as ``hf:onnxmodelzoo/…``). The legacy
-layout is still served and mirrored: ``ONNX_HUB_MANIFEST.json`` at a base URL
+Face Hub: organisation ``onnxmodelzoo`` (``MODELPORT_ONNX_ZOO_ORG``), one repository per
+model and opset (``resnet50_Opset17``) with the ``.onnx`` at its root. ``onnx:resnet50``
+looks there first (through the Hugging Face hub, its endpoint and token) and takes the
+newest opset; the repository's files are fetched and verified like any Hub pull, and
+stored as ``onnx:resnet50`` at that commit.
+
+The legacy layout is still served and mirrored: ``ONNX_HUB_MANIFEST.json`` at a base URL
 (``MODELPORT_ONNX_ZOO_URL``) lists every model with ``model``, ``model_path``,
-``opset_version`` and ``metadata{model_sha, model_bytes, tags, io_ports, …}``. Files are
+``opset_version`` and ``metadata{model_sha, model_bytes, tags, io_ports, …}``. A name the
+Hub organisation does not have (or cannot be reached for) is looked up there; files are
 fetched by the store's resumable downloader and verified against ``model_sha``.
 """
 
@@ -21,6 +27,7 @@ from modelport.errors import (
     AmbiguousModelError,
     HubUnavailableError,
     ModelNotFoundError,
+    ModelportError,
     OfflineError,
     RevisionNotFoundError,
     UnsafeFileError,
@@ -81,6 +88,27 @@ class ZooModel:
             if tag in joined:
                 return task
         return None
+
+
+@dataclass(frozen=True)
+class HubZooModel:
+    """One zoo model on the Hugging Face Hub: a repository per model and opset."""
+
+    name: str
+    repo: str
+    opset: int | None
+    task: str | None = None
+    downloads: int | None = None
+
+
+_OPSET_SUFFIX = re.compile(r"^(?P<base>.+?)[-_.]?opset(?P<opset>\d+)$", re.IGNORECASE)
+
+
+def _split_opset(short: str) -> tuple[str, int | None]:
+    match = _OPSET_SUFFIX.match(short)
+    if match is None:
+        return short, None
+    return match["base"], int(match["opset"])
 
 
 class OnnxZooHub(Hub):
@@ -152,8 +180,55 @@ class OnnxZooHub(Hub):
         self._manifest = models
         return models
 
+    @staticmethod
+    def _org() -> str:
+        from modelport.settings import get_settings
+
+        return get_settings().onnx_zoo_org
+
+    def hub_models(self, query: str, *, task: str | None = None) -> list[HubZooModel]:
+        """Zoo repositories on the Hugging Face Hub whose names contain the query."""
+        from modelport.hubs.base import get_hub
+        from modelport.hubs.huggingface import HuggingFaceHub
+
+        hf = get_hub("hf")
+        assert isinstance(hf, HuggingFaceHub)
+        found = hf.search(query, task=task, limit=100, author=self._org())
+        out = []
+        for m in found:
+            base, opset = _split_opset(m.id.rsplit("/", 1)[-1])
+            out.append(HubZooModel(base, m.id, opset, m.task, m.downloads))
+        return out
+
+    def find_on_hub(self, name: str, opset: str | None = None) -> HubZooModel | None:
+        """The Hub repository a zoo name means at the newest (or the given) opset, or None."""
+        wanted = _normal(name)
+        candidates = self.hub_models(name)
+        if not any(_normal(m.name) == wanted for m in candidates):
+            # Hub search matches substrings of ids: ask again by the name's leading word.
+            stem = re.match(r"[A-Za-z]+", name)
+            if stem and stem.group(0).lower() != name.lower():
+                candidates += self.hub_models(stem.group(0))
+        by_name: dict[str, list[HubZooModel]] = {}
+        for m in candidates:
+            by_name.setdefault(_normal(m.name), []).append(m)
+        if wanted not in by_name:
+            from rapidfuzz import fuzz, process
+
+            close = process.extract(
+                wanted, list(by_name), scorer=fuzz.ratio, limit=2, score_cutoff=90
+            )
+            if not close or (len(close) > 1 and close[0][1] - close[1][1] < 5):
+                return None
+            wanted = close[0][0]
+        models = sorted(by_name[wanted], key=lambda m: m.opset or 0, reverse=True)
+        if opset is None:
+            return models[0]
+        number = opset.lower().removeprefix("opset")
+        return next((m for m in models if str(m.opset) == number), None)
+
     def find(self, name: str, opset: str | None = None) -> ZooModel:
-        """The zoo model a name means (fuzzy), at the newest opset or the one asked for."""
+        """The legacy-manifest model a name means (fuzzy), at the newest or the given opset."""
         models = self.manifest()
         wanted = _normal(name)
         by_name: dict[str, list[ZooModel]] = {}
@@ -204,22 +279,81 @@ class OnnxZooHub(Hub):
         limit: int = 20,
         sort: str | None = None,
     ) -> list[HubModel]:
-        """Zoo models whose name or tags match, newest opset of each."""
-        q = _normal(query)
-        newest: dict[str, ZooModel] = {}
-        for m in self.manifest():
-            text = _normal(m.name + " ".join(m.tags))
-            if q and q not in text:
-                continue
-            if task and m.task != task:
-                continue
-            key = _normal(m.name)
-            if key not in newest or m.opset > newest[key].opset:
-                newest[key] = m
-        return [self._hub_model(m) for m in sorted(newest.values(), key=lambda m: m.name)][:limit]
+        """Zoo models whose name or tags match, newest opset of each: the Hub's, then legacy."""
+        results: dict[str, HubModel] = {}
+        failures: list[ModelportError] = []
+        try:
+            newest_on_hub: dict[str, HubZooModel] = {}
+            for hm in self.hub_models(query, task=task):
+                key = _normal(hm.name)
+                if key not in newest_on_hub or (hm.opset or 0) > (newest_on_hub[key].opset or 0):
+                    newest_on_hub[key] = hm
+            for key, hm in newest_on_hub.items():
+                results[key] = HubModel(
+                    hub="onnx",
+                    id=hm.name,
+                    revision="",
+                    task=hm.task,
+                    library="onnx",
+                    tags=(f"opset:{hm.opset}",) if hm.opset else (),
+                    downloads=hm.downloads,
+                )
+        except ModelportError as e:
+            failures.append(e)
+        try:
+            q = _normal(query)
+            newest: dict[str, ZooModel] = {}
+            for m in self.manifest():
+                text = _normal(m.name + " ".join(m.tags))
+                if q and q not in text:
+                    continue
+                if task and m.task != task:
+                    continue
+                key = _normal(m.name)
+                if key not in newest or m.opset > newest[key].opset:
+                    newest[key] = m
+            for key, m in newest.items():
+                results.setdefault(key, self._hub_model(m))
+        except ModelportError as e:
+            failures.append(e)
+        if len(failures) == 2:
+            raise HubUnavailableError(
+                "Cannot reach the ONNX Model Zoo: neither on the Hugging Face Hub ("
+                + failures[0].message.rstrip(".")
+                + ") nor in the legacy manifest ("
+                + failures[1].message.rstrip(".")
+                + ").",
+                hub="onnx",
+            )
+        return sorted(results.values(), key=lambda m: m.id.lower())[:limit]
+
+    def _hub_or_none(self, name: str, opset: str | None) -> HubZooModel | None:
+        """The zoo model on the Hub, or None when the organisation lacks it or is unreachable
+        (the legacy manifest is asked next)."""
+        try:
+            return self.find_on_hub(name, opset)
+        except (HubUnavailableError, OfflineError):
+            return None
 
     def info(self, ref: Ref) -> HubModel:
         """The zoo model at ``ref`` (``@opset`` picks one opset)."""
+        on_hub = self._hub_or_none(ref.name, ref.revision)
+        if on_hub is not None:
+            from modelport.hubs.base import get_hub
+
+            model = get_hub("hf").info(Ref(on_hub.repo, "hf"))
+            return HubModel(
+                hub="onnx",
+                id=on_hub.name,
+                revision=model.revision,
+                files=model.files,
+                task=model.task or on_hub.task,
+                library="onnx",
+                tags=(*model.tags, *((f"opset:{on_hub.opset}",) if on_hub.opset else ())),
+                license=model.license,
+                downloads=model.downloads,
+                likes=model.likes,
+            )
         return self._hub_model(self.find(ref.name, ref.revision))
 
     def pull(
@@ -244,7 +378,16 @@ class OnnxZooHub(Hub):
         emit = progress or (lambda event: None)
         store = get_store()
         emit(PullEvent("pulling manifest"))
-        model = self.find(ref.name, revision or ref.revision)
+        wanted_opset = revision or ref.revision
+        if offline_mode():
+            known = store.resolve_ref("onnx", _normal(ref.name), wanted_opset or "latest")
+            done = store.complete("onnx", _normal(ref.name), known) if known else None
+            if done is not None:
+                return served_from_store(store, done, emit)
+        on_hub = self._hub_or_none(ref.name, wanted_opset)
+        if on_hub is not None:
+            return self._pull_from_hub(on_hub, emit)
+        model = self.find(ref.name, wanted_opset)
         name = _normal(model.name)
         existing = store.complete("onnx", name, model.sha256)
         if existing is not None:
@@ -303,3 +446,53 @@ class OnnxZooHub(Hub):
         return commit_pull(
             store, manifest, downloaded=got, emit=emit, refs=["latest", str(model.opset)]
         )
+
+    def _pull_from_hub(self, zoo: HubZooModel, emit: ProgressCallback) -> PulledModel:
+        """Fetch a zoo repository's ONNX files through the Hugging Face hub, stored as onnx:."""
+        from modelport.api import get_store
+        from modelport.hubs.base import get_hub
+        from modelport.hubs.huggingface import HuggingFaceHub
+        from modelport.store.layout import safe_relative_path
+        from modelport.store.store import Manifest
+
+        hf = get_hub("hf")
+        assert isinstance(hf, HuggingFaceHub)
+        store = get_store()
+        name = _normal(zoo.name)
+        model = hf.info(Ref(zoo.repo, "hf"))
+        existing = store.complete("onnx", name, model.revision)
+        if existing is not None:
+            store.remember_ref("onnx", name, "latest", model.revision)
+            return served_from_store(store, existing, emit)
+        wanted = [
+            f
+            for f in model.files
+            if f.path.endswith((".onnx", ".onnx.data", ".onnx_data", ".json", ".txt", ".md"))
+            and "/" not in f.path.strip("/")
+        ]
+        if not any(f.path.endswith(".onnx") for f in wanted):
+            raise ModelNotFoundError(
+                f"onnx:{zoo.name}", message=f"{zoo.repo} has no .onnx file at its root."
+            )
+        for f in wanted:
+            try:
+                safe_relative_path(f.path)
+            except ValueError:
+                raise UnsafeFileError(f"onnx:{zoo.name}", f.path) from None
+        entries, downloaded = hf._download(zoo.repo, model.revision, wanted, emit)
+        opset = str(zoo.opset) if zoo.opset else None
+        manifest = Manifest(
+            registry="onnx",
+            name=name,
+            revision=model.revision,
+            ref=f"onnx:{zoo.name}" + (f"@{opset}" if opset else ""),
+            requested=opset,
+            files=tuple(entries),
+            pulled_at=dt.datetime.now(dt.UTC).isoformat(),
+            task=model.task or zoo.task,
+            library="onnx",
+            tags=(*model.tags, f"hf:{zoo.repo}"),
+            license=model.license,
+        )
+        refs = ["latest", *([opset] if opset else [])]
+        return commit_pull(store, manifest, downloaded=downloaded, emit=emit, refs=refs)
