@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 from collections.abc import Iterable, Sequence
@@ -438,10 +439,13 @@ def pull(
     progress: Any = None,
 ) -> Any:
     """Pull a model into the local store (verified, resumable); returns a ``PulledModel``."""
-    from modelport.hubs.base import get_hub
+    from modelport.hubs.base import PullEvent, get_hub
 
     target = hub_ref(ref)
     hub = get_hub(target.registry)
+    if progress is not None and not _complete_in_store(target):
+        for warning in preflight(ref):
+            progress(PullEvent(f"warning: {warning}"))
     return hub.pull(
         target,
         revision=revision,
@@ -450,6 +454,74 @@ def pull(
         allow_pickle=allow_pickle,
         progress=progress,
     )
+
+
+def _complete_in_store(target: Any) -> bool:
+    from modelport.errors import NotInStoreError
+
+    try:
+        get_store().get(target.registry, target.name, target.revision)
+    except NotInStoreError:
+        return False
+    return True
+
+
+def preflight(ref: str) -> list[str]:
+    """What to know before downloading: an opset this runtime lacks, a tight or failed fit.
+
+    Hubs that cannot answer (offline, unreachable) leave it to the pull to say so.
+    """
+    from modelport.errors import ModelportError
+    from modelport.hubs.base import get_hub
+
+    target = hub_ref(ref)
+    try:
+        model = get_hub(target.registry).info(target)
+    except ModelportError:
+        return []
+    warnings = []
+    opsets = [int(t.split(":", 1)[1]) for t in model.tags if re.fullmatch(r"opset:\d+", t)]
+    if opsets:
+        try:
+            from modelport.runtime.compat import check_opset
+
+            if (problem := check_opset(max(opsets))) is not None:
+                warnings.append(f"{problem}; it will not run here")
+        except ImportError:
+            pass
+    if model.size:
+        from modelport.validation import fit_by_size
+
+        level, need = fit_by_size(model.size, system_info())
+        if level.value == "does-not-fit":
+            warnings.append(
+                f"it needs about {need:.1f} GB of memory to run, more than this machine has"
+            )
+        elif level.value == "tight":
+            warnings.append(f"memory will be tight: it needs about {need:.1f} GB to run")
+    return warnings
+
+
+def check_runnable(path: Path, *, provider: str | None = None) -> Any:
+    """Refuse a model this machine cannot run (opset, operators, memory), with the reason."""
+    from modelport.errors import IncompatibleModelError
+    from modelport.runtime.compat import check_model
+    from modelport.runtime.providers import onnxruntime, provider_order
+
+    model_file = path / "model.onnx" if path.is_dir() else path
+    if not model_file.exists():
+        return None
+    result = check_model(
+        model_file,
+        providers=provider_order(onnxruntime().get_available_providers(), provider),
+        system=system_info(),
+    )
+    if not result.ok:
+        raise IncompatibleModelError(
+            f"{path.name} cannot run here: " + "; ".join(result.problems) + ".",
+            hint="See `modelport compare` for models that fit this machine.",
+        )
+    return result
 
 
 def list_models(
@@ -756,6 +828,7 @@ def load_model(
             trust=trust,
             input_shapes=input_shapes,
         )
+        check_runnable(result.path, provider=provider)
         model = Model.load(result.path, provider=provider)
         if source.stored is not None:
             store = get_store()

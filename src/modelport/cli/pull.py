@@ -47,6 +47,9 @@ class _RichProgress:
         self.progress.__exit__(*exc)  # type: ignore[arg-type]
 
     def __call__(self, event: Any) -> None:
+        if event.status.startswith("warning: "):
+            self.progress.console.print(f"[yellow]{event.status}[/yellow]")
+            return
         if event.status == "pulling manifest":
             self.progress.console.print("pulling manifest")
             return
@@ -121,7 +124,7 @@ def pull(
         if convert:
             from modelport.api import convert as do_convert
 
-            converted = do_convert(f"{model.hub}:{model.id}@{model.revision}")
+            converted = do_convert(_pinned(ref, model))
             emit_doc = {
                 "status": "converted",
                 "path": str(converted.path),
@@ -130,7 +133,12 @@ def pull(
             sys.stdout.write(json.dumps(emit_doc) + "\n")
         return
     if quiet or not sys.stderr.isatty():
-        model = do_pull(ref, **kwargs)
+
+        def warn(event: Any) -> None:
+            if event.status.startswith("warning: ") and not quiet:
+                sys.stderr.write(event.status + "\n")
+
+        model = do_pull(ref, progress=warn, **kwargs)
     else:
         with _RichProgress() as bars:
             model = do_pull(ref, progress=bars, **kwargs)
@@ -139,7 +147,7 @@ def pull(
     if convert:
         from modelport.api import convert as do_convert
 
-        converted = do_convert(f"{model.hub}:{model.id}@{model.revision}")
+        converted = do_convert(_pinned(ref, model))
     if quiet:
         sys.stdout.write((str(converted.path) if converted else model.path) + "\n")
         return
@@ -155,9 +163,16 @@ def pull(
     out.message(model.path)
     if converted is not None:
         out.message(
-            f"ONNX ({converted.task}, max |ONNX − PyTorch| {converted.max_abs_diff:.1e}): "
+            f"ONNX ({converted.task}, max |ONNX − original| {converted.max_abs_diff:.1e}): "
             f"{converted.path}"
         )
+
+
+def _pinned(ref: str, model: Any) -> str:
+    """The pulled revision as a reference (PyTorch Hub keeps its entry point in the name)."""
+    if model.hub == "torch":
+        return ref
+    return f"{model.hub}:{model.id}@{model.revision}"
 
 
 def register(app: typer.Typer) -> None:

@@ -153,13 +153,20 @@ def convert_folder(
         detected = detect_folder(folder, card_task=card_task)
         task = detected.task
     supported = ", ".join(sorted(set(CONVERTIBLE_TASKS)))
-    if task is None:
+    ready_onnx = any(folder.glob("*.onnx")) and not (folder / "config.json").exists()
+    if ready_onnx and (task is None or task not in CONVERTIBLE_TASKS):
+        # A ready ONNX graph needs no exporter: without a pipeline of its own it runs as
+        # arrays in, arrays out.
+        from modelport.runtime.pipelines import SUPPORTED_TASKS
+
+        task = task if task in SUPPORTED_TASKS else "tensors"
+    elif task is None:
         raise InvalidValueError(
             f"Cannot tell what model {folder} holds: no config.json, sentence-transformers "
             "files or ONNX model say it.",
             hint=f"Pass --task if you know it; supported: {supported}.",
         )
-    if task not in CONVERTIBLE_TASKS:
+    if task not in CONVERTIBLE_TASKS and not ready_onnx:
         raise InvalidValueError(
             f"modelport cannot convert {task} models to ONNX yet ({folder.name}).",
             hint=f"Supported tasks: {supported}.",

@@ -481,6 +481,11 @@ class ImageClassification(Pipeline):
                 image = Image.open(image)
             except (OSError, ValueError) as e:
                 raise InvalidValueError(f"Cannot read the image {image}: {e}.") from None
+        if not hasattr(image, "convert"):
+            raise InvalidValueError(
+                f"This image-classification model takes an image, not {type(image).__name__}.",
+                hint="Give an image file: --file PATH.",
+            )
         image = image.convert("RGB")
         c = self.config
         resample = int(c.get("resample", 2))

@@ -1,0 +1,157 @@
+"""Will this ONNX model run here? Opset, operators per execution provider, memory.
+
+ONNX Runtime's own kernel registry (``get_all_opkernel_def``: operator, domain, version
+range, provider) is the source of truth: the highest opset it implements, and which
+operators each provider of this build has. Problems refuse a run; warnings (an operator
+that falls back from the GPU to the CPU, a tight memory fit) are reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Compatibility", "check_model", "check_opset", "supported_opset"]
+
+_DEFAULT_DOMAINS = ("", "ai.onnx")
+
+
+@dataclass(frozen=True)
+class Compatibility:
+    """Why a model cannot run here (``problems``) and what to know if it can (``warnings``)."""
+
+    problems: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    opset: int | None = None
+    providers_checked: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        """Whether nothing stops the model from running."""
+        return not self.problems
+
+
+@lru_cache(maxsize=1)
+def _kernels() -> dict[tuple[str, str], dict[str, int]]:
+    """(domain, operator) → provider → the lowest opset with a kernel."""
+    from onnxruntime.capi import _pybind_state as C
+
+    table: dict[tuple[str, str], dict[str, int]] = {}
+    for k in C.get_all_opkernel_def():
+        domain = "" if k.domain in _DEFAULT_DOMAINS else k.domain
+        per = table.setdefault((domain, k.op_name), {})
+        per[k.provider] = min(per.get(k.provider, 1 << 30), int(k.version_range[0]))
+    return table
+
+
+def supported_opset() -> int:
+    """The highest default-domain opset this ONNX Runtime implements."""
+    starts = [
+        since for (domain, _), per in _kernels().items() if domain == "" for since in per.values()
+    ]
+    return max(starts, default=0)
+
+
+def check_opset(opset: int | None) -> str | None:
+    """A problem sentence when an opset is newer than this ONNX Runtime implements."""
+    if opset is None:
+        return None
+    import onnxruntime
+
+    top = supported_opset()
+    if opset > top:
+        return (
+            f"the model needs ONNX opset {opset}, and onnxruntime {onnxruntime.__version__} "
+            f"implements up to opset {top}; upgrade onnxruntime or pick an older opset"
+        )
+    return None
+
+
+def _nodes(graph: Any) -> Iterable[Any]:
+    for node in graph.node:
+        yield node
+        for attribute in node.attribute:
+            if attribute.type == attribute.GRAPH:
+                yield from _nodes(attribute.g)
+            for sub in attribute.graphs:
+                yield from _nodes(sub)
+
+
+def _read_model(path: Path) -> tuple[dict[str, int], set[tuple[str, str]]]:
+    """The model's opset per domain and its (domain, operator) pairs, read with protobuf only."""
+    try:
+        import onnx
+
+        model = onnx.load(str(path), load_external_data=False)
+    except ImportError:  # runtime-only installs: ONNX Runtime parses it instead
+        return {}, set()
+    opsets = {
+        ("" if o.domain in _DEFAULT_DOMAINS else o.domain): o.version for o in model.opset_import
+    }
+    local = {f.name for f in model.functions}
+    ops = {
+        ("" if n.domain in _DEFAULT_DOMAINS else n.domain, n.op_type)
+        for n in _nodes(model.graph)
+        if n.op_type not in local
+    }
+    return opsets, ops
+
+
+def check_model(
+    path: str | Path,
+    *,
+    providers: Sequence[str] = ("CPUExecutionProvider",),
+    size_bytes: int | None = None,
+    system: Any = None,
+) -> Compatibility:
+    """Check an ONNX file against this ONNX Runtime, the providers in order, and memory."""
+    path = Path(path)
+    problems: list[str] = []
+    warnings: list[str] = []
+    opsets, ops = _read_model(path)
+    opset = opsets.get("")
+    if (problem := check_opset(opset)) is not None:
+        problems.append(problem)
+    table = _kernels()
+    known_domains = {domain for domain, _ in table}
+    preferred = providers[0] if providers else "CPUExecutionProvider"
+    missing_everywhere: list[str] = []
+    falls_back: list[str] = []
+    for domain, op in sorted(ops):
+        per = table.get((domain, op), {})
+        usable = {p for p, since in per.items() if since <= opsets.get(domain, 1 << 30)}
+        name = f"{domain}.{op}" if domain else op
+        if not usable:
+            if domain and domain not in known_domains:
+                missing_everywhere.append(f"{name} (custom domain {domain!r})")
+            else:
+                missing_everywhere.append(name)
+        elif preferred not in usable and preferred != "CPUExecutionProvider":
+            falls_back.append(name)
+    if missing_everywhere:
+        problems.append(
+            "no execution provider of this onnxruntime implements "
+            + ", ".join(missing_everywhere[:8])
+            + (" …" if len(missing_everywhere) > 8 else "")
+        )
+    if falls_back:
+        warnings.append(
+            f"{preferred} lacks "
+            + ", ".join(falls_back[:8])
+            + (" …" if len(falls_back) > 8 else "")
+            + "; those run on the CPU (slower, with copies between devices)"
+        )
+    if size_bytes is None:
+        size_bytes = sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+    if system is not None and size_bytes:
+        from modelport.validation import fit_by_size
+
+        level, need = fit_by_size(size_bytes, system)
+        if level.value == "does-not-fit":
+            problems.append(f"it needs about {need:.1f} GB of memory, more than this machine has")
+        elif level.value == "tight":
+            warnings.append(f"memory is tight: it needs about {need:.1f} GB")
+    return Compatibility(tuple(problems), tuple(warnings), opset, tuple(providers))
