@@ -85,7 +85,7 @@ def test_pull_warns_and_run_refuses(
     assert code != 0
     assert "cannot run here" in out + err and "upgrade onnxruntime" in out + err
     assert "Traceback" not in out + err
-    with pytest.raises(IncompatibleModelError, match="com.acme.Magic"):
+    with pytest.raises(IncompatibleModelError, match=r"com\.acme\.Magic"):
         api.load_model("onnx:custom")
     # A model that fits runs, without warnings at pull time.
     code, out, err = run(capsys, "pull", "onnx:relu")
