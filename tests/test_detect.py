@@ -93,3 +93,28 @@ def test_detect_a_real_folder() -> None:
         "sentence-transformers",
     )
     assert found.architecture == "BertModel"
+
+
+def test_every_registrys_artifacts_are_recognised(tmp_path: Path) -> None:
+    with_framework = [c for c in CASES if "framework" in c["expected"]]
+    assert {c["expected"]["framework"] for c in with_framework} >= {
+        "pytorch-hub",
+        "tensorflow",
+        "tflite",
+        "onnx",
+    }
+    for case in with_framework:
+        onnx_io = case["onnx_io"]
+        found = detect_model(
+            config=case["config"],
+            files=case["files"],
+            card_task=case["card_task"],
+            onnx_io=(onnx_io[0], onnx_io[1]) if onnx_io else None,
+        )
+        assert found.framework == case["expected"]["framework"], case["name"]
+    (tmp_path / "hubconf.py").write_text(
+        "dependencies = ['torch']\n\ndef resnet18(pretrained=False):\n    '''ResNet-18.'''\n"
+    )
+    found = detect_folder(tmp_path)
+    assert found.framework == "pytorch-hub"
+    assert "entry points: resnet18" in found.evidence

@@ -208,3 +208,55 @@ def test_recommend_across_the_catalog_and_hubs(
     assert code == 0
     assert "warning: hf:" in err
     assert "all-MiniLM-L6-v2" in out
+
+
+def test_filters_by_category_format_and_size(
+    hubs: tuple[HubServer, CatalogServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    everything = {r.ref: r for r in search_everywhere("tinynet", timeout=10).results}
+    assert everything["torch:acme/tinynet"].format == "pytorch"
+    assert everything["tfhub:acme/tinynet/tensorFlow2/default"].format == "tensorflow"
+    by_format = search_everywhere("tinynet", timeout=10, format="tensorflow")
+    assert [r.ref for r in by_format.results] == ["tfhub:acme/tinynet/tensorFlow2/default"]
+    onnx_only = search_everywhere("tinynet", timeout=10, format="onnx")
+    assert {r.source for r in onnx_only.results} <= {"hf", "onnx"} and onnx_only.results
+    vision = search_everywhere("minilm", timeout=10, category="vision")
+    assert vision.results == ()  # MiniLM is a text model wherever it is listed
+    text = search_everywhere("minilm", timeout=10, category="text")
+    assert text.results[0].ref == "catalog:sentence-transformers/all-MiniLM-L6-v2"
+    # The catalog knows MiniLM's size (22.7M parameters); a limit below it drops the model,
+    # while listings of unknown size stay.
+    small = search_everywhere("minilm", timeout=10, max_size=1_000_000)
+    assert all(r.size is None or r.size <= 1_000_000 for r in small.results)
+    refs = [r.ref for r in small.results]
+    assert "catalog:sentence-transformers/all-MiniLM-L6-v2" not in refs
+    assert "hf:acme/minilm-finetune" in refs
+    code, out, err = cli(capsys, "search", "tinynet", "--format", "pytorch", "-q")
+    assert code == 0 and out.split() == ["torch:acme/tinynet"]
+    code, out, err = cli(capsys, "search", "tinynet", "--category", "sound")
+    assert code == 2 and "Unknown category" in out + err
+    code, out, err = cli(capsys, "search", "tinynet", "--max-size", "lots")
+    assert code == 2
+
+
+def test_compare_and_recommend_across_registries(
+    hubs: tuple[HubServer, CatalogServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = cli(
+        capsys,
+        "compare",
+        "onnx:tinynet",
+        "torch:acme/tinynet",
+        "tfhub:acme/tinynet/tensorFlow2/default",
+        "--json",
+    )
+    assert code == 0, out
+    zoo, torch_repo, kaggle = json.loads(out)
+    assert (zoo["format"], zoo["opset"]) == ("onnx", 13)
+    assert torch_repo["format"] == "pytorch" and torch_repo["errors"] == []
+    assert kaggle["format"] == "tensorflow" and kaggle["errors"] == []
+    code, out, _ = cli(capsys, "recommend", "--task", "image-classification", "--json")
+    assert code == 0
+    refs = json.dumps(json.loads(out))
+    assert "onnx:" in refs or "hf:onnxmodelzoo/tinynet_Opset13" in refs
+    assert "tfhub:acme/tinynet/tensorFlow2/default" in refs

@@ -11,16 +11,6 @@ from modelport.errors import ModelportError
 
 __all__ = ["Comparison", "compare_models"]
 
-_WEIGHT_FORMATS = (
-    (".safetensors", "safetensors"),
-    (".onnx", "onnx"),
-    (".gguf", "gguf"),
-    (".bin", "pytorch (pickle)"),
-    (".pt", "pytorch (pickle)"),
-    (".h5", "tensorflow"),
-    (".msgpack", "flax"),
-)
-
 
 @dataclass(frozen=True)
 class Comparison:
@@ -38,14 +28,6 @@ class Comparison:
     fit_reason: str | None = None
     latency_ms: float | None = None
     errors: tuple[str, ...] = field(default_factory=tuple)
-
-
-def _format(files: Sequence[Any]) -> str | None:
-    names = [f.path for f in files]
-    for suffix, name in _WEIGHT_FORMATS:
-        if any(n.endswith(suffix) for n in names):
-            return name
-    return None
 
 
 def _compare_one(ref: str, *, system: Any) -> Comparison:
@@ -86,7 +68,7 @@ def _compare_one(ref: str, *, system: Any) -> Comparison:
         else:
             facts["task"] = facts.get("task") or model.task
             facts["size_bytes"] = model.size or None
-            facts["format"] = _format(model.files)
+            facts["format"] = model.format
             facts["downloads"] = model.downloads
             facts["license"] = facts.get("license") or model.license
             opsets = [t for t in model.tags if t.startswith("opset:")]

@@ -118,6 +118,19 @@ def search(
         str | None,
         typer.Option(help="Hub search: downloads, likes, updated, recent or trending."),
     ] = None,
+    category: Annotated[
+        str | None,
+        typer.Option("--category", help="With --hub all: text, vision, audio, multimodal…"),
+    ] = None,
+    format_: Annotated[
+        str | None,
+        typer.Option(
+            "--format", help="With --hub all: onnx, safetensors, pytorch, tensorflow, gguf, api."
+        ),
+    ] = None,
+    max_size: Annotated[
+        str | None, typer.Option("--max-size", help="With --hub all: at most this big, e.g. 2GB.")
+    ] = None,
     limit: LimitOpt = 20,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -129,7 +142,13 @@ def search(
         from modelport.hubs.search import describe, search_everywhere
 
         everywhere = search_everywhere(
-            query, task=canonical_task(task) if task else None, limit=limit, timeout=timeout
+            query,
+            task=canonical_task(task) if task else None,
+            limit=limit,
+            timeout=timeout,
+            category=_category(category),
+            format=format_.lower() if format_ else None,
+            max_size=_size(max_size),
         )
         for source, reason in sorted(everywhere.failures.items()):
             if not json_:
@@ -143,11 +162,13 @@ def search(
                 out.message(f"Nothing matches {query!r}.")
                 return
             out.table(
-                ["REF", "TASK", "SCORE", "DOWNLOADS", "ALSO"],
+                ["REF", "TASK", "FORMAT", "SIZE", "SCORE", "DOWNLOADS", "ALSO"],
                 [
                     [
                         r.ref,
                         r.task or "?",
+                        r.format or "?",
+                        fmt.size(r.size) if r.size else "?",
                         f"{r.score:.0f}",
                         fmt.count(r.downloads) if r.downloads is not None else "-",
                         ", ".join(r.also),
@@ -261,6 +282,33 @@ def _show_hub_model(name: str, json_: bool) -> None:
         out.table(["", ""], [[k, v] for k, v in facts])
 
     out.result(info, human)
+
+
+def _category(value: str | None) -> str | None:
+    from modelport.catalog.tasks import TaskCategory
+    from modelport.errors import InvalidValueError
+
+    if value is None:
+        return None
+    try:
+        return TaskCategory(value.lower()).value
+    except ValueError:
+        raise InvalidValueError(
+            f"Unknown category {value!r}.",
+            hint="Use one of: " + ", ".join(c.value for c in TaskCategory) + ".",
+        ) from None
+
+
+def _size(value: str | None) -> int | None:
+    from modelport.errors import InvalidValueError
+    from modelport.settings import parse_size
+
+    if value is None:
+        return None
+    try:
+        return int(parse_size(value, default_unit="b"))
+    except ValueError as e:
+        raise InvalidValueError(f"--max-size {value!r} is not a size: {e}.") from None
 
 
 def show(name: NameArg, json_: JsonOpt = False) -> None:

@@ -28,6 +28,9 @@ Framework = Literal[
     "tensorflow",
     "gguf",
     "pytorch",
+    "pytorch-hub",
+    "tflite",
+    "keras",
     "unknown",
 ]
 
@@ -260,10 +263,19 @@ def detect_model(
         n.endswith((".safetensors", ".bin")) for n in names
     ):
         framework = "onnx"
+    elif "hubconf.py" in names:
+        framework = "pytorch-hub"
+        evidence.append("hubconf.py: a PyTorch Hub repository (pick an entry point)")
     elif any(n.endswith("saved_model.pb") for n in names):
         framework = "tensorflow"
+        evidence.append("saved_model.pb: a TensorFlow SavedModel")
+    elif any(n.endswith(".tflite") for n in names):
+        framework = "tflite"
+        evidence.append(".tflite: a TensorFlow Lite flatbuffer")
     elif config is not None:
         framework = "transformers"
+    elif any(n.endswith(".keras") for n in names):
+        framework = "keras"
     elif any(n.endswith((".pt", ".pth")) for n in names):
         framework = "pytorch"
 
@@ -446,7 +458,7 @@ def detect_folder(folder: str | Path, *, card_task: str | None = None) -> Detect
     preprocessor = _read_json(root / "preprocessor_config.json")
     onnx_files = sorted(f for f in files if f.endswith(".onnx"))
     onnx_io = _onnx_io(root / onnx_files[0]) if onnx_files else None
-    return detect_model(
+    found = detect_model(
         config=config if isinstance(config, dict) else None,
         files=files,
         card_task=card_task,
@@ -454,3 +466,16 @@ def detect_folder(folder: str | Path, *, card_task: str | None = None) -> Detect
         preprocessor=preprocessor if isinstance(preprocessor, dict) else None,
         onnx_io=onnx_io,
     )
+    if found.framework == "pytorch-hub":
+        from dataclasses import replace
+
+        from modelport.errors import IntegrityError
+        from modelport.hubs.torchhub import list_entrypoints
+
+        try:
+            entries, _ = list_entrypoints((root / "hubconf.py").read_text(encoding="utf-8"))
+        except (IntegrityError, OSError, UnicodeDecodeError):
+            return found
+        names = ", ".join(e.name for e in entries) or "none"
+        found = replace(found, evidence=(*found.evidence, f"entry points: {names}"))
+    return found

@@ -74,6 +74,48 @@ class HubModel:
         """Bytes of every listed file whose size is known."""
         return sum(f.size or 0 for f in self.files)
 
+    @property
+    def format(self) -> str | None:
+        """The weights format: onnx, safetensors, pytorch, tensorflow, gguf… (None: unknown)."""
+        for suffix, name in _FILE_FORMATS:
+            if any(f.path.endswith(suffix) for f in self.files):
+                return name
+        tags = {t.lower() for t in self.tags}
+        for tag in ("onnx", "gguf", "safetensors"):
+            if tag in tags:
+                return tag
+        if self.hub == "onnx":
+            return "onnx"
+        return _LIBRARY_FORMATS.get((self.library or "").lower())
+
+
+_FILE_FORMATS = (
+    (".onnx", "onnx"),
+    (".gguf", "gguf"),
+    (".safetensors", "safetensors"),
+    ("saved_model.pb", "tensorflow"),
+    (".tflite", "tflite"),
+    (".h5", "tensorflow"),
+    (".keras", "tensorflow"),
+    (".bin", "pytorch (pickle)"),
+    (".pt", "pytorch (pickle)"),
+    (".pth", "pytorch (pickle)"),
+    (".msgpack", "flax"),
+)
+_LIBRARY_FORMATS = {
+    "onnx": "onnx",
+    "gguf": "gguf",
+    "tensorflow2": "tensorflow",
+    "tensorflow1": "tensorflow",
+    "tensorflow": "tensorflow",
+    "tf": "tensorflow",
+    "keras": "tensorflow",
+    "tflite": "tflite",
+    "pytorch": "pytorch",
+    "transformers": "safetensors",
+    "sentence-transformers": "safetensors",
+}
+
 
 @dataclass(frozen=True)
 class PullEvent:

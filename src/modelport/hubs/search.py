@@ -34,6 +34,8 @@ class FederatedResult:
     downloads: int | None = None
     likes: int | None = None
     also: tuple[str, ...] = ()
+    format: str | None = None
+    size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ def _from_catalog(query: str, task: str | None, limit: int) -> list[FederatedRes
         if task and task not in entry.tasks:
             continue
         also = (f"hf:{entry.hugging_face_id}",) if entry.hugging_face_id else ()
+        params = entry.effective_parameters
         out.append(
             FederatedResult(
                 f"catalog:{entry.id}",
@@ -79,6 +82,9 @@ def _from_catalog(query: str, task: str | None, limit: int) -> list[FederatedRes
                 entry.tasks[0] if entry.tasks else None,
                 hit.score,
                 also=also,
+                format="api" if entry.source.value == "api" else None,
+                # Weights at 16 bits a parameter: what a download of it would weigh.
+                size=params * 2 if params else None,
             )
         )
     return out
@@ -97,6 +103,8 @@ def _from_hub(name: str, query: str, task: str | None, limit: int) -> list[Feder
             _relevance(query, m.id),
             downloads=m.downloads,
             likes=m.likes,
+            format=m.format,
+            size=m.size or None,
         )
         for m in found
     ]
@@ -141,6 +149,22 @@ def _fan_out(
     return results, failures, {name: seconds.get(name, timeout) for name in names}
 
 
+def _keep(r: FederatedResult, category: str | None, fmt: str | None, max_size: int | None) -> bool:
+    if category:
+        from modelport.catalog.tasks import get_task
+        from modelport.errors import UnknownTaskError
+
+        try:
+            if r.task is None or get_task(r.task).category.value != category:
+                return False
+        except UnknownTaskError:
+            return False
+    if fmt and r.format != fmt:
+        return False
+    # A model of unknown size is kept: nothing says it is too big.
+    return not (max_size is not None and r.size is not None and r.size > max_size)
+
+
 def search_everywhere(
     query: str,
     *,
@@ -148,8 +172,15 @@ def search_everywhere(
     task: str | None = None,
     limit: int = 20,
     timeout: float = 5.0,
+    category: str | None = None,
+    format: str | None = None,
+    max_size: int | None = None,
 ) -> FederatedSearch:
-    """Search the catalog and hubs in parallel; each gets ``timeout`` seconds."""
+    """Search the catalog and hubs in parallel; each gets ``timeout`` seconds.
+
+    ``category`` (text, vision, audio, …), ``format`` (onnx, safetensors, pytorch,
+    tensorflow, gguf, api) and ``max_size`` (bytes) filter the merged results.
+    """
     from modelport.hubs.base import hub_names
 
     def one(name: str) -> list[FederatedResult]:
@@ -159,7 +190,8 @@ def search_everywhere(
 
     names = list(sources) if sources else ["catalog", *hub_names()]
     results, failures, seconds = _fan_out(names, one, timeout)
-    return FederatedSearch(query, tuple(_merge_and_rank(results)[:limit]), failures, seconds)
+    ranked = [r for r in _merge_and_rank(results) if _keep(r, category, format, max_size)]
+    return FederatedSearch(query, tuple(ranked[:limit]), failures, seconds)
 
 
 def _merge_and_rank(results: list[FederatedResult]) -> list[FederatedResult]:
@@ -196,6 +228,8 @@ def _merge_and_rank(results: list[FederatedResult]) -> list[FederatedResult]:
                 max(best.downloads or 0, other.downloads or 0) or None,
                 max(best.likes or 0, other.likes or 0) or None,
                 also,
+                best.format or other.format,
+                best.size or other.size,
             )
         for ref in (r.ref, *r.also):
             refs_seen[ref] = key
@@ -219,6 +253,8 @@ def describe(search: FederatedSearch) -> list[dict[str, Any]]:
             "downloads": r.downloads,
             "likes": r.likes,
             "also": list(r.also),
+            "format": r.format,
+            "size": r.size,
         }
         for r in search.results
     ]

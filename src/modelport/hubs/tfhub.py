@@ -253,6 +253,8 @@ class TensorFlowHub(Hub):
             for model in response.models:
                 owner, slug = (model.ref or f"{model.author}/{model.slug}").split("/", 1)
                 tags = tuple(getattr(t, "name", "") for t in model.tags or ())
+                if task and _task_from_tags(tags) != task:
+                    continue
                 for instance in model.instances or ():
                     framework = _framework_name(instance.framework)
                     if framework not in ("tensorFlow2", "keras", "onnx", "tfLite"):
