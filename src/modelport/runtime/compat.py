@@ -95,7 +95,10 @@ def _expandable(domain: str, op: str, opset: int | None) -> bool:
         schema = onnx.defs.get_schema(op, opset or onnx.defs.onnx_opset_version(), domain)
     except Exception:  # no schema: a custom operator
         return False
-    return bool(schema.has_function or schema.has_context_dependent_function)
+    return bool(
+        getattr(schema, "has_function", False)
+        or getattr(schema, "has_context_dependent_function", False)
+    )
 
 
 def _read_model(path: Path) -> tuple[dict[str, int], set[tuple[str, str]]]:
