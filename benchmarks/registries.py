@@ -50,7 +50,9 @@ RESNET = textwrap.dedent(
             self.b2 = nn.BatchNorm2d(cout)
             self.down = None
             if stride != 1 or cin != cout:
-                self.down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+                self.down = nn.Sequential(
+                    nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)
+                )
 
         def forward(self, x):
             y = torch.relu(self.b1(self.c1(x)))
@@ -61,7 +63,8 @@ RESNET = textwrap.dedent(
     def resnet18(num_classes=1000):
         """ResNet-18 (random weights): 3x224x224 images, 1000 classes."""
         torch.manual_seed(0)
-        layers = [nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(3, 2, 1)]
+        stem = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+        layers = [stem, nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(3, 2, 1)]
         cin = 64
         for cout, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
             layers += [Block(cin, cout, stride), Block(cout, cout, 1)]
@@ -99,7 +102,8 @@ def resnet_onnx(folder: Path) -> bytes:
 
     (folder / "hubconf.py").write_text(RESNET)
     spec = importlib.util.spec_from_file_location("bench_hubconf", folder / "hubconf.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     out = folder / "resnet18.onnx"
