@@ -28,6 +28,9 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+# PyTorch is the reference: keep transformers from loading TensorFlow (the tf extra).
+os.environ.setdefault("USE_TF", "0")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def median_ms(fn: Any, runs: int) -> float:

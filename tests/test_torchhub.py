@@ -59,7 +59,11 @@ HUBCONF = textwrap.dedent(
     def tiny_classifier(num_classes: int = 10, pretrained: bool = False):
         \"\"\"A tiny image classifier for 3x32x32 images with `num_classes` scores.\"\"\"
         torch.manual_seed(0)
-        return TinyNet(num_classes)
+        model = TinyNet(num_classes)
+        if pretrained:
+            url = os.environ["TINY_WEIGHTS_URL"]
+            model.load_state_dict(torch.hub.load_state_dict_from_url(url, progress=False))
+        return model
 
 
     tiny_classifier.input_shape = (1, 3, 32, 32)
@@ -269,3 +273,37 @@ def test_offline_run_uses_the_store(github: GitHubServer, monkeypatch: pytest.Mo
     assert model.task == "tensors"
     assert np.asarray(model([[0.0] * 8])["output"]).shape == (1, 3)
     assert os.environ["MODELPORT_OFFLINE"] == "1"
+
+
+def test_pretrained_weights_are_fetched_once_into_the_store(
+    github: GitHubServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import io
+    import sys
+
+    from tests.catalog_server import serve_catalogs
+
+    sys.path.insert(0, str(tmp_path))
+    (tmp_path / "tinynet_ref.py").write_text(TINYNET)
+    try:
+        from tinynet_ref import TinyNet  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(str(tmp_path))
+    torch.manual_seed(7)
+    trained = TinyNet(3).eval()
+    buffer = io.BytesIO()
+    torch.save(trained.state_dict(), buffer)
+    with serve_catalogs() as weights:
+        weights.routes["/tiny-3.pth"] = (200, buffer.getvalue())
+        monkeypatch.setenv("TINY_WEIGHTS_URL", weights.url + "/tiny-3.pth")
+        ref = "torch:acme/tinyvision/tiny_classifier?num_classes=3&pretrained=true"
+        model = api.load_model(ref, trust=True)
+        fetched = [r for r in weights.requests if r == "/tiny-3.pth"]
+    assert len(fetched) == 1
+    cached = list((api.get_store().layout.root / "torch-hub").rglob("tiny-3.pth"))
+    assert len(cached) == 1
+    x = np.random.default_rng(2).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    with torch.no_grad():
+        expected = trained(torch.from_numpy(x)).numpy()
+    got = model.session.run(None, {"input": x})[0]
+    np.testing.assert_allclose(got, expected, atol=1e-5)

@@ -98,7 +98,7 @@ def conversion_key(
             p: package_version(p)
             for p in ("optimum-onnx", "transformers", "torch", "onnx", "onnxruntime")
         },
-        "format": 1,
+        "format": 2,
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 
@@ -227,7 +227,7 @@ def convert_folder(
         if optimize:
             _optimize(staging, folder)
         if quantize == "int8":
-            _quantize(staging)
+            _quantize(staging, task)
         max_diff, cosine = parity(folder, staging, task)
         if quantize is None and max_diff > FP32_TOLERANCE:
             raise ConversionError(
@@ -360,6 +360,7 @@ def _convert_framework(
                 kwargs=entry_kwargs,
                 input_shapes=shapes,
                 opset=opset,
+                weights_dir=out_root.parent / "torch-hub",
             )
         else:
             from modelport.convert.tensorflow import export_saved_model
@@ -627,10 +628,25 @@ def _optimize(staging: Path, folder: Path) -> None:
     os.replace(tmp, path)
 
 
-def _quantize(staging: Path) -> None:
+#: Text encoders, whose MatMul inputs SmoothQuant can calibrate on text before int8.
+_SMOOTHED_TASKS = (
+    "feature-extraction",
+    "sentence-similarity",
+    "text-classification",
+    "token-classification",
+    "question-answering",
+    "fill-mask",
+)
+
+
+def _quantize(staging: Path, task: str | None = None) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     path = staging / "model.onnx"
+    if task in _SMOOTHED_TASKS and (staging / "tokenizer.json").exists():
+        from modelport.convert.smooth import smooth_model
+
+        smooth_model(path, staging)
     tmp = staging / "model.int8.onnx"
     quantize_dynamic(
         str(path),

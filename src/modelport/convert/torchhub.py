@@ -121,14 +121,21 @@ def export_torchhub(
     kwargs: Mapping[str, Any],
     input_shapes: Sequence[InputShape],
     opset: int,
+    weights_dir: Path | None = None,
 ) -> tuple[str, float, float]:
-    """Load the entry point, export it to ``out/model.onnx``; returns task, max diff, cosine."""
+    """Load the entry point, export it to ``out/model.onnx``; returns task, max diff, cosine.
+
+    Weights the entry point downloads (``torch.hub.load_state_dict_from_url``) are kept
+    in ``weights_dir``, so a second conversion does not fetch them again.
+    """
     import numpy as np
     import onnxruntime as ort
     import torch
 
     from modelport.convert.parity import compare_outputs
 
+    if weights_dir is not None:
+        torch.hub.set_dir(str(weights_dir))
     hub_module = _import_hubconf(folder)
     entry = getattr(hub_module, entrypoint, None)
     if not callable(entry) or entrypoint.startswith("_"):

@@ -1,0 +1,53 @@
+"""SmoothQuant rewrites MatMuls without changing what the float model computes."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("optimum.exporters.onnx")
+
+from modelport.convert.export import convert_folder  # noqa: E402
+from modelport.convert.smooth import CALIBRATION_TEXTS, smooth_model  # noqa: E402
+from modelport.runtime.text import TextTokenizer  # noqa: E402
+from tests.tiny_models import build_encoder  # noqa: E402
+
+
+def test_smoothing_keeps_the_float_outputs_and_helps_int8(tmp_path: Path) -> None:
+    import onnx
+    import onnxruntime as ort
+
+    folder = build_encoder(tmp_path / "enc", "feature-extraction")
+    result = convert_folder(folder, out_root=tmp_path / "converted", task="feature-extraction")
+    work = tmp_path / "work"
+    shutil.copytree(result.path, work)
+    smoothed = smooth_model(work / "model.onnx", work)
+    graph = onnx.load(str(work / "model.onnx")).graph
+    assert smoothed > 0
+    assert sum(n.op_type == "Mul" and n.name.endswith("/smooth") for n in graph.node) == smoothed
+
+    tokenizer = TextTokenizer(work, max_length=64)
+    encodings = tokenizer.encode_batch([*CALIBRATION_TEXTS[:4], "An unseen sentence."])
+    feed = {
+        "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+        "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+        "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+    }
+
+    def run(path: Path) -> np.ndarray:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        names = {i.name for i in session.get_inputs()}
+        return session.run(None, {k: v for k, v in feed.items() if k in names})[0]
+
+    before, after = run(result.path / "model.onnx"), run(work / "model.onnx")
+    np.testing.assert_allclose(after, before, atol=1e-4, rtol=1e-4)
+    quantized = convert_folder(
+        folder, out_root=tmp_path / "converted", task="feature-extraction", quantize="int8"
+    )
+    q_graph = onnx.load(str(quantized.path / "model.onnx")).graph
+    assert any(n.name.endswith("/smooth") for n in q_graph.node)
+    assert quantized.cosine >= 0.98
