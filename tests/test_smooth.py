@@ -11,10 +11,10 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("optimum.exporters.onnx")
 
-from modelport.convert.export import convert_folder  # noqa: E402
-from modelport.convert.smooth import CALIBRATION_TEXTS, smooth_model  # noqa: E402
-from modelport.runtime.text import TextTokenizer  # noqa: E402
-from tests.tiny_models import build_encoder  # noqa: E402
+from modelport.convert.export import convert_folder
+from modelport.convert.smooth import CALIBRATION_TEXTS, smooth_model
+from modelport.runtime.text import TextTokenizer
+from tests.tiny_models import build_encoder
 
 
 def test_smoothing_keeps_the_float_outputs_and_helps_int8(tmp_path: Path) -> None:
