@@ -9,12 +9,13 @@ versions, opset and options, and become visible by one atomic rename.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -213,9 +214,7 @@ def convert_folder(
             False,
         )
     _require_convert()
-    staging = out_root / f".{key}.{uuid.uuid4().hex}.tmp"
-    staging.mkdir(parents=True)
-    try:
+    with _staging(out_root, key) as staging:
         _export(folder, staging, task, opset)
         _ensure_tokenizer(folder, staging, task)
         for name_ in _ST_FILES:
@@ -255,15 +254,6 @@ def convert_folder(
             tolerance=FP32_TOLERANCE,
             min_cosine=INT8_MIN_COSINE,
         )
-        try:
-            os.replace(staging, target)
-        except OSError:
-            if not (target / "modelport.yml").exists():  # not another process's copy
-                raise
-            shutil.rmtree(staging, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return ConversionResult(
         target,
         task,
@@ -276,6 +266,24 @@ def convert_folder(
         time.perf_counter() - started,
         False,
     )
+
+
+@contextlib.contextmanager
+def _staging(out_root: Path, key: str) -> Iterator[Path]:
+    """A scratch folder that becomes ``out_root/key`` if the block succeeds, else vanishes."""
+    staging = out_root / f".{key}.{uuid.uuid4().hex}.tmp"
+    staging.mkdir(parents=True)
+    try:
+        yield staging
+        try:
+            os.replace(staging, out_root / key)
+        except OSError:
+            if not (out_root / key / "modelport.yml").exists():  # not another process's copy
+                raise
+            shutil.rmtree(staging, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def _cached(target: Path, key: str, opset: int, quantize: str | None) -> ConversionResult | None:
@@ -342,9 +350,7 @@ def _convert_framework(
     if framework == "pytorch-hub" and before_code_runs is not None:
         before_code_runs()
     started = time.perf_counter()
-    staging = out_root / f".{key}.{uuid.uuid4().hex}.tmp"
-    staging.mkdir(parents=True)
-    try:
+    with _staging(out_root, key) as staging:
         if framework == "pytorch-hub":
             try:
                 import torch  # noqa: F401
@@ -396,15 +402,6 @@ def _convert_framework(
             framework=framework,
             entrypoint=entrypoint,
         )
-        try:
-            os.replace(staging, target)
-        except OSError:
-            if not (target / "modelport.yml").exists():
-                raise
-            shutil.rmtree(staging, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return ConversionResult(
         target,
         task,
@@ -475,9 +472,7 @@ def _adopt(
     source: str | None,
 ) -> None:
     """Give a ready ONNX model its spec (and default preprocessing) without exporting it."""
-    staging = out_root / f".{key}.{uuid.uuid4().hex}.tmp"
-    staging.mkdir(parents=True)
-    try:
+    with _staging(out_root, key) as staging:
         try:
             os.link(model, staging / "model.onnx")
         except OSError:
@@ -511,15 +506,6 @@ def _adopt(
             tolerance=FP32_TOLERANCE,
             min_cosine=INT8_MIN_COSINE,
         )
-        try:
-            os.replace(staging, out_root / key)
-        except OSError:
-            if not (out_root / key / "modelport.yml").exists():
-                raise
-            shutil.rmtree(staging, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 def _export(folder: Path, out: Path, task: str, opset: int) -> None:
@@ -643,16 +629,20 @@ def _quantize(staging: Path, task: str | None = None) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     path = staging / "model.onnx"
+    keep_float: list[str] = []
     if task in _SMOOTHED_TASKS and (staging / "tokenizer.json").exists():
-        from modelport.convert.smooth import smooth_model
+        from modelport.convert.smooth import MAX_INT8_ERROR, smooth_model
 
-        smooth_model(path, staging)
+        errors = smooth_model(path, staging)
+        worst = sorted((e, n) for n, e in errors.items() if e > MAX_INT8_ERROR)[::-1]
+        keep_float = [n for _, n in worst[: len(errors) // 6]]
     tmp = staging / "model.int8.onnx"
     quantize_dynamic(
         str(path),
         str(tmp),
         weight_type=QuantType.QInt8,
         per_channel=True,
+        nodes_to_exclude=keep_float,
         extra_options={"DefaultTensorType": 1},  # float, for outputs of fused ops
     )
     os.replace(tmp, path)

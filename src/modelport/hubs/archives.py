@@ -10,12 +10,63 @@ from __future__ import annotations
 import stat
 import tarfile
 import zipfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any, NoReturn
 
-from modelport.errors import UnsafeFileError
+from modelport.errors import HubUnavailableError, IntegrityError, UnsafeFileError
+from modelport.hubs.base import ProgressCallback, PullEvent
 from modelport.store.layout import safe_relative_path
 
-__all__ = ["extract_archive"]
+__all__ = ["download_archive", "extract_archive"]
+
+
+def download_archive(
+    url: str,
+    target: Path,
+    *,
+    label: str,
+    hub: str,
+    emit: ProgressCallback,
+    on_error: Callable[[Any], NoReturn],
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 30.0,
+) -> int:
+    """Stream an archive (no published digest) to ``target`` with progress; returns its bytes.
+
+    ``on_error`` turns an HTTP error response into the hub's own error; a body shorter
+    than its ``Content-Length`` is an ``IntegrityError``.
+    """
+    import httpx
+
+    done = 0
+    total: int | None = None
+    try:
+        with (
+            httpx.Client(
+                follow_redirects=True, timeout=httpx.Timeout(timeout, connect=10.0)
+            ) as client,
+            client.stream("GET", url, headers=dict(headers or {})) as response,
+        ):
+            if response.status_code >= 400:
+                response.read()
+                on_error(response)
+            total = int(response.headers.get("content-length") or 0) or None
+            with target.open("wb") as fh:
+                for chunk in response.iter_bytes(1 << 20):
+                    fh.write(chunk)
+                    done += len(chunk)
+                    emit(PullEvent("downloading", file=label, total=total, completed=done))
+    except httpx.HTTPError as e:
+        raise HubUnavailableError(
+            f"Downloading {label} from {hub} failed: {type(e).__name__}.",
+            hub=hub,
+            hint="Run the pull again.",
+        ) from None
+    if total is not None and done != total:
+        raise IntegrityError(f"{label} from {hub} ended after {done} of {total} bytes.")
+    return done
+
 
 #: Refuse archives that unpack to more than this (a zip bomb guard).
 MAX_UNPACKED_BYTES = 64 * 1024**3

@@ -413,39 +413,28 @@ class TensorFlowHub(Hub):
         target: Path,
         emit: ProgressCallback,
     ) -> int:
-        import httpx
-
-        from modelport.hubs.archives import extract_archive
+        from modelport.hubs.archives import download_archive, extract_archive
 
         self._guard(f"tfhub:{handle.path}")
-        url = f"{self._settings().tfhub_url}/{handle.path}/{version}?tf-hub-format=compressed"
-        archive = scratch / "model.tar.gz"
-        done = 0
         what = f"tfhub:{handle.path}/{version}"
-        try:
-            with (
-                httpx.Client(follow_redirects=True, timeout=self._settings().http_timeout) as c,
-                c.stream("GET", url) as response,
-            ):
-                if response.status_code == 404:
-                    raise ModelNotFoundError(what, message=f"TensorFlow Hub has no {what}.")
-                if response.status_code >= 400:
-                    raise HubUnavailableError(
-                        f"TensorFlow Hub answered HTTP {response.status_code} for {what}.",
-                        hub="tfhub",
-                    )
-                total = int(response.headers.get("content-length") or 0) or None
-                with archive.open("wb") as fh:
-                    for chunk in response.iter_bytes(1 << 20):
-                        fh.write(chunk)
-                        done += len(chunk)
-                        emit(PullEvent("downloading", file=what, total=total, completed=done))
-        except httpx.HTTPError as e:
+
+        def refuse(response: Any) -> NoReturn:
+            if response.status_code == 404:
+                raise ModelNotFoundError(what, message=f"TensorFlow Hub has no {what}.")
             raise HubUnavailableError(
-                f"Cannot download {what}: {type(e).__name__}.", hub="tfhub"
-            ) from None
-        if total is not None and done != total:
-            raise IntegrityError(f"{what} ended after {done} of {total} bytes.")
+                f"TensorFlow Hub answered HTTP {response.status_code} for {what}.", hub="tfhub"
+            )
+
+        archive = scratch / "model.tar.gz"
+        done = download_archive(
+            f"{self._settings().tfhub_url}/{handle.path}/{version}?tf-hub-format=compressed",
+            archive,
+            label=what,
+            hub="TensorFlow Hub",
+            emit=emit,
+            on_error=refuse,
+            timeout=self._settings().http_timeout,
+        )
         extract_archive(archive, target, ref=what)
         return done
 

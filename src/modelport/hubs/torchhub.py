@@ -323,32 +323,17 @@ class TorchHub(Hub):
             )
 
     def _download(self, parts: TorchRef, commit: str, target: Path, emit: ProgressCallback) -> int:
-        import httpx
+        from modelport.hubs.archives import download_archive
 
         if offline_mode():
             raise OfflineError(f"Cannot download torch:{parts.repo_id}: offline mode is on.")
-        url = f"{self._settings().github_url}/{parts.repo_id}/zipball/{commit}"
-        label = f"{parts.repo_id}@{commit[:12]}.zip"
-        timeout = httpx.Timeout(self._settings().http_timeout, connect=10.0)
-        done = 0
-        try:
-            with (
-                httpx.Client(follow_redirects=True, timeout=timeout) as client,
-                client.stream("GET", url, headers=self._headers(api=False)) as response,
-            ):
-                if response.status_code >= 400:
-                    response.read()
-                    self._raise(response, f"torch:{parts.repo_id} archive")
-                total = int(response.headers.get("content-length") or 0) or None
-                with target.open("wb") as fh:
-                    for chunk in response.iter_bytes(1 << 20):
-                        fh.write(chunk)
-                        done += len(chunk)
-                        emit(PullEvent("downloading", file=label, total=total, completed=done))
-        except httpx.HTTPError as e:
-            raise HubUnavailableError(
-                f"Downloading {label} from {HUB_NAME} failed: {type(e).__name__}.",
-                hub="torch",
-                hint="Run the pull again.",
-            ) from None
-        return done
+        return download_archive(
+            f"{self._settings().github_url}/{parts.repo_id}/zipball/{commit}",
+            target,
+            label=f"{parts.repo_id}@{commit[:12]}.zip",
+            hub=HUB_NAME,
+            emit=emit,
+            on_error=lambda response: self._raise(response, f"torch:{parts.repo_id} archive"),
+            headers=self._headers(api=False),
+            timeout=self._settings().http_timeout,
+        )
