@@ -28,7 +28,7 @@ def test_smoothing_keeps_the_float_outputs_and_helps_int8(tmp_path: Path) -> Non
     errors = smooth_model(work / "model.onnx", work)
     graph = onnx.load(str(work / "model.onnx")).graph
     assert errors
-    assert all(0 <= e < 1 for e in errors.values())
+    assert all(0 <= e < 1 and size > 0 for e, size in errors.values())
     smooth_muls = [n for n in graph.node if n.op_type == "Mul" and n.name.endswith("/smooth")]
     assert len(smooth_muls) == len(errors)
 
@@ -53,3 +53,18 @@ def test_smoothing_keeps_the_float_outputs_and_helps_int8(tmp_path: Path) -> Non
     q_graph = onnx.load(str(quantized.path / "model.onnx")).graph
     assert any(n.name.endswith("/smooth") for n in q_graph.node)
     assert quantized.cosine >= 0.98
+
+
+def test_the_worst_matmuls_stay_float_within_the_budget() -> None:
+    from modelport.convert.smooth import float_matmuls
+
+    report = {
+        "ffn_out_0": (0.09, 60),
+        "ffn_out_1": (0.07, 60),
+        "ffn_in_0": (0.02, 60),
+        "qkv_0": (0.06, 20),
+        "rest": (0.01, 800),
+    }
+    # 1000 weights, 8% budget: the worst (60) fits, the next (60 more) would not.
+    assert float_matmuls(report) == ["ffn_out_0"]
+    assert float_matmuls({"a": (0.01, 10), "b": (0.02, 10)}) == []

@@ -99,7 +99,7 @@ def conversion_key(
             p: package_version(p)
             for p in ("optimum-onnx", "transformers", "torch", "onnx", "onnxruntime")
         },
-        "format": 2,
+        "format": 3,
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 
@@ -631,11 +631,9 @@ def _quantize(staging: Path, task: str | None = None) -> None:
     path = staging / "model.onnx"
     keep_float: list[str] = []
     if task in _SMOOTHED_TASKS and (staging / "tokenizer.json").exists():
-        from modelport.convert.smooth import MAX_INT8_ERROR, smooth_model
+        from modelport.convert.smooth import float_matmuls, smooth_model
 
-        errors = smooth_model(path, staging)
-        worst = sorted((e, n) for n, e in errors.items() if e > MAX_INT8_ERROR)[::-1]
-        keep_float = [n for _, n in worst[: len(errors) // 6]]
+        keep_float = float_matmuls(smooth_model(path, staging))
     tmp = staging / "model.int8.onnx"
     quantize_dynamic(
         str(path),
