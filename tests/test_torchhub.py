@@ -307,3 +307,14 @@ def test_pretrained_weights_are_fetched_once_into_the_store(
         expected = trained(torch.from_numpy(x)).numpy()
     got = model.session.run(None, {"input": x})[0]
     np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_pull_convert_in_one_command(
+    capsys: pytest.CaptureFixture[str], github: GitHubServer, tmp_path: Path
+) -> None:
+    code, out, err = run(capsys, "pull", "torch:acme/tinyvision/mlp", "--convert", "-q")
+    assert code == 3 and "modelport trust acme/tinyvision" in out + err
+    assert not (tmp_path / "hubconf-ran").exists()
+    code, out, err = run(capsys, "pull", "torch:acme/tinyvision/mlp", "--convert", "--trust", "-q")
+    assert code == 0, out + err
+    assert (Path(out.strip()) / "modelport.yml").exists()

@@ -103,6 +103,16 @@ def pull(
         bool, typer.Option("--quiet", "-q", help="Print only the model's folder.")
     ] = False,
     convert: Annotated[bool, typer.Option("--convert", help="Also convert it to ONNX.")] = False,
+    trust: Annotated[
+        bool,
+        typer.Option(
+            "--trust", help="With --convert: run this PyTorch Hub repo's hubconf.py once."
+        ),
+    ] = False,
+    input_shape: Annotated[
+        list[str] | None,
+        typer.Option("--input-shape", help="With --convert: example input, [name=]1,3,224,224."),
+    ] = None,
 ) -> None:
     """Download a model into the local store (verified, resumable, de-duplicated)."""
     from modelport.api import pull as do_pull
@@ -124,7 +134,7 @@ def pull(
         if convert:
             from modelport.api import convert as do_convert
 
-            converted = do_convert(_pinned(ref, model))
+            converted = do_convert(_pinned(ref, model), trust=trust, input_shapes=input_shape or ())
             emit_doc = {
                 "status": "converted",
                 "path": str(converted.path),
@@ -147,7 +157,7 @@ def pull(
     if convert:
         from modelport.api import convert as do_convert
 
-        converted = do_convert(_pinned(ref, model))
+        converted = do_convert(_pinned(ref, model), trust=trust, input_shapes=input_shape or ())
     if quiet:
         sys.stdout.write((str(converted.path) if converted else model.path) + "\n")
         return
