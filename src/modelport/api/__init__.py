@@ -1,0 +1,119 @@
+"""The use-cases of modelport; the CLI, the server and Python callers all go through these.
+
+``catalog`` knows and chooses models, ``store`` pulls and keeps them, ``running`` converts
+and runs them. The catalog (pydantic models) and the database load only when a use-case
+needs them: `run` of a model it resolved before starts without either.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from modelport.api.catalog import (
+    MAX_SHRINK,
+    ImportReport,
+    UpdateReport,
+    add_entries,
+    add_remote_catalog,
+    export_catalog,
+    get_catalog,
+    import_catalog,
+    query_models,
+    recommend,
+    remote_catalogs,
+    remove_entry,
+    remove_remote_catalog,
+    resolve_model,
+    search_models,
+    select_models,
+    show_model,
+    system_info,
+    update_catalogs,
+    validate_model,
+)
+from modelport.api.running import (
+    ModelSource,
+    check_runnable,
+    convert,
+    load_model,
+    model_source,
+    run,
+)
+from modelport.api.store import (
+    get_store,
+    hub_info,
+    hub_ref,
+    list_models,
+    parse_duration,
+    plan_prune,
+    plan_remove,
+    preflight,
+    pull,
+    remove,
+    search_hub,
+    stored_model,
+    verify_store,
+)
+
+__all__ = [
+    "MAX_SHRINK",
+    "ImportReport",
+    "ModelSource",
+    "UpdateReport",
+    "add_entries",
+    "add_remote_catalog",
+    "check_runnable",
+    "convert",
+    "export_catalog",
+    "get_catalog",
+    "get_store",
+    "hub_info",
+    "hub_ref",
+    "import_catalog",
+    "list_models",
+    "load_model",
+    "model_source",
+    "parse_duration",
+    "plan_prune",
+    "plan_remove",
+    "preflight",
+    "pull",
+    "query_models",
+    "recommend",
+    "remote_catalogs",
+    "remove",
+    "remove_entry",
+    "remove_remote_catalog",
+    "reset",
+    "resolve_model",
+    "run",
+    "search_hub",
+    "search_models",
+    "select_models",
+    "show_model",
+    "stored_model",
+    "system_info",
+    "update_catalogs",
+    "validate_model",
+    "verify_store",
+]
+
+
+def reset() -> None:
+    """Forget the loaded catalog, store, models and settings (the next call reads them again)."""
+    from modelport.api import catalog, running, store
+    from modelport.settings import reset_settings
+
+    with catalog._lock, store._lock:
+        catalog._catalog = None
+        store._store = None
+        running._loaded.clear()
+        reset_settings()
+        if "modelport.hubs.base" in sys.modules:
+            from modelport.hubs.base import reset_hubs
+
+            reset_hubs()
+        if "modelport.db" in sys.modules:
+            from modelport.db import dispose_engines
+
+            dispose_engines()

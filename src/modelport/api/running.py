@@ -1,0 +1,234 @@
+"""Run use-cases: a model's source folder, conversion to ONNX, loading and running it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelport.api.catalog import system_info
+from modelport.api.store import get_store, pull, stored_model
+from modelport.refs import parse_ref
+from modelport.settings import get_settings
+
+if TYPE_CHECKING:
+    pass
+
+
+_loaded: dict[tuple[str, str | None, bool, str | None, str | None], Any] = {}
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A model folder to convert, and how to identify its content cheaply."""
+
+    folder: Path
+    digest: str
+    name: str
+    task: str | None
+    stored: Any = None
+    pulled: bool = False
+    #: For a PyTorch Hub repository: which entry point, with which keyword arguments.
+    entrypoint: str | None = None
+    entry_kwargs: tuple[tuple[str, object], ...] = ()
+
+
+def model_source(ref: str, *, pull_missing: bool = True, progress: Any = None) -> ModelSource:
+    """A local folder, or a store model (pulled first when ``pull_missing``)."""
+    import hashlib
+
+    from modelport.errors import NotInStoreError
+
+    path = Path(ref).expanduser()
+    if path.is_dir():
+        from modelport.convert.export import source_digest
+
+        return ModelSource(path, source_digest(path), path.name, None)
+    store = get_store()
+    pulled = False
+    try:
+        stored = stored_model(ref)
+    except NotInStoreError:
+        if not pull_missing:
+            raise
+        pull(ref, progress=progress)
+        stored = stored_model(ref)
+        pulled = True
+    digest = hashlib.sha256()
+    for f in store.files(stored):
+        digest.update(f"{f.path}\0{f.sha256}\n".encode())
+    entrypoint, entry_kwargs = _torch_entry(ref)
+    return ModelSource(
+        stored.path,
+        digest.hexdigest(),
+        stored.name,
+        stored.task,
+        stored,
+        pulled,
+        entrypoint,
+        entry_kwargs,
+    )
+
+
+def _torch_entry(ref: str) -> tuple[str | None, tuple[tuple[str, object], ...]]:
+    from modelport.refs import parse_torch_name
+
+    parsed = parse_ref(ref)
+    if parsed.registry != "torch":
+        return None, ()
+    parts = parse_torch_name(parsed.name)
+    return parts.entrypoint, parts.kwargs
+
+
+def _check_trusted(source: ModelSource, trust: bool) -> None:
+    """Running a PyTorch Hub repository's code needs the user's trust in it."""
+    from modelport.errors import UntrustedCodeError
+    from modelport.trust import is_trusted
+
+    if source.stored is None or source.stored.registry != "torch" or trust:
+        return
+    if not is_trusted(source.stored.name):
+        ref = f"torch:{source.stored.name}" + (f"/{source.entrypoint}" if source.entrypoint else "")
+        raise UntrustedCodeError(ref, source.stored.name)
+
+
+def convert(
+    ref: str,
+    *,
+    task: str | None = None,
+    optimize: bool = False,
+    quantize: str | None = None,
+    opset: int | None = None,
+    progress: Any = None,
+    trust: bool = False,
+    input_shapes: Sequence[str] = (),
+) -> Any:
+    """Convert a stored model (pulled if missing) or a local folder to ONNX, cached."""
+    source = model_source(ref, progress=progress)
+    return _convert_source(
+        source,
+        task=task,
+        optimize=optimize,
+        quantize=quantize,
+        opset=opset,
+        trust=trust,
+        input_shapes=input_shapes,
+    )
+
+
+def _convert_source(
+    source: ModelSource,
+    *,
+    task: str | None,
+    optimize: bool,
+    quantize: str | None,
+    opset: int | None = None,
+    trust: bool = False,
+    input_shapes: Sequence[str] = (),
+) -> Any:
+    from modelport.catalog.tasks import canonical_task
+    from modelport.convert.export import DEFAULT_OPSET, convert_folder
+
+    return convert_folder(
+        source.folder,
+        out_root=get_store().layout.root / "converted",
+        task=canonical_task(task) if task else None,
+        card_task=source.task,
+        source=source.digest,
+        name=source.name,
+        opset=opset or DEFAULT_OPSET,
+        optimize=optimize,
+        quantize=quantize,
+        entrypoint=source.entrypoint,
+        entry_kwargs=dict(source.entry_kwargs),
+        input_shapes=input_shapes,
+        before_code_runs=lambda: _check_trusted(source, trust),
+    )
+
+
+def load_model(
+    ref: str,
+    *,
+    provider: str | None = None,
+    optimize: bool = False,
+    quantize: str | None = None,
+    task: str | None = None,
+    trust: bool = False,
+    input_shapes: Sequence[str] = (),
+) -> Any:
+    """A loaded ``Model`` for repeated calls: a spec folder, or pull → convert → load."""
+    from modelport.runtime.model import Model
+    from modelport.store import runs
+
+    key = (ref, provider, optimize, quantize, task)
+    if key in _loaded:
+        return _loaded[key]
+    path = Path(ref).expanduser()
+    if path.is_dir() and ((path / "modelport.yml").exists() or (path / "gpux.yml").exists()):
+        model = Model.load(path, provider=provider)
+        _loaded[key] = model
+        return model
+    root = get_settings().home / "store"
+    options = f"task={task};optimize={optimize};quantize={quantize}"
+    if input_shapes:
+        options += ";shapes=" + ",".join(input_shapes)
+    # A run resolved before starts without the catalog or the database.
+    remembered = None if path.is_dir() else runs.lookup(root, ref, options)
+    if remembered is not None:
+        model = Model.load(remembered.path, provider=provider)
+        runs.record_use(root, remembered.model_key)
+    else:
+        source = model_source(ref)
+        result = _convert_source(
+            source,
+            task=task,
+            optimize=optimize,
+            quantize=quantize,
+            trust=trust,
+            input_shapes=input_shapes,
+        )
+        check_runnable(result.path, provider=provider)
+        model = Model.load(result.path, provider=provider)
+        if source.stored is not None:
+            store = get_store()
+            store.count("run.miss" if source.pulled else "run.hit")
+            store.touch(source.stored.key)
+            runs.remember(
+                root,
+                ref,
+                options,
+                registry=source.stored.registry,
+                name=source.stored.name,
+                revision=source.stored.revision,
+                converted=result.path.name,
+            )
+    _loaded[key] = model
+    return model
+
+
+def run(ref: str, inputs: Any, *, provider: str | None = None, **options: Any) -> Any:
+    """Run a model on inputs: resolve → pull if missing → convert if missing → load → infer."""
+    return load_model(ref, provider=provider)(inputs, **options)
+
+
+def check_runnable(path: Path, *, provider: str | None = None) -> Any:
+    """Refuse a model this machine cannot run (opset, operators, memory), with the reason."""
+    from modelport.errors import IncompatibleModelError
+    from modelport.runtime.compat import check_model
+    from modelport.runtime.providers import onnxruntime, provider_order
+
+    model_file = path / "model.onnx" if path.is_dir() else path
+    if not model_file.exists():
+        return None
+    result = check_model(
+        model_file,
+        providers=provider_order(onnxruntime().get_available_providers(), provider),
+        system=system_info(),
+    )
+    if not result.ok:
+        raise IncompatibleModelError(
+            f"{path.name} cannot run here: " + "; ".join(result.problems) + ".",
+            hint="See `modelport compare` for models that fit this machine.",
+        )
+    return result
