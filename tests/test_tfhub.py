@@ -167,3 +167,19 @@ def test_unknown_models_fail_clearly(
 ) -> None:
     code, out, err = run(capsys, "pull", "tfhub:acme/nothing/tensorFlow2/default")
     assert code != 0 and "Kaggle Models has no" in out + err
+
+
+def test_missing_extras_name_the_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import sys
+
+    from modelport.convert.tensorflow import export_saved_model
+    from modelport.errors import MissingExtraError
+
+    monkeypatch.setitem(sys.modules, "kagglehub", None)
+    code, out, err = run(capsys, "pull", "tfhub:acme/tiny-classifier/tensorFlow2/default/2")
+    assert code != 0 and "pip install 'modelport[kaggle]'" in out + err
+    monkeypatch.setitem(sys.modules, "tensorflow", None)
+    with pytest.raises(MissingExtraError, match="tf"):
+        export_saved_model(tmp_path, tmp_path, input_shapes=(), opset=17)

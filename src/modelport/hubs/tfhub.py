@@ -137,7 +137,7 @@ def _kagglehub() -> Any:
     try:
         import kagglehub
     except ImportError:
-        raise MissingExtraError("tf", feature="Pulling from Kaggle Models") from None
+        raise MissingExtraError("kaggle", feature="Pulling from Kaggle Models") from None
     import logging
 
     logging.getLogger("kagglehub").setLevel(logging.WARNING)
