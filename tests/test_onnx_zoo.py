@@ -232,3 +232,22 @@ def test_zoo_models_come_from_the_hub_organisation(
     api.reset()
     assert api.pull("onnx:tinynet").from_store
     assert api.run("onnx:tinynet", str(image), top_k=2) == first
+
+
+def test_show_a_hub_model_without_pulling_it(
+    zoo_on_hub: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.test_cli import run
+
+    code, out, _ = run(capsys, "show", "onnx:tinynet", "--json")
+    assert code == 0, out
+    info = json.loads(out)
+    assert (info["ref"], info["task"], info["library"]) == (
+        "onnx:tinynet",
+        "image-classification",
+        "onnx",
+    )
+    assert "opset:13" in info["tags"]
+    assert api.list_models() == []  # nothing was pulled
+    code, out, _ = run(capsys, "show", "onnx:tinynet")
+    assert code == 0 and "image-classification" in out
