@@ -71,9 +71,7 @@ def _compare_one(ref: str, *, system: Any) -> Comparison:
             facts["format"] = model.format
             facts["downloads"] = model.downloads
             facts["license"] = facts.get("license") or model.license
-            opsets = [t for t in model.tags if t.startswith("opset:")]
-            if opsets:
-                facts["opset"] = int(opsets[0].split(":", 1)[1])
+            facts["opset"] = model.opset
             if "fit" not in facts and model.size:
                 from modelport.validation import fit_by_size
 

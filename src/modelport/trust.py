@@ -9,8 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from modelport.errors import InvalidValueError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 __all__ = ["TrustedSource", "is_trusted", "trust", "trusted", "untrust"]
 
@@ -26,7 +30,7 @@ class TrustedSource:
     added_at: dt.datetime
 
 
-def _engine() -> object:
+def _engine() -> Engine:
     from modelport.db import get_engine
     from modelport.settings import get_settings
 
@@ -54,7 +58,7 @@ def trust(name: str, *, kind: str = "torch") -> str:
 
     repo = _repo(name)
     engine = _engine()
-    with engine.begin() as conn:  # type: ignore[attr-defined]
+    with engine.begin() as conn:
         conn.execute(
             delete(trusted_sources).where(
                 trusted_sources.c.kind == kind, trusted_sources.c.name == repo
@@ -73,7 +77,7 @@ def untrust(name: str, *, kind: str = "torch") -> bool:
     from modelport.db import trusted_sources
 
     repo = _repo(name)
-    with _engine().begin() as conn:  # type: ignore[attr-defined]
+    with _engine().begin() as conn:
         result = conn.execute(
             delete(trusted_sources).where(
                 trusted_sources.c.kind == kind, trusted_sources.c.name == repo
@@ -89,7 +93,7 @@ def is_trusted(name: str, *, kind: str = "torch") -> bool:
     from modelport.db import trusted_sources
 
     repo = _repo(name)
-    with _engine().connect() as conn:  # type: ignore[attr-defined]
+    with _engine().connect() as conn:
         row = conn.execute(
             select(trusted_sources.c.name).where(
                 trusted_sources.c.kind == kind, trusted_sources.c.name == repo
@@ -104,7 +108,7 @@ def trusted(kind: str = "torch") -> list[TrustedSource]:
 
     from modelport.db import trusted_sources
 
-    with _engine().connect() as conn:  # type: ignore[attr-defined]
+    with _engine().connect() as conn:
         rows = conn.execute(
             select(trusted_sources)
             .where(trusted_sources.c.kind == kind)

@@ -108,12 +108,11 @@ def preflight(ref: str) -> list[str]:
     except ModelportError:
         return []
     warnings = []
-    opsets = [int(t.split(":", 1)[1]) for t in model.tags if re.fullmatch(r"opset:\d+", t)]
-    if opsets:
+    if model.opset is not None:
         try:
             from modelport.runtime.compat import check_opset
 
-            if (problem := check_opset(max(opsets))) is not None:
+            if (problem := check_opset(model.opset)) is not None:
                 warnings.append(f"{problem}; it will not run here")
         except ImportError:
             pass
@@ -177,7 +176,6 @@ def plan_prune(*, max_size: str | int | None = None, older_than: str | None = No
 def parse_duration(text: str) -> Any:
     """``30d``, ``12h``, ``90m``, ``2w`` → a timedelta."""
     import datetime as dt
-    import re
 
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text.lower())
     if not match:

@@ -180,21 +180,9 @@ def convert_folder(
         quantize=quantize,
     )
     target = out_root / key
-    if (target / "modelport.yml").exists():
-        spec_data = read_yaml(target / "modelport.yml")
-        checks = spec_data.get("modelport", {}).get("parity", {})
-        return ConversionResult(
-            target,
-            task,
-            key,
-            float(checks.get("max_abs_diff", 0.0)),
-            float(checks.get("cosine", 1.0)),
-            opset,
-            optimize,
-            quantize,
-            0.0,
-            True,
-        )
+    cached = _cached(target, key, opset, optimize, quantize)
+    if cached is not None:
+        return cached
     started = time.perf_counter()
     onnx_files = sorted(folder.glob("*.onnx"))
     if onnx_files and not (folder / "config.json").exists():
@@ -286,11 +274,13 @@ def _staging(out_root: Path, key: str) -> Iterator[Path]:
         raise
 
 
-def _cached(target: Path, key: str, opset: int, quantize: str | None) -> ConversionResult | None:
+def _cached(
+    target: Path, key: str, opset: int, optimize: bool, quantize: str | None
+) -> ConversionResult | None:
+    """The artifact already converted under ``key``, as its spec records it, or None."""
     if not (target / "modelport.yml").exists():
         return None
-    spec_data = read_yaml(target / "modelport.yml")
-    extra = spec_data.get("modelport", {})
+    extra = read_yaml(target / "modelport.yml").get("modelport", {})
     checks = extra.get("parity", {})
     return ConversionResult(
         target,
@@ -299,7 +289,7 @@ def _cached(target: Path, key: str, opset: int, quantize: str | None) -> Convers
         float(checks.get("max_abs_diff", 0.0)),
         float(checks.get("cosine", 1.0)),
         opset,
-        False,
+        optimize,
         quantize,
         0.0,
         True,
@@ -344,7 +334,7 @@ def _convert_framework(
         quantize=quantize,
     )
     target = out_root / key
-    cached = _cached(target, key, opset, quantize)
+    cached = _cached(target, key, opset, False, quantize)
     if cached is not None:
         return cached
     if framework == "pytorch-hub" and before_code_runs is not None:

@@ -11,8 +11,10 @@ import stat
 import tarfile
 import zipfile
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import IO, Any, NoReturn
 
 from modelport.errors import HubUnavailableError, IntegrityError, UnsafeFileError
 from modelport.hubs.base import ProgressCallback, PullEvent
@@ -80,93 +82,80 @@ def _strip(name: str, strip_top: bool) -> str | None:
     return name or None
 
 
+@dataclass(frozen=True)
+class _Member:
+    """An archive entry as both formats describe it."""
+
+    name: str
+    size: int
+    is_dir: bool
+    is_file: bool
+    open: Callable[[], IO[bytes] | None]
+
+
 def extract_archive(
     archive: Path, target: Path, *, ref: str, strip_top: bool = False
 ) -> tuple[list[str], str | None]:
     """Unpack a zip or tar archive into ``target``; returns the files and the top folder name.
 
-    ``strip_top`` drops the single top-level folder GitHub puts in its archives.
+    ``strip_top`` drops the single top-level folder GitHub puts in its archives. Every
+    member is checked before the first byte is written.
     """
     if zipfile.is_zipfile(archive):
-        return _extract_zip(archive, target, ref=ref, strip_top=strip_top)
+        with zipfile.ZipFile(archive) as zf:
+            members = [
+                _Member(
+                    i.filename,
+                    i.file_size,
+                    i.is_dir(),
+                    not stat.S_ISLNK(i.external_attr >> 16),
+                    partial(zf.open, i),
+                )
+                for i in zf.infolist()
+            ]
+            return _extract(members, target, ref=ref, strip_top=strip_top)
     try:
-        return _extract_tar(archive, target, ref=ref, strip_top=strip_top)
+        with tarfile.open(archive, mode="r:*") as tf:
+            members = [
+                _Member(m.name, m.size, m.isdir(), m.isfile(), partial(tf.extractfile, m))
+                for m in tf.getmembers()
+            ]
+            return _extract(members, target, ref=ref, strip_top=strip_top)
     except tarfile.TarError:
         raise UnsafeFileError(ref, archive.name) from None
 
 
-def _top(names: list[str]) -> str | None:
-    tops = {n.removeprefix("./").split("/", 1)[0] for n in names if n.removeprefix("./")}
-    return tops.pop() if len(tops) == 1 else None
-
-
-def _extract_zip(
-    archive: Path, target: Path, *, ref: str, strip_top: bool
+def _extract(
+    members: list[_Member], target: Path, *, ref: str, strip_top: bool
 ) -> tuple[list[str], str | None]:
-    with zipfile.ZipFile(archive) as zf:
-        infos = zf.infolist()
-        if len(infos) > MAX_MEMBERS:
-            raise UnsafeFileError(ref, f"{len(infos)} archive members")
-        top = _top([i.filename for i in infos])
-        plan: list[tuple[zipfile.ZipInfo, str]] = []
-        total = 0
-        for info in infos:
-            mode = info.external_attr >> 16
-            if stat.S_ISLNK(mode):
-                raise UnsafeFileError(ref, info.filename)
-            name = _strip(info.filename, strip_top)
-            if name is None or info.is_dir():
-                continue
-            try:
-                safe_relative_path(name)
-            except ValueError:
-                raise UnsafeFileError(ref, info.filename) from None
-            total += info.file_size
-            plan.append((info, name))
-        if total > MAX_UNPACKED_BYTES:
-            raise UnsafeFileError(ref, f"{total} bytes unpacked")
-        for info, name in plan:
-            out = target / safe_relative_path(name)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, out.open("wb") as dst:
-                while chunk := src.read(1 << 20):
-                    dst.write(chunk)
-        return [name for _, name in plan], top
-
-
-def _extract_tar(
-    archive: Path, target: Path, *, ref: str, strip_top: bool
-) -> tuple[list[str], str | None]:
-    with tarfile.open(archive, mode="r:*") as tf:
-        members = tf.getmembers()
-        if len(members) > MAX_MEMBERS:
-            raise UnsafeFileError(ref, f"{len(members)} archive members")
-        top = _top([m.name for m in members])
-        plan: list[tuple[tarfile.TarInfo, str]] = []
-        total = 0
-        for member in members:
-            if member.isdir():
-                continue
-            if not member.isfile():  # links, devices, fifos
-                raise UnsafeFileError(ref, member.name)
-            name = _strip(member.name, strip_top)
-            if name is None:
-                continue
-            try:
-                safe_relative_path(name)
-            except ValueError:
-                raise UnsafeFileError(ref, member.name) from None
-            total += member.size
-            plan.append((member, name))
-        if total > MAX_UNPACKED_BYTES:
-            raise UnsafeFileError(ref, f"{total} bytes unpacked")
-        for member, name in plan:
-            out = target / safe_relative_path(name)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            src = tf.extractfile(member)
-            if src is None:
-                raise UnsafeFileError(ref, member.name)
-            with src, out.open("wb") as dst:
-                while chunk := src.read(1 << 20):
-                    dst.write(chunk)
-        return [name for _, name in plan], top
+    if len(members) > MAX_MEMBERS:
+        raise UnsafeFileError(ref, f"{len(members)} archive members")
+    tops = {m.name.removeprefix("./").split("/", 1)[0] for m in members}
+    tops.discard("")
+    plan: list[tuple[_Member, str]] = []
+    for member in members:
+        if member.is_dir:
+            continue
+        if not member.is_file:  # links, devices, fifos
+            raise UnsafeFileError(ref, member.name)
+        name = _strip(member.name, strip_top)
+        if name is None:
+            continue
+        try:
+            safe_relative_path(name)
+        except ValueError:
+            raise UnsafeFileError(ref, member.name) from None
+        plan.append((member, name))
+    total = sum(m.size for m, _ in plan)
+    if total > MAX_UNPACKED_BYTES:
+        raise UnsafeFileError(ref, f"{total} bytes unpacked")
+    for member, name in plan:
+        out = target / safe_relative_path(name)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        src = member.open()
+        if src is None:
+            raise UnsafeFileError(ref, member.name)
+        with src, out.open("wb") as dst:
+            while chunk := src.read(1 << 20):
+                dst.write(chunk)
+    return [name for _, name in plan], tops.pop() if len(tops) == 1 else None

@@ -75,6 +75,12 @@ class HubModel:
         return sum(f.size or 0 for f in self.files)
 
     @property
+    def opset(self) -> int | None:
+        """The ONNX opset its ``opset:N`` tag names (zoo models), or None."""
+        found = [int(t[6:]) for t in self.tags if t.startswith("opset:") and t[6:].isdigit()]
+        return max(found, default=None)
+
+    @property
     def format(self) -> str | None:
         """The weights format: onnx, safetensors, pytorch, tensorflow, gguf… (None: unknown)."""
         for suffix, name in _FILE_FORMATS:

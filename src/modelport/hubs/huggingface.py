@@ -307,7 +307,7 @@ class HuggingFaceHub(Hub):
             f.path for f in choice.files
         }:
             return served_from_store(store, manifest, emit)
-        entries, downloaded = self._download(repo, commit, choice.files, emit)
+        entries, downloaded = self.download_files(repo, commit, choice.files, emit)
         import datetime as dt
 
         from modelport.store.store import Manifest
@@ -328,7 +328,7 @@ class HuggingFaceHub(Hub):
         refs = [] if is_commit(requested) else [requested]
         return commit_pull(store, manifest, downloaded=downloaded, emit=emit, refs=refs)
 
-    def _download(
+    def download_files(
         self,
         repo: str,
         commit: str,

@@ -479,7 +479,7 @@ class OnnxZooHub(Hub):
                 safe_relative_path(f.path)
             except ValueError:
                 raise UnsafeFileError(f"onnx:{zoo.name}", f.path) from None
-        entries, downloaded = hf._download(zoo.repo, model.revision, wanted, emit)
+        entries, downloaded = hf.download_files(zoo.repo, model.revision, wanted, emit)
         opset = str(zoo.opset) if zoo.opset else None
         manifest = Manifest(
             registry="onnx",

@@ -200,10 +200,9 @@ class TensorFlowHub(Hub):
         ) from None
 
     def _client_call(self, what: str, call: Any) -> Any:
-        kagglehub = _kagglehub()
+        _kagglehub()  # the install hint when it is missing
         from kagglehub.clients import build_kaggle_client
 
-        del kagglehub
         self._guard(what)
         with _kaggle_endpoint(self._settings().kaggle_url):
             try:
