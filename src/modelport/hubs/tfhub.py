@@ -445,18 +445,14 @@ def _framework_name(value: Any) -> str:
     return FRAMEWORKS.get(key, raw)
 
 
-_TAG_TASKS = (
-    ("image classification", "image-classification"),
-    ("object detection", "object-detection"),
-    ("text embedding", "feature-extraction"),
-    ("text classification", "text-classification"),
-    ("image segmentation", "image-segmentation"),
-)
-
-
 def _task_from_tags(tags: Sequence[str]) -> str | None:
-    joined = " ".join(tags).lower()
-    for tag, task in _TAG_TASKS:
-        if tag in joined:
-            return task
+    """The first of Kaggle's tags that names a pipeline task ("Image Classification")."""
+    from modelport.catalog.tasks import canonical_task
+    from modelport.errors import UnknownTaskError
+
+    for tag in tags:
+        try:
+            return canonical_task(tag)
+        except UnknownTaskError:
+            continue
     return None
