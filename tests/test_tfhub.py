@@ -115,17 +115,24 @@ def test_search_pull_and_run_a_kaggle_model(
         "import sys, numpy as np, tensorflow as tf\n"
         "m = tf.saved_model.load(sys.argv[1])\n"
         "x = np.load(sys.argv[2])\n"
-        "print(tf.nn.softmax(m.signatures['serving_default'](images=x)['logits']).numpy()"
-        ".tolist())\n"
+        "p = tf.nn.softmax(m.signatures['serving_default'](images=x)['logits']).numpy()\n"
+        "np.save(sys.argv[3], p)\n"
     )
     np.save(tmp_path / "x.npy", pixels)
     done = subprocess.run(
-        [sys.executable, "-c", code, str(saved_model), str(tmp_path / "x.npy")],
+        [
+            sys.executable,
+            "-c",
+            code,
+            str(saved_model),
+            str(tmp_path / "x.npy"),
+            str(tmp_path / "p.npy"),
+        ],
         capture_output=True,
-        text=True,
         check=True,
     )
-    expected = np.array(eval(done.stdout.strip().splitlines()[-1]))[0]
+    assert done.returncode == 0
+    expected = np.load(tmp_path / "p.npy")[0]
     answer = model(str(image), top_k=4)
     for item in answer:
         index = int(item["label"].removeprefix("LABEL_"))
