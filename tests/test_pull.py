@@ -331,10 +331,13 @@ def test_hubs_register_through_entry_points() -> None:
         def search(self, query, *, task=None, library=None, limit=20, sort=None):  # type: ignore[no-untyped-def]
             return []
 
-        def info(self, ref):  # type: ignore[no-untyped-def]
+        def info(self, ref, *, store=None):  # type: ignore[no-untyped-def]
             raise NotImplementedError
 
-        def pull(self, ref, **kwargs):  # type: ignore[no-untyped-def]
+        def resolve(self, ref, *, store, options):  # type: ignore[no-untyped-def]
+            raise NotImplementedError
+
+        def fetch(self, target, *, store, options, emit):  # type: ignore[no-untyped-def]
             raise NotImplementedError
 
     register_hub("local", LocalHub)

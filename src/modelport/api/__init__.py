@@ -31,6 +31,8 @@ from modelport.api.catalog import (
     update_catalogs,
     validate_model,
 )
+from modelport.api.compare import Comparison, compare_models
+from modelport.api.listing import ModelPage, list_catalog
 from modelport.api.running import (
     ModelSource,
     check_runnable,
@@ -39,7 +41,9 @@ from modelport.api.running import (
     model_source,
     run,
 )
+from modelport.api.search import hub_candidates, search_everywhere
 from modelport.api.store import (
+    execute_plan,
     get_store,
     hub_info,
     hub_ref,
@@ -51,25 +55,34 @@ from modelport.api.store import (
     pull,
     remove,
     search_hub,
+    store_stats,
+    stored_files,
     stored_model,
+    stored_revisions,
     verify_store,
 )
 
 __all__ = [
     "MAX_SHRINK",
+    "Comparison",
     "ImportReport",
+    "ModelPage",
     "ModelSource",
     "UpdateReport",
     "add_entries",
     "add_remote_catalog",
     "check_runnable",
+    "compare_models",
     "convert",
+    "execute_plan",
     "export_catalog",
     "get_catalog",
     "get_store",
+    "hub_candidates",
     "hub_info",
     "hub_ref",
     "import_catalog",
+    "list_catalog",
     "list_models",
     "load_model",
     "model_source",
@@ -87,11 +100,15 @@ __all__ = [
     "reset",
     "resolve_model",
     "run",
+    "search_everywhere",
     "search_hub",
     "search_models",
     "select_models",
     "show_model",
+    "store_stats",
+    "stored_files",
     "stored_model",
+    "stored_revisions",
     "system_info",
     "update_catalogs",
     "validate_model",

@@ -72,7 +72,7 @@ def model_source(ref: str, *, pull_missing: bool = True, progress: Any = None) -
 
 
 def _torch_entry(ref: str) -> tuple[str | None, tuple[tuple[str, object], ...]]:
-    from modelport.refs import parse_torch_name
+    from modelport.hubs.torchhub import parse_torch_name
 
     parsed = parse_ref(ref)
     if parsed.registry != "torch":

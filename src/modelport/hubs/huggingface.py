@@ -11,34 +11,40 @@ import os
 import re
 import time
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from modelport.errors import (
     HubAccessError,
     HubUnavailableError,
     IntegrityError,
+    InvalidReferenceError,
     ModelNotFoundError,
     OfflineError,
     RateLimitedError,
     RevisionNotFoundError,
 )
 from modelport.hubs.base import (
+    REPO_ID_RE,
+    Fetched,
     Hub,
     HubFile,
     HubModel,
     ProgressCallback,
-    PulledModel,
     PullEvent,
-    commit_pull,
-    served_from_store,
+    PullOptions,
+    PullTarget,
+    Ref,
+    offline_mode,
 )
-from modelport.refs import Ref
+
+if TYPE_CHECKING:
+    from modelport.store.store import ManifestFile, Store
 
 __all__ = ["HuggingFaceHub", "is_commit"]
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 _COMMIT_RE = re.compile(r"[0-9a-f]{40}")
-_TRUE = ("1", "true", "yes", "on")
+_HOSTS = ("huggingface.co", "hf.co", "www.huggingface.co")
 
 
 def is_commit(revision: str) -> bool:
@@ -50,6 +56,9 @@ class HuggingFaceHub(Hub):
     """The Hugging Face Hub (``hf:org/name``)."""
 
     name = "hf"
+    title = "The Hugging Face Hub"
+    default_revision = "main"
+    pull_options = frozenset({"include", "exclude", "allow_pickle"})
 
     def __init__(self, *, endpoint: str | None = None, token: str | None = None) -> None:
         self._endpoint = endpoint
@@ -75,8 +84,8 @@ class HuggingFaceHub(Hub):
 
     @property
     def offline(self) -> bool:
-        """Whether ``HF_HUB_OFFLINE`` forbids network access."""
-        return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE
+        """Whether ``MODELPORT_OFFLINE`` or ``HF_HUB_OFFLINE`` forbids network access."""
+        return offline_mode()
 
     def _api(self) -> Any:
         from huggingface_hub import HfApi
@@ -86,9 +95,36 @@ class HuggingFaceHub(Hub):
     def _offline_guard(self, what: str) -> None:
         if self.offline:
             raise OfflineError(
-                f"Cannot {what}: HF_HUB_OFFLINE is set.",
-                hint="Unset HF_HUB_OFFLINE to reach the Hub.",
+                f"Cannot {what}: offline mode is on.",
+                hint="Unset MODELPORT_OFFLINE and HF_HUB_OFFLINE to reach the Hub.",
             )
+
+    # ---------------------------------------------------------------- names
+
+    def check_name(self, text: str, name: str, revision: str | None) -> None:
+        """A repo id: ``org/name`` or ``name``, parts of at most 96 characters."""
+        if not REPO_ID_RE.fullmatch(name) or ".." in name or "--" in name:
+            raise InvalidReferenceError(
+                text,
+                f"{name!r} is not a Hugging Face repo id",
+                hint="Use org/name or name, e.g. hf:sentence-transformers/all-MiniLM-L6-v2.",
+            )
+        if any(len(part) > 96 for part in name.split("/")):
+            raise InvalidReferenceError(text, "a part of the repo id is over 96 characters")
+
+    def from_address(self, host: str, path: str) -> Ref | None:
+        """``huggingface.co/org/name[/tree/REV/…]``."""
+        if host not in _HOSTS:
+            return None
+        segments = path.split("/")
+        revision = None
+        if len(segments) >= 4 and segments[2] in ("tree", "blob", "resolve"):
+            revision = segments[3]
+        return Ref(name="/".join(segments[:2]), registry="hf", revision=revision)
+
+    def pinned(self, name: str, revision: str | None) -> str | None:
+        """A full commit hash is one fixed revision."""
+        return revision if revision and is_commit(revision) else None
 
     # ---------------------------------------------------------------- errors
 
@@ -226,7 +262,7 @@ class HuggingFaceHub(Hub):
             last_modified=str(getattr(info, "last_modified", "") or "") or None,
         )
 
-    def info(self, ref: Ref) -> HubModel:
+    def info(self, ref: Ref, *, store: Store | None = None) -> HubModel:
         """The model at ``ref`` with its files, sizes and digests; revision resolved."""
         self._offline_guard(f"look up {ref.name}")
         revision = ref.revision or "main"
@@ -251,82 +287,42 @@ class HuggingFaceHub(Hub):
 
     # ---------------------------------------------------------------- pulling
 
-    def pull(
-        self,
-        ref: Ref,
-        *,
-        revision: str | None = None,
-        allow_patterns: Sequence[str] = (),
-        ignore_patterns: Sequence[str] = (),
-        allow_pickle: bool = False,
-        progress: ProgressCallback | None = None,
-    ) -> PulledModel:
-        """Download a model into the store: verified, resumable, at most once per blob."""
-        from modelport.api import get_store
+    def resolve(self, ref: Ref, *, store: Store, options: PullOptions) -> PullTarget:
+        """The commit a branch or tag is now, and the files a pull of it keeps."""
         from modelport.hubs.files import choose_files
 
-        emit = progress or (lambda event: None)
-        store = get_store()
         repo = ref.name
-        requested = revision or ref.revision or "main"
+        requested = options.revision or ref.revision or "main"
         label = f"hf:{repo}@{requested}"
-
-        # Asking for particular files re-selects them; otherwise a complete revision is reused.
-        reselect = bool(allow_patterns or ignore_patterns or allow_pickle)
-        # A complete pinned commit needs no network at all.
-        commit = requested if is_commit(requested) and not reselect else None
-        if commit is None and self.offline:
-            commit = store.resolve_ref("hf", repo, requested)
-        if commit is not None:
-            manifest = store.complete("hf", repo, commit)
-            if manifest is not None:
-                return served_from_store(store, manifest, emit)
-        if self.offline:
-            raise OfflineError(
-                f"{label} is not complete in the store and HF_HUB_OFFLINE is set.",
-                hint="Pull it once online, or unset HF_HUB_OFFLINE.",
-            )
-
-        emit(PullEvent("pulling manifest"))
-        model = self.info(Ref(repo, "hf", requested))
-        commit = model.revision
-        manifest = store.complete("hf", repo, commit)
-        if manifest is not None and not reselect:
-            if not is_commit(requested):
-                store.remember_ref("hf", repo, requested, commit)
-            return served_from_store(store, manifest, emit)
-
+        model = options.model
+        if model is None or model.hub != self.name or model.id != repo:
+            model = self.info(Ref(repo, "hf", requested))
         choice = choose_files(
             model.files,
             ref=label,
-            include=allow_patterns,
-            exclude=ignore_patterns,
-            allow_pickle=allow_pickle,
+            include=options.include,
+            exclude=options.exclude,
+            allow_pickle=options.allow_pickle,
         )
-        if manifest is not None and {f.path for f in manifest.files} == {
-            f.path for f in choice.files
-        }:
-            return served_from_store(store, manifest, emit)
-        entries, downloaded = self.download_files(repo, commit, choice.files, emit)
-        import datetime as dt
-
-        from modelport.store.store import Manifest
-
-        manifest = Manifest(
-            registry="hf",
+        return PullTarget(
             name=repo,
-            revision=commit,
-            ref=f"hf:{repo}@{requested}",
+            revision=model.revision,
+            ref=label,
             requested=requested,
-            files=tuple(entries),
-            pulled_at=dt.datetime.now(dt.UTC).isoformat(),
-            task=model.task,
-            library=model.library,
-            tags=model.tags,
-            license=model.license,
+            refs=() if is_commit(requested) else (requested,),
+            model=model,
+            files=choice.files,
         )
-        refs = [] if is_commit(requested) else [requested]
-        return commit_pull(store, manifest, downloaded=downloaded, emit=emit, refs=refs)
+
+    def fetch(
+        self, target: PullTarget, *, store: Store, options: PullOptions, emit: ProgressCallback
+    ) -> Fetched:
+        """The chosen files, straight into the store's blobs."""
+        files = target.files if target.files is not None else ()
+        entries, downloaded = self.download_files(
+            target.name, target.revision, files, emit, store=store
+        )
+        return Fetched(tuple(entries), downloaded)
 
     def download_files(
         self,
@@ -334,7 +330,9 @@ class HuggingFaceHub(Hub):
         commit: str,
         files: Sequence[HubFile],
         emit: ProgressCallback,
-    ) -> tuple[list[Any], int]:
+        *,
+        store: Store,
+    ) -> tuple[list[ManifestFile], int]:
         """Fetch every file (eight at a time, largest first) into the store's blobs."""
         import threading
         from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
@@ -342,12 +340,10 @@ class HuggingFaceHub(Hub):
         import httpx
         from huggingface_hub import hf_hub_url
 
-        from modelport.api import get_store
         from modelport.settings import get_settings
         from modelport.store.download import BlobRequest, download_blob
         from modelport.store.store import ManifestFile
 
-        store = get_store()
         headers = self._headers()
         emit_lock = threading.Lock()
 
