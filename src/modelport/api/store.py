@@ -12,7 +12,7 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from modelport.api.catalog import get_catalog, resolve_model, system_info
+from modelport.api.catalog import get_catalog, resolve_model
 from modelport.errors import InvalidValueError
 from modelport.refs import parse_ref
 from modelport.settings import get_settings, parse_size
@@ -141,9 +141,12 @@ def _preflight(hub: Hub, target: Ref) -> tuple[list[str], HubModel | None]:
         except ImportError:
             pass
     if model.size:
+        from modelport.hardware import detect_system
         from modelport.validation import fit_by_size
 
-        level, need = fit_by_size(model.size, system_info())
+        # Only memory is weighed: ONNX Runtime is not imported for a pull.
+        here = detect_system(gpu_memory_gb=get_settings().gpu_memory_gb, runtime=False)
+        level, need = fit_by_size(model.size, here)
         if level.value == "does-not-fit":
             warnings.append(
                 f"it needs about {need:.1f} GB of memory to run, more than this machine has"
