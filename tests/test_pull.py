@@ -399,7 +399,9 @@ def test_the_preflight_answer_is_not_fetched_again(hub: HubServer) -> None:
     assert len(metadata) == 1, hub.requests
 
 
-def test_a_pull_does_not_import_onnxruntime(hub: HubServer, tmp_path: Path) -> None:
+def test_a_pull_imports_neither_onnxruntime_nor_huggingface_hub(
+    hub: HubServer, tmp_path: Path
+) -> None:
     import subprocess
     import sys
 
@@ -408,7 +410,8 @@ def test_a_pull_does_not_import_onnxruntime(hub: HubServer, tmp_path: Path) -> N
         "import sys\n"
         "from modelport import api\n"
         "api.pull('hf:acme/tiny', progress=lambda e: None)\n"
-        "print(sorted(m for m in ('onnxruntime', 'onnx', 'torch') if m in sys.modules))\n"
+        "heavy = ('onnxruntime', 'onnx', 'torch', 'huggingface_hub')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
     env = {**os.environ, "HF_ENDPOINT": hub.url}
     done = subprocess.run(

@@ -181,6 +181,18 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
         "`hf auth login` saved).",
     ),
     EnvVar(
+        "HF_TOKEN_PATH",
+        "hf, onnx",
+        "File holding the saved Hugging Face token (default `$HF_HOME/token`).",
+    ),
+    EnvVar(
+        "HF_HOME",
+        "hf, onnx",
+        "Hugging Face's folder, where `hf auth login` saves the token "
+        "(default `$XDG_CACHE_HOME/huggingface`).",
+    ),
+    EnvVar("XDG_CACHE_HOME", "hf, onnx", "The cache folder `HF_HOME` defaults to (`~/.cache`)."),
+    EnvVar(
         "GITHUB_TOKEN",
         "torch",
         "GitHub token sent to the GitHub API and archive downloads of PyTorch Hub repositories.",

@@ -1,8 +1,11 @@
-"""The Hugging Face Hub: metadata through ``huggingface_hub``, files into the store.
+"""The Hugging Face Hub: metadata from its HTTP API, files into the store.
 
-Honours ``HF_ENDPOINT``, ``HF_TOKEN`` and ``HF_HUB_OFFLINE`` (read when used, not at
-import). Files are fetched over plain HTTP from ``/{repo}/resolve/{commit}/{path}`` by
-the store's resumable downloader, so Xet is never required.
+Honours ``HF_ENDPOINT``, ``HF_TOKEN`` (else the token ``hf auth login`` saved) and
+``HF_HUB_OFFLINE`` (read when used, not at import). The Hub's HTTP API (``/api/models``)
+is spoken directly with httpx, the client the downloads use anyway, so a pull does not
+import ``huggingface_hub``. Files are fetched over plain HTTP from
+``/{repo}/resolve/{commit}/{path}`` by the store's resumable downloader, so Xet is never
+required.
 """
 
 from __future__ import annotations
@@ -78,19 +81,12 @@ class HuggingFaceHub(Hub):
             return self._token
         if os.environ.get("HF_TOKEN"):
             return os.environ["HF_TOKEN"]
-        from huggingface_hub import get_token
-
-        return get_token()
+        return _saved_token()
 
     @property
     def offline(self) -> bool:
         """Whether ``MODELPORT_OFFLINE`` or ``HF_HUB_OFFLINE`` forbids network access."""
         return offline_mode()
-
-    def _api(self) -> Any:
-        from huggingface_hub import HfApi
-
-        return HfApi(endpoint=self.endpoint, token=self.token or False)
 
     def _offline_guard(self, what: str) -> None:
         if self.offline:
@@ -98,6 +94,36 @@ class HuggingFaceHub(Hub):
                 f"Cannot {what}: offline mode is on.",
                 hint="Unset MODELPORT_OFFLINE and HF_HUB_OFFLINE to reach the Hub.",
             )
+
+    def _get_json(
+        self, path: str, params: dict[str, Any], *, ref: str, revision: str | None
+    ) -> Any:
+        """GET one API document; every failure becomes one modelport error."""
+        import httpx
+
+        from modelport.settings import get_settings
+
+        try:
+            response = httpx.get(
+                f"{self.endpoint}{path}",
+                params=params,
+                headers=self._headers(),
+                timeout=httpx.Timeout(get_settings().http_timeout, connect=10.0),
+                follow_redirects=True,
+            )
+        except httpx.HTTPError as e:
+            raise HubUnavailableError(
+                f"Cannot reach the Hugging Face Hub at {self.endpoint}: {type(e).__name__}.",
+                hub="hf",
+            ) from None
+        if response.status_code >= 400:
+            self._refuse(response, ref, revision)
+        try:
+            return response.json()
+        except ValueError:
+            raise HubUnavailableError(
+                f"The Hugging Face Hub answered {path} with something that is not JSON.", hub="hf"
+            ) from None
 
     # ---------------------------------------------------------------- names
 
@@ -128,67 +154,48 @@ class HuggingFaceHub(Hub):
 
     # ---------------------------------------------------------------- errors
 
-    def _raise(self, error: Exception, ref: str, revision: str | None = None) -> NoReturn:
-        """Turn a huggingface_hub or transport error into one clear modelport error."""
-        from huggingface_hub import errors as hf_errors
-
-        if isinstance(error, hf_errors.RevisionNotFoundError):
-            raise RevisionNotFoundError(ref, revision or "main") from None
-        if isinstance(error, hf_errors.GatedRepoError):
+    def _refuse(self, response: Any, ref: str, revision: str | None = None) -> NoReturn:
+        """Turn an error answer of the Hub into one clear modelport error."""
+        status = response.status_code
+        code = response.headers.get("X-Error-Code")
+        if status == 429:
+            retry = response.headers.get("Retry-After")
+            try:
+                after = float(retry) if retry is not None else None
+            except ValueError:
+                after = None
+            raise RateLimitedError(hub="The Hugging Face Hub", retry_after=after)
+        if code == "RevisionNotFound":
+            raise RevisionNotFoundError(ref, revision or "main")
+        if code == "GatedRepo":
             raise HubAccessError(
                 f"{ref} is gated: accept its conditions on the Hub first.",
                 ref=ref,
                 hint="Then set HF_TOKEN to a token of that account.",
-            ) from None
-        if isinstance(error, hf_errors.RepositoryNotFoundError):
+            )
+        if code == "RepoNotFound" or status == 404:
             if self.token:
                 raise ModelNotFoundError(
                     ref,
                     message=f"{ref} does not exist on the Hub, or your token cannot see it.",
                     hint="Check the name, and that HF_TOKEN has access if it is private.",
-                ) from None
+                )
             raise ModelNotFoundError(
                 ref,
                 message=f"{ref} does not exist on the Hub, or it is private.",
                 hint="Check the name; for a private repo set HF_TOKEN.",
-            ) from None
-        if isinstance(error, hf_errors.HfHubHTTPError):
-            response = getattr(error, "response", None)
-            status = getattr(response, "status_code", None)
-            headers = getattr(response, "headers", {}) or {}
-            if status == 429:
-                retry = headers.get("Retry-After")
-                try:
-                    after = float(retry) if retry is not None else None
-                except ValueError:
-                    after = None
-                raise RateLimitedError(hub="The Hugging Face Hub", retry_after=after) from None
-            if status in (401, 403):
-                raise HubAccessError(
-                    f"The Hub refused access to {ref} (HTTP {status}).",
-                    ref=ref,
-                    hint="Check HF_TOKEN: it may be wrong, expired or lack access.",
-                ) from None
-            if status is not None and status >= 500:
-                raise HubUnavailableError(
-                    f"The Hugging Face Hub answered HTTP {status}.", hub="hf"
-                ) from None
-            raise HubUnavailableError(
-                f"The Hugging Face Hub answered HTTP {status} for {ref}.", hub="hf"
-            ) from None
-        if isinstance(error, hf_errors.OfflineModeIsEnabled):
-            raise OfflineError(f"Cannot reach the Hub for {ref}: offline mode is on.") from None
-        name = type(error).__name__
-        if (
-            "Timeout" in name
-            or "Connect" in name
-            or "Network" in name
-            or isinstance(error, OSError)
-        ):
-            raise HubUnavailableError(
-                f"Cannot reach the Hugging Face Hub at {self.endpoint}: {name}.", hub="hf"
-            ) from None
-        raise error
+            )
+        if status in (401, 403):
+            raise HubAccessError(
+                f"The Hub refused access to {ref} (HTTP {status}).",
+                ref=ref,
+                hint="Check HF_TOKEN: it may be wrong, expired or lack access.",
+            )
+        if status >= 500:
+            raise HubUnavailableError(f"The Hugging Face Hub answered HTTP {status}.", hub="hf")
+        raise HubUnavailableError(
+            f"The Hugging Face Hub answered HTTP {status} for {ref}.", hub="hf"
+        )
 
     # ---------------------------------------------------------------- metadata
 
@@ -207,83 +214,87 @@ class HuggingFaceHub(Hub):
         sort_key = {
             "downloads": "downloads",
             "likes": "likes",
-            "updated": "last_modified",
-            "recent": "created_at",
-            "trending": "trending_score",
-        }.get(sort or "downloads")
-        kwargs: dict[str, Any] = {"search": query or None, "limit": limit, "sort": sort_key}
+            "updated": "lastModified",
+            "recent": "createdAt",
+            "trending": "trendingScore",
+        }.get(sort or "downloads", "downloads")
+        params: dict[str, Any] = {"limit": limit, "sort": sort_key, "direction": -1}
+        if query:
+            params["search"] = query
         if task:
-            kwargs["pipeline_tag"] = task
+            params["pipeline_tag"] = task
         if library:
-            kwargs["library"] = library
+            params["library"] = library
         if author:
-            kwargs["author"] = author
-        try:
-            found = list(self._api().list_models(**kwargs))
-        except Exception as e:  # translated in one place
-            self._raise(e, f"search {query!r}")
-        return [self._model(info, revision=getattr(info, "sha", None) or "") for info in found]
+            params["author"] = author
+        found = self._get_json("/api/models", params, ref=f"search {query!r}", revision=None)
+        return [
+            self._model(info, revision=str(info.get("sha") or ""))
+            for info in (found if isinstance(found, list) else [])
+            if isinstance(info, dict) and "id" in info
+        ]
 
-    def _model(self, info: Any, *, revision: str) -> HubModel:
+    def _model(self, info: dict[str, Any], *, revision: str) -> HubModel:
+        """A model as the Hub's API document describes it."""
         files = []
-        for sibling in getattr(info, "siblings", None) or []:
-            lfs = getattr(sibling, "lfs", None)
-            if lfs is not None:
-                sha = lfs.get("sha256") if isinstance(lfs, dict) else getattr(lfs, "sha256", None)
-                size = lfs.get("size") if isinstance(lfs, dict) else getattr(lfs, "size", None)
-                files.append(HubFile(sibling.rfilename, size or sibling.size, sha, "sha256", True))
+        for sibling in info.get("siblings") or []:
+            lfs = sibling.get("lfs")
+            if isinstance(lfs, dict):
+                size = lfs.get("size") or sibling.get("size")
+                files.append(HubFile(sibling["rfilename"], size, lfs.get("sha256"), "sha256", True))
             else:
-                blob = getattr(sibling, "blob_id", None)
+                blob = sibling.get("blobId")
                 files.append(
-                    HubFile(sibling.rfilename, sibling.size, blob, "git-sha1" if blob else None)
+                    HubFile(
+                        sibling["rfilename"],
+                        sibling.get("size"),
+                        blob,
+                        "git-sha1" if blob else None,
+                    )
                 )
-        card = getattr(info, "card_data", None) or getattr(info, "cardData", None)
-        license_ = None
-        if card is not None:
-            license_ = (
-                card.get("license") if isinstance(card, dict) else getattr(card, "license", None)
-            )
-        tags = tuple(getattr(info, "tags", None) or ())
+        card = info.get("cardData")
+        license_ = card.get("license") if isinstance(card, dict) else None
+        tags = tuple(str(t) for t in info.get("tags") or ())
         if license_ is None:
             license_ = next((t.split(":", 1)[1] for t in tags if t.startswith("license:")), None)
         return HubModel(
             hub="hf",
-            id=info.id,
+            id=str(info["id"]),
             revision=revision,
             files=tuple(files),
-            task=getattr(info, "pipeline_tag", None),
-            library=getattr(info, "library_name", None),
+            task=info.get("pipeline_tag"),
+            library=info.get("library_name"),
             tags=tags,
             license=str(license_) if license_ else None,
-            downloads=getattr(info, "downloads", None),
-            likes=getattr(info, "likes", None),
-            gated=bool(getattr(info, "gated", False)),
-            private=bool(getattr(info, "private", False)),
-            last_modified=str(getattr(info, "last_modified", "") or "") or None,
+            downloads=info.get("downloads"),
+            likes=info.get("likes"),
+            gated=bool(info.get("gated", False)),
+            private=bool(info.get("private", False)),
+            last_modified=str(info.get("lastModified") or "") or None,
         )
 
     def info(self, ref: Ref, *, store: Store | None = None) -> HubModel:
         """The model at ``ref`` with its files, sizes and digests; revision resolved."""
         self._offline_guard(f"look up {ref.name}")
+        from urllib.parse import quote
+
         revision = ref.revision or "main"
+        path = f"/api/models/{ref.name}/revision/{quote(revision, safe='')}"
         for attempt in range(3):
             try:
-                info = self._api().model_info(ref.name, revision=revision, files_metadata=True)
+                info = self._get_json(path, {"blobs": "true"}, ref=ref.name, revision=revision)
                 break
-            except Exception as e:  # translated in one place
-                try:
-                    self._raise(e, ref.name, revision)
-                except RateLimitedError as limited:
-                    # A short Retry-After is worth waiting for; a long one is the user's call.
-                    wait = limited.retry_after
-                    if attempt == 2 or wait is None or wait > 10:
-                        raise
-                    time.sleep(wait)
-        if not getattr(info, "sha", None):
+            except RateLimitedError as limited:
+                # A short Retry-After is worth waiting for; a long one is the user's call.
+                wait = limited.retry_after
+                if attempt == 2 or wait is None or wait > 10:
+                    raise
+                time.sleep(wait)
+        if not isinstance(info, dict) or not info.get("sha"):
             raise HubUnavailableError(
                 f"The Hub did not say which commit {ref.name}@{revision} is.", hub="hf"
             )
-        return self._model(info, revision=info.sha)
+        return self._model(info, revision=str(info["sha"]))
 
     # ---------------------------------------------------------------- pulling
 
@@ -338,7 +349,6 @@ class HuggingFaceHub(Hub):
         from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
         import httpx
-        from huggingface_hub import hf_hub_url
 
         from modelport.settings import get_settings
         from modelport.store.download import BlobRequest, download_blob
@@ -365,7 +375,7 @@ class HuggingFaceHub(Hub):
             sha256, got = download_blob(
                 client,
                 BlobRequest(
-                    url=hf_hub_url(repo, f.path, revision=commit, endpoint=self.endpoint),
+                    url=self.file_url(repo, f.path, commit),
                     digest_kind=kind,
                     digest=digest,
                     size=size,
@@ -407,6 +417,12 @@ class HuggingFaceHub(Hub):
         entries = [results[i][0] for i in range(len(files))]
         return entries, sum(got for _, got in results.values())
 
+    def file_url(self, repo: str, path: str, commit: str) -> str:
+        """Where the Hub serves one file of a commit."""
+        from urllib.parse import quote
+
+        return f"{self.endpoint}/{repo}/resolve/{quote(commit, safe='')}/{quote(path)}"
+
     def _headers(self) -> dict[str, str]:
         """Headers for file downloads: who we are and, if set, the token."""
         from modelport import __version__
@@ -419,9 +435,7 @@ class HuggingFaceHub(Hub):
     def _head_digest(
         self, client: Any, repo: str, commit: str, path: str, headers: dict[str, str]
     ) -> tuple[str, str, int | None]:
-        from huggingface_hub import hf_hub_url
-
-        url = hf_hub_url(repo, path, revision=commit, endpoint=self.endpoint)
+        url = self.file_url(repo, path, commit)
         response = client.head(
             url, headers={**headers, "Accept-Encoding": "identity"}, follow_redirects=False
         )
@@ -436,3 +450,18 @@ class HuggingFaceHub(Hub):
         raise IntegrityError(
             f"The Hub published no digest for {repo}/{path}; refusing to store it unverified."
         )
+
+
+def _saved_token() -> str | None:
+    """The token ``hf auth login`` saved (``HF_TOKEN_PATH``, else ``$HF_HOME/token``)."""
+    from pathlib import Path
+
+    home = os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or "~/.cache", "huggingface"
+    )
+    path = os.environ.get("HF_TOKEN_PATH") or os.path.join(home, "token")
+    try:
+        token = Path(os.path.expanduser(os.path.expandvars(path))).read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return token or None
