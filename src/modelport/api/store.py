@@ -98,6 +98,17 @@ def pull(
     return hub.pull(target, store=store, options=options)
 
 
+def pinned_ref(ref: str, model: PulledModel) -> str:
+    """A reference to exactly the revision pulled for ``ref``; a reference naming a code
+    hub's entry point stays as it is (its entry point is part of what it means)."""
+    from modelport.hubs.base import get_hub
+
+    entrypoint, _ = get_hub(model.hub).entry_call(parse_ref(ref))
+    if entrypoint is not None:
+        return ref
+    return f"{model.hub}:{model.id}@{model.revision}"
+
+
 def _complete_in_store(store: Store, target: Ref, revision: str | None) -> bool:
     from modelport.errors import NotInStoreError
 
