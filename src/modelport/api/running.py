@@ -72,13 +72,13 @@ def model_source(ref: str, *, pull_missing: bool = True, progress: Any = None) -
 
 
 def _torch_entry(ref: str) -> tuple[str | None, tuple[tuple[str, object], ...]]:
-    from modelport.hubs.torchhub import parse_torch_name
+    from modelport.hubs.base import get_hub
 
+    # A code hub's reference may name an entry point and its arguments; ask the hub.
     parsed = parse_ref(ref)
-    if parsed.registry != "torch":
+    if parsed.hub is None:
         return None, ()
-    parts = parse_torch_name(parsed.name)
-    return parts.entrypoint, parts.kwargs
+    return get_hub(parsed.hub).entry_call(parsed)
 
 
 def _check_trusted(source: ModelSource, trust: bool) -> None:
