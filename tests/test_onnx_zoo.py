@@ -286,3 +286,17 @@ def test_file_options_are_refused_for_the_zoo(
         api.pull("onnx:tinynet", **option)
     assert refused.value.message.startswith(f"{flag} cannot apply to onnx: models: the zoo")
     assert zoo.requests == []
+
+
+def test_the_preflight_answer_is_not_asked_again(
+    zoo_on_hub: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    counts = []
+    for progress in (None, lambda event: None):
+        monkeypatch.setenv("MODELPORT_HOME", str(tmp_path / f"home-{len(counts)}"))
+        api.reset()
+        zoo_on_hub.reset_counts()
+        api.pull("onnx:tinynet", progress=progress)
+        counts.append(len([r for r in zoo_on_hub.requests if r[1].startswith("/api/")]))
+    # The zoo's search and the repository's metadata are asked once either way.
+    assert counts[0] == counts[1], zoo_on_hub.requests

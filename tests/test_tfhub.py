@@ -228,3 +228,16 @@ def test_file_options_are_refused_for_kaggle(
         api.pull("tfhub:acme/tiny-classifier/tensorFlow2/default", **option)  # type: ignore[arg-type]
     assert refused.value.message.startswith(f"{flag} cannot apply to tfhub: models")
     assert kaggle.requests == []
+
+
+def test_the_preflight_answer_is_not_asked_again(
+    kaggle: KaggleServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    counts = []
+    for progress in (None, lambda event: None):
+        monkeypatch.setenv("MODELPORT_HOME", str(tmp_path / f"home-{len(counts)}"))
+        api.reset()
+        kaggle.requests.clear()
+        api.pull("tfhub:acme/tiny-classifier/tensorFlow2/default", progress=progress)
+        counts.append(len([r for r in kaggle.requests if "Download" not in r]))
+    assert counts[0] == counts[1], kaggle.requests

@@ -353,3 +353,17 @@ def test_the_stored_manifest_names_the_entry_points(github: GitHubServer) -> Non
     pulled = api.pull("torch:acme/tinyvision:v1.0/tiny_classifier")
     manifest = api.get_store().read_manifest("torch", pulled.id, pulled.revision)
     assert manifest is not None and "entrypoint:tiny_classifier" in manifest.tags
+
+
+def test_the_preflight_answer_is_not_asked_again(
+    github: GitHubServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    counts = []
+    for progress in (None, lambda event: None):
+        monkeypatch.setenv("MODELPORT_HOME", str(tmp_path / f"home-{len(counts)}"))
+        api.reset()
+        github.requests.clear()
+        api.pull("torch:acme/tinyvision:v1.0/tiny_classifier", progress=progress)
+        counts.append(len(github.requests))
+    # With progress a preflight asks the hub first; the pull then asks nothing more.
+    assert counts[0] == counts[1], github.requests

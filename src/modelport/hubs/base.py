@@ -298,6 +298,17 @@ class Hub(abc.ABC):
         """``revision`` when it names one fixed revision (a commit, a version), else None."""
         return None
 
+    def described(self, options: PullOptions, name: str) -> HubModel | None:
+        """What a preflight already learnt of the model ``name``, so the pull need not ask."""
+        model = options.model
+        if (
+            model is not None
+            and model.hub == self.name
+            and self.store_name(model.id) == self.store_name(name)
+        ):
+            return model
+        return None
+
     def entrypoints(
         self, ref: Ref, *, store: Store
     ) -> tuple[str, list[EntryPoint], list[str]] | None:

@@ -305,9 +305,7 @@ class HuggingFaceHub(Hub):
         repo = ref.name
         requested = options.revision or ref.revision or "main"
         label = f"hf:{repo}@{requested}"
-        model = options.model
-        if model is None or model.hub != self.name or model.id != repo:
-            model = self.info(Ref(repo, "hf", requested))
+        model = self.described(options, repo) or self.info(Ref(repo, "hf", requested))
         choice = choose_files(
             model.files,
             ref=label,

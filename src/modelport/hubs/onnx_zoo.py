@@ -364,7 +364,11 @@ class OnnxZooHub(Hub):
                 files=model.files,
                 task=model.task or on_hub.task,
                 library="onnx",
-                tags=(*model.tags, *((f"opset:{on_hub.opset}",) if on_hub.opset else ())),
+                tags=(
+                    *model.tags,
+                    *((f"opset:{on_hub.opset}",) if on_hub.opset else ()),
+                    f"hf:{on_hub.repo}",
+                ),
                 license=model.license,
                 downloads=model.downloads,
                 likes=model.likes,
@@ -376,6 +380,22 @@ class OnnxZooHub(Hub):
         from modelport.store.layout import safe_relative_path
 
         wanted_opset = options.revision or ref.revision
+        given = self.described(options, ref.name)
+        mirror = next((t[3:] for t in given.tags if t.startswith("hf:")), None) if given else None
+        if given is not None and mirror is not None:
+            # The preflight found it on the Hub: its answer stands for this pull.
+            zoo = HubZooModel(given.id, mirror, given.opset, given.task)
+            own = tuple(t for t in given.tags if not t.startswith(("hf:", "opset:")))
+            listed = HubModel(
+                hub="hf",
+                id=mirror,
+                revision=given.revision,
+                files=given.files,
+                task=given.task,
+                tags=own,
+                license=given.license,
+            )
+            return self._hub_target(zoo, listed)
         on_hub = self._hub_or_none(ref.name, wanted_opset)
         if on_hub is not None:
             return self._hub_target(on_hub)
@@ -404,11 +424,11 @@ class OnnxZooHub(Hub):
             extra=(("url", f"{self.base_url}/{model.path}"),),
         )
 
-    def _hub_target(self, zoo: HubZooModel) -> PullTarget:
+    def _hub_target(self, zoo: HubZooModel, model: HubModel | None = None) -> PullTarget:
         """A zoo repository on the Hub: its root ONNX files, stored as ``onnx:``."""
         from modelport.store.layout import safe_relative_path
 
-        model = self._hf().info(Ref(zoo.repo, "hf"))
+        model = model or self._hf().info(Ref(zoo.repo, "hf"))
         wanted = tuple(
             f
             for f in model.files

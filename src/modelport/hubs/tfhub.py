@@ -349,6 +349,9 @@ class TensorFlowHub(Hub):
         wanted = (
             options.revision or ref.revision or (str(handle.version) if handle.version else None)
         )
+        given = self.described(options, handle.path)
+        if wanted is None and given is not None and given.revision.isdigit():
+            wanted = given.revision
         if wanted is None and handle.kaggle:
             wanted = str(self.latest_version(handle))
         if wanted is None:
@@ -366,6 +369,8 @@ class TensorFlowHub(Hub):
             requested=wanted,
             refs=("latest",),
             model=HubModel(hub="tfhub", id=handle.path, revision=wanted),
+            # The files the preflight listed for this version need not be listed again.
+            files=given.files if given is not None and given.revision == wanted else None,
         )
 
     def fetch(
@@ -379,7 +384,7 @@ class TensorFlowHub(Hub):
         with tempfile.TemporaryDirectory(dir=scratch) as tmp:
             folder = Path(tmp) / "model"
             if handle.kaggle:
-                downloaded = self._download_kaggle(handle, version, folder, emit)
+                downloaded = self._download_kaggle(handle, version, folder, emit, target.files)
             else:
                 downloaded = self._download_compressed(handle, version, Path(tmp), folder, emit)
             files = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
@@ -392,11 +397,16 @@ class TensorFlowHub(Hub):
             return Fetched(store_folder(store, folder, files, emit=emit), downloaded, library)
 
     def _download_kaggle(
-        self, handle: KaggleHandle, version: int, target: Path, emit: ProgressCallback
+        self,
+        handle: KaggleHandle,
+        version: int,
+        target: Path,
+        emit: ProgressCallback,
+        listed: Sequence[HubFile] | None = None,
     ) -> int:
         from modelport.store.layout import safe_relative_path
 
-        listed = self._list_files(handle, version)
+        listed = listed or self._list_files(handle, version)
         for f in listed:
             try:
                 safe_relative_path(f.path)

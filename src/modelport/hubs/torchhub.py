@@ -312,7 +312,8 @@ class TorchHub(Hub):
         """The commit the git ref (or the default branch) points to now."""
         parts = parse_torch_name(ref.name)
         named = options.revision or ref.revision or parts.git_ref
-        commit = self.resolve_commit(parts, named)
+        given = self.described(options, parts.repo_id)
+        commit = given.revision if given is not None else self.resolve_commit(parts, named)
         return PullTarget(
             name=parts.repo_id,
             revision=commit,
