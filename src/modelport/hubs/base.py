@@ -42,11 +42,14 @@ __all__ = [
     "PullTarget",
     "PulledModel",
     "Ref",
+    "commit_pull",
     "get_hub",
     "hub_names",
     "offline_mode",
     "register_hub",
     "reset_hubs",
+    "served_from_store",
+    "store_folder",
     "unregister_hub",
 ]
 
@@ -266,8 +269,6 @@ class Hub(abc.ABC):
 
     #: The registry prefix of references (``hf`` in ``hf:org/name``).
     name: str = ""
-    #: A human name for messages ("the Hugging Face Hub").
-    title: str = ""
     #: The revision a pull without ``@rev`` means (remembered per model for offline pulls).
     default_revision: str = "latest"
     #: Which of ``include``, ``exclude``, ``allow_pickle`` this hub honours; others are refused.

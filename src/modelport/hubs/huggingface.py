@@ -59,7 +59,6 @@ class HuggingFaceHub(Hub):
     """The Hugging Face Hub (``hf:org/name``)."""
 
     name = "hf"
-    title = "The Hugging Face Hub"
     default_revision = "main"
     pull_options = frozenset({"include", "exclude", "allow_pickle"})
 

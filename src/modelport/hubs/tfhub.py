@@ -154,7 +154,6 @@ class TensorFlowHub(Hub):
     """Kaggle Models through kagglehub, and old tfhub.dev handles."""
 
     name = "tfhub"
-    title = "Kaggle Models"
     options_refusal = "Kaggle Models and TensorFlow Hub hand out a model version as one download"
 
     def check_name(self, text: str, name: str, revision: str | None) -> None:

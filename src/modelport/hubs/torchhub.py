@@ -114,7 +114,6 @@ class TorchHub(Hub):
     """PyTorch Hub repositories on GitHub (or a server speaking GitHub's protocol)."""
 
     name = "torch"
-    title = HUB_NAME
     options_refusal = (
         "a repository is kept whole at one commit, and its weights are fetched by its own "
         "code when it runs (after `modelport trust`), not by the pull"

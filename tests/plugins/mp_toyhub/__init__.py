@@ -34,7 +34,6 @@ class ToyHub(Hub):
     """Models kept as folders under ``$TOYHUB_ROOT``."""
 
     name = "toy"
-    title = "Toy Hub"
     options_refusal = "a toy model is one folder, kept whole"
 
     @staticmethod
