@@ -320,6 +320,9 @@ class Hub(abc.ABC):
         """For code hubs: the entry point a reference names, and its keyword arguments."""
         return None, ()
 
+    def close(self) -> None:  # noqa: B027 (most hubs hold nothing open)
+        """Let go of what the hub holds open (connections); it reopens on next use."""
+
     # ------------------------------------------------------------ metadata
 
     @abc.abstractmethod
@@ -564,6 +567,8 @@ def reset_hubs(*, rescan: bool = False) -> None:
     """
     global _factories
     with _lock:
+        for hub in _instances.values():
+            hub.close()
         _instances.clear()
         if rescan:
             _factories = None

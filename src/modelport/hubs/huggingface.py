@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -65,6 +66,8 @@ class HuggingFaceHub(Hub):
     def __init__(self, *, endpoint: str | None = None, token: str | None = None) -> None:
         self._endpoint = endpoint
         self._token = token
+        self._client: Any = None
+        self._client_lock = threading.Lock()
 
     # ---------------------------------------------------------------- settings
 
@@ -94,21 +97,35 @@ class HuggingFaceHub(Hub):
                 hint="Unset MODELPORT_OFFLINE and HF_HUB_OFFLINE to reach the Hub.",
             )
 
+    def _http(self) -> Any:
+        """The one HTTP client of this hub: metadata and downloads share its connections.
+
+        Its connections (and TLS context) are made once per hub, on first use.
+        """
+        with self._client_lock:
+            if self._client is None:
+                from modelport.settings import get_settings
+                from modelport.store.download import http_client
+
+                self._client = http_client(timeout=get_settings().http_timeout)
+            return self._client
+
+    def close(self) -> None:
+        """Close the HTTP client's connections."""
+        with self._client_lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
     def _get_json(
         self, path: str, params: dict[str, Any], *, ref: str, revision: str | None
     ) -> Any:
         """GET one API document; every failure becomes one modelport error."""
         import httpx
 
-        from modelport.settings import get_settings
-
         try:
-            response = httpx.get(
-                f"{self.endpoint}{path}",
-                params=params,
-                headers=self._headers(),
-                timeout=httpx.Timeout(get_settings().http_timeout, connect=10.0),
-                follow_redirects=True,
+            response = self._http().get(
+                f"{self.endpoint}{path}", params=params, headers=self._headers()
             )
         except httpx.HTTPError as e:
             raise HubUnavailableError(
@@ -342,12 +359,10 @@ class HuggingFaceHub(Hub):
         store: Store,
     ) -> tuple[list[ManifestFile], int]:
         """Fetch every file (eight at a time, largest first) into the store's blobs."""
-        import threading
         from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
         import httpx
 
-        from modelport.settings import get_settings
         from modelport.store.download import BlobRequest, download_blob
         from modelport.store.store import ManifestFile
 
@@ -395,22 +410,20 @@ class HuggingFaceHub(Hub):
             )
             return ManifestFile(f.path, sha256, blob_size, kind, digest), got
 
-        timeout = httpx.Timeout(get_settings().http_timeout, connect=10.0)
-        limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
         order = sorted(range(len(files)), key=lambda i: -(files[i].size or 0))
         results: dict[int, tuple[ManifestFile, int]] = {}
-        with httpx.Client(follow_redirects=True, timeout=timeout, limits=limits) as client:
-            pool = ThreadPoolExecutor(max_workers=max(1, min(8, len(files))))
-            try:
-                futures = {pool.submit(fetch, client, files[i]): i for i in order}
-                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-                for future in done:
-                    if future.exception() is not None:
-                        raise future.exception()  # type: ignore[misc]
-                for future, index in futures.items():
-                    results[index] = future.result()
-            finally:
-                pool.shutdown(wait=True, cancel_futures=True)
+        client = self._http()
+        pool = ThreadPoolExecutor(max_workers=max(1, min(8, len(files))))
+        try:
+            futures = {pool.submit(fetch, client, files[i]): i for i in order}
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            for future in done:
+                if future.exception() is not None:
+                    raise future.exception()  # type: ignore[misc]
+            for future, index in futures.items():
+                results[index] = future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
         entries = [results[i][0] for i in range(len(files))]
         return entries, sum(got for _, got in results.values())
 
