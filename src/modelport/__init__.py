@@ -38,10 +38,38 @@ _LAZY: dict[str, str] = {
     "validate_model": "modelport.api",
 }
 
-__all__ = sorted([*_LAZY, "__version__"])
+# The public API, sorted; a test checks it against _LAZY and the TYPE_CHECKING imports.
+__all__ = [
+    "AmbiguousModelError",
+    "Catalog",
+    "CatalogQuery",
+    "ModelEntry",
+    "ModelNotFoundError",
+    "ModelportError",
+    "Ref",
+    "__version__",
+    "add_entries",
+    "convert",
+    "get_catalog",
+    "import_catalog",
+    "list_models",
+    "load_model",
+    "parse_ref",
+    "pull",
+    "query_models",
+    "recommend",
+    "remove",
+    "resolve_model",
+    "run",
+    "search_models",
+    "select_models",
+    "show_model",
+    "system_info",
+    "validate_model",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from modelport.api import (  # noqa: F401
+    from modelport.api import (
         add_entries,
         convert,
         get_catalog,
@@ -60,10 +88,10 @@ if TYPE_CHECKING:  # pragma: no cover
         system_info,
         validate_model,
     )
-    from modelport.catalog.catalog import Catalog, CatalogQuery  # noqa: F401
-    from modelport.catalog.entry import ModelEntry  # noqa: F401
-    from modelport.errors import AmbiguousModelError, ModelNotFoundError, ModelportError  # noqa: F401
-    from modelport.refs import Ref, parse_ref  # noqa: F401
+    from modelport.catalog.catalog import Catalog, CatalogQuery
+    from modelport.catalog.entry import ModelEntry
+    from modelport.errors import AmbiguousModelError, ModelNotFoundError, ModelportError
+    from modelport.refs import Ref, parse_ref
 
 
 def __getattr__(name: str) -> Any:
