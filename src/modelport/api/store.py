@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -177,14 +176,9 @@ def parse_duration(text: str) -> Any:
     """``30d``, ``12h``, ``90m``, ``2w`` → a timedelta."""
     import datetime as dt
 
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text.lower())
-    if not match:
-        raise InvalidValueError(
-            f"Invalid duration {text!r}.", hint="Use a number and a unit: 30d, 12h, 90m, 2w."
-        )
-    value = float(match.group(1))
-    unit = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
-    return dt.timedelta(seconds=value * unit)
+    from modelport.settings import parse_seconds
+
+    return dt.timedelta(seconds=parse_seconds(text, default_unit=None))
 
 
 def verify_store(*, repair: bool = False, progress: Any = None) -> Any:
