@@ -27,7 +27,7 @@ The tree (a test checks it against the classes):
      │    └── CatalogShrinkError      a remote update would drop too many entries
      ├── InvalidValueError            (also ValueError) a number, size or option is out of range
      │    └── UnknownTaskError        (also ValueError) a pipeline task name is unknown
-     ├── FolderNotFoundError          (also FileNotFoundError) a model folder path does not exist
+     ├── FolderNotFoundError          (also FileNotFoundError) a model folder path is no folder
      ├── MissingExtraError            (also ImportError) an optional extra is not installed
      ├── RemoteError                  (also ConnectionError) a remote catalog or hub failed
      │    ├── HubUnavailableError     a hub cannot be reached or answers 5xx
@@ -247,14 +247,20 @@ class UnknownTaskError(InvalidValueError):
 
 
 class FolderNotFoundError(ModelportError, FileNotFoundError):
-    """A path given as a model folder (``./my-model``, ``/x/y``) does not exist."""
+    """A path given as a model folder (``./my-model``, ``/x/y``) is no folder."""
 
     code = "folder_not_found"
     exit_code = 2
     http_status = 404
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, is_file: bool = False) -> None:
         self.path = path
+        if is_file:
+            super().__init__(
+                f"{path} is a file, not a model folder.",
+                hint="Give the folder that holds it (with its modelport.yml, gpux.yml or config).",
+            )
+            return
         super().__init__(
             f"No such folder: {path}.",
             hint="Check the path; a name without ./ or / is looked up in the catalog.",

@@ -45,6 +45,7 @@ def model_source(ref: str, *, pull_missing: bool = True, progress: Any = None) -
         from modelport.convert.export import source_digest
 
         return ModelSource(path, source_digest(path), path.name, None)
+    _refuse_missing_folder(ref, path)
     store = get_store()
     pulled = False
     try:
@@ -69,6 +70,14 @@ def model_source(ref: str, *, pull_missing: bool = True, progress: Any = None) -
         entrypoint,
         entry_kwargs,
     )
+
+
+def _refuse_missing_folder(ref: str, path: Path) -> None:
+    """``./my-model`` or ``/x/y`` names a folder: never look it up in the catalog."""
+    from modelport.errors import FolderNotFoundError
+
+    if ref in (".", "..") or ref.startswith(("./", "../", "/", "~", ".\\", "..\\")):
+        raise FolderNotFoundError(ref, is_file=path.exists())
 
 
 def _torch_entry(ref: str) -> tuple[str | None, tuple[tuple[str, object], ...]]:
