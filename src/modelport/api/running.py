@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelport.api.catalog import system_info
+from modelport.api.catalog import record_use, system_info
 from modelport.api.store import get_store, pull, stored_model
 from modelport.refs import parse_ref
 from modelport.settings import get_settings
@@ -187,6 +187,7 @@ def load_model(
     if remembered is not None:
         model = Model.load(remembered.path, provider=provider)
         runs.record_use(root, remembered.model_key)
+        record_use(*_registry_and_name(remembered.model_key))
     else:
         source = model_source(ref)
         result = _convert_source(
@@ -203,6 +204,7 @@ def load_model(
             store = get_store()
             store.count("run.miss" if source.pulled else "run.hit")
             store.touch(source.stored.key)
+            record_use(source.stored.registry, source.stored.name)
             runs.remember(
                 root,
                 ref,
@@ -214,6 +216,12 @@ def load_model(
             )
     _loaded[key] = model
     return model
+
+
+def _registry_and_name(model_key: str) -> tuple[str, str]:
+    """``hf/org/name@revision`` (a store key) → ``("hf", "org/name")``."""
+    registry, _, rest = model_key.partition("/")
+    return registry, rest.rsplit("@", 1)[0]
 
 
 def run(ref: str, inputs: Any, *, provider: str | None = None, **options: Any) -> Any:

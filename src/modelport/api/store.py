@@ -6,7 +6,7 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from modelport.api.catalog import get_catalog, resolve_model, system_info
+from modelport.api.catalog import get_catalog, record_use, resolve_model, system_info
 from modelport.errors import (
     InvalidValueError,
 )
@@ -73,7 +73,7 @@ def pull(
     if progress is not None and not _complete_in_store(target):
         for warning in preflight(ref):
             progress(PullEvent(f"warning: {warning}"))
-    return hub.pull(
+    pulled = hub.pull(
         target,
         revision=revision,
         allow_patterns=include,
@@ -81,6 +81,8 @@ def pull(
         allow_pickle=allow_pickle,
         progress=progress,
     )
+    record_use(target.registry, target.name)
+    return pulled
 
 
 def _complete_in_store(target: Any) -> bool:
