@@ -28,6 +28,20 @@ def test_a_path_that_does_not_exist_is_no_such_folder(
     assert err.count("\n") == 1
 
 
+@pytest.mark.parametrize("command", ["pull", "show", "inspect", "validate", "rm"])
+def test_commands_that_take_no_folder_never_look_a_path_up(
+    capsys: pytest.CaptureFixture[str], command: str, tmp_path: Path
+) -> None:
+    code, _, err = run(capsys, command, "./my-model")
+    assert code == 2
+    assert "'./my-model': it is a path, and no such folder exists." in err
+    assert "No model matches" not in err
+    (tmp_path / "folder").mkdir()
+    code, _, err = run(capsys, command, "./folder")
+    assert code == 2
+    assert "it is a folder, not a model name" in err
+
+
 def test_a_file_is_not_a_model_folder(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     (tmp_path / "model.onnx").write_bytes(b"\0")
     code, _, err = run(capsys, "run", "./model.onnx", "--text", "hi")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelport.api.catalog import record_use, system_info
 from modelport.api.store import get_store, pull, stored_model
-from modelport.refs import parse_ref
+from modelport.refs import is_path, parse_ref
 from modelport.settings import get_settings
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ def _refuse_missing_folder(ref: str, path: Path) -> None:
     """``./my-model`` or ``/x/y`` names a folder: never look it up in the catalog."""
     from modelport.errors import FolderNotFoundError
 
-    if ref in (".", "..") or ref.startswith(("./", "../", "/", "~", ".\\", "..\\")):
+    if is_path(ref):
         raise FolderNotFoundError(ref, is_file=path.exists())
 
 
