@@ -46,3 +46,12 @@ def test_tests_run_in_their_own_folder(tmp_path: Path, pytestconfig: pytest.Conf
     assert Path.cwd() == tmp_path
     if tree_state(ROOT) is not None:  # a git checkout: the session took its snapshot
         assert pytestconfig.stash[TREE_KEY] is not None
+
+
+@pytest.fixture(scope="session")
+def _cwd_of_a_session_fixture() -> Path:
+    return Path.cwd()
+
+
+def test_session_fixtures_run_outside_the_checkout(_cwd_of_a_session_fixture: Path) -> None:
+    assert not _cwd_of_a_session_fixture.is_relative_to(ROOT)
