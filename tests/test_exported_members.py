@@ -59,3 +59,10 @@ def test_dir_lists_the_public_api() -> None:
 def test_unknown_attribute_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError):
         modelport.no_such_thing  # noqa: B018
+
+
+def test_a_subpackage_of_the_same_name_does_not_hide_the_function() -> None:
+    import modelport.convert.export  # Python sets modelport.convert to the subpackage here
+
+    assert callable(modelport.convert)
+    assert modelport.convert is importlib.import_module("modelport.api").convert

@@ -6,6 +6,8 @@ The public API is imported lazily so that ``modelport --help`` starts fast.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -105,3 +107,18 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return __all__
+
+
+class _Package(types.ModuleType):
+    """This package, whose public names win over its subpackages of the same name."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Importing ``modelport.convert.export`` makes Python set ``modelport.convert`` to the
+        # subpackage, which would hide the public ``convert`` function; the subpackage stays
+        # reachable through ``sys.modules`` and every ``from modelport.convert… import``.
+        if name in _LAZY and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
