@@ -47,7 +47,7 @@ def serve(
     ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
-    """Start the HTTP server on the local catalog."""
+    """Start the HTTP server on the local catalog (exit code 4: the port is in use)."""
     import importlib.util
 
     from modelport.errors import MissingExtraError
