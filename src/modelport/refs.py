@@ -19,6 +19,7 @@ reference ``parse_ref`` returns.
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -26,7 +27,7 @@ from urllib.parse import unquote, urlsplit
 from modelport.errors import InvalidReferenceError
 from modelport.hubs.base import Ref, get_hub, hub_names
 
-__all__ = ["Ref", "hub_registries", "parse_ref"]
+__all__ = ["Ref", "hub_registries", "is_path", "parse_ref"]
 
 MAX_REF_LENGTH = 512
 
@@ -103,6 +104,12 @@ def _from_url(text: str) -> Ref:
     return ref
 
 
+def is_path(text: str) -> bool:
+    """Whether the text is written as a file path (``./x``, ``../x``, ``/x``, ``~/x``)."""
+    text = text.strip()
+    return text in (".", "..") or text.startswith(("./", "../", "/", "~", ".\\", "..\\"))
+
+
 def parse_ref(text: str) -> Ref:
     """Parse ``[registry:]name[@revision]`` into a ``Ref``; raise ``InvalidReferenceError``."""
     if not isinstance(text, str):
@@ -116,6 +123,16 @@ def parse_ref(text: str) -> Ref:
         raise InvalidReferenceError(text, "it contains control characters")
     if re.match(r"(?i)https?://", stripped):
         return _from_url(stripped)
+    if is_path(stripped):
+        # A path is never looked up in the catalog (run and convert read folders first).
+        exists = os.path.isdir(os.path.expanduser(stripped))
+        raise InvalidReferenceError(
+            text,
+            "it is a folder, not a model name"
+            if exists
+            else "it is a path, and no such folder exists",
+            hint="Only run and convert take a folder; name a model as [registry:]name[@revision].",
+        )
 
     registry: str | None = None
     rest = stripped

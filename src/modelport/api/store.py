@@ -7,12 +7,11 @@ reach up for it.
 from __future__ import annotations
 
 import datetime as dt
-import re
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from modelport.api.catalog import get_catalog, resolve_model
+from modelport.api.catalog import get_catalog, record_use, resolve_model
 from modelport.errors import InvalidValueError
 from modelport.refs import parse_ref
 from modelport.settings import get_settings, parse_size
@@ -95,7 +94,9 @@ def pull(
         progress=progress,
         model=model,
     )
-    return hub.pull(target, store=store, options=options)
+    pulled = hub.pull(target, store=store, options=options)
+    record_use(pulled.hub, pulled.id)
+    return pulled
 
 
 def pinned_ref(ref: str, model: PulledModel) -> str:
@@ -234,14 +235,9 @@ def plan_prune(*, max_size: str | int | None = None, older_than: str | None = No
 
 def parse_duration(text: str) -> dt.timedelta:
     """``30d``, ``12h``, ``90m``, ``2w`` → a timedelta."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text.lower())
-    if not match:
-        raise InvalidValueError(
-            f"Invalid duration {text!r}.", hint="Use a number and a unit: 30d, 12h, 90m, 2w."
-        )
-    value = float(match.group(1))
-    unit = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
-    return dt.timedelta(seconds=value * unit)
+    from modelport.settings import parse_seconds
+
+    return dt.timedelta(seconds=parse_seconds(text, default_unit=None))
 
 
 def verify_store(*, repair: bool = False, progress: ProgressCallback | None = None) -> VerifyReport:
