@@ -146,8 +146,6 @@ class HubModel:
         for tag in ("onnx", "gguf", "safetensors"):
             if tag in tags:
                 return tag
-        if self.hub == "onnx":
-            return "onnx"
         return _LIBRARY_FORMATS.get((self.library or "").lower())
 
 
@@ -275,6 +273,9 @@ class Hub(abc.ABC):
     pull_options: frozenset[str] = frozenset()
     #: Why the options this hub does not honour cannot apply (the refusal's sentence).
     options_refusal: str = "it stores each model whole"
+    #: Whether its models and another registry's of the same name are one model in a
+    #: federated search (the ONNX Model Zoo lives on the Hugging Face Hub).
+    mirrored_by_name: bool = False
 
     # ------------------------------------------------------------ names
 

@@ -188,7 +188,7 @@ def search_everywhere(
     ``format`` (onnx, safetensors, pytorch, tensorflow, gguf, api) and ``max_size``
     (bytes) filter the merged results.
     """
-    from modelport.hubs.base import hub_names
+    from modelport.hubs.base import get_hub, hub_names
 
     def one(name: str) -> list[FederatedResult]:
         if name == "catalog":
@@ -199,17 +199,20 @@ def search_everywhere(
     everything = [*(["catalog"] if catalog is not None else []), *hub_names()]
     names = [n for n in sources if n != "catalog" or catalog is not None] if sources else everything
     results, failures, seconds = _fan_out(names, one, timeout)
-    ranked = [r for r in _merge_and_rank(results) if _keep(r, category, format, max_size)]
+    known = set(hub_names())
+    by_name = {"catalog", *(n for n in names if n in known and get_hub(n).mirrored_by_name)}
+    merged = _merge_and_rank(results, by_name)
+    ranked = [r for r in merged if _keep(r, category, format, max_size)]
     return FederatedSearch(query, tuple(ranked[:limit]), failures, seconds)
 
 
-def _merge_and_rank(results: list[FederatedResult]) -> list[FederatedResult]:
+def _merge_and_rank(results: list[FederatedResult], by_name: set[str]) -> list[FederatedResult]:
     merged: dict[str, FederatedResult] = {}
     refs_seen: dict[str, str] = {}
     for r in results:
         # Name-alike models merge only where one registry mirrors another (the zoo on the
         # Hub, catalog entries of Hub repos); a PyTorch Hub repo or a Kaggle model is its own.
-        key = _key(r.name) if r.source in ("catalog", "hf", "onnx") else r.ref
+        key = _key(r.name) if r.source in by_name else r.ref
         # A catalog entry and the hub listing of its Hugging Face id are one model.
         for ref in (r.ref, *r.also):
             if ref in refs_seen:
