@@ -39,7 +39,9 @@ SCHEMA_VERSION = 1
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, use_enum_values=False, allow_inf_nan=False
+    )
 
 
 class Source(StrEnum):
@@ -120,25 +122,37 @@ class Capabilities(_Model):
 
 CAPABILITY_NAMES: tuple[str, ...] = tuple(Capabilities.model_fields)
 
-NonNegFloat = Annotated[float, Field(ge=0)]
-PosInt = Annotated[int, Field(gt=0)]
+# Every number has a physical range, so a value the schema accepts cannot overflow later
+# (10**400 as a context window used to crash ranking with OverflowError).
+#: US dollars per unit: nothing is priced above a million dollars per unit.
+Price = Annotated[float, Field(ge=0, le=1_000_000)]
+#: Milliseconds: a latency beyond a day is no latency.
+Millis = Annotated[float, Field(ge=0, le=86_400_000)]
+#: Gigabytes of memory: up to a petabyte.
+MemoryGB = Annotated[float, Field(ge=0, le=1_000_000)]
+#: Counts and token lengths: up to a billion (context windows, layers, batch sizes).
+PosInt = Annotated[int, Field(gt=0, le=1_000_000_000)]
+#: Small counts that may be zero (GPUs, shared experts).
+NonNegCount = Annotated[int, Field(ge=0, le=1_000_000)]
+#: Parameter counts: up to a quadrillion.
+ParamCount = Annotated[int, Field(gt=0, le=10**15)]
 
 
 class Pricing(_Model):
     """Prices in US dollars, each with its unit in its name; ``None`` means unknown or n/a."""
 
-    input_per_1m_tokens: NonNegFloat | None = None
-    output_per_1m_tokens: NonNegFloat | None = None
-    cached_input_per_1m_tokens: NonNegFloat | None = None
-    cache_write_per_1m_tokens: NonNegFloat | None = None
-    reasoning_output_per_1m_tokens: NonNegFloat | None = None
-    input_audio_per_1m_tokens: NonNegFloat | None = None
-    output_audio_per_1m_tokens: NonNegFloat | None = None
-    per_image: NonNegFloat | None = None
-    per_audio_minute: NonNegFloat | None = None
-    per_1k_characters: NonNegFloat | None = None
-    per_query: NonNegFloat | None = None
-    per_video_second: NonNegFloat | None = None
+    input_per_1m_tokens: Price | None = None
+    output_per_1m_tokens: Price | None = None
+    cached_input_per_1m_tokens: Price | None = None
+    cache_write_per_1m_tokens: Price | None = None
+    reasoning_output_per_1m_tokens: Price | None = None
+    input_audio_per_1m_tokens: Price | None = None
+    output_audio_per_1m_tokens: Price | None = None
+    per_image: Price | None = None
+    per_audio_minute: Price | None = None
+    per_1k_characters: Price | None = None
+    per_query: Price | None = None
+    per_video_second: Price | None = None
     currency: Literal["USD"] = "USD"
     source_url: str | None = None
     as_of: dt.date | None = None
@@ -156,14 +170,14 @@ class LatencyProfile(_Model):
     """Expected latency: time to first token, inter-token latency, and multipliers."""
 
     preset: Literal["small", "medium", "large", "xlarge", "reasoning", "custom"] = "custom"
-    time_to_first_token_ms: NonNegFloat | None = None
-    inter_token_latency_ms_mean: NonNegFloat | None = None
-    inter_token_latency_ms_std: NonNegFloat | None = None
-    vision_multiplier: Annotated[float, Field(ge=1)] = 1.0
-    audio_multiplier: Annotated[float, Field(ge=1)] = 1.0
-    video_multiplier: Annotated[float, Field(ge=1)] = 1.0
-    reasoning_multiplier: Annotated[float, Field(ge=1)] = 1.0
-    tool_call_multiplier: Annotated[float, Field(ge=1)] = 1.0
+    time_to_first_token_ms: Millis | None = None
+    inter_token_latency_ms_mean: Millis | None = None
+    inter_token_latency_ms_std: Millis | None = None
+    vision_multiplier: Annotated[float, Field(ge=1, le=1000)] = 1.0
+    audio_multiplier: Annotated[float, Field(ge=1, le=1000)] = 1.0
+    video_multiplier: Annotated[float, Field(ge=1, le=1000)] = 1.0
+    reasoning_multiplier: Annotated[float, Field(ge=1, le=1000)] = 1.0
+    tool_call_multiplier: Annotated[float, Field(ge=1, le=1000)] = 1.0
     source_url: str | None = None
     as_of: dt.date | None = None
 
@@ -204,11 +218,11 @@ class LatencyProfile(_Model):
 class Requirements(_Model):
     """Hardware a self-hosted model needs to run (inference, 16-bit unless quantized)."""
 
-    min_vram_gb: NonNegFloat | None = None
-    recommended_vram_gb: NonNegFloat | None = None
-    min_ram_gb: NonNegFloat | None = None
+    min_vram_gb: MemoryGB | None = None
+    recommended_vram_gb: MemoryGB | None = None
+    min_ram_gb: MemoryGB | None = None
     min_compute_capability: str | None = Field(default=None, pattern=r"^\d+\.\d+$")
-    min_gpus: Annotated[int, Field(ge=0)] | None = None
+    min_gpus: NonNegCount | None = None
 
     @model_validator(mode="after")
     def _recommended_not_below_min(self) -> Requirements:
@@ -232,11 +246,11 @@ class Quantization(_Model):
 class MoEConfig(_Model):
     """Mixture-of-experts layout."""
 
-    total_parameters: PosInt | None = None
-    active_parameters: PosInt | None = None
+    total_parameters: ParamCount | None = None
+    active_parameters: ParamCount | None = None
     num_experts: PosInt
     experts_per_token: PosInt
-    shared_experts: Annotated[int, Field(ge=0)] = 0
+    shared_experts: NonNegCount = 0
 
     @model_validator(mode="after")
     def _consistent(self) -> MoEConfig:
@@ -352,8 +366,8 @@ class ModelEntry(_Model):
     aliases: list[str] = Field(default_factory=list)
     architecture: str | None = None
     model_family: str | None = None
-    parameters: PosInt | None = Field(default=None, description="Total parameter count.")
-    active_parameters: PosInt | None = Field(
+    parameters: ParamCount | None = Field(default=None, description="Total parameter count.")
+    active_parameters: ParamCount | None = Field(
         default=None, description="Parameters active per token (MoE)."
     )
     moe: MoEConfig | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -89,16 +90,44 @@ def validate_catalog(data: Any) -> tuple[list[ModelEntry], list[tuple[str, str]]
     return entries, problems
 
 
+class _NotFinite(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> float:
+    # json accepts NaN and Infinity, which JSON does not; a catalog number must be finite.
+    raise _NotFinite(name)
+
+
+def _finite_float(text: str) -> float:
+    # 1e400 parses as infinity, which would be written back out as the non-JSON Infinity.
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotFinite(text)
+    return value
+
+
 def parse_catalog(text: str | bytes, *, source: str) -> CatalogFile:
     """Parse and validate catalog JSON text; raise ``CatalogValidationError`` on any problem."""
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except _NotFinite as e:
+        raise CatalogValidationError(
+            source, [("$", f"{e.args[0]} is not a JSON number; use a finite value")]
+        ) from None
+    except RecursionError:
+        raise CatalogValidationError(
+            source, [("$", "nested too deeply; a catalog is at most a few levels deep")]
+        ) from None
     except json.JSONDecodeError as e:
         raise CatalogValidationError(
             source, [(f"line {e.lineno} column {e.colno}", f"not valid JSON: {e.msg}")]
         ) from None
     except UnicodeDecodeError:
         raise CatalogValidationError(source, [("$", "not UTF-8 text")]) from None
+    except ValueError as e:
+        # int() refuses integers over sys.get_int_max_str_digits() digits.
+        raise CatalogValidationError(source, [("$", f"not a usable number: {e}")]) from None
     entries, problems = validate_catalog(data)
     if problems:
         raise CatalogValidationError(source, problems)

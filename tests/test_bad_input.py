@@ -1,0 +1,122 @@
+"""Input that must be refused with one clear sentence, never a traceback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.test_cli import run
+
+
+def _entry(**fields: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "id": "acme/huge",
+        "name": "huge",
+        "provider": "acme",
+        "source": "self-hosted",
+        "category": "text-llm",
+        "tasks": ["text-generation"],
+    }
+    entry.update(fields)
+    return entry
+
+
+def _import(capsys: pytest.CaptureFixture[str], path: Path, text: str) -> tuple[int, str]:
+    path.write_text(text)
+    code, _, err = run(capsys, "catalog", "import", str(path))
+    return code, err
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("[" * 1000 + "]" * 1000, "nested too deeply"),
+        ('[{"id": ' + "1" * 5000 + "}]", "not a usable number"),
+        ('[{"id": "acme/x", "parameters": 1e400}]', "1e400 is not a JSON number"),
+        ('[{"id": "acme/x", "parameters": Infinity}]', "Infinity is not a JSON number"),
+        ('[{"id": "acme/x", "parameters": NaN}]', "NaN is not a JSON number"),
+    ],
+    ids=["deep", "long-int", "1e400", "Infinity", "NaN"],
+)
+def test_unparseable_catalog_numbers_and_nesting_are_one_sentence(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str, says: str
+) -> None:
+    code, err = _import(capsys, tmp_path / "bad.json", text)
+    assert code == 1
+    assert says in err
+    assert "Traceback" not in err
+    assert "Unexpected" not in err
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("context_window", 10**400),
+        ("parameters", 10**400),
+        ("max_output_tokens", 10**30),
+        ("requirements", {"min_vram_gb": 1e300}),
+        ("pricing", {"input_per_1m_tokens": 1e300}),
+        ("latency", {"time_to_first_token_ms": 1e300}),
+        ("moe", {"num_experts": 10**20, "experts_per_token": 1}),
+    ],
+    ids=["context", "parameters", "max-output", "vram", "price", "latency", "experts"],
+)
+def test_numbers_outside_their_physical_range_are_refused_at_load(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, field: str, value: Any
+) -> None:
+    code, err = _import(capsys, tmp_path / "big.json", json.dumps([_entry(**{field: value})]))
+    assert code == 1
+    assert f"$[0].{field}" in err
+    assert "Traceback" not in err
+    # Nothing was imported, so ranking and comparing still work.
+    code, _, err = run(capsys, "recommend", "--task", "text-generation", "--json")
+    assert code == 0, err
+    code, _, err = run(capsys, "show", "acme/huge")
+    assert code != 0
+    assert "Traceback" not in err
+
+
+def test_the_largest_accepted_numbers_still_rank_compare_and_validate(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from modelport.catalog.entry import ModelEntry
+
+    top = _entry(
+        context_window=1_000_000_000,
+        parameters=10**15,
+        requirements={"min_vram_gb": 1_000_000},
+        source="api",
+        pricing={"input_per_1m_tokens": 1_000_000, "output_per_1m_tokens": 1_000_000},
+    )
+    ModelEntry.model_validate(top)
+    code, err = _import(capsys, tmp_path / "top.json", json.dumps([top]))
+    assert code == 0, err
+    code, _, err = run(capsys, "recommend", "--task", "text-generation", "--json")
+    assert code == 0, err
+    code, _, err = run(capsys, "compare", "acme/huge", "openai/gpt-4o")
+    assert "Traceback" not in err
+    assert code == 0, err
+    code, _, err = run(capsys, "validate", "acme/huge", "--for", "training")
+    assert "Traceback" not in err
+    assert code in (0, 3), err
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_select_over_a_catalog_with_the_largest_context_answers_200(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from modelport.server.app import create_app
+
+    code, err = _import(
+        capsys, tmp_path / "top.json", json.dumps([_entry(context_window=1_000_000_000)])
+    )
+    assert code == 0, err
+    transport = httpx.ASGITransport(app=create_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        r = await client.post("/api/v1/registry/select", json={"task": "text-generation"})
+    assert r.status_code == 200, r.text
