@@ -188,22 +188,37 @@ def parse_duration(text: str) -> Any:
 
 
 def verify_store(*, repair: bool = False, progress: Any = None) -> Any:
-    """Re-hash every blob; with ``repair``, fetch corrupt ones again from their hub."""
+    """Re-hash every blob and check every alias and folder file; with ``repair``, mend
+    what needs no download and pull the rest again with the files it was pulled with."""
     from dataclasses import replace
+
+    from modelport.hubs.files import is_pickle
+    from modelport.store.store import Selection
 
     store = get_store()
     report = store.verify()
-    if not repair or not report.corrupt:
+    if not repair or report.ok:
         return report
-    for sha in report.corrupt:
-        store.discard_blob(sha)
-    repaired = []
+    done = set(store.repair_locally(report))
     for key in report.affected:
         registry, _, rest = key.partition("/")
         name, _, revision = rest.rpartition("@")
-        pull(f"{registry}:{name}@{revision}", progress=progress, allow_pickle=True)
-        repaired.append(key)
-    return replace(report, repaired=tuple(repaired))
+        manifest = store.read_manifest(registry, name, revision)
+        if key in done or manifest is None:
+            continue
+        # The recorded selection; a manifest from before it was recorded kept its pickles.
+        chosen = manifest.selection or Selection(
+            allow_pickle=any(is_pickle(f.path) for f in manifest.files)
+        )
+        pull(
+            f"{registry}:{name}@{revision}",
+            progress=progress,
+            include=chosen.include,
+            exclude=chosen.exclude,
+            allow_pickle=chosen.allow_pickle,
+        )
+        done.add(key)
+    return replace(report, repaired=tuple(k for k in report.affected if k in done))
 
 
 def search_hub(

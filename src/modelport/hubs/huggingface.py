@@ -11,6 +11,7 @@ import os
 import re
 import time
 from collections.abc import Sequence
+from dataclasses import astuple
 from typing import Any, NoReturn
 
 from modelport.errors import (
@@ -290,6 +291,10 @@ class HuggingFaceHub(Hub):
         emit(PullEvent("pulling manifest"))
         model = self.info(Ref(repo, "hf", requested))
         commit = model.revision
+        recorded = store.read_manifest("hf", repo, commit)
+        if not reselect and recorded is not None and recorded.selection is not None:
+            # A revision pulled before keeps the files it was pulled with (a repair too).
+            allow_patterns, ignore_patterns, allow_pickle = astuple(recorded.selection)
         manifest = store.complete("hf", repo, commit)
         if manifest is not None and not reselect:
             if not is_commit(requested):
@@ -310,7 +315,7 @@ class HuggingFaceHub(Hub):
         entries, downloaded = self.download_files(repo, commit, choice.files, emit)
         import datetime as dt
 
-        from modelport.store.store import Manifest
+        from modelport.store.store import Manifest, Selection
 
         manifest = Manifest(
             registry="hf",
@@ -324,6 +329,7 @@ class HuggingFaceHub(Hub):
             library=model.library,
             tags=model.tags,
             license=model.license,
+            selection=Selection(tuple(allow_patterns), tuple(ignore_patterns), allow_pickle),
         )
         refs = [] if is_commit(requested) else [requested]
         return commit_pull(store, manifest, downloaded=downloaded, emit=emit, refs=refs)

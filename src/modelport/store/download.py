@@ -3,8 +3,10 @@
 Protocol: take the blob's file lock; if the blob appeared meanwhile, done. Otherwise
 continue ``partial/<kind>-<digest>`` with an HTTP Range request (a server that ignores
 Range restarts it), hash everything, and only when size and digest match the hub's,
-rename it into ``blobs/``. A process killed mid-file leaves the partial file for the
-next one; a digest mismatch deletes it.
+record the alias and rename it into ``blobs/``. A process killed mid-file leaves the
+partial file for the next one; a digest mismatch deletes it; a body longer than the
+listed size is cut off at that size and discarded. A blob whose alias was lost is
+found again by its size and git id instead of being fetched again.
 """
 
 from __future__ import annotations
@@ -104,6 +106,38 @@ def existing_blob(layout: StoreLayout, kind: str, digest: str) -> str | None:
         return None
 
 
+def git_blob_id(path: Path, size: int) -> str:
+    """The git blob id of a file of ``size`` bytes."""
+    hashers = _hash_prefix(path, "git-sha1", size)
+    return hashers.digest("git-sha1")
+
+
+def recover_alias(layout: StoreLayout, kind: str, digest: str, size: int | None) -> str | None:
+    """Find the blob an alias that was lost (a crash before it was written) would name.
+
+    Only blobs of exactly ``size`` bytes are hashed, so the cost is a ``stat`` per blob
+    plus the few same-sized candidates; the alias is written again when one matches.
+    """
+    if kind != "git-sha1" or size is None:
+        return None
+    blobs = layout.root / "blobs" / "sha256"
+    try:
+        entries = list(os.scandir(blobs))
+    except FileNotFoundError:
+        return None
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        try:
+            if entry.stat().st_size != size or git_blob_id(Path(entry.path), size) != digest:
+                continue
+        except OSError:  # removed meanwhile
+            continue
+        link_into_place(layout, entry.name, kind, digest)
+        return entry.name
+    return None
+
+
 def download_blob(
     client: object,
     request: BlobRequest,
@@ -124,7 +158,9 @@ def download_blob(
     lock_path = layout.lock(f"blob-{kind}-{digest}")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(lock_path)):
-        found = existing_blob(layout, kind, digest)
+        found = existing_blob(layout, kind, digest) or recover_alias(
+            layout, kind, digest, request.size
+        )
         if found is not None:
             return found, 0
         partial = layout.partial(kind, digest)
@@ -148,6 +184,13 @@ def download_blob(
                         client, request, partial, have, headers, hub, on_bytes, hashers
                     )
                     downloaded += got
+                except _TooLong:
+                    partial.unlink(missing_ok=True)
+                    raise IntegrityError(
+                        f"{hub} sent more than the {request.size} bytes it lists for "
+                        f"{request.label}.",
+                        hint="The download was discarded; nothing was stored. Try again later.",
+                    ) from None
                 except (httpx.TransportError, _Retry) as e:
                     hashers = None  # the partial file may hold bytes the hashers missed
                     if attempt >= MAX_ATTEMPTS:
@@ -188,13 +231,20 @@ def download_blob(
         sha256 = hashers.sha256.hexdigest()
         blob = layout.blob(sha256)
         blob.parent.mkdir(parents=True, exist_ok=True)
-        with partial.open("rb") as fh:
+        # An empty file needs no request: its partial file is created here.
+        with partial.open("ab") as fh:
             # Durable before visible: a crash after the rename must not leave a short blob.
             os.fsync(fh.fileno())
         os.chmod(partial, 0o444)
-        os.replace(partial, blob)
+        # The alias first: a crash before the rename leaves the verified partial file
+        # (renamed by the next pull without a download), never a blob without its alias.
         link_into_place(layout, sha256, kind, digest)
+        os.replace(partial, blob)
         return sha256, downloaded
+
+
+class _TooLong(Exception):
+    """The body went on past the size the hub listed: an untrusted response."""
 
 
 class _Retry(Exception):
@@ -258,10 +308,20 @@ def _fetch(
                         ),
                         0.0,
                     )
+        if request.size is not None:
+            announced = response.headers.get("Content-Length")
+            if (
+                announced is not None
+                and announced.isdigit()
+                and have + int(announced) > request.size
+            ):
+                raise _TooLong()
         with partial.open(mode) as fh:
             done = have
             # iter_raw yields bytes as they arrive: a body cut short still leaves them on disk.
             for chunk in response.iter_raw():
+                if request.size is not None and done + len(chunk) > request.size:
+                    raise _TooLong()  # not one byte past the listed size is written
                 fh.write(chunk)
                 hashers.update(chunk)
                 got += len(chunk)

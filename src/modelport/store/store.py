@@ -23,13 +23,15 @@ __all__ = [
     "Manifest",
     "ManifestFile",
     "RemovalPlan",
+    "Selection",
     "Store",
     "StoreStats",
     "StoredModel",
     "VerifyReport",
 ]
 
-MANIFEST_VERSION = 1
+# 2: the manifest records the user's file selection and pickle consent.
+MANIFEST_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,18 @@ class ManifestFile:
     size: int
     digest_kind: str
     digest: str
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the user chose when pulling: file globs and consent to pickles.
+
+    A repair pulls again with exactly this, so it restores the same files.
+    """
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    allow_pickle: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,6 +72,8 @@ class Manifest:
     library: str | None = None
     tags: tuple[str, ...] = ()
     license: str | None = None
+    #: None for manifests written before the selection was recorded.
+    selection: Selection | None = None
 
     @property
     def key(self) -> str:
@@ -82,6 +98,13 @@ class Manifest:
         data.pop("schema_version", None)
         data["files"] = tuple(ManifestFile(**f) for f in data["files"])
         data["tags"] = tuple(data.get("tags") or ())
+        chosen = data.get("selection")
+        if chosen is not None:
+            data["selection"] = Selection(
+                include=tuple(chosen.get("include") or ()),
+                exclude=tuple(chosen.get("exclude") or ()),
+                allow_pickle=bool(chosen.get("allow_pickle")),
+            )
         return cls(**data)
 
 
@@ -126,13 +149,24 @@ class RemovalPlan:
 
 @dataclass(frozen=True)
 class VerifyReport:
-    """The result of re-hashing every blob."""
+    """The result of re-hashing every blob and checking every alias and folder file."""
 
     checked: int
     checked_bytes: int
+    #: sha256 blobs whose bytes do not hash to their name.
     corrupt: tuple[str, ...]
+    #: Models using a corrupt blob, a damaged alias or a damaged folder file.
     affected: tuple[str, ...]
     repaired: tuple[str, ...] = ()
+    #: ``git-sha1:<oid>`` aliases that name a missing or different blob.
+    damaged_aliases: tuple[str, ...] = ()
+    #: ``(model key, path)`` of folder files missing or not holding their blob's bytes.
+    damaged_files: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Whether nothing is wrong."""
+        return not (self.corrupt or self.damaged_aliases or self.damaged_files)
 
 
 @dataclass(frozen=True)
@@ -162,6 +196,14 @@ class StoreStats:
         return self.run_hits / total if total else None
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -178,6 +220,7 @@ class Store:
     def __init__(self, root: Path, engine: Engine) -> None:
         self.layout = StoreLayout(root)
         self.engine = engine
+        self._links: bool | None = None
 
     # ---------------------------------------------------------------- manifests
 
@@ -195,15 +238,80 @@ class Store:
             ) from None
 
     def complete(self, registry: str, name: str, revision: str) -> Manifest | None:
-        """The manifest if the revision is complete in the store (every blob present)."""
+        """The manifest if the revision is complete and sound in the store, else None.
+
+        Cheap checks only (``stat``): every blob has its size, and one written after the
+        manifest is hashed again; every folder file is its blob. A wrong blob is discarded
+        (the pull fetches it again, and only it); a wrong folder file is linked again here.
+        """
         manifest = self.read_manifest(registry, name, revision)
         if manifest is None:
             return None
+        path = self.layout.manifest(registry, name, revision)
         folder = self.layout.model_dir(registry, name, revision)
+        try:
+            stamp = path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
+        relink = rehashed = missing = False
         for f in manifest.files:
-            if not self.layout.blob(f.sha256).exists() or not (folder / f.path).exists():
-                return None
+            blob = self.layout.blob(f.sha256)
+            try:
+                st = blob.stat()
+            except FileNotFoundError:
+                missing = True
+                continue
+            # A blob is written once, before the manifest: a later change is damage.
+            changed = st.st_mtime_ns > stamp
+            if st.st_size != f.size or (changed and _sha256(blob) != f.sha256):
+                self.discard_blob(f.sha256)
+                missing = True
+                continue
+            rehashed |= changed
+            try:
+                linked = (folder / safe_relative_path(f.path)).stat()
+            except (FileNotFoundError, NotADirectoryError):
+                relink = True
+                continue
+            if (linked.st_ino, linked.st_dev) != (st.st_ino, st.st_dev) and (
+                self._hard_links() or linked.st_size != f.size or linked.st_mtime_ns > stamp
+            ):
+                relink = True
+        if missing:
+            return None  # every wrong blob is discarded: the pull fetches exactly those
+        if relink:
+            self._repair_folder(manifest)
+        if rehashed:
+            os.utime(path)  # checked: no need to hash those blobs again next time
         return manifest
+
+    def _hard_links(self) -> bool:
+        """Whether the store's file system links folder files to blobs (else it copies)."""
+        if self._links is None:
+            tmp = self.layout.tmp()
+            tmp.mkdir(parents=True, exist_ok=True)
+            probe = tmp / f".probe.{uuid.uuid4().hex}"
+            probe.touch()
+            try:
+                os.link(probe, probe.with_name(probe.name + ".link"))
+                self._links = True
+            except OSError:
+                self._links = False
+            finally:
+                probe.unlink(missing_ok=True)
+                probe.with_name(probe.name + ".link").unlink(missing_ok=True)
+        return self._links
+
+    def _repair_folder(self, manifest: Manifest) -> None:
+        """Link a model folder's files to their blobs again (a file was replaced or lost)."""
+        lock = self.layout.lock(f"manifest-{manifest.registry}-{manifest.revision}")
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        folder = self.layout.model_dir(manifest.registry, manifest.name, manifest.revision)
+        with FileLock(str(lock)):
+            if folder.exists():
+                self._relink(manifest, folder)
+            else:
+                self._materialize(manifest, folder)
 
     def commit(self, manifest: Manifest) -> Path:
         """Make a verified revision visible: its folder, then its manifest, then the index."""
@@ -587,32 +695,132 @@ class Store:
     # ---------------------------------------------------------------- integrity
 
     def verify(self) -> VerifyReport:
-        """Re-hash every blob; report the corrupt ones and the models that use them."""
-        blobs_dir = self.layout.root / "blobs" / "sha256"
+        """Re-hash every blob, check every alias and every model folder file; report the
+        damage and the models it touches."""
+        from modelport.store.download import git_blob_id
+
+        blobs_root = self.layout.root / "blobs"
+        aliases = self._aliases()
+        damaged_aliases = [f"{kind}:{oid}" for kind, oid, sha in aliases if sha is None]
+        by_blob: dict[str, list[tuple[str, str]]] = {}
+        for kind, oid, sha in aliases:
+            if sha is not None:
+                by_blob.setdefault(sha, []).append((kind, oid))
         corrupt: list[str] = []
         checked = checked_bytes = 0
+        blobs_dir = blobs_root / "sha256"
+        present = set()
         for blob in sorted(blobs_dir.iterdir()) if blobs_dir.exists() else ():
             if blob.name.startswith("."):
                 continue
-            digest = hashlib.sha256()
-            with blob.open("rb") as fh:
-                while chunk := fh.read(1 << 20):
-                    digest.update(chunk)
-                    checked_bytes += len(chunk)
+            present.add(blob.name)
             checked += 1
-            if digest.hexdigest() != blob.name:
+            checked_bytes += blob.stat().st_size
+            if _sha256(blob) != blob.name:
                 corrupt.append(blob.name)
-        affected: list[str] = []
-        if corrupt:
-            with self.engine.connect() as conn:
-                affected = sorted(
-                    set(
-                        conn.execute(
-                            select(store_files.c.model_key).where(store_files.c.sha256.in_(corrupt))
-                        ).scalars()
-                    )
+                continue
+            for kind, oid in by_blob.get(blob.name, ()):
+                if git_blob_id(blob, blob.stat().st_size) != oid:
+                    damaged_aliases.append(f"{kind}:{oid}")
+        for sha, named in by_blob.items():
+            for kind, oid in named:
+                # An alias is written just before its blob is renamed in: a download
+                # still holding its partial file is in progress, not damaged.
+                if sha not in present and not self.layout.partial(kind, oid).exists():
+                    damaged_aliases.append(f"{kind}:{oid}")
+        damaged_files: list[tuple[str, str]] = []
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    store_models.c.key,
+                    store_models.c.registry,
+                    store_models.c.name,
+                    store_models.c.revision,
+                    store_files.c.path,
+                    store_files.c.sha256,
+                    store_files.c.digest_kind,
+                    store_files.c.digest,
                 )
-        return VerifyReport(checked, checked_bytes, tuple(corrupt), tuple(affected))
+                .join(store_files, store_files.c.model_key == store_models.c.key)
+                .order_by(store_models.c.key, store_files.c.path)
+            ).all()
+        bad_aliases, bad_blobs = set(damaged_aliases), set(corrupt)
+        affected = set()
+        for row in rows:
+            if row.sha256 in bad_blobs or f"{row.digest_kind}:{row.digest}" in bad_aliases:
+                affected.add(row.key)
+            folder = self.layout.model_dir(row.registry, row.name, row.revision)
+            target = folder / safe_relative_path(row.path)
+            blob = self.layout.blob(row.sha256)
+            try:
+                same = os.path.samefile(target, blob) if blob.exists() else False
+                if not same and _sha256(target) != row.sha256:
+                    raise FileNotFoundError(target)
+            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                damaged_files.append((row.key, row.path))
+                affected.add(row.key)
+        return VerifyReport(
+            checked,
+            checked_bytes,
+            tuple(corrupt),
+            tuple(sorted(affected)),
+            damaged_aliases=tuple(sorted(set(damaged_aliases))),
+            damaged_files=tuple(damaged_files),
+        )
+
+    def _aliases(self) -> list[tuple[str, str, str | None]]:
+        """Every alias as (kind, digest, the sha256 it names or None if unreadable)."""
+        found: list[tuple[str, str, str | None]] = []
+        blobs_root = self.layout.root / "blobs"
+        kinds = sorted(blobs_root.iterdir()) if blobs_root.exists() else []
+        for kind_dir in kinds:
+            if kind_dir.name == "sha256" or not kind_dir.is_dir():
+                continue
+            for alias in sorted(kind_dir.iterdir()):
+                if alias.name.startswith("."):
+                    continue
+                sha: str | None
+                try:
+                    sha = alias.read_text().strip()
+                    self.layout.blob(sha)  # raises on anything but a sha256
+                except (OSError, ValueError):
+                    sha = None
+                found.append((kind_dir.name, alias.name, sha))
+        return found
+
+    def repair_locally(self, report: VerifyReport) -> tuple[str, ...]:
+        """Mend what needs no download: discard corrupt blobs, write damaged aliases again
+        from intact blobs, link damaged folder files again. Returns the models fully mended
+        (those still missing a discarded blob need a pull)."""
+        from modelport.store.download import git_blob_id, link_into_place
+
+        for corrupt in report.corrupt:
+            self.discard_blob(corrupt)
+        known: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for kind, digest, sha256 in conn.execute(
+                select(store_files.c.digest_kind, store_files.c.digest, store_files.c.sha256)
+            ):
+                known[f"{kind}:{digest}"] = sha256
+        for name in report.damaged_aliases:
+            kind, _, oid = name.partition(":")
+            self.layout.alias(kind, oid).unlink(missing_ok=True)
+            # The index knows which blob the alias named; it is written again if intact.
+            sha = known.get(name)
+            blob = self.layout.blob(sha) if sha else None
+            if sha and blob and blob.exists() and git_blob_id(blob, blob.stat().st_size) == oid:
+                link_into_place(self.layout, sha, kind, oid)
+        mended = []
+        for key in report.affected:
+            registry, _, rest = key.partition("/")
+            name, _, revision = rest.rpartition("@")
+            manifest = self.read_manifest(registry, name, revision)
+            if manifest is None:
+                continue
+            if all(self.layout.blob(f.sha256).exists() for f in manifest.files):
+                self._repair_folder(manifest)
+                mended.append(key)
+        return tuple(mended)
 
     def discard_blob(self, sha256: str) -> None:
         """Delete a (corrupt) blob so that the next pull fetches it again."""
