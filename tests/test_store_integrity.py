@@ -247,3 +247,24 @@ def test_repair_keeps_the_pickle_consent_it_was_given(hub: HubServer) -> None:
     os.truncate(_writable(blob), 5)
     assert api.verify_store(repair=True).repaired == (f"hf/acme/old@{model.revision}",)
     assert (Path(model.path) / "pytorch_model.bin").read_bytes() == files["pytorch_model.bin"]
+
+
+def test_cache_verify_names_the_damage_and_repair_exits_zero(
+    hub: HubServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.test_cli import run
+
+    files = {**tiny_files(), "onnx/model.onnx": b"onnx" * 500}
+    hub.add_repo("acme/tiny", files)
+    model = api.pull("hf:acme/tiny", include=["onnx/*"])
+    _replace_by_rename(Path(model.path) / "onnx" / "model.onnx", b"onnx" * 500 + b"!")
+    code, out, _ = run(capsys, "cache", "verify")
+    assert code == 1
+    assert f"damaged file hf/acme/tiny@{model.revision}: onnx/model.onnx" in out
+    assert "--repair" in out
+    code, out, _ = run(capsys, "cache", "verify", "--repair")
+    assert code == 0
+    assert f"repaired: hf/acme/tiny@{model.revision}" in out
+    assert (Path(model.path) / "onnx" / "model.onnx").read_bytes() == files["onnx/model.onnx"]
+    code, out, _ = run(capsys, "cache", "verify")
+    assert code == 0

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import hashlib
 import json
 import os
 import shutil
@@ -17,6 +17,7 @@ from sqlalchemy import Engine, delete, func, insert, select, update
 
 from modelport.db import store_counters, store_files, store_models, store_refs
 from modelport.errors import IntegrityError, NotInStoreError
+from modelport.store.integrity import sha256_of
 from modelport.store.layout import StoreLayout, safe_relative_path
 
 __all__ = [
@@ -196,14 +197,6 @@ class StoreStats:
         return self.run_hits / total if total else None
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -263,7 +256,7 @@ class Store:
                 continue
             # A blob is written once, before the manifest: a later change is damage.
             changed = st.st_mtime_ns > stamp
-            if st.st_size != f.size or (changed and _sha256(blob) != f.sha256):
+            if st.st_size != f.size or (changed and sha256_of(blob) != f.sha256):
                 self.discard_blob(f.sha256)
                 missing = True
                 continue
@@ -280,7 +273,7 @@ class Store:
         if missing:
             return None  # every wrong blob is discarded: the pull fetches exactly those
         if relink:
-            self._repair_folder(manifest)
+            self.repair_folder(manifest)
         if rehashed:
             os.utime(path)  # checked: no need to hash those blobs again next time
         return manifest
@@ -302,7 +295,7 @@ class Store:
                 probe.with_name(probe.name + ".link").unlink(missing_ok=True)
         return self._links
 
-    def _repair_folder(self, manifest: Manifest) -> None:
+    def repair_folder(self, manifest: Manifest) -> None:
         """Link a model folder's files to their blobs again (a file was replaced or lost)."""
         lock = self.layout.lock(f"manifest-{manifest.registry}-{manifest.revision}")
         lock.parent.mkdir(parents=True, exist_ok=True)
@@ -697,135 +690,21 @@ class Store:
     def verify(self) -> VerifyReport:
         """Re-hash every blob, check every alias and every model folder file; report the
         damage and the models it touches."""
-        from modelport.store.download import git_blob_id
+        from modelport.store.integrity import verify
 
-        blobs_root = self.layout.root / "blobs"
-        aliases = self._aliases()
-        damaged_aliases = [f"{kind}:{oid}" for kind, oid, sha in aliases if sha is None]
-        by_blob: dict[str, list[tuple[str, str]]] = {}
-        for kind, oid, sha in aliases:
-            if sha is not None:
-                by_blob.setdefault(sha, []).append((kind, oid))
-        corrupt: list[str] = []
-        checked = checked_bytes = 0
-        blobs_dir = blobs_root / "sha256"
-        present = set()
-        for blob in sorted(blobs_dir.iterdir()) if blobs_dir.exists() else ():
-            if blob.name.startswith("."):
-                continue
-            present.add(blob.name)
-            checked += 1
-            checked_bytes += blob.stat().st_size
-            if _sha256(blob) != blob.name:
-                corrupt.append(blob.name)
-                continue
-            for kind, oid in by_blob.get(blob.name, ()):
-                if git_blob_id(blob, blob.stat().st_size) != oid:
-                    damaged_aliases.append(f"{kind}:{oid}")
-        for sha, named in by_blob.items():
-            for kind, oid in named:
-                # An alias is written just before its blob is renamed in: a download
-                # still holding its partial file is in progress, not damaged.
-                if sha not in present and not self.layout.partial(kind, oid).exists():
-                    damaged_aliases.append(f"{kind}:{oid}")
-        damaged_files: list[tuple[str, str]] = []
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(
-                    store_models.c.key,
-                    store_models.c.registry,
-                    store_models.c.name,
-                    store_models.c.revision,
-                    store_files.c.path,
-                    store_files.c.sha256,
-                    store_files.c.digest_kind,
-                    store_files.c.digest,
-                )
-                .join(store_files, store_files.c.model_key == store_models.c.key)
-                .order_by(store_models.c.key, store_files.c.path)
-            ).all()
-        bad_aliases, bad_blobs = set(damaged_aliases), set(corrupt)
-        affected = set()
-        for row in rows:
-            if row.sha256 in bad_blobs or f"{row.digest_kind}:{row.digest}" in bad_aliases:
-                affected.add(row.key)
-            folder = self.layout.model_dir(row.registry, row.name, row.revision)
-            target = folder / safe_relative_path(row.path)
-            blob = self.layout.blob(row.sha256)
-            try:
-                same = os.path.samefile(target, blob) if blob.exists() else False
-                if not same and _sha256(target) != row.sha256:
-                    raise FileNotFoundError(target)
-            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-                damaged_files.append((row.key, row.path))
-                affected.add(row.key)
-        return VerifyReport(
-            checked,
-            checked_bytes,
-            tuple(corrupt),
-            tuple(sorted(affected)),
-            damaged_aliases=tuple(sorted(set(damaged_aliases))),
-            damaged_files=tuple(damaged_files),
-        )
-
-    def _aliases(self) -> list[tuple[str, str, str | None]]:
-        """Every alias as (kind, digest, the sha256 it names or None if unreadable)."""
-        found: list[tuple[str, str, str | None]] = []
-        blobs_root = self.layout.root / "blobs"
-        kinds = sorted(blobs_root.iterdir()) if blobs_root.exists() else []
-        for kind_dir in kinds:
-            if kind_dir.name == "sha256" or not kind_dir.is_dir():
-                continue
-            for alias in sorted(kind_dir.iterdir()):
-                if alias.name.startswith("."):
-                    continue
-                sha: str | None
-                try:
-                    sha = alias.read_text().strip()
-                    self.layout.blob(sha)  # raises on anything but a sha256
-                except (OSError, ValueError):
-                    sha = None
-                found.append((kind_dir.name, alias.name, sha))
-        return found
+        return verify(self)
 
     def repair_locally(self, report: VerifyReport) -> tuple[str, ...]:
-        """Mend what needs no download: discard corrupt blobs, write damaged aliases again
-        from intact blobs, link damaged folder files again. Returns the models fully mended
-        (those still missing a discarded blob need a pull)."""
-        from modelport.store.download import git_blob_id, link_into_place
+        """Mend what needs no download (see ``modelport.store.integrity.repair_locally``)."""
+        from modelport.store.integrity import repair_locally
 
-        for corrupt in report.corrupt:
-            self.discard_blob(corrupt)
-        known: dict[str, str] = {}
-        with self.engine.connect() as conn:
-            for kind, digest, sha256 in conn.execute(
-                select(store_files.c.digest_kind, store_files.c.digest, store_files.c.sha256)
-            ):
-                known[f"{kind}:{digest}"] = sha256
-        for name in report.damaged_aliases:
-            kind, _, oid = name.partition(":")
-            self.layout.alias(kind, oid).unlink(missing_ok=True)
-            # The index knows which blob the alias named; it is written again if intact.
-            sha = known.get(name)
-            blob = self.layout.blob(sha) if sha else None
-            if sha and blob and blob.exists() and git_blob_id(blob, blob.stat().st_size) == oid:
-                link_into_place(self.layout, sha, kind, oid)
-        mended = []
-        for key in report.affected:
-            registry, _, rest = key.partition("/")
-            name, _, revision = rest.rpartition("@")
-            manifest = self.read_manifest(registry, name, revision)
-            if manifest is None:
-                continue
-            if all(self.layout.blob(f.sha256).exists() for f in manifest.files):
-                self._repair_folder(manifest)
-                mended.append(key)
-        return tuple(mended)
+        return repair_locally(self, report)
 
     def discard_blob(self, sha256: str) -> None:
         """Delete a (corrupt) blob so that the next pull fetches it again."""
         blob = self.layout.blob(sha256)
-        if blob.exists():
+        # Another process mending the same model may have discarded it first.
+        with contextlib.suppress(FileNotFoundError):
             os.chmod(blob, 0o644)
             blob.unlink()
 
