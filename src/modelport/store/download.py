@@ -11,6 +11,7 @@ found again by its size and git id instead of being fetched again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
@@ -115,27 +116,47 @@ def git_blob_id(path: Path, size: int) -> str:
 def recover_alias(layout: StoreLayout, kind: str, digest: str, size: int | None) -> str | None:
     """Find the blob an alias that was lost (a crash before it was written) would name.
 
-    Only blobs of exactly ``size`` bytes are hashed, so the cost is a ``stat`` per blob
-    plus the few same-sized candidates; the alias is written again when one matches.
+    Only blobs of exactly ``size`` bytes are hashed; blob sizes are remembered per
+    process (a blob never changes), so a miss costs one directory listing. The alias
+    is written again when a blob matches.
     """
     if kind != "git-sha1" or size is None:
         return None
-    blobs = layout.root / "blobs" / "sha256"
-    try:
-        entries = list(os.scandir(blobs))
-    except FileNotFoundError:
-        return None
-    for entry in entries:
-        if entry.name.startswith("."):
-            continue
+    for sha256 in _blobs_of_size(layout, size):
         try:
-            if entry.stat().st_size != size or git_blob_id(Path(entry.path), size) != digest:
+            if git_blob_id(layout.blob(sha256), size) != digest:
                 continue
         except OSError:  # removed meanwhile
             continue
-        link_into_place(layout, entry.name, kind, digest)
-        return entry.name
+        link_into_place(layout, sha256, kind, digest)
+        return sha256
     return None
+
+
+_sizes_lock = threading.Lock()
+# Per blobs folder: its mtime when listed, and each blob's size.
+_sizes: dict[Path, tuple[int, dict[str, int]]] = {}
+
+
+def _blobs_of_size(layout: StoreLayout, size: int) -> list[str]:
+    blobs = layout.root / "blobs" / "sha256"
+    try:
+        stamp = blobs.stat().st_mtime_ns
+        with _sizes_lock:
+            cached = _sizes.get(blobs)
+        if cached is not None and cached[0] == stamp:
+            known = cached[1]  # nothing added or removed since it was listed
+        else:
+            names = {e.name for e in os.scandir(blobs) if not e.name.startswith(".")}
+            known = {n: s for n, s in (cached[1] if cached else {}).items() if n in names}
+            for name in names - known.keys():
+                with contextlib.suppress(OSError):
+                    known[name] = (blobs / name).stat().st_size
+            with _sizes_lock:
+                _sizes[blobs] = (stamp, known)
+    except FileNotFoundError:
+        return []
+    return [name for name, n in known.items() if n == size]
 
 
 def download_blob(
