@@ -268,3 +268,19 @@ def test_cache_verify_names_the_damage_and_repair_exits_zero(
     assert (Path(model.path) / "onnx" / "model.onnx").read_bytes() == files["onnx/model.onnx"]
     code, out, _ = run(capsys, "cache", "verify")
     assert code == 0
+
+
+def test_repair_of_a_manifest_from_before_selections_keeps_its_pickles(hub: HubServer) -> None:
+    import json
+
+    files = {"config.json": CONFIG, "pytorch_model.bin": b"\x80\x04pickle" * 50}
+    hub.add_repo("acme/old", files)
+    model = api.pull("hf:acme/old", allow_pickle=True)
+    path = api.get_store().layout.manifest("hf", "acme/old", model.revision)
+    legacy = json.loads(path.read_text())
+    del legacy["selection"]
+    legacy["schema_version"] = 1
+    path.write_text(json.dumps(legacy))
+    os.truncate(_writable(api.get_store().layout.blob(_files(model)["pytorch_model.bin"])), 5)
+    assert api.verify_store(repair=True).repaired == (f"hf/acme/old@{model.revision}",)
+    assert (Path(model.path) / "pytorch_model.bin").read_bytes() == files["pytorch_model.bin"]
