@@ -284,3 +284,15 @@ def test_repair_of_a_manifest_from_before_selections_keeps_its_pickles(hub: HubS
     os.truncate(_writable(api.get_store().layout.blob(_files(model)["pytorch_model.bin"])), 5)
     assert api.verify_store(repair=True).repaired == (f"hf/acme/old@{model.revision}",)
     assert (Path(model.path) / "pytorch_model.bin").read_bytes() == files["pytorch_model.bin"]
+
+
+def test_a_selection_belongs_to_its_revision(hub: HubServer) -> None:
+    files = {**tiny_files(), "onnx/model.onnx": b"onnx" * 500}
+    repo = hub.add_repo("acme/tiny", files)
+    first = api.pull("hf:acme/tiny", include=["onnx/*"])
+    assert "onnx/model.onnx" in _files(first)
+    repo.commit({**files, "config.json": CONFIG.replace(b"32", b"64")})
+    second = api.pull("hf:acme/tiny")  # the branch moved: the default choice applies
+    assert second.revision != first.revision
+    assert "onnx/model.onnx" not in _files(second)
+    assert "onnx/model.onnx" in _files(api.pull(f"hf:acme/tiny@{first.revision}"))
