@@ -275,7 +275,8 @@ class Store:
         if relink:
             self.repair_folder(manifest)
         if rehashed:
-            os.utime(path)  # checked: no need to hash those blobs again next time
+            with contextlib.suppress(OSError):  # a read-only store hashes again next time
+                os.utime(path)  # checked: no need to hash those blobs again next time
         return manifest
 
     def _hard_links(self) -> bool:
