@@ -2,7 +2,16 @@ from __future__ import annotations
 
 import pytest
 
-from modelport.catalog.discovery import NameIndex, infer_traits, normalize_id, parse_model_id
+from modelport.catalog.catalog import Catalog
+from modelport.catalog.discovery import (
+    NameIndex,
+    infer_traits,
+    normalize_id,
+    parse_model_id,
+    short_name,
+    tokens,
+)
+from modelport.catalog.loader import load_bundled_entries
 from modelport.errors import AmbiguousModelError, ModelNotFoundError
 
 
@@ -138,3 +147,108 @@ def test_infer_traits() -> None:
     assert infer_traits("HuggingFaceTB/SmolLM2-135M-Instruct").parameters == 135_000_000
     assert infer_traits("Qwen/Qwen2.5-Coder-7B-Instruct").code
     assert infer_traits("BAAI/bge-small-en-v1.5").embedding
+
+
+@pytest.fixture(scope="module")
+def bundled() -> Catalog:
+    return Catalog(load_bundled_entries())
+
+
+@pytest.mark.parametrize(
+    ("model_id", "closest"),
+    [
+        ("meta-llama/Meta-Llama-3.1-70B-Instruct", "meta-llama/Llama-3.1-70B-Instruct"),
+        ("meta-llama/Llama-3.1-70B", "meta-llama/Llama-3.1-70B-Instruct"),
+        ("unsloth/Meta-Llama-3.1-70B-Instruct-bnb-4bit", "meta-llama/Llama-3.1-70B-Instruct"),
+        ("Qwen/Qwen2.5-7B-Instruct-AWQ", "Qwen/Qwen2.5-7B-Instruct"),
+        ("mistralai/Mistral-7B-Instruct-v0.2", "mistralai/Mistral-7B-Instruct-v0.3"),
+        ("meta-llama/Llama-3.2-3B-Instruct-GGUF", "meta-llama/Llama-3.2-3B-Instruct"),
+        ("sentence-transformers/all-MiniLM-L12-v1", "sentence-transformers/all-MiniLM-L12-v2"),
+        ("anthropic:gpt-4o", "openai/gpt-4o"),
+    ],
+)
+def test_a_full_id_not_in_the_catalog_is_not_found(
+    bundled: Catalog, model_id: str, closest: str
+) -> None:
+    with pytest.raises(ModelNotFoundError) as info:
+        bundled.resolve(model_id)
+    assert type(info.value) is ModelNotFoundError
+    assert closest in info.value.suggestions
+    assert "Did you mean" in info.value.one_line()
+
+
+@pytest.mark.parametrize(
+    ("name", "closest"),
+    [
+        ("mistral 7b instruct v0.2", "mistralai/Mistral-7B-Instruct-v0.3"),
+        ("qwen2.5 7b instruct awq", "Qwen/Qwen2.5-7B-Instruct"),
+        ("llama 3.2 3b instruct gguf", "meta-llama/Llama-3.2-3B-Instruct"),
+        ("all minilm l12 v1", "sentence-transformers/all-MiniLM-L12-v2"),
+        ("qwen2.5 73b", "Qwen/Qwen2.5-72B-Instruct"),
+        ("llama 3.2 8b", "meta-llama/Llama-3.2-3B-Instruct"),
+    ],
+)
+def test_fuzzy_names_never_cross_numbers_or_quantization(
+    bundled: Catalog, name: str, closest: str
+) -> None:
+    with pytest.raises(ModelNotFoundError) as info:
+        bundled.resolve(name)
+    assert closest in info.value.suggestions
+
+
+def test_numbers_and_quantization_pick_the_member(bundled: Catalog) -> None:
+    assert bundled.resolve("qwen 7b").id == "Qwen/Qwen2.5-7B-Instruct"
+    assert bundled.resolve("qwen 72b").id == "Qwen/Qwen2.5-72B-Instruct"
+    # Not quantized unless the name says so.
+    assert bundled.resolve("llama 3.2 3b").id == "meta-llama/Llama-3.2-3B-Instruct"
+    assert bundled.resolve("llama 3.2 3b bnb 4bit").id == "unsloth/Llama-3.2-3B-Instruct-bnb-4bit"
+
+
+def test_concatenated_names_and_one_letter_typos(bundled: Catalog) -> None:
+    assert bundled.resolve("gpt4turbo").id == "openai/gpt-4-turbo"
+    assert bundled.resolve("gpt4omini").id == "openai/gpt-4o-mini"
+    match = bundled.resolve("minlm")
+    assert (match.id, match.method) == ("sentence-transformers/all-MiniLM-L6-v2", "fuzzy")
+    # A number is never cut to make words: 73b is not 7 + 3b.
+    with pytest.raises(ModelNotFoundError):
+        bundled.resolve("qwen73b")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "llama 8b",
+        "qwen 7b",
+        "llama 3.2 1b",
+        "gemma 2 9b",
+        "mistral 7b",
+        "gpt 4",
+        "phi 3.5 mini",
+        "tinyllama",
+    ],
+)
+def test_a_more_specific_name_resolves_to_the_same_model(bundled: Catalog, name: str) -> None:
+    """Adding any word of the chosen model to the name keeps the choice (the one rule)."""
+    chosen = bundled.resolve(name).id
+    words = set(name.split())
+    for word in tokens(chosen) + tokens(bundled[chosen].name):
+        if word not in words:
+            assert bundled.resolve(f"{name} {word}").id == chosen, word
+
+
+def test_llama_8b_and_llama_3_1_8b_agree(bundled: Catalog) -> None:
+    assert bundled.resolve("llama 8b").id == "meta-llama/Llama-3.1-8B"
+    assert bundled.resolve("llama 3.1 8b").id == "meta-llama/Llama-3.1-8B"
+    assert bundled.resolve("llama 3.1 8b instruct").id == "meta-llama/Llama-3.1-8B-Instruct"
+
+
+def test_no_alias_names_another_bundled_model(bundled: Catalog) -> None:
+    own: dict[str, set[str]] = {}
+    for entry in bundled.values():
+        for key in {normalize_id(entry.id), normalize_id(short_name(entry.id))}:
+            own.setdefault(key, set()).add(entry.id)
+    for entry in bundled.values():
+        for alias in entry.aliases:
+            others = own.get(normalize_id(alias), set()) - {entry.id}
+            # The same weights served by Groq share the name; another model may not.
+            assert all(o.startswith("groq/") for o in others), (entry.id, alias, others)

@@ -1,9 +1,24 @@
 """Find a model by any name: normalization, lookup order, fuzzy matching, id parsing.
 
 Lookup order (``NameIndex.resolve``): exact id → alias → provider-prefixed →
-normalized → fuzzy. Each step answers with a ``Match`` that says how it matched and
+normalized → by words. Each step answers with a ``Match`` that says how it matched and
 how sure it is; an ambiguous or unknown name raises ``ModelNotFoundError`` (or
 ``AmbiguousModelError``) carrying "did you mean" suggestions.
+
+A full id (``org/name``, ``provider:name``) is never answered with another model: when
+none of the first four steps finds it, it is not found, and the closest ids are
+suggestions.
+
+A bare name resolves **by words**, one rule: the model whose id or display name holds
+every word of the name (a word may be the start of a longer word; numbers, versions and
+quantization words only exactly) and the fewest other words; a model quantized when the
+name says no quantization never qualifies. Equal counts are broken by usage (``rank``),
+else the name is ambiguous. So ``llama 8b`` → ``Llama-3.1-8B`` and the more specific
+``llama 3.1 8b`` resolves to the same model: every word added to a name removes one
+"other" word from the winner and at most one from any rival. Before matching, a word
+the catalog does not know is split into words it does (``gpt4turbo`` → ``gpt 4 turbo``)
+or, failing that, corrected to the known word a typo away (``minlm`` → ``minilm``).
+A name no model covers is not found, with the nearest fuzzy matches as suggestions.
 """
 
 from __future__ import annotations
@@ -29,6 +44,16 @@ __all__ = [
 ]
 
 MatchMethod = Literal["exact", "alias", "provider", "normalized", "fuzzy"]
+
+#: ``org/name`` (``hf:`` and the other hub prefixes are taken off before a lookup).
+_FULL_ID = re.compile(r"^[^\s/:]+/\S+$")
+_NUMERIC = re.compile(r"[0-9.]")
+
+
+def _inside_number(word: str, cut: int) -> bool:
+    """Whether cutting ``word`` before position ``cut`` would split a number."""
+    return bool(_NUMERIC.match(word[cut - 1]) and _NUMERIC.match(word[cut]))
+
 
 _SEPARATORS = re.compile(r"[\s_:/]+|(?<![0-9])\.|\.(?![0-9])")
 
@@ -90,10 +115,6 @@ class _Names:
 class NameIndex:
     """Name → id lookups for a catalog, kept up to date as entries come and go."""
 
-    #: A fuzzy match below this score (0–100) is no match.
-    FUZZY_CUTOFF = 78.0
-    #: The best fuzzy score must lead the runner-up by this much to be unambiguous.
-    FUZZY_MARGIN = 4.0
     #: At most this many candidates get the expensive scorer.
     MAX_CANDIDATES = 1500
 
@@ -107,6 +128,7 @@ class NameIndex:
         self._sorted_tokens: list[str] | None = None
         self._vocabulary: list[str] | None = None
         self._fuzzy_keys: dict[str, str] = {}
+        self._providers: dict[str, int] = {}
         # Parallel lists for C-speed scans; a removed id leaves None until compaction.
         self._scan_ids: list[str | None] = []
         self._scan_keys: list[str | None] = []
@@ -136,6 +158,7 @@ class NameIndex:
                 toks=sorted(set(_words(n_id)) | set(name_words)),
             )
             self._names[model_id] = names
+            self._providers[provider] = self._providers.get(provider, 0) + 1
             self._lower_ids.setdefault(model_id.lower(), set()).add(model_id)
             for alias in alias_list:
                 self._aliases.setdefault(alias.lower(), set()).add(model_id)
@@ -167,6 +190,9 @@ class NameIndex:
                         del index[key]
 
             drop(self._lower_ids, model_id.lower())
+            left = self._providers.pop(names.provider, 1) - 1
+            if left:
+                self._providers[names.provider] = left
             for alias in names.aliases:
                 drop(self._aliases, alias.lower())
             for key in names.keys:
@@ -224,7 +250,17 @@ class NameIndex:
             ids = self._normalized.get(normalize_id(q))
             if ids:
                 return self._pick(query, ids, "normalized", 0.95, rank)
-            return self._fuzzy(query, rank)
+            if self._is_full_id(q):
+                # An explicit id names one model: a near one is a suggestion, never the answer.
+                raise ModelNotFoundError(query, suggestions=self._suggestions(q))
+            return self._by_words(query, rank)
+
+    def _is_full_id(self, q: str) -> bool:
+        """Whether ``q`` names one model explicitly: ``org/name`` or ``provider:name``."""
+        if _FULL_ID.match(q):
+            return True
+        head, sep, rest = q.partition(":")
+        return bool(sep and rest) and head.lower() in self._providers
 
     def _provider_prefixed(self, q: str) -> set[str]:
         match = re.match(r"^([a-z0-9_.-]+)[:/](.+)$", q, re.IGNORECASE)
@@ -262,6 +298,21 @@ class NameIndex:
             word, self._vocabulary, scorer=fuzz.ratio, limit=5, score_cutoff=75, processor=None
         )
         return [w for w, _, _ in found]
+
+    def _typo_fix(self, word: str) -> str | None:
+        """The one indexed word a typo away from ``word`` (two for words of 8+ letters)."""
+        from rapidfuzz import process
+        from rapidfuzz.distance import OSA
+
+        if self._vocabulary is None:
+            self._vocabulary = sorted(t for t in self._token_ids if t.isalpha() and len(t) >= 3)
+        most = 1 if len(word) < 8 else 2
+        found = process.extract(
+            word, self._vocabulary, scorer=OSA.distance, limit=2, score_cutoff=most, processor=None
+        )
+        if not found or (len(found) > 1 and found[1][1] == found[0][1]):
+            return None  # no near word, or two equally near: no guessing
+        return str(found[0][0])
 
     def candidates(self, query: str) -> set[str]:
         """Ids sharing words, word prefixes or near-words with the query, for fuzzy scoring.
@@ -348,21 +399,131 @@ class NameIndex:
         )
         return [(model_id, round(score, 2)) for model_id, score in scored[:limit]]
 
-    def _fuzzy(self, query: str, rank: Callable[[str], float] | None) -> Match:
-        scored = self.fuzzy_scores(query, limit=10)
-        good = [(i, s) for i, s in scored if s >= self.FUZZY_CUTOFF]
-        if not good:
-            raise ModelNotFoundError(query, suggestions=[i for i, s in scored[:5] if s >= 50])
-        best_id, best = good[0]
-        rivals = [i for i, s in good[1:] if best - s < self.FUZZY_MARGIN]
-        if rivals:
-            tied = [best_id, *rivals]
-            if rank is not None:
-                ranked = sorted(tied, key=lambda i: -rank(i))
-                if rank(ranked[0]) > rank(ranked[1]):
-                    return Match(ranked[0], "fuzzy", round(best / 100 * 0.9, 3), query)
-            raise AmbiguousModelError(query, suggestions=tied[:8])
-        return Match(best_id, "fuzzy", round(best / 100, 3), query)
+    def _suggestions(self, query: str, *, first: Iterable[str] = ()) -> list[str]:
+        """Ids worth offering for a name that did not resolve, closest first."""
+        found = dict.fromkeys(first)
+        for model_id, score in self.fuzzy_scores(query, limit=8):
+            if score >= 50:
+                found.setdefault(model_id)
+        return list(found)[:8]
+
+    def _known_prefix(self, word: str) -> bool:
+        """Whether an alphabetic ``word`` starts some indexed word."""
+        if self._sorted_tokens is None:
+            self._sorted_tokens = sorted(self._token_ids)
+        start = bisect_left(self._sorted_tokens, word)
+        return start < len(self._sorted_tokens) and self._sorted_tokens[start].startswith(word)
+
+    def _split(self, word: str) -> list[str] | None:
+        """``word`` as two or more indexed words (``4turbo`` → ``4 turbo``), fewest first.
+
+        A number is never cut (``73b`` is not ``7`` + ``3b``): cuts fall only where a digit
+        or dot does not meet a digit.
+        """
+        n = len(word)
+        if n > 40:
+            return None
+        best: list[list[str] | None] = [None] * (n + 1)
+        best[0] = []
+        for i in range(n):
+            head = best[i]
+            if head is None or (i > 0 and _inside_number(word, i)):
+                continue
+            for j in range(i + 1, n + 1):
+                if j < n and _inside_number(word, j):
+                    continue
+                piece = word[i:j]
+                if (len(piece) >= 2 or piece.isdigit()) and piece in self._token_ids:
+                    known = best[j]
+                    if known is None or len(head) + 1 < len(known):
+                        best[j] = [*head, piece]
+        found = best[n]
+        return found if found is not None and len(found) > 1 else None
+
+    def _query_words(self, query: str) -> tuple[list[str], int]:
+        """The words of a name mapped onto indexed words, and how many were typo-corrected."""
+        words: list[str] = []
+        corrected = 0
+        for word in tokens(query):
+            if word in self._token_ids or (
+                word.isalpha() and len(word) >= 3 and self._known_prefix(word)
+            ):
+                words.append(word)
+                continue
+            parts = self._split(word)
+            if parts:
+                words.extend(parts)
+                continue
+            if word.isalpha() and len(word) >= 4 and not _QUANT_WORDS.search(word):
+                fixed = self._typo_fix(word)
+                if fixed:
+                    words.append(fixed)
+                    corrected += 1
+                    continue
+            words.append(word)  # no indexed word: no model covers the name
+        return words, corrected
+
+    def _postings(self, word: str) -> set[str]:
+        """Ids holding ``word``, or (for a word of three letters or more) a word it starts."""
+        hits = self._token_ids.get(word, set())
+        if not (word.isalpha() and len(word) >= 3) or _QUANT_WORDS.search(word):
+            return hits
+        if self._sorted_tokens is None:
+            self._sorted_tokens = sorted(self._token_ids)
+        start = bisect_left(self._sorted_tokens, word)
+        longer = []
+        for other in self._sorted_tokens[start : start + 200]:
+            if not other.startswith(word):
+                break
+            if other != word:
+                longer.append(self._token_ids[other])
+        return hits.union(*longer) if longer else hits
+
+    def _by_words(self, query: str, rank: Callable[[str], float] | None) -> Match:
+        """Resolve a bare name by the one rule of the module docstring."""
+        words, corrected = self._query_words(query)
+        if not words:
+            raise ModelNotFoundError(query, suggestions=self._suggestions(query))
+        if corrected or len(words) != len(tokens(query)):
+            # The repaired name may be a name or alias as it stands (``minlm`` → ``minilm``).
+            ids = self._normalized.get("-".join(words))
+            if ids and len(ids) == 1:
+                return Match(next(iter(ids)), "fuzzy", 0.9 - 0.05 * corrected, query)
+        wanted = list(dict.fromkeys(words))
+        covering: set[str] | None = None
+        for word in wanted:
+            hits = self._postings(word)
+            covering = hits if covering is None else covering & hits
+            if not covering:
+                break
+        quantized = _QUANT_WORDS.search(normalize_id(query)) is not None
+        others: list[tuple[int, str]] = []
+        for model_id in covering or ():
+            if not quantized and _QUANT_WORDS.search(short_name(model_id)):
+                continue
+            toks = self._names[model_id].toks
+            matched = sum(
+                1
+                for t in toks
+                if any(t == w or (w.isalpha() and len(w) >= 3 and t.startswith(w)) for w in wanted)
+            )
+            others.append((len(toks) - matched, model_id))
+        repaired = " ".join(words)
+        if not others:
+            raise ModelNotFoundError(query, suggestions=self._suggestions(repaired))
+        others.sort(key=lambda item: (item[0], len(item[1]), item[1]))
+        fewest = others[0][0]
+        tied = [model_id for extra, model_id in others if extra == fewest]
+        chosen: str | None = tied[0] if len(tied) == 1 else None
+        if chosen is None and rank is not None:
+            ranked = sorted(tied, key=lambda i: -rank(i))
+            if rank(ranked[0]) > rank(ranked[1]):
+                chosen = ranked[0]
+        if chosen is None:
+            raise AmbiguousModelError(query, suggestions=self._suggestions(repaired, first=tied))
+        share = len(wanted) / (len(wanted) + fewest)
+        confidence = 0.5 + 0.5 * share - 0.05 * corrected
+        return Match(chosen, "fuzzy", round(max(confidence, 0.3), 3), query)
 
 
 # ---------------------------------------------------------------- id parsing
