@@ -71,7 +71,9 @@ def resolve_model(name: str) -> Match:
     try:
         return catalog.resolve(text)
     except ModelNotFoundError:
-        if ref.registry is not None:
+        # ``ollama:llama3`` names no catalog provider: look the name up alone. A provider
+        # the catalog knows (``anthropic:gpt-4o``) is part of the id, never dropped.
+        if ref.registry is not None and ref.registry not in catalog.providers():
             return catalog.resolve(ref.name)
         raise
 

@@ -479,6 +479,8 @@ def validate(
             f"[bold {colour}]{result.fit.value}[/bold {colour}]  {result.model_id} "
             f"for {result.purpose} on {result.target}"
         )
+        for warning in result.warnings:
+            out.message(f"  [yellow]! {warning}[/yellow]")
         for reason in result.reasons:
             out.message(f"  • {reason}")
         if result.estimate:
