@@ -252,3 +252,15 @@ def test_no_alias_names_another_bundled_model(bundled: Catalog) -> None:
             others = own.get(normalize_id(alias), set()) - {entry.id}
             # The same weights served by Groq share the name; another model may not.
             assert all(o.startswith("groq/") for o in others), (entry.id, alias, others)
+
+
+def test_compare_never_shows_a_neighbour_for_a_missing_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    from modelport.compare import compare_models
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the Hub is not asked; the catalog answers
+    missing, known = compare_models(
+        ["meta-llama/Meta-Llama-3.1-70B-Instruct", "minilm"], gpu_memory="80GB"
+    )
+    assert (missing.parameters, missing.fit, missing.license) == (None, None, None)
+    assert any("Did you mean meta-llama/Llama-3.1-70B-Instruct" in e for e in missing.errors)
+    assert known.parameters is not None
