@@ -129,7 +129,9 @@ def test_infer_traits() -> None:
     t = infer_traits("mistralai/Mixtral-8x7B-Instruct-v0.1")
     assert t.moe
     assert t.num_experts == 8
-    assert t.parameters == 56_000_000_000
+    assert t.parameters == 46_700_000_000  # experts share attention: not 8 × 7B
+    t = infer_traits("someone/Mixtral-4x7B-merge")
+    assert (t.num_experts, t.parameters) == (4, 28_000_000_000)
     t = infer_traits("Qwen/Qwen3-30B-A3B")
     assert t.moe
     assert t.parameters == 30_000_000_000
@@ -264,3 +266,36 @@ def test_compare_never_shows_a_neighbour_for_a_missing_id(monkeypatch: pytest.Mo
     assert (missing.parameters, missing.fit, missing.license) == (None, None, None)
     assert any("Did you mean meta-llama/Llama-3.1-70B-Instruct" in e for e in missing.errors)
     assert known.parameters is not None
+
+
+def test_traits_know_the_moe_families_of_the_catalog() -> None:
+    t = infer_traits("openai/gpt-oss-120b")
+    assert (t.moe, t.reasoning, t.num_experts) == (True, True, 128)
+    assert (t.parameters, t.active_parameters) == (117_000_000_000, 5_100_000_000)
+    assert infer_traits("unsloth/gpt-oss-20b-GGUF").active_parameters == 3_600_000_000
+    assert infer_traits("deepseek-ai/DeepSeek-V2-Lite").parameters == 15_700_000_000
+    assert infer_traits("deepseek-ai/DeepSeek-V2.5").num_experts == 160
+    assert infer_traits("deepseek-ai/DeepSeek-V3.1").active_parameters == 37_000_000_000
+    assert not infer_traits("deepseek-ai/DeepSeek-R1-Distill-Qwen-7B").moe
+    scout = infer_traits("meta-llama/Llama-4-Scout-17B-16E-Instruct")
+    assert (scout.parameters, scout.active_parameters, scout.num_experts) == (
+        109_000_000_000,
+        17_000_000_000,
+        16,
+    )
+    # 17B-16E of a family we do not know: 17B runs per token, the total is unknown.
+    other = infer_traits("someone/Thing-17B-16E")
+    assert (other.parameters, other.active_parameters, other.num_experts) == (
+        None,
+        17_000_000_000,
+        16,
+    )
+    for entry in load_bundled_entries():
+        if entry.moe is None:
+            continue
+        traits = infer_traits(entry.id)
+        assert traits.moe, entry.id
+        if traits.num_experts is not None:
+            assert traits.num_experts == entry.moe.num_experts, entry.id
+        if traits.parameters is not None and entry.moe.total_parameters:
+            assert traits.parameters == pytest.approx(entry.moe.total_parameters, rel=0.03)

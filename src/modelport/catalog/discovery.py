@@ -602,21 +602,57 @@ _ACTIVE_RE = re.compile(r"(?<![a-z0-9])a(\d+(?:\.\d+)?)([bm])(?![a-z0-9])")
 _SCALE = {"b": 10**9, "m": 10**6, "k": 10**3}
 
 
+#: Mixture-of-experts families whose ids do not spell out their totals, as published by
+#: their makers: (id pattern, total parameters, active parameters, experts, reasoning).
+_MOE_FAMILIES: tuple[tuple[re.Pattern[str], int, int, int, bool], ...] = tuple(
+    (re.compile(pattern), int(total), int(active), experts, reasoning)
+    for pattern, total, active, experts, reasoning in (
+        (r"^gpt-oss-120b", 117e9, 5.1e9, 128, True),
+        (r"^gpt-oss-20b", 21e9, 3.6e9, 32, True),
+        (r"^deepseek-(?:coder-)?v2(?:\.5)?-lite", 15.7e9, 2.4e9, 64, False),
+        (r"^deepseek-(?:coder-)?v2(?![0-9])", 236e9, 21e9, 160, False),
+        (r"^deepseek-v3(?![0-9])", 671e9, 37e9, 256, False),
+        (r"^deepseek-r1(?![0-9])(?!.*distill)", 671e9, 37e9, 256, True),
+        # Experts share attention: 8x7B is 46.7B in all, not 56B.
+        (r"^mixtral-8x7b", 46.7e9, 12.9e9, 8, False),
+        (r"^mixtral-8x22b", 141e9, 39e9, 8, False),
+        (r"^phi-3\.5-moe", 41.9e9, 6.6e9, 16, False),
+        (r"llama-4-scout-17b-16e", 109e9, 17e9, 16, False),
+        (r"llama-4-maverick-17b-128e", 400e9, 17e9, 128, False),
+    )
+)
+#: ``17B-16E``: a size per token (active) and an expert count (Llama 4's naming).
+_EXPERTS_RE = re.compile(r"(?<![a-z0-9.])(\d+(?:\.\d+)?)([bm])-(\d+)e(?![a-z0-9])")
+
+
 def infer_traits(model_id: str) -> IdTraits:
-    """Guess size, tuning, modality, reasoning, MoE and quantization from an id."""
+    """Guess size, tuning, modality, reasoning, MoE and quantization from an id.
+
+    Sizes are totals; a mixture of experts also gets its active size and expert count
+    (``8x7B``, ``30B-A3B``, ``17B-16E``, and the families in ``_MOE_FAMILIES``). A
+    ``17B-16E`` id of an unknown family has no total: 17B is what runs per token.
+    """
     text = short_name(model_id).lower().replace("_", "-")
     parameters = active = experts = None
+    family_reasoning = False
     moe = _MOE_RE.search(text)
-    if moe:
+    per_token = _EXPERTS_RE.search(text)
+    family = next((f for f in _MOE_FAMILIES if f[0].search(text)), None)
+    if family is not None:
+        _, parameters, active, experts, family_reasoning = family
+    elif moe:
         experts = int(moe.group(1))
         per_expert = float(moe.group(2)) * _SCALE[moe.group(3)]
         parameters = int(experts * per_expert)
+    elif per_token:
+        active = int(float(per_token.group(1)) * _SCALE[per_token.group(2)])
+        experts = int(per_token.group(3))
     else:
         sizes = [float(m.group(1)) * _SCALE[m.group(2)] for m in _SIZE_RE.finditer(text)]
         if sizes:
             parameters = int(max(sizes))
     act = _ACTIVE_RE.search(text)
-    if act:
+    if act and family is None:
         active = int(float(act.group(1)) * _SCALE[act.group(2)])
     quant: str | None = None
     bits: int | None = None
@@ -651,10 +687,9 @@ def infer_traits(model_id: str) -> IdTraits:
         instruct=has(r"instruct|(?<![a-z0-9])it(?![a-z0-9])|(?<![a-z0-9])sft(?![a-z0-9])"),
         chat=has(r"chat|instruct|(?<![a-z0-9])it(?![a-z0-9])"),
         vision=has(r"vision|(?<![a-z0-9])vl(?![a-z])|llava|pixtral|idefics|paligemma|-vlm|qvq"),
-        reasoning=has(
-            r"reason|(?<![a-z0-9])r1(?![0-9])|think|qwq|magistral|(?<![a-z0-9])o[134](?![0-9])"
-        ),
-        moe=moe is not None or act is not None or has(r"(?<![a-z0-9])moe(?![a-z0-9])|mixtral"),
+        reasoning=family_reasoning
+        or has(r"reason|(?<![a-z0-9])r1(?![0-9])|think|qwq|magistral|(?<![a-z0-9])o[134](?![0-9])"),
+        moe=experts is not None or act is not None or has(r"(?<![a-z0-9])moe(?![a-z0-9])|mixtral"),
         code=has(r"code|coder|codestral|starcoder|devstral"),
         embedding=has(r"embed|minilm|mpnet|bge-|e5-|gte-|sentence"),
         quantization=quant,
