@@ -144,11 +144,15 @@ class Pricing(_Model):
     as_of: dt.date | None = None
 
     def blended_per_1m_tokens(self, *, input_share: float = 0.75) -> float | None:
-        """A single per-1M-token price for ranking: input and output weighted 3:1."""
-        if self.input_per_1m_tokens is None and self.output_per_1m_tokens is None:
+        """A single per-1M-token price for ranking: input and output weighted 3:1.
+
+        Unknown (None) without an input price: an unknown part is never counted as free.
+        An unknown output price is taken to be the input price.
+        """
+        inp = self.input_per_1m_tokens
+        if inp is None:
             return None
-        inp = self.input_per_1m_tokens or 0.0
-        out = (self.output_per_1m_tokens if self.output_per_1m_tokens is not None else inp) or 0.0
+        out = self.output_per_1m_tokens if self.output_per_1m_tokens is not None else inp
         return inp * input_share + out * (1 - input_share)
 
 

@@ -26,7 +26,13 @@ from modelport.catalog.entry import (
     Status,
 )
 
-__all__ = ["LITELLM_MAP_URL", "LiteLLMImport", "import_litellm_map", "provider_for"]
+__all__ = [
+    "LITELLM_MAP_URL",
+    "LiteLLMImport",
+    "import_litellm_map",
+    "provider_for",
+    "without_placeholder_prices",
+]
 
 LITELLM_MAP_URL = (
     "https://github.com/BerriAI/litellm/blob/main/model_prices_and_context_window.json"
@@ -111,22 +117,48 @@ class LiteLLMImport:
     skipped: tuple[tuple[str, str], ...]
 
 
+_PRICE_META = ("currency", "source_url", "as_of")
+
+
 def provider_for(litellm_provider: str) -> str:
     """The modelport provider name for a LiteLLM provider name."""
     name = PROVIDER_NAMES.get(litellm_provider, litellm_provider)
     return re.sub(r"[^a-z0-9_.-]+", "-", name.lower()).strip("-") or "unknown"
 
 
+# The map writes 0 for a price it does not know and for a unit the model is not charged
+# by (a reranker's tokens, an image model's tokens): a 0 is never "free", it is unknown.
 def _per_million(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
         return round(float(value) * 1e6, 6)
     return None
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
         return float(value)
     return None
+
+
+def without_placeholder_prices(entry: ModelEntry) -> ModelEntry:
+    """An entry imported from the map with its 0 prices read as unknown, as ``_entry`` does now.
+
+    For entries a previous importer wrote with the map's zeros (see
+    ``scripts/update_bundled_catalog.py --reapply``).
+    """
+    if entry.pricing is None:
+        return entry
+    fields = {
+        name: None
+        for name, value in entry.pricing
+        if isinstance(value, float) and value == 0 and name != "currency"
+    }
+    if not fields:
+        return entry
+    pricing = entry.pricing.model_copy(update=fields)
+    if all(value is None for name, value in pricing if name not in _PRICE_META):
+        return entry.model_copy(update={"pricing": None})
+    return entry.model_copy(update={"pricing": pricing})
 
 
 def _positive_int(value: Any) -> int | None:
@@ -207,11 +239,7 @@ def _entry(
         source_url=source_url,
         as_of=as_of,
     )
-    if all(
-        value is None
-        for field, value in pricing
-        if field not in ("currency", "source_url", "as_of")
-    ):
+    if all(value is None for field, value in pricing if field not in _PRICE_META):
         pricing_or_none: Pricing | None = None
     else:
         pricing_or_none = pricing
