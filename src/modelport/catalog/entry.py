@@ -458,6 +458,19 @@ class ModelEntry(_Model):
             return self.moe.total_parameters
         return None
 
+    @property
+    def weights_bytes(self) -> int | None:
+        """What its published weights weigh: parameters × their bits (16 unless quantized).
+
+        A bnb-4bit model is a quarter of its 16-bit base; a hosted API model has none.
+        """
+        params = self.effective_parameters
+        if params is None or self.source is Source.API:
+            return None
+        quant = self.quantization
+        bits = quant.bits if quant is not None and quant.method != "none" and quant.bits else 16
+        return int(params * bits / 8)
+
     def search_text(self) -> str:
         """Text that fuzzy search matches against."""
         return " ".join([self.id, self.name, *self.aliases])

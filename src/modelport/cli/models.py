@@ -167,7 +167,7 @@ def search(
                     [
                         r.ref,
                         r.task or "?",
-                        r.format or "?",
+                        ", ".join(r.formats) if r.formats else r.format or "?",
                         fmt.size(r.size) if r.size else "?",
                         f"{r.score:.0f}",
                         fmt.count(r.downloads) if r.downloads is not None else "-",
