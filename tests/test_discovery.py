@@ -299,3 +299,9 @@ def test_traits_know_the_moe_families_of_the_catalog() -> None:
             assert traits.num_experts == entry.moe.num_experts, entry.id
         if traits.parameters is not None and entry.moe.total_parameters:
             assert traits.parameters == pytest.approx(entry.moe.total_parameters, rel=0.03)
+
+
+def test_search_repairs_run_together_words_and_typos(bundled: Catalog) -> None:
+    assert bundled.search("gpt4turbo", limit=1)[0].entry.id == "openai/gpt-4-turbo"
+    top = [h.entry.id for h in bundled.search("minlm", limit=3)]
+    assert "sentence-transformers/all-MiniLM-L6-v2" in top

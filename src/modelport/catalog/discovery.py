@@ -358,7 +358,20 @@ class NameIndex:
 
         The score weighs word overlap (token set) against word order and extra words
         (token sort), so ``llama 8b`` prefers ``Llama-3.1-8B`` to a longer derivative.
+        A query with run-together words or a typo (``gpt4turbo``, ``minlm``) is also
+        scored as repaired, and each id keeps its better score.
         """
+        with self._lock:
+            repaired = " ".join(self._query_words(query)[0])
+        scores = self._fuzzy_scores(query, limit=limit)
+        if repaired and repaired != " ".join(tokens(query)):
+            best = dict(scores)
+            for model_id, score in self._fuzzy_scores(repaired, limit=limit):
+                best[model_id] = max(score, best.get(model_id, 0.0))
+            scores = sorted(best.items(), key=lambda item: (-item[1], item[0]))[:limit]
+        return scores
+
+    def _fuzzy_scores(self, query: str, *, limit: int) -> list[tuple[str, float]]:
         from rapidfuzz import fuzz, process
 
         q = " ".join(tokens(query))
