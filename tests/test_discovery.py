@@ -167,6 +167,7 @@ def bundled() -> Catalog:
         ("meta-llama/Llama-3.2-3B-Instruct-GGUF", "meta-llama/Llama-3.2-3B-Instruct"),
         ("sentence-transformers/all-MiniLM-L12-v1", "sentence-transformers/all-MiniLM-L12-v2"),
         ("anthropic:gpt-4o", "openai/gpt-4o"),
+        ("hf:meta-llama/Llama-3.1-70B", "meta-llama/Llama-3.1-70B-Instruct"),
     ],
 )
 def test_a_full_id_not_in_the_catalog_is_not_found(
@@ -305,3 +306,12 @@ def test_search_repairs_run_together_words_and_typos(bundled: Catalog) -> None:
     assert bundled.search("gpt4turbo", limit=1)[0].entry.id == "openai/gpt-4-turbo"
     top = [h.entry.id for h in bundled.search("minlm", limit=3)]
     assert "sentence-transformers/all-MiniLM-L6-v2" in top
+
+
+def test_another_hubs_model_is_not_a_catalog_namesake() -> None:
+    from modelport import api
+
+    with pytest.raises(ModelNotFoundError) as info:
+        api.show_model("onnx:resnet50")  # the zoo's ResNet-50 is not microsoft/resnet-50
+    assert "microsoft/resnet-50" in info.value.suggestions
+    assert api.show_model("hf:microsoft/resnet-50").id == "microsoft/resnet-50"

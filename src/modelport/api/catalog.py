@@ -66,7 +66,12 @@ def resolve_model(name: str) -> Match:
     ref = parse_ref(name)
     catalog = get_catalog()
     if ref.registry in HUB_REGISTRIES:
-        return catalog.resolve(ref.name)
+        match = catalog.resolve(ref.name)
+        if ref.registry != "hf" and match.method == "fuzzy":
+            # ``onnx:resnet50`` is the zoo's model: a catalog entry merely named alike is
+            # another model.
+            raise ModelNotFoundError(name, suggestions=[match.id])
+        return match
     text = str(ref.with_revision(None))
     try:
         return catalog.resolve(text)

@@ -45,8 +45,8 @@ __all__ = [
 
 MatchMethod = Literal["exact", "alias", "provider", "normalized", "fuzzy"]
 
-#: ``org/name`` (``hf:`` and the other hub prefixes are taken off before a lookup).
-_FULL_ID = re.compile(r"^[^\s/:]+/\S+$")
+#: ``org/name``, with or without a registry prefix (``hf:org/name``).
+_FULL_ID = re.compile(r"^(?:[a-z0-9_.-]+:)?[^\s/:]+/\S+$", re.IGNORECASE)
 _NUMERIC = re.compile(r"[0-9.]")
 
 
@@ -252,7 +252,8 @@ class NameIndex:
                 return self._pick(query, ids, "normalized", 0.95, rank)
             if self._is_full_id(q):
                 # An explicit id names one model: a near one is a suggestion, never the answer.
-                raise ModelNotFoundError(query, suggestions=self._suggestions(q))
+                bare = re.sub(r"^[a-z0-9_.-]+:(?=[^/]+/)", "", q, flags=re.IGNORECASE)
+                raise ModelNotFoundError(query, suggestions=self._suggestions(bare))
             return self._by_words(query, rank)
 
     def _is_full_id(self, q: str) -> bool:
