@@ -3,14 +3,8 @@ from __future__ import annotations
 import pytest
 
 from modelport.catalog.catalog import Catalog
-from modelport.catalog.discovery import (
-    NameIndex,
-    infer_traits,
-    normalize_id,
-    parse_model_id,
-    short_name,
-    tokens,
-)
+from modelport.catalog.discovery import NameIndex, normalize_id, short_name, tokens
+from modelport.catalog.ids import infer_traits, parse_model_id
 from modelport.catalog.loader import load_bundled_entries
 from modelport.errors import AmbiguousModelError, ModelNotFoundError
 
