@@ -309,3 +309,26 @@ def test_another_hubs_model_is_not_a_catalog_namesake() -> None:
         api.show_model("onnx:resnet50")  # the zoo's ResNet-50 is not microsoft/resnet-50
     assert "microsoft/resnet-50" in info.value.suggestions
     assert api.show_model("hf:microsoft/resnet-50").id == "microsoft/resnet-50"
+
+
+def test_adding_a_word_of_the_chosen_model_never_changes_the_choice(bundled: Catalog) -> None:
+    """The one rule, swept over the bundled catalog: names made of some words of an id."""
+    import random
+
+    rng = random.Random(9)
+    checked = 0
+    for entry in rng.sample(bundled.values(), 50):
+        words = tokens(short_name(entry.id))
+        for k in range(1, len(words)):
+            name = " ".join(rng.sample(words, k))
+            try:
+                chosen = bundled.resolve(name)
+            except ModelNotFoundError:
+                continue
+            if chosen.method != "fuzzy":
+                continue
+            held = tokens(chosen.id) + tokens(bundled[chosen.id].name)
+            for word in set(held) - set(name.split()):
+                assert bundled.resolve(f"{name} {word}").id == chosen.id, (name, word)
+                checked += 1
+    assert checked > 100
