@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from modelport.catalog.loader import load_bundled_entries
 from modelport.hubs.search import FederatedResult, _merge_and_rank, search_everywhere
 from tests.conftest import make_entry
+from tests.test_cli import run as cli
 
 
 def test_a_quantized_model_weighs_its_quantized_size() -> None:
@@ -52,3 +55,9 @@ def test_merged_rows_keep_each_sources_format() -> None:
     [merged] = _merge_and_rank([catalog, hub, zoo])
     assert merged.ref == "catalog:acme/net"
     assert set(merged.formats) == {"safetensors", "onnx"}
+
+
+def test_show_prints_the_quantized_weights(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, "show", "unsloth/Llama-3.3-70B-Instruct-bnb-4bit")
+    assert code == 0
+    assert "about 35.3 GB" in out  # 70.6B parameters at 4 bits, not 141 GB at 16

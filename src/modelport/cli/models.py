@@ -350,6 +350,11 @@ def show(name: NameArg, json_: JsonOpt = False) -> None:
                     else ""
                 ),
             ),
+            *(
+                [("weights", f"about {fmt.size(entry.weights_bytes)}")]
+                if entry.weights_bytes
+                else []
+            ),
             ("context", fmt.tokens(entry.context_window)),
             ("max output", fmt.tokens(entry.max_output_tokens)),
             ("license", entry.license or "?"),
