@@ -1,4 +1,4 @@
-"""Find a model by any name: normalization, lookup order, fuzzy matching, id parsing.
+"""Find a model by any name: normalization, lookup order, matching by words, suggestions.
 
 Lookup order (``NameIndex.resolve``): exact id → alias → provider-prefixed →
 normalized → by words. Each step answers with a ``Match`` that says how it matched and
@@ -12,8 +12,9 @@ suggestions.
 A bare name resolves **by words**, one rule: the model whose id or display name holds
 every word of the name (a word may be the start of a longer word; numbers, versions and
 quantization words only exactly) and the fewest other words; a model quantized when the
-name says no quantization never qualifies. Equal counts are broken by usage (``rank``),
-else the name is ambiguous. So ``llama 8b`` → ``Llama-3.1-8B`` and the more specific
+name says no quantization never qualifies. Equal counts are broken by ``rank`` (the
+catalog's: usage, then an original before its derivatives, a deprecated model last), else
+the name is ambiguous. So ``llama 8b`` → ``Llama-3.1-8B`` and the more specific
 ``llama 3.1 8b`` resolves to the same model: every word added to a name removes one
 "other" word from the winner and at most one from any rival. Before matching, a word
 the catalog does not know is split into words it does (``gpt4turbo`` → ``gpt 4 turbo``)
