@@ -143,6 +143,14 @@ class Pricing(_Model):
     source_url: str | None = None
     as_of: dt.date | None = None
 
+    def any_known(self) -> bool:
+        """Whether any price is known (a pricing with none is no pricing)."""
+        return any(
+            value is not None
+            for name, value in self
+            if name not in ("currency", "source_url", "as_of")
+        )
+
     def blended_per_1m_tokens(self, *, input_share: float = 0.75) -> float | None:
         """A single per-1M-token price for ranking: input and output weighted 3:1.
 

@@ -117,9 +117,6 @@ class LiteLLMImport:
     skipped: tuple[tuple[str, str], ...]
 
 
-_PRICE_META = ("currency", "source_url", "as_of")
-
-
 def provider_for(litellm_provider: str) -> str:
     """The modelport provider name for a LiteLLM provider name."""
     name = PROVIDER_NAMES.get(litellm_provider, litellm_provider)
@@ -156,9 +153,7 @@ def without_placeholder_prices(entry: ModelEntry) -> ModelEntry:
     if not fields:
         return entry
     pricing = entry.pricing.model_copy(update=fields)
-    if all(value is None for name, value in pricing if name not in _PRICE_META):
-        return entry.model_copy(update={"pricing": None})
-    return entry.model_copy(update={"pricing": pricing})
+    return entry.model_copy(update={"pricing": pricing if pricing.any_known() else None})
 
 
 def _positive_int(value: Any) -> int | None:
@@ -239,10 +234,7 @@ def _entry(
         source_url=source_url,
         as_of=as_of,
     )
-    if all(value is None for field, value in pricing if field not in _PRICE_META):
-        pricing_or_none: Pricing | None = None
-    else:
-        pricing_or_none = pricing
+    pricing_or_none = pricing if pricing.any_known() else None
     context = _positive_int(spec.get("max_input_tokens")) or _positive_int(spec.get("max_tokens"))
     max_output = _positive_int(spec.get("max_output_tokens"))
     status, deprecation = Status.STABLE, None

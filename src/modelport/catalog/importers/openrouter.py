@@ -66,14 +66,6 @@ def _positive_int(value: Any) -> int | None:
     )
 
 
-def _any_price(pricing: Pricing) -> bool:
-    return any(
-        value is not None
-        for name, value in pricing
-        if name not in ("currency", "source_url", "as_of")
-    )
-
-
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
@@ -157,7 +149,7 @@ def _entry(item: Mapping[str, Any], *, as_of: dt.date, source_url: str) -> Model
                 moderation=None,
             ),
             # A router priced per call ("-1") has no known price at all: no pricing, not $0.
-            pricing=pricing if _any_price(pricing) else None,
+            pricing=pricing if pricing.any_known() else None,
             source_url=source_url,
             as_of=as_of,
             notes="Imported from OpenRouter's models API; prices are OpenRouter's.",
