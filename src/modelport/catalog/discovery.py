@@ -121,7 +121,7 @@ class NameIndex:
         self._sorted_tokens: list[str] | None = None
         self._vocabulary: list[str] | None = None
         self._fuzzy_keys: dict[str, str] = {}
-        self._providers: dict[str, int] = {}
+        self._providers: set[str] | None = None
         # Parallel lists for C-speed scans; a removed id leaves None until compaction.
         self._scan_ids: list[str | None] = []
         self._scan_keys: list[str | None] = []
@@ -151,7 +151,7 @@ class NameIndex:
                 toks=sorted(set(_words(n_id)) | set(name_words)),
             )
             self._names[model_id] = names
-            self._providers[provider] = self._providers.get(provider, 0) + 1
+            self._providers = None
             self._lower_ids.setdefault(model_id.lower(), set()).add(model_id)
             for alias in alias_list:
                 self._aliases.setdefault(alias.lower(), set()).add(model_id)
@@ -183,9 +183,7 @@ class NameIndex:
                         del index[key]
 
             drop(self._lower_ids, model_id.lower())
-            left = self._providers.pop(names.provider, 1) - 1
-            if left:
-                self._providers[names.provider] = left
+            self._providers = None
             for alias in names.aliases:
                 drop(self._aliases, alias.lower())
             for key in names.keys:
@@ -254,7 +252,11 @@ class NameIndex:
         if _FULL_ID.match(q):
             return True
         head, sep, rest = q.partition(":")
-        return bool(sep and rest) and head.lower() in self._providers
+        if not (sep and rest):
+            return False
+        if self._providers is None:
+            self._providers = {n.provider for n in self._names.values()}
+        return head.lower() in self._providers
 
     def _provider_prefixed(self, q: str) -> set[str]:
         match = re.match(r"^([a-z0-9_.-]+)[:/](.+)$", q, re.IGNORECASE)
