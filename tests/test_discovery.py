@@ -162,6 +162,8 @@ def bundled() -> Catalog:
         ("sentence-transformers/all-MiniLM-L12-v1", "sentence-transformers/all-MiniLM-L12-v2"),
         ("anthropic:gpt-4o", "openai/gpt-4o"),
         ("hf:meta-llama/Llama-3.1-70B", "meta-llama/Llama-3.1-70B-Instruct"),
+        ("openai/gpt-3.5-turbo-0613", "openai/gpt-3.5-turbo"),
+        ("TheBloke/Mistral-7B-Instruct-v0.3-AWQ", "mistralai/Mistral-7B-Instruct-v0.3"),
     ],
 )
 def test_a_full_id_not_in_the_catalog_is_not_found(
@@ -170,7 +172,7 @@ def test_a_full_id_not_in_the_catalog_is_not_found(
     with pytest.raises(ModelNotFoundError) as info:
         bundled.resolve(model_id)
     assert type(info.value) is ModelNotFoundError
-    assert closest in info.value.suggestions
+    assert info.value.suggestions[0] == closest  # the model it differs from least
     assert "Did you mean" in info.value.one_line()
 
 

@@ -409,8 +409,36 @@ class NameIndex:
         return [(model_id, round(score, 2)) for model_id, score in scored[:limit]]
 
     def _suggestions(self, query: str, *, first: Iterable[str] = ()) -> list[str]:
-        """Ids worth offering for a name that did not resolve, closest first."""
+        """Ids worth offering for a name that did not resolve, closest first.
+
+        First the models holding all of its words but one (``v0.2`` → the ``v0.3``, the
+        AWQ id → the model it quantizes), fewest other words first; then fuzzy matches.
+        """
         found = dict.fromkeys(first)
+        words = list(dict.fromkeys(self._query_words(query)[0]))
+        if 1 < len(words) <= 12:
+            # Ranked by what differs: each other word costs 1, a missing word 1, a missing
+            # number 2 (another size or version is further than another quantization, whose
+            # words go as one). A model holding every word leads one that lacks words.
+            quant = {w for w in words if QUANT_WORDS.search(w)}
+            drops = [
+                ({w}, 2 if any(c.isdigit() for c in w) else 1) for w in words if w not in quant
+            ]
+            if quant:
+                drops.append((quant, 1))
+            # A quantized copy's org is its quantizer's (``unsloth/…-bnb-4bit``): its base
+            # is under another org, so the org goes with the quantization words.
+            org = set(tokens(query.rpartition("/")[0])) if "/" in query else set()
+            if quant and org:
+                drops.append((quant | org, 2))
+            near = [(extra, 0, i) for extra, i in self._fewest_others(words, quantized=True)]
+            for drop, cost in drops:
+                rest = [w for w in words if w not in drop]
+                near.extend(
+                    (extra + cost, 1, i) for extra, i in self._fewest_others(rest, quantized=True)
+                )
+            for *_, model_id in sorted(near)[:4]:
+                found.setdefault(model_id)
         for model_id, score in self.fuzzy_scores(query, limit=8):
             if score >= 50:
                 found.setdefault(model_id)
@@ -488,6 +516,31 @@ class NameIndex:
                 longer.append(self._token_ids[other])
         return hits.union(*longer) if longer else hits
 
+    def _fewest_others(self, words: list[str], *, quantized: bool) -> list[tuple[int, str]]:
+        """(other words, id) of each model holding every one of ``words``, fewest first.
+
+        A quantized model qualifies only when the name is ``quantized`` too.
+        """
+        covering: set[str] | None = None
+        for word in words:
+            hits = self._postings(word)
+            covering = hits if covering is None else covering & hits
+            if not covering:
+                return []
+        found: list[tuple[int, str]] = []
+        for model_id in covering or ():
+            if not quantized and QUANT_WORDS.search(short_name(model_id)):
+                continue
+            toks = self._names[model_id].toks
+            matched = sum(
+                1
+                for t in toks
+                if any(t == w or (w.isalpha() and len(w) >= 3 and t.startswith(w)) for w in words)
+            )
+            found.append((len(toks) - matched, model_id))
+        found.sort(key=lambda item: (item[0], len(item[1]), item[1]))
+        return found
+
     def _by_words(self, query: str, rank: Callable[[str], float] | None) -> Match:
         """Resolve a bare name by the one rule of the module docstring."""
         words, corrected = self._query_words(query)
@@ -499,28 +552,11 @@ class NameIndex:
             if ids and len(ids) == 1:
                 return Match(next(iter(ids)), "fuzzy", 0.9 - 0.05 * corrected, query)
         wanted = list(dict.fromkeys(words))
-        covering: set[str] | None = None
-        for word in wanted:
-            hits = self._postings(word)
-            covering = hits if covering is None else covering & hits
-            if not covering:
-                break
         quantized = QUANT_WORDS.search(normalize_id(query)) is not None
-        others: list[tuple[int, str]] = []
-        for model_id in covering or ():
-            if not quantized and QUANT_WORDS.search(short_name(model_id)):
-                continue
-            toks = self._names[model_id].toks
-            matched = sum(
-                1
-                for t in toks
-                if any(t == w or (w.isalpha() and len(w) >= 3 and t.startswith(w)) for w in wanted)
-            )
-            others.append((len(toks) - matched, model_id))
+        others = self._fewest_others(wanted, quantized=quantized)
         repaired = " ".join(words)
         if not others:
             raise ModelNotFoundError(query, suggestions=self._suggestions(repaired))
-        others.sort(key=lambda item: (item[0], len(item[1]), item[1]))
         fewest = others[0][0]
         tied = [model_id for extra, model_id in others if extra == fewest]
         chosen: str | None = tied[0] if len(tied) == 1 else None
