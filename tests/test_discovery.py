@@ -334,3 +334,15 @@ def test_adding_a_word_of_the_chosen_model_never_changes_the_choice(bundled: Cat
                 assert bundled.resolve(f"{name} {word}").id == chosen.id, (name, word)
                 checked += 1
     assert checked > 100
+
+
+@pytest.mark.parametrize(
+    "suffix", ["AWQ", "GPTQ", "GGUF", "exl2", "MLX", "bnb-4bit", "8bit", "int4", "fp8", "Q4_K_M"]
+)
+def test_a_name_without_quantization_never_resolves_to_a_quantized_model(suffix: str) -> None:
+    idx = NameIndex()
+    idx.add(f"someone/Model-7B-{suffix}", name=f"Model 7B {suffix}", provider="x", aliases=[])
+    with pytest.raises(ModelNotFoundError) as info:
+        idx.resolve("model 7b")
+    assert info.value.suggestions == [f"someone/Model-7B-{suffix}"]
+    assert idx.resolve(f"model 7b {suffix}").id == f"someone/Model-7B-{suffix}"

@@ -41,6 +41,22 @@ MatchMethod = Literal["exact", "alias", "provider", "normalized", "fuzzy"]
 #: ``org/name``, with or without a registry prefix (``hf:org/name``).
 _FULL_ID = re.compile(r"^(?:[a-z0-9_.-]+:)?[^\s/:]+/\S+$", re.IGNORECASE)
 _NUMERIC = re.compile(r"[0-9.]")
+#: The words ``tokens`` makes of each quantization word ``QUANT_WORDS`` knows
+#: (``exl2`` → ``exl 2``, ``int4`` → ``int 4``, ``q4_k_m`` → ``q 4 k m``).
+_QUANT_WORD_PARTS = (
+    "awq",
+    "gptq",
+    "gguf",
+    "exl",
+    "mlx",
+    "bnb",
+    "4bit",
+    "8bit",
+    "int",
+    "fp",
+    "nf",
+    "q",
+)
 
 
 def _inside_number(word: str, cut: int) -> bool:
@@ -122,6 +138,7 @@ class NameIndex:
         self._vocabulary: list[str] | None = None
         self._fuzzy_keys: dict[str, str] = {}
         self._providers: set[str] | None = None
+        self._quantized_ids: set[str] | None = None
         # Parallel lists for C-speed scans; a removed id leaves None until compaction.
         self._scan_ids: list[str | None] = []
         self._scan_keys: list[str | None] = []
@@ -152,6 +169,7 @@ class NameIndex:
             )
             self._names[model_id] = names
             self._providers = None
+            self._quantized_ids = None
             self._lower_ids.setdefault(model_id.lower(), set()).add(model_id)
             for alias in alias_list:
                 self._aliases.setdefault(alias.lower(), set()).add(model_id)
@@ -184,6 +202,7 @@ class NameIndex:
 
             drop(self._lower_ids, model_id.lower())
             self._providers = None
+            self._quantized_ids = None
             for alias in names.aliases:
                 drop(self._aliases, alias.lower())
             for key in names.keys:
@@ -500,21 +519,29 @@ class NameIndex:
             words.append(word)  # no indexed word: no model covers the name
         return words, corrected
 
-    def _postings(self, word: str) -> set[str]:
-        """Ids holding ``word``, or (for a word of three letters or more) a word it starts."""
-        hits = self._token_ids.get(word, set())
+    def _expansions(self, word: str) -> list[str]:
+        """The indexed words ``word`` stands for: itself, and (for a word of three letters
+        or more, not a quantization word) the longer words it starts."""
+        found = [word] if word in self._token_ids else []
         if not (word.isalpha() and len(word) >= 3) or QUANT_WORDS.search(word):
-            return hits
+            return found
         if self._sorted_tokens is None:
             self._sorted_tokens = sorted(self._token_ids)
         start = bisect_left(self._sorted_tokens, word)
-        longer = []
         for other in self._sorted_tokens[start : start + 200]:
             if not other.startswith(word):
                 break
             if other != word:
-                longer.append(self._token_ids[other])
-        return hits.union(*longer) if longer else hits
+                found.append(other)
+        return found
+
+    def _quantized(self) -> set[str]:
+        """Ids whose short name carries a quantization word."""
+        if self._quantized_ids is None:
+            # Only ids holding a word a quantization word splits into are worth the regex.
+            pool = set().union(*(self._token_ids.get(t, ()) for t in _QUANT_WORD_PARTS))
+            self._quantized_ids = {i for i in pool if QUANT_WORDS.search(short_name(i))}
+        return self._quantized_ids
 
     def _fewest_others(self, words: list[str], *, quantized: bool) -> list[tuple[int, str]]:
         """(other words, id) of each model holding every one of ``words``, fewest first.
@@ -522,22 +549,21 @@ class NameIndex:
         A quantized model qualifies only when the name is ``quantized`` too.
         """
         covering: set[str] | None = None
+        held: set[str] = set()
         for word in words:
-            hits = self._postings(word)
+            expansions = self._expansions(word)
+            held.update(expansions)
+            hits = set().union(*(self._token_ids[t] for t in expansions))
             covering = hits if covering is None else covering & hits
             if not covering:
                 return []
-        found: list[tuple[int, str]] = []
-        for model_id in covering or ():
-            if not quantized and QUANT_WORDS.search(short_name(model_id)):
-                continue
-            toks = self._names[model_id].toks
-            matched = sum(
-                1
-                for t in toks
-                if any(t == w or (w.isalpha() and len(w) >= 3 and t.startswith(w)) for w in words)
-            )
-            found.append((len(toks) - matched, model_id))
+        if not quantized:
+            covering = (covering or set()) - self._quantized()
+        names = self._names
+        # Other words: those of the model that none of the name's words stands for.
+        found = [
+            (len(names[i].toks) - len(held.intersection(names[i].toks)), i) for i in covering or ()
+        ]
         found.sort(key=lambda item: (item[0], len(item[1]), item[1]))
         return found
 
