@@ -24,6 +24,7 @@ A name no model covers is not found, with the nearest fuzzy matches as suggestio
 
 from __future__ import annotations
 
+import heapq
 import re
 import threading
 from bisect import bisect_left
@@ -450,13 +451,18 @@ class NameIndex:
             org = set(tokens(query.rpartition("/")[0])) if "/" in query else set()
             if quant and org:
                 drops.append((quant | org, 2))
-            near = [(extra, 0, i) for extra, i in self._fewest_others(words, quantized=True)]
+            holders: dict[str, tuple[set[str], list[str]]] = {}
+            near = [
+                (extra, 0, i)
+                for extra, i in self._fewest_others(words, quantized=True, holders=holders)
+            ]
             for drop, cost in drops:
                 rest = [w for w in words if w not in drop]
                 near.extend(
-                    (extra + cost, 1, i) for extra, i in self._fewest_others(rest, quantized=True)
+                    (extra + cost, 1, i)
+                    for extra, i in self._fewest_others(rest, quantized=True, holders=holders)
                 )
-            for *_, model_id in sorted(near)[:4]:
+            for *_, model_id in heapq.nsmallest(4, near):
                 found.setdefault(model_id)
         for model_id, score in self.fuzzy_scores(query, limit=8):
             if score >= 50:
@@ -543,28 +549,51 @@ class NameIndex:
             self._quantized_ids = {i for i in pool if QUANT_WORDS.search(short_name(i))}
         return self._quantized_ids
 
-    def _fewest_others(self, words: list[str], *, quantized: bool) -> list[tuple[int, str]]:
-        """(other words, id) of each model holding every one of ``words``, fewest first.
+    def _holders(self, word: str) -> tuple[set[str], list[str]]:
+        """Ids holding ``word`` (or a word it starts), and those indexed words."""
+        expansions = self._expansions(word)
+        if len(expansions) == 1:
+            return self._token_ids[expansions[0]], expansions  # the index's own set: no copy
+        return set().union(*(self._token_ids[t] for t in expansions)), expansions
 
-        A quantized model qualifies only when the name is ``quantized`` too.
+    def _fewest_others(
+        self,
+        words: list[str],
+        *,
+        quantized: bool,
+        holders: dict[str, tuple[set[str], list[str]]] | None = None,
+    ) -> list[tuple[int, str]]:
+        """(other words, id) of each model holding every one of ``words``, in no order.
+
+        A quantized model qualifies only when the name is ``quantized`` too. ``holders``
+        caches ``_holders`` across calls for the same words.
         """
-        covering: set[str] | None = None
+        holders = {} if holders is None else holders
+        sets: list[set[str]] = []
         held: set[str] = set()
         for word in words:
-            expansions = self._expansions(word)
-            held.update(expansions)
-            hits = set().union(*(self._token_ids[t] for t in expansions))
-            covering = hits if covering is None else covering & hits
-            if not covering:
+            if word not in holders:
+                holders[word] = self._holders(word)
+            ids, expansions = holders[word]
+            if not ids:
                 return []
+            sets.append(ids)
+            held.update(expansions)
+        if not sets:
+            return []
+        sets.sort(key=len)
+        covering = sets[0].intersection(*sets[1:])
         if not quantized:
-            covering = (covering or set()) - self._quantized()
+            covering -= self._quantized()
         names = self._names
-        # Other words: those of the model that none of the name's words stands for.
-        found = [
-            (len(names[i].toks) - len(held.intersection(names[i].toks)), i) for i in covering or ()
-        ]
-        found.sort(key=lambda item: (item[0], len(item[1]), item[1]))
+        # Other words: those of the model that none of the name's words stands for. When
+        # each word stands only for itself, every candidate holds exactly those.
+        if len(held) == len(set(words)):
+            found = [(len(names[i].toks) - len(held), i) for i in covering]
+        else:
+            found = [
+                (len(names[i].toks) - len(held.intersection(names[i].toks)), i) for i in covering
+            ]
         return found
 
     def _by_words(self, query: str, rank: Callable[[str], float] | None) -> Match:
@@ -583,8 +612,10 @@ class NameIndex:
         repaired = " ".join(words)
         if not others:
             raise ModelNotFoundError(query, suggestions=self._suggestions(repaired))
-        fewest = others[0][0]
-        tied = [model_id for extra, model_id in others if extra == fewest]
+        fewest = min(extra for extra, _ in others)
+        tied = sorted(
+            (model_id for extra, model_id in others if extra == fewest), key=lambda i: (len(i), i)
+        )
         chosen: str | None = tied[0] if len(tied) == 1 else None
         if chosen is None and rank is not None:
             ranked = sorted(tied, key=lambda i: -rank(i))
