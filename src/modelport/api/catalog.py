@@ -67,9 +67,9 @@ def resolve_model(name: str) -> Match:
     catalog = get_catalog()
     if ref.registry in HUB_REGISTRIES:
         match = catalog.resolve(ref.name)
-        if ref.registry != "hf" and match.method == "fuzzy":
-            # ``onnx:resnet50`` is the zoo's model: a catalog entry merely named alike is
-            # another model.
+        if match.method == "fuzzy":
+            # A hub reference names that hub's model (``onnx:resnet50`` is the zoo's): a
+            # catalog entry merely named alike is another model.
             raise ModelNotFoundError(name, suggestions=[match.id])
         return match
     text = str(ref.with_revision(None))
