@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from modelport.api import search_everywhere
 from modelport.catalog.loader import load_bundled_entries
-from modelport.hubs.search import FederatedResult, _merge_and_rank, search_everywhere
+from modelport.hubs.search import FederatedResult, _merge_and_rank
 from tests.conftest import make_entry
 from tests.test_cli import run as cli
 
@@ -52,7 +53,7 @@ def test_merged_rows_keep_each_sources_format() -> None:
     zoo = FederatedResult(
         "onnx:acme/net", "onnx", "acme/net", "image-classification", 70.0, format="onnx"
     )
-    [merged] = _merge_and_rank([catalog, hub, zoo])
+    [merged] = _merge_and_rank([catalog, hub, zoo], {"catalog", "hf", "onnx"})
     assert merged.ref == "catalog:acme/net"
     assert set(merged.formats) == {"safetensors", "onnx"}
 

@@ -254,7 +254,7 @@ def test_no_alias_names_another_bundled_model(bundled: Catalog) -> None:
 
 
 def test_compare_never_shows_a_neighbour_for_a_missing_id(monkeypatch: pytest.MonkeyPatch) -> None:
-    from modelport.compare import compare_models
+    from modelport.api import compare_models
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the Hub is not asked; the catalog answers
     missing, known = compare_models(
