@@ -40,6 +40,8 @@ class FederatedResult:
     also: tuple[str, ...] = ()
     format: str | None = None
     size: int | None = None
+    #: Every format the merged sources publish it in (``format`` is the leading one's).
+    formats: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,6 @@ def _from_catalog(
         if task and task not in entry.tasks:
             continue
         also = (f"hf:{entry.hugging_face_id}",) if entry.hugging_face_id else ()
-        params = entry.effective_parameters
         out.append(
             FederatedResult(
                 f"catalog:{entry.id}",
@@ -87,8 +88,8 @@ def _from_catalog(
                 hit.score,
                 also=also,
                 format="api" if entry.source.value == "api" else None,
-                # Weights at 16 bits a parameter: what a download of it would weigh.
-                size=params * 2 if params else None,
+                # What a download weighs: a quantized model at its own bits, not 16.
+                size=entry.weights_bytes,
             )
         )
     return out
@@ -163,7 +164,7 @@ def _keep(r: FederatedResult, category: str | None, fmt: str | None, max_size: i
                 return False
         except UnknownTaskError:
             return False
-    if fmt and r.format != fmt:
+    if fmt and fmt not in _formats(r):
         return False
     # A model of unknown size is kept: nothing says it is too big.
     return not (max_size is not None and r.size is not None and r.size > max_size)
@@ -242,10 +243,16 @@ def _merge_and_rank(results: list[FederatedResult], by_name: set[str]) -> list[F
                 also,
                 best.format or other.format,
                 best.size or other.size,
+                # Each source keeps its format: the Hub's safetensors beside the zoo's ONNX.
+                tuple(dict.fromkeys((*_formats(best), *_formats(other)))),
             )
         for ref in (r.ref, *r.also):
             refs_seen[ref] = key
     return sorted(merged.values(), key=lambda r: (-_rank(r), r.ref))
+
+
+def _formats(r: FederatedResult) -> tuple[str, ...]:
+    return r.formats or ((r.format,) if r.format else ())
 
 
 def _rank(r: FederatedResult) -> float:
@@ -266,6 +273,7 @@ def describe(search: FederatedSearch) -> list[dict[str, Any]]:
             "likes": r.likes,
             "also": list(r.also),
             "format": r.format,
+            "formats": list(_formats(r)),
             "size": r.size,
         }
         for r in search.results
