@@ -120,3 +120,31 @@ async def test_select_over_a_catalog_with_the_largest_context_answers_200(
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         r = await client.post("/api/v1/registry/select", json={"task": "text-generation"})
     assert r.status_code == 200, r.text
+
+
+def test_tfhub_under_a_custom_kaggle_url_without_kagglesdk_gives_the_install_hint(
+    tmp_path: Path,
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    # A real interpreter in which kagglesdk cannot be imported, as without the extra.
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "sitecustomize.py").write_text("import sys\nsys.modules['kagglesdk'] = None\n")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(shim), env.get("PYTHONPATH", "")])
+    env["MODELPORT_KAGGLE_URL"] = "http://127.0.0.1:9/custom"
+    for ref in ("tfhub:acme/tiny/tensorFlow2/default/2", "tfhub:acme/tiny/tensorFlow2/default"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "modelport", "pull", ref],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode != 0
+        assert "pip install 'modelport[kaggle]'" in proc.stderr, proc.stderr
+        assert "No module named" not in proc.stderr
+        assert "Traceback" not in proc.stderr

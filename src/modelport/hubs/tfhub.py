@@ -123,7 +123,10 @@ def _kaggle_endpoint(url: str) -> Iterator[None]:
         if url.rstrip("/") == PRODUCTION_URL:
             yield
             return
-        from kagglesdk import kaggle_env
+        try:
+            from kagglesdk import kaggle_env
+        except ImportError:
+            raise MissingExtraError("kaggle", feature="Pulling from Kaggle Models") from None
 
         saved_env = os.environ.get("KAGGLE_API_ENVIRONMENT")
         saved_url = kaggle_env._env_to_endpoint[kaggle_env.KaggleEnv.LOCAL]
@@ -137,6 +140,15 @@ def _kaggle_endpoint(url: str) -> Iterator[None]:
                 os.environ.pop("KAGGLE_API_ENVIRONMENT", None)
             else:
                 os.environ["KAGGLE_API_ENVIRONMENT"] = saved_env
+
+
+def _model_api_service() -> Any:
+    """kagglesdk's request types, or the install hint when the ``kaggle`` extra is missing."""
+    try:
+        from kagglesdk.models.types import model_api_service
+    except ImportError:
+        raise MissingExtraError("kaggle", feature="Pulling from Kaggle Models") from None
+    return model_api_service
 
 
 def _kagglehub() -> Any:
@@ -242,7 +254,7 @@ class TensorFlowHub(Hub):
 
     def latest_version(self, handle: KaggleHandle) -> int:
         """The newest version of a Kaggle model instance."""
-        from kagglesdk.models.types.model_api_service import ApiGetModelInstanceRequest
+        ApiGetModelInstanceRequest = _model_api_service().ApiGetModelInstanceRequest
 
         owner, model, _, variation = handle.path.split("/")
 
@@ -270,7 +282,7 @@ class TensorFlowHub(Hub):
         sort: str | None = None,
     ) -> list[HubModel]:
         """Kaggle models matching the query, one result per TensorFlow/Keras/ONNX variation."""
-        from kagglesdk.models.types.model_api_service import ApiListModelsRequest
+        ApiListModelsRequest = _model_api_service().ApiListModelsRequest
 
         def call(client: Any) -> list[HubModel]:
             request = ApiListModelsRequest()
@@ -322,8 +334,8 @@ class TensorFlowHub(Hub):
         )
 
     def _list_files(self, handle: KaggleHandle, version: int) -> tuple[HubFile, ...]:
-        from kagglesdk.models.types.model_api_service import (
-            ApiListModelInstanceVersionFilesRequest,
+        ApiListModelInstanceVersionFilesRequest = (
+            _model_api_service().ApiListModelInstanceVersionFilesRequest
         )
 
         owner, model, _, variation = handle.path.split("/")
