@@ -148,3 +148,40 @@ def test_tfhub_under_a_custom_kaggle_url_without_kagglesdk_gives_the_install_hin
         assert "pip install 'modelport[kaggle]'" in proc.stderr, proc.stderr
         assert "No module named" not in proc.stderr
         assert "Traceback" not in proc.stderr
+
+
+def test_a_database_locked_by_another_program_is_one_sentence(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    _isolated_home: Path,
+) -> None:
+    import sqlite3
+    import time
+
+    import modelport.api as api
+
+    monkeypatch.setenv("MODELPORT_DB_BUSY_TIMEOUT", "0.3")
+    api.reset()
+    code, _, err = run(capsys, "catalog", "stats")
+    assert code == 0, err
+    database = _isolated_home / "modelport.db"
+    assert database.exists()
+    other = sqlite3.connect(database, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        start = time.monotonic()
+        code, err = _import(capsys, tmp_path / "one.json", json.dumps([_entry()]))
+        waited = time.monotonic() - start
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert code == 1
+    assert err.count("\n") == 1, err
+    assert f"The database {database} stayed locked by another program for 0.3 s." in err
+    assert "MODELPORT_DB_BUSY_TIMEOUT" in err
+    assert "Unexpected" not in err
+    assert waited < 8
+    # Once the other program lets go, the same command works.
+    code, err = _import(capsys, tmp_path / "one.json", json.dumps([_entry()]))
+    assert code == 0, err

@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 
-from modelport.errors import ConfigError
+from modelport.errors import ConfigError, DatabaseBusyError
 
 __all__ = [
     "catalog_entries",
@@ -130,12 +130,30 @@ _lock = threading.Lock()
 _engines: dict[str, Engine] = {}
 
 
+def _busy_timeout() -> float:
+    from modelport.settings import get_settings
+
+    return get_settings().db_busy_timeout
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout={int(_busy_timeout() * 1000)}")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _locked_is_one_sentence(where: str) -> Any:
+    """A handle_error listener: "database is locked" becomes ``DatabaseBusyError``."""
+
+    def listener(context: Any) -> None:
+        original = context.original_exception
+        text = str(original).lower()
+        if "database is locked" in text or "database table is locked" in text:
+            raise DatabaseBusyError(where, _busy_timeout()) from None
+
+    return listener
 
 
 def _create_tables(engine: Engine, url: str) -> None:
@@ -166,8 +184,11 @@ def get_engine(url: str) -> Engine:
                 path = url.split("///", 1)[1] if "///" in url else ""
                 if path and path != ":memory:":
                     Path(path).parent.mkdir(parents=True, exist_ok=True)
-                engine = create_engine(url, connect_args={"check_same_thread": False})
+                engine = create_engine(
+                    url, connect_args={"check_same_thread": False, "timeout": _busy_timeout()}
+                )
                 event.listen(engine, "connect", _sqlite_pragmas)
+                event.listen(engine, "handle_error", _locked_is_one_sentence(path or url))
             else:
                 engine = create_engine(url, pool_pre_ping=True)
         except (ArgumentError, ImportError) as e:

@@ -18,6 +18,7 @@ The tree (a test checks it against the classes):
 
     ModelportError
      ├── ConfigError                  a setting or the config file is invalid
+     ├── DatabaseBusyError            another program holds the database locked too long
      ├── InvalidReferenceError        (also ValueError) a model reference cannot be parsed
      ├── ModelNotFoundError           (also KeyError) no model matches a name or id
      │    └── AmbiguousModelError     several models match a name equally well
@@ -57,6 +58,7 @@ __all__ = [
     "CatalogValidationError",
     "ConfigError",
     "ConversionError",
+    "DatabaseBusyError",
     "DuplicateModelError",
     "FolderNotFoundError",
     "HubAccessError",
@@ -109,6 +111,22 @@ class ConfigError(ModelportError):
 
     code = "config_error"
     http_status = 500
+
+
+class DatabaseBusyError(ModelportError):
+    """Another program held the database locked past the busy timeout."""
+
+    code = "database_busy"
+    http_status = 503
+
+    def __init__(self, where: str, seconds: float) -> None:
+        self.where = where
+        self.seconds = seconds
+        super().__init__(
+            f"The database {where} stayed locked by another program for {seconds:g} s.",
+            hint="Let the other modelport process finish (or close the program holding it) "
+            "and try again, or raise MODELPORT_DB_BUSY_TIMEOUT.",
+        )
 
 
 class InvalidReferenceError(ModelportError, ValueError):

@@ -99,6 +99,13 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "Seconds to wait for a remote catalog or registry before giving up.",
     ),
     SettingSpec(
+        "db_busy_timeout",
+        "MODELPORT_DB_BUSY_TIMEOUT",
+        "db_busy_timeout",
+        "10",
+        "Seconds to wait for a SQLite database another program holds locked before giving up.",
+    ),
+    SettingSpec(
         "onnx_zoo_url",
         "MODELPORT_ONNX_ZOO_URL",
         "onnx_zoo_url",
@@ -240,6 +247,7 @@ class Settings:
     port: int = 8642
     gpu_memory_gb: float | None = None
     http_timeout: float = 30.0
+    db_busy_timeout: float = 10.0
     onnx_zoo_url: str = "https://github.com/onnx/models/raw/main"
     onnx_zoo_org: str = "onnxmodelzoo"
     kaggle_url: str = "https://api.kaggle.com"
@@ -412,6 +420,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             raise ConfigError(f"MODELPORT_GPU_MEMORY is invalid: {e}") from e
     if (raw := pick("http_timeout")) is not None:
         values["http_timeout"] = float(_parse_number("MODELPORT_HTTP_TIMEOUT", raw, float))
+    if (raw := pick("db_busy_timeout")) is not None:
+        values["db_busy_timeout"] = float(_parse_number("MODELPORT_DB_BUSY_TIMEOUT", raw, float))
     if (raw := pick("onnx_zoo_url")) is not None:
         values["onnx_zoo_url"] = str(raw).rstrip("/")
     if (raw := pick("onnx_zoo_org")) is not None:
