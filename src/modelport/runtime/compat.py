@@ -8,6 +8,9 @@ that falls back from the GPU to the CPU, a tight memory fit) are reported.
 
 from __future__ import annotations
 
+import json
+import os
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -101,8 +104,35 @@ def _expandable(domain: str, op: str, opset: int | None) -> bool:
     )
 
 
-def _read_model(path: Path) -> tuple[dict[str, int], set[tuple[str, str]]]:
-    """The model's opset per domain and its (domain, operator) pairs, read with protobuf only."""
+def _read_model(
+    path: Path, cache: Path | None = None
+) -> tuple[dict[str, int], set[tuple[str, str]]]:
+    """The model's opset per domain and its (domain, operator) pairs, read with protobuf only.
+
+    With ``cache``, what was read is kept there, named by the file's size and modification
+    time, so an unchanged model is not parsed again.
+    """
+    stat = path.stat()
+    mark = [stat.st_size, stat.st_mtime_ns]
+    if cache is not None:
+        try:
+            data = json.loads(cache.read_text())
+            if data.get("file") == mark:
+                return dict(data["opsets"]), {(d, op) for d, op in data["ops"]}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass
+    opsets, ops = _parse_model(path)
+    if cache is not None and opsets:
+        tmp = cache.with_name(f".{cache.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            tmp.write_text(json.dumps({"file": mark, "opsets": opsets, "ops": sorted(ops)}))
+            os.replace(tmp, cache)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+    return opsets, ops
+
+
+def _parse_model(path: Path) -> tuple[dict[str, int], set[tuple[str, str]]]:
     try:
         import onnx
 
@@ -127,12 +157,16 @@ def check_model(
     providers: Sequence[str] = ("CPUExecutionProvider",),
     size_bytes: int | None = None,
     system: Any = None,
+    ops_cache: Path | None = None,
 ) -> Compatibility:
-    """Check an ONNX file against this ONNX Runtime, the providers in order, and memory."""
+    """Check an ONNX file against this ONNX Runtime, the providers in order, and memory.
+
+    ``ops_cache`` is a file where the graph's operators are kept between checks.
+    """
     path = Path(path)
     problems: list[str] = []
     warnings: list[str] = []
-    opsets, ops = _read_model(path)
+    opsets, ops = _read_model(path, ops_cache)
     opset = opsets.get("")
     if (problem := check_opset(opset)) is not None:
         problems.append(problem)
