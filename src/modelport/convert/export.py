@@ -258,8 +258,10 @@ def _convert(
             f"modelport cannot convert {task} models to ONNX yet ({folder.name}).",
             hint=f"Supported tasks: {supported}.",
         )
+    # The content key goes into the spec too: the store tells whose artifact it is.
+    source = source or source_digest(folder)
     key = conversion_key(
-        source or source_digest(folder),
+        source,
         task=task,
         opset=opset,
         optimize=optimize,
@@ -495,7 +497,7 @@ def _convert_framework(
             quantize,
             max_diff,
             cosine,
-            source,
+            digest,
             tolerance=FP32_TOLERANCE,
             min_cosine=INT8_MIN_COSINE,
             framework=framework,
