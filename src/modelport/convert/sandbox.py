@@ -54,13 +54,17 @@ def contained(debug_log: Path | None = None) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _scratch_cwd() -> Iterator[None]:
-    previous = os.getcwd()
+    try:
+        previous: str | None = os.getcwd()
+    except OSError:  # the working directory was deleted: nothing to go back to
+        previous = None
     scratch = tempfile.mkdtemp(prefix="modelport-convert-")
     os.chdir(scratch)
     try:
         yield
     finally:
-        os.chdir(previous)
+        with contextlib.suppress(OSError):
+            os.chdir(previous or tempfile.gettempdir())
         shutil.rmtree(scratch, ignore_errors=True)
 
 

@@ -528,7 +528,7 @@ class Store:
 
     def _graphs_of(self, owners: Sequence[Artifact], found: Sequence[Artifact]) -> list[Artifact]:
         """The optimized graphs made from files of these artifacts."""
-        roots = [self.layout.root / a.path for a in owners]
+        roots = [(self.layout.root / a.path).resolve() for a in owners]
         return [
             a
             for a in found
@@ -561,16 +561,12 @@ class Store:
         for a in found:
             if a.kind == "ort-cache":
                 source = Path(a.made_from) if a.made_from else None
-                outside = source is None or not source.is_relative_to(self.layout.root)
+                outside = source is None or not source.is_relative_to(self.layout.root.resolve())
                 if source is None or not source.exists() or outside:
                     groups.append([a])
             elif not any(a.belongs_to(d) for d in digests):
                 groups.append([a, *self._graphs_of([a], found)])
         return groups
-
-    def artifacts(self) -> list[Artifact]:
-        """Everything the store derived from its sources."""
-        return find_artifacts(self.layout.root)
 
     def plan_prune(
         self, *, max_size: int | None = None, older_than: dt.timedelta | None = None
