@@ -183,37 +183,52 @@ def batch_embedding(minilm: Path, scratch: Path) -> list[str]:
 
 
 def warm_runs(minilm: Path, scratch: Path, runs: int = 5) -> list[str]:
-    """A warm `modelport run` from the source folder against the converted folder."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env.update(MODELPORT_HOME=str(scratch / "warm-home"), HF_HUB_OFFLINE="1")
+    """A warm `modelport run` from the source folder against the converted folder.
 
-    def run(target: Path) -> subprocess.CompletedProcess[str]:
+    With ``MODELPORT_BEFORE_SRC`` naming another checkout's ``src``, the same runs of that
+    code are interleaved with these (own store each), so both see the same machine load.
+    """
+    variants = {"this checkout": os.environ.get("PYTHONPATH", "")}
+    if os.environ.get("MODELPORT_BEFORE_SRC"):
+        variants["before"] = os.environ["MODELPORT_BEFORE_SRC"]
+
+    def env_for(name: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        home = scratch / f"warm-home-{len(name)}-{name.replace(' ', '-')}"
+        env.update(MODELPORT_HOME=str(home), HF_HUB_OFFLINE="1", PYTHONPATH=variants[name])
+        return env
+
+    def run(name: str, target: Path) -> float:
         cmd = [sys.executable, "-m", "modelport", "run", str(target), "--text", "Hello world"]
-        return subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
+        t = time.perf_counter()
+        subprocess.run(cmd, env=env_for(name), check=True, capture_output=True, text=True)
+        return time.perf_counter() - t
 
-    run(minilm)  # converts once
-    converted = next(
-        p
-        for p in (scratch / "warm-home" / "store" / "converted").iterdir()
-        if not p.name.startswith(".")
-    )
+    targets: dict[tuple[str, str], Path] = {}
+    for name in variants:
+        run(name, minilm)  # converts once
+        store = Path(env_for(name)["MODELPORT_HOME"]) / "store"
+        converted = next(p for p in (store / "converted").iterdir() if not p.name.startswith("."))
+        targets[(name, "source folder")] = minilm
+        targets[(name, "converted folder")] = converted
+    for (name, _), target in targets.items():
+        run(name, target)  # and loads each way once (caches what it caches)
+    times: dict[tuple[str, str], list[float]] = {key: [] for key in targets}
+    for _ in range(runs):
+        for (name, kind), target in targets.items():
+            times[(name, kind)].append(run(name, target))
     lines = []
-    for label, target in (("source folder", minilm), ("converted folder", converted)):
-        run(target)
-        times = []
-        for _ in range(runs):
-            t = time.perf_counter()
-            run(target)
-            times.append(time.perf_counter() - t)
+    for (name, kind), measured in times.items():
         lines.append(
-            f"warm `modelport run` from the {label:<17}: {statistics.median(times):.2f} s "
-            f"(median of {runs})"
+            f"warm `modelport run` from the {kind:<17} ({name:<13}): "
+            f"{statistics.median(measured):.2f} s (median of {runs})"
         )
         print(lines[-1], flush=True)
-    store = scratch / "warm-home" / "store"
-    for part in ("converted", "ort-cache"):
-        size = sum(f.stat().st_size for f in (store / part).rglob("*") if f.is_file())
-        lines.append(f"store/{part:<10}: {size / 1e6:.0f} MB")
+    for name in variants:
+        store = Path(env_for(name)["MODELPORT_HOME"]) / "store"
+        size = sum(f.stat().st_size for f in store.rglob("*") if f.is_file())
+        blobs = sum(f.stat().st_size for f in (store / "blobs").rglob("*") if f.is_file())
+        lines.append(f"store of {name:<13}: {(size - blobs) / 1e6:.0f} MB of artifacts")
         print(lines[-1], flush=True)
     return lines
 

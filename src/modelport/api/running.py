@@ -236,9 +236,8 @@ def check_runnable(path: Path, *, provider: str | None = None) -> Any:
         model_file,
         providers=provider_order(onnxruntime().get_available_providers(), provider),
         system=system_info(),
-        # The graph's operators are read once and kept with the artifact (never in a
-        # folder of the user's).
-        ops_cache=model_file.with_name(f".{model_file.name}.ops.json")
+        # The answer is kept with the artifact (never in a folder of the user's).
+        cache=model_file.with_name(f".{model_file.name}.compat.json")
         if model_file.resolve().is_relative_to(get_settings().home.resolve())
         else None,
     )

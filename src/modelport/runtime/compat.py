@@ -104,35 +104,7 @@ def _expandable(domain: str, op: str, opset: int | None) -> bool:
     )
 
 
-def _read_model(
-    path: Path, cache: Path | None = None
-) -> tuple[dict[str, int], set[tuple[str, str]]]:
-    """The model's opset per domain and its (domain, operator) pairs, read with protobuf only.
-
-    With ``cache``, what was read is kept there, named by the file's size and modification
-    time, so an unchanged model is not parsed again.
-    """
-    stat = path.stat()
-    mark = [stat.st_size, stat.st_mtime_ns]
-    if cache is not None:
-        try:
-            data = json.loads(cache.read_text())
-            if data.get("file") == mark:
-                return dict(data["opsets"]), {(d, op) for d, op in data["ops"]}
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            pass
-    opsets, ops = _parse_model(path)
-    if cache is not None and opsets:
-        tmp = cache.with_name(f".{cache.name}.{uuid.uuid4().hex}.tmp")
-        try:
-            tmp.write_text(json.dumps({"file": mark, "opsets": opsets, "ops": sorted(ops)}))
-            os.replace(tmp, cache)
-        except OSError:
-            tmp.unlink(missing_ok=True)
-    return opsets, ops
-
-
-def _parse_model(path: Path) -> tuple[dict[str, int], set[tuple[str, str]]]:
+def _read_model(path: Path) -> tuple[dict[str, int], set[tuple[str, str]]]:
     try:
         import onnx
 
@@ -157,16 +129,63 @@ def check_model(
     providers: Sequence[str] = ("CPUExecutionProvider",),
     size_bytes: int | None = None,
     system: Any = None,
-    ops_cache: Path | None = None,
+    cache: Path | None = None,
 ) -> Compatibility:
     """Check an ONNX file against this ONNX Runtime, the providers in order, and memory.
 
-    ``ops_cache`` is a file where the graph's operators are kept between checks.
+    With ``cache``, the answer is kept in that file, for as long as the model file, this
+    ONNX Runtime, the providers and the machine's memory stay the same: reading a large
+    graph to list its operators takes seconds.
     """
     path = Path(path)
+    context: list[Any] = []
+    if cache is not None:
+        import onnxruntime
+
+        stat = path.stat()
+        context = [
+            onnxruntime.__version__,
+            list(providers),
+            size_bytes,
+            stat.st_size,
+            stat.st_mtime_ns,
+            getattr(system, "ram_gb", None),
+            getattr(system, "max_gpu_memory_gb", None),
+        ]
+        try:
+            saved = json.loads(cache.read_text())
+            if saved.get("context") == context:
+                return Compatibility(
+                    tuple(saved["problems"]),
+                    tuple(saved["warnings"]),
+                    saved["opset"],
+                    tuple(providers),
+                )
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass
+    result = _check(path, providers=providers, size_bytes=size_bytes, system=system)
+    if cache is not None:
+        record = {
+            "context": context,
+            "problems": list(result.problems),
+            "warnings": list(result.warnings),
+            "opset": result.opset,
+        }
+        tmp = cache.with_name(f".{cache.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            tmp.write_text(json.dumps(record))
+            os.replace(tmp, cache)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+    return result
+
+
+def _check(
+    path: Path, *, providers: Sequence[str], size_bytes: int | None, system: Any
+) -> Compatibility:
     problems: list[str] = []
     warnings: list[str] = []
-    opsets, ops = _read_model(path, ops_cache)
+    opsets, ops = _read_model(path)
     opset = opsets.get("")
     if (problem := check_opset(opset)) is not None:
         problems.append(problem)
