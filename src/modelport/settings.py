@@ -8,6 +8,7 @@ every setting once; the docs and a test are generated from it so they cannot dri
 from __future__ import annotations
 
 import os
+import re
 import threading
 import tomllib
 from dataclasses import dataclass, fields
@@ -16,7 +17,16 @@ from typing import Any
 
 from modelport.errors import ConfigError
 
-__all__ = ["SETTINGS", "SettingSpec", "Settings", "get_settings", "parse_size", "reset_settings"]
+__all__ = [
+    "ENVIRONMENT",
+    "SETTINGS",
+    "EnvVar",
+    "SettingSpec",
+    "Settings",
+    "get_settings",
+    "parse_size",
+    "reset_settings",
+]
 
 
 @dataclass(frozen=True)
@@ -140,6 +150,78 @@ SETTINGS: tuple[SettingSpec, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class EnvVar:
+    """An environment variable that is not a setting: read where it is used, or by a library."""
+
+    name: str
+    read_by: str
+    help: str
+
+
+#: Every environment variable modelport reads besides ``SETTINGS`` (a test finds each one
+#: the code reads and fails if it is missing here), and those its libraries read for it.
+ENVIRONMENT: tuple[EnvVar, ...] = (
+    EnvVar(
+        "MODELPORT_OFFLINE",
+        "every hub",
+        "Set to 1 to never reach a registry: a pull is served from the store or refused in "
+        "one sentence; hub searches are refused.",
+    ),
+    EnvVar(
+        "HF_HUB_OFFLINE",
+        "every hub",
+        "Hugging Face's name for the same switch; modelport honours it on every hub, not only "
+        "`hf:`.",
+    ),
+    EnvVar("HF_ENDPOINT", "hf, onnx", "Base URL of the Hugging Face Hub (the zoo lives there)."),
+    EnvVar(
+        "HF_TOKEN",
+        "hf, onnx",
+        "Hugging Face access token for gated and private repositories (else the one "
+        "`hf auth login` saved).",
+    ),
+    EnvVar(
+        "HF_TOKEN_PATH",
+        "hf, onnx",
+        "File holding the saved Hugging Face token (default `$HF_HOME/token`).",
+    ),
+    EnvVar(
+        "HF_HOME",
+        "hf, onnx",
+        "Hugging Face's folder, where `hf auth login` saves the token "
+        "(default `$XDG_CACHE_HOME/huggingface`).",
+    ),
+    EnvVar("XDG_CACHE_HOME", "hf, onnx", "The cache folder `HF_HOME` defaults to (`~/.cache`)."),
+    EnvVar(
+        "GITHUB_TOKEN",
+        "torch",
+        "GitHub token sent to the GitHub API and archive downloads of PyTorch Hub repositories.",
+    ),
+    EnvVar("GH_TOKEN", "torch", "Used when `GITHUB_TOKEN` is not set (the GitHub CLI's name)."),
+    EnvVar("KAGGLE_USERNAME", "kagglehub", "Kaggle account name for `tfhub:` pulls."),
+    EnvVar("KAGGLE_KEY", "kagglehub", "Kaggle API key belonging to `KAGGLE_USERNAME`."),
+    EnvVar("KAGGLE_API_TOKEN", "kagglehub", "A Kaggle API token, instead of username and key."),
+    EnvVar(
+        "KAGGLE_API_ENVIRONMENT",
+        "kagglehub",
+        "Which Kaggle environment kagglehub talks to; modelport sets it for one call when "
+        "`MODELPORT_KAGGLE_URL` is not the production API, and restores it.",
+    ),
+    EnvVar(
+        "USE_TF",
+        "transformers",
+        "modelport sets it to 0 (unless set) before converting, so transformers uses PyTorch.",
+    ),
+    EnvVar(
+        "TF_CPP_MIN_LOG_LEVEL",
+        "tensorflow",
+        "modelport sets it to 2 (unless set) before converting, to keep TensorFlow's C++ log "
+        "quiet.",
+    ),
+)
+
+
 def _default_home() -> Path:
     from platformdirs import user_data_dir
 
@@ -242,6 +324,31 @@ def parse_size(text: str | float | int, *, default_unit: str = "b") -> int:
     if value < 0 or value != value or value == float("inf"):
         raise InvalidValueError(f"Size must be a finite, non-negative number, got {text!r}.")
     return int(value * _SIZE_UNITS[unit])
+
+
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_seconds(text: str | float | int, *, default_unit: str | None = "s") -> float:
+    """Parse a duration like ``5s``, ``500ms``, ``90m`` or ``30d`` into seconds.
+
+    A bare number is in ``default_unit``; with ``default_unit=None`` a unit is required.
+    """
+    from modelport.errors import InvalidValueError
+
+    hint = "Use a number and a unit: 500ms, 5s, 90m, 12h, 30d, 2w."
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        number, unit = float(text), default_unit
+    else:
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|[smhdw])?\s*", str(text).lower())
+        if not match:
+            raise InvalidValueError(f"Invalid duration {text!r}.", hint=hint)
+        number, unit = float(match.group(1)), match.group(2) or default_unit
+    if unit is None:
+        raise InvalidValueError(f"Invalid duration {text!r}: it needs a unit.", hint=hint)
+    if number < 0 or number == float("inf"):
+        raise InvalidValueError(f"A duration must be finite and not negative, got {text!r}.")
+    return number * _DURATION_UNITS[unit]
 
 
 def _read_config(path: Path) -> dict[str, Any]:

@@ -28,10 +28,10 @@ def prune(
     json_: JsonOpt = False,
 ) -> None:
     """Remove least recently used models: plan, then (unless --dry-run) execute."""
-    from modelport.api import get_store, plan_prune
+    from modelport.api import execute_plan, plan_prune
 
     plan = plan_prune(max_size=max_size, older_than=older_than)
-    freed = plan.freed_bytes if dry_run else get_store().execute(plan)
+    freed = plan.freed_bytes if dry_run else execute_plan(plan)
     out = Output(json_mode=json_)
 
     def human() -> None:
@@ -89,9 +89,9 @@ def verify(
 @app.command()
 def stats(json_: JsonOpt = False) -> None:
     """Size of the store, its models, and how often pulls and runs were served from it."""
-    from modelport.api import get_store
+    from modelport.api import store_stats
 
-    st = get_store().stats()
+    st = store_stats()
     out = Output(json_mode=json_)
 
     def rate(value: float | None) -> str:

@@ -115,6 +115,7 @@ def pull(
     ] = None,
 ) -> None:
     """Download a model into the local store (verified, resumable, de-duplicated)."""
+    from modelport.api import pinned_ref
     from modelport.api import pull as do_pull
 
     kwargs: dict[str, Any] = {
@@ -134,7 +135,9 @@ def pull(
         if convert:
             from modelport.api import convert as do_convert
 
-            converted = do_convert(_pinned(ref, model), trust=trust, input_shapes=input_shape or ())
+            converted = do_convert(
+                pinned_ref(ref, model), trust=trust, input_shapes=input_shape or ()
+            )
             emit_doc = {
                 "status": "converted",
                 "path": str(converted.path),
@@ -157,7 +160,7 @@ def pull(
     if convert:
         from modelport.api import convert as do_convert
 
-        converted = do_convert(_pinned(ref, model), trust=trust, input_shapes=input_shape or ())
+        converted = do_convert(pinned_ref(ref, model), trust=trust, input_shapes=input_shape or ())
     if quiet:
         sys.stdout.write((str(converted.path) if converted else model.path) + "\n")
         return
@@ -176,13 +179,6 @@ def pull(
             f"ONNX ({converted.task}, max |ONNX − original| {converted.max_abs_diff:.1e}): "
             f"{converted.path}"
         )
-
-
-def _pinned(ref: str, model: Any) -> str:
-    """The pulled revision as a reference (PyTorch Hub keeps its entry point in the name)."""
-    if model.hub == "torch":
-        return ref
-    return f"{model.hub}:{model.id}@{model.revision}"
 
 
 def register(app: typer.Typer) -> None:

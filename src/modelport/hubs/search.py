@@ -15,9 +15,13 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from modelport.errors import ModelportError
+
+if TYPE_CHECKING:
+    from modelport.catalog.catalog import Catalog
+    from modelport.hardware import SystemInfo
 
 __all__ = ["FederatedResult", "FederatedSearch", "search_everywhere"]
 
@@ -63,10 +67,10 @@ def _relevance(query: str, name: str) -> float:
     return float(fuzz.WRatio(query.lower(), name.lower()))
 
 
-def _from_catalog(query: str, task: str | None, limit: int) -> list[FederatedResult]:
-    from modelport.api import get_catalog
-
-    hits = get_catalog().search(query, limit=limit) if query else []
+def _from_catalog(
+    catalog: Callable[[], Catalog], query: str, task: str | None, limit: int
+) -> list[FederatedResult]:
+    hits = catalog().search(query, limit=limit) if query else []
     out = []
     for hit in hits:
         entry = hit.entry
@@ -168,6 +172,7 @@ def _keep(r: FederatedResult, category: str | None, fmt: str | None, max_size: i
 def search_everywhere(
     query: str,
     *,
+    catalog: Callable[[], Catalog] | None = None,
     sources: Sequence[str] | None = None,
     task: str | None = None,
     limit: int = 20,
@@ -178,17 +183,21 @@ def search_everywhere(
 ) -> FederatedSearch:
     """Search the catalog and hubs in parallel; each gets ``timeout`` seconds.
 
-    ``category`` (text, vision, audio, …), ``format`` (onnx, safetensors, pytorch,
-    tensorflow, gguf, api) and ``max_size`` (bytes) filter the merged results.
+    ``catalog`` gives the catalog to search (it is loaded in its own thread, beside the
+    hubs); without it only the hubs are searched. ``category`` (text, vision, audio, …),
+    ``format`` (onnx, safetensors, pytorch, tensorflow, gguf, api) and ``max_size``
+    (bytes) filter the merged results.
     """
     from modelport.hubs.base import hub_names
 
     def one(name: str) -> list[FederatedResult]:
         if name == "catalog":
-            return _from_catalog(query, task, limit)
+            assert catalog is not None
+            return _from_catalog(catalog, query, task, limit)
         return _from_hub(name, query, task, limit)
 
-    names = list(sources) if sources else ["catalog", *hub_names()]
+    everything = [*(["catalog"] if catalog is not None else []), *hub_names()]
+    names = [n for n in sources if n != "catalog" or catalog is not None] if sources else everything
     results, failures, seconds = _fan_out(names, one, timeout)
     ranked = [r for r in _merge_and_rank(results) if _keep(r, category, format, max_size)]
     return FederatedSearch(query, tuple(ranked[:limit]), failures, seconds)
@@ -274,7 +283,7 @@ def hub_candidates(
     task: str,
     *,
     exclude: Sequence[str] = (),
-    system: Any = None,
+    system: SystemInfo | None = None,
     limit: int = 5,
     timeout: float = 5.0,
 ) -> tuple[list[HubCandidate], dict[str, str]]:
@@ -299,7 +308,7 @@ def hub_candidates(
             fit = None
             size = m.size
             if not size:
-                from modelport.refs import Ref
+                from modelport.hubs.base import Ref
 
                 try:
                     size = hub.info(Ref(m.id, m.hub)).size

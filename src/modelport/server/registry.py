@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from modelport.cli._output import to_jsonable
+from modelport.jsonable import to_jsonable
 
 __all__ = ["router"]
 
@@ -47,32 +47,26 @@ def list_models(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     """Catalog models with every filter, sorted and paginated."""
-    from modelport.api import get_catalog
-    from modelport.catalog.catalog import CatalogQuery
+    from modelport.api import list_catalog
 
-    catalog = get_catalog()
-    query = CatalogQuery(
-        capabilities=tuple(capability or ()),
+    page = list_catalog(
+        text=q,
         provider=provider,
+        source=source,
         category=category,
         task=task,
         tag=tag,
         status=status,
-        source=source,
+        capabilities=capability or (),
         min_context=min_context,
         max_price=max_price,
-        max_vram_gb=max_vram,
+        max_vram=max_vram,
         sort=sort,
         descending=desc,
+        limit=limit,
+        offset=offset,
     )
-    if q:
-        matching = {e.id for e in catalog.query(query)}
-        hits = [h.entry for h in catalog.search(q, limit=1000) if h.entry.id in matching]
-        page = hits[offset : offset + limit]
-        return envelope(page, total=len(hits), limit=limit, offset=offset)
-    total = catalog.count_matching(query)
-    page = catalog.query(CatalogQuery(**{**query.__dict__, "limit": limit, "offset": offset}))
-    return envelope(page, total=total, limit=limit, offset=offset)
+    return envelope(list(page.models), total=page.total, limit=limit, offset=offset)
 
 
 @router.get("/registry/models/{model_id:path}", tags=["registry"])

@@ -16,17 +16,58 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
 from filelock import FileLock
 
 from modelport.errors import HubUnavailableError, IntegrityError, RateLimitedError
 from modelport.store.layout import StoreLayout
 
-__all__ = ["BlobRequest", "download_blob", "existing_blob", "link_into_place"]
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["BlobRequest", "download_blob", "existing_blob", "http_client", "link_into_place"]
 
 CHUNK = 1 << 20
 MAX_ATTEMPTS = 4
 MAX_RETRY_AFTER = 10.0
+
+
+def http_client(*, timeout: float, max_connections: int = 16) -> httpx.Client:
+    """An httpx client for hub requests and downloads, following redirects.
+
+    Building a verifying TLS context (the CA bundle) costs more than a small request, so
+    the https transport is made on the first https request; a plain-http mirror (a local
+    Hub, the tests' loopback servers) never pays for it.
+    """
+    import httpx
+
+    limits = httpx.Limits(
+        max_connections=max_connections, max_keepalive_connections=max_connections
+    )
+
+    class LazyTLS(httpx.BaseTransport):
+        def __init__(self) -> None:
+            self.lock = threading.Lock()
+            self.transport: httpx.HTTPTransport | None = None
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            with self.lock:
+                if self.transport is None:
+                    self.transport = httpx.HTTPTransport(limits=limits)
+            return self.transport.handle_request(request)
+
+        def close(self) -> None:
+            if self.transport is not None:
+                self.transport.close()
+
+    return httpx.Client(
+        follow_redirects=True,
+        timeout=httpx.Timeout(timeout, connect=10.0),
+        transport=LazyTLS(),
+        # http:// never negotiates TLS, so this transport's context is never used.
+        mounts={"http://": httpx.HTTPTransport(limits=limits, verify=False)},
+    )
 
 
 @dataclass(frozen=True)
@@ -258,18 +299,67 @@ def _fetch(
                         ),
                         0.0,
                     )
-        with partial.open(mode) as fh:
+        with partial.open(mode) as fh, _HashingWriter(fh, hashers) as sink:
             done = have
             # iter_raw yields bytes as they arrive: a body cut short still leaves them on disk.
             for chunk in response.iter_raw():
-                fh.write(chunk)
-                hashers.update(chunk)
+                sink.write(chunk)
                 got += len(chunk)
                 done += len(chunk)
                 if on_bytes is not None:
                     on_bytes(done, request.size)
-            fh.flush()
     return got, hashers
+
+
+class _HashingWriter:
+    """Writes chunks to a file while another thread hashes them and flushes the file to disk.
+
+    Receiving, hashing and the final ``fsync`` of a large file would otherwise take turns
+    on one core: hashlib and ``fdatasync`` release the GIL, so they run beside the socket.
+    On leaving, every chunk written has been hashed (also when the body was cut short).
+    """
+
+    #: Ask the disk to catch up every this many bytes, so the final fsync has little left.
+    FLUSH_EVERY = 32 << 20
+
+    def __init__(self, fh: IO[bytes], hashers: _Hashers) -> None:
+        import queue
+
+        self.fh = fh
+        self.hashers = hashers
+        self.chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=256)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._hash, name="blob-hasher", daemon=True)
+
+    def __enter__(self) -> _HashingWriter:
+        self.thread.start()
+        return self
+
+    def write(self, chunk: bytes) -> None:
+        self.fh.write(chunk)
+        self.chunks.put(chunk)
+
+    def _hash(self) -> None:
+        unflushed = 0
+        while (chunk := self.chunks.get()) is not None:
+            if self.error is not None:
+                continue  # drain, so the writer never blocks on a full queue
+            try:
+                self.hashers.update(chunk)
+                unflushed += len(chunk)
+                if unflushed >= self.FLUSH_EVERY:
+                    self.fh.flush()
+                    os.fdatasync(self.fh.fileno())
+                    unflushed = 0
+            except BaseException as e:  # re-raised in the writer's thread
+                self.error = e
+
+    def __exit__(self, *exc: object) -> None:
+        self.chunks.put(None)
+        self.thread.join()
+        self.fh.flush()
+        if self.error is not None and exc[0] is None:
+            raise self.error
 
 
 def _retry_after(value: str | None) -> float | None:
