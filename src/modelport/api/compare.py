@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -41,8 +40,11 @@ def _compare_one(ref: str, *, system: SystemInfo) -> Comparison:
     facts: dict[str, Any] = {"ref": ref}
     errors: list[str] = []
     entry = None
-    with contextlib.suppress(ModelportError):
+    not_in_catalog: ModelportError | None = None
+    try:
         entry = show_model(ref)
+    except ModelportError as e:
+        not_in_catalog = e  # never another model in its place; said if the hub fails too
     if entry is not None:
         facts.update(
             task=entry.tasks[0] if entry.tasks else None,
@@ -61,13 +63,15 @@ def _compare_one(ref: str, *, system: SystemInfo) -> Comparison:
         target = hub_ref(ref)
     except ModelportError as e:
         if entry is None:
-            errors.append(e.one_line())
+            errors.append((not_in_catalog or e).one_line())
     if target is not None:
         from modelport.hubs.base import get_hub
 
         try:
             model = get_hub(target.registry or "").info(target)
         except ModelportError as e:
+            if not_in_catalog is not None:
+                errors.append(f"catalog: {not_in_catalog.one_line()}")
             errors.append(f"{target.registry}: {e.one_line()}")
         else:
             facts["task"] = facts.get("task") or model.task

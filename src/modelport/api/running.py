@@ -13,12 +13,16 @@ from modelport.refs import is_path, parse_ref
 from modelport.settings import get_settings
 
 if TYPE_CHECKING:
-    pass
+    from modelport.convert.export import ConversionResult
+    from modelport.hubs.base import ProgressCallback
+    from modelport.runtime.compat import Compatibility
+    from modelport.runtime.model import Model
+    from modelport.store.store import StoredModel
 
 
 #: Loaded models by every option that changes what is loaded: the ref, provider, task,
 #: optimize, quantize, input shapes and trust.
-_loaded: dict[tuple[object, ...], Any] = {}
+_loaded: dict[tuple[object, ...], Model] = {}
 
 
 @dataclass(frozen=True)
@@ -29,14 +33,16 @@ class ModelSource:
     digest: str
     name: str
     task: str | None
-    stored: Any = None
+    stored: StoredModel | None = None
     pulled: bool = False
     #: For a PyTorch Hub repository: which entry point, with which keyword arguments.
     entrypoint: str | None = None
     entry_kwargs: tuple[tuple[str, object], ...] = ()
 
 
-def model_source(ref: str, *, pull_missing: bool = True, progress: Any = None) -> ModelSource:
+def model_source(
+    ref: str, *, pull_missing: bool = True, progress: ProgressCallback | None = None
+) -> ModelSource:
     """A local folder, or a store model (pulled first when ``pull_missing``)."""
     from modelport.convert.export import source_digest
     from modelport.errors import NotInStoreError
@@ -108,10 +114,10 @@ def convert(
     optimize: bool = False,
     quantize: str | None = None,
     opset: int | None = None,
-    progress: Any = None,
+    progress: ProgressCallback | None = None,
     trust: bool = False,
     input_shapes: Sequence[str] = (),
-) -> Any:
+) -> ConversionResult:
     """Convert a stored model (pulled if missing) or a local folder to ONNX, cached."""
     source = model_source(ref, progress=progress)
     return _convert_source(
@@ -134,7 +140,7 @@ def _convert_source(
     opset: int | None = None,
     trust: bool = False,
     input_shapes: Sequence[str] = (),
-) -> Any:
+) -> ConversionResult:
     from modelport.catalog.tasks import canonical_task
     from modelport.convert.export import DEFAULT_OPSET, convert_folder
 
@@ -171,7 +177,7 @@ def load_model(
     task: str | None = None,
     trust: bool = False,
     input_shapes: Sequence[str] = (),
-) -> Any:
+) -> Model:
     """A loaded ``Model`` for repeated calls: a spec folder, or pull → convert → load."""
     from modelport.runtime.model import Model
     from modelport.store import runs
@@ -240,7 +246,7 @@ def run(ref: str, inputs: Any, *, provider: str | None = None, **options: Any) -
     return load_model(ref, provider=provider)(inputs, **options)
 
 
-def check_runnable(path: Path, *, provider: str | None = None) -> Any:
+def check_runnable(path: Path, *, provider: str | None = None) -> Compatibility | None:
     """Refuse a model this machine cannot run (opset, operators, memory), with the reason."""
     from modelport.errors import IncompatibleModelError
     from modelport.runtime.compat import check_model

@@ -241,26 +241,40 @@ def parse_duration(text: str) -> dt.timedelta:
 
 
 def verify_store(*, repair: bool = False, progress: ProgressCallback | None = None) -> VerifyReport:
-    """Re-hash every blob; with ``repair``, fetch corrupt ones again from their hub."""
+    """Re-hash every blob and check every alias and folder file; with ``repair``, mend
+    what needs no download and pull the rest again with the files it was pulled with."""
     from dataclasses import replace
 
     from modelport.hubs.base import get_hub
+    from modelport.hubs.files import is_pickle
+    from modelport.store.store import Selection
 
     store = get_store()
     report = store.verify()
-    if not repair or not report.corrupt:
+    if not repair or report.ok:
         return report
-    for sha in report.corrupt:
-        store.discard_blob(sha)
-    repaired = []
+    done = set(store.repair_locally(report))
     for key in report.affected:
         registry, _, rest = key.partition("/")
         name, _, revision = rest.rpartition("@")
-        # Pickles it kept before may be fetched again, where the hub fetches pickles at all.
-        allow_pickle = "allow_pickle" in get_hub(registry).pull_options
-        pull(f"{registry}:{name}@{revision}", progress=progress, allow_pickle=allow_pickle)
-        repaired.append(key)
-    return replace(report, repaired=tuple(repaired))
+        manifest = store.read_manifest(registry, name, revision)
+        if key in done or manifest is None:
+            continue
+        # The recorded selection; a manifest from before it was recorded kept its pickles
+        # (where the hub fetches pickles at all).
+        chosen = manifest.selection or Selection(
+            allow_pickle="allow_pickle" in get_hub(registry).pull_options
+            and any(is_pickle(f.path) for f in manifest.files)
+        )
+        pull(
+            f"{registry}:{name}@{revision}",
+            progress=progress,
+            include=chosen.include,
+            exclude=chosen.exclude,
+            allow_pickle=chosen.allow_pickle,
+        )
+        done.add(key)
+    return replace(report, repaired=tuple(k for k in report.affected if k in done))
 
 
 def search_hub(

@@ -75,14 +75,18 @@ def verify(
         out.message(f"Checked {report.checked} blob(s), {fmt.size(report.checked_bytes)}.")
         for sha in report.corrupt:
             out.message(f"[red]corrupt[/red] sha256:{sha}")
+        for alias in report.damaged_aliases:
+            out.message(f"[red]damaged alias[/red] {alias}")
+        for key, path in report.damaged_files:
+            out.message(f"[red]damaged file[/red] {key}: {path}")
         for key in report.affected:
             state = "repaired" if key in report.repaired else "affected"
             out.message(f"  {state}: {key}")
-        if report.corrupt and not repair:
-            out.message("Run `modelport cache verify --repair` to fetch them again.")
+        if not report.ok and not repair:
+            out.message("Run `modelport cache verify --repair` to mend them.")
 
     out.result(report, human)
-    if report.corrupt and not report.repaired:
+    if not report.ok and (not repair or set(report.repaired) != set(report.affected)):
         raise typer.Exit(1)
 
 

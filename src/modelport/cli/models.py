@@ -164,7 +164,7 @@ def search(
                     [
                         r.ref,
                         r.task or "?",
-                        r.format or "?",
+                        ", ".join(r.formats) if r.formats else r.format or "?",
                         fmt.size(r.size) if r.size else "?",
                         f"{r.score:.0f}",
                         fmt.count(r.downloads) if r.downloads is not None else "-",
@@ -350,6 +350,11 @@ def show(name: NameArg, json_: JsonOpt = False) -> None:
                     else ""
                 ),
             ),
+            *(
+                [("weights", f"about {fmt.size(entry.weights_bytes)}")]
+                if entry.weights_bytes
+                else []
+            ),
             ("context", fmt.tokens(entry.context_window)),
             ("max output", fmt.tokens(entry.max_output_tokens)),
             ("license", entry.license or "?"),
@@ -479,6 +484,8 @@ def validate(
             f"[bold {colour}]{result.fit.value}[/bold {colour}]  {result.model_id} "
             f"for {result.purpose} on {result.target}"
         )
+        for warning in result.warnings:
+            out.message(f"  [yellow]! {warning}[/yellow]")
         for reason in result.reasons:
             out.message(f"  • {reason}")
         if result.estimate:

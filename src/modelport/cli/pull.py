@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from modelport.cli._output import Output
+
+if TYPE_CHECKING:
+    from modelport.convert.export import ConversionResult
 
 __all__ = ["register"]
 
@@ -135,13 +138,11 @@ def pull(
         if convert:
             from modelport.api import convert as do_convert
 
-            converted = do_convert(
-                pinned_ref(ref, model), trust=trust, input_shapes=input_shape or ()
-            )
+            done = do_convert(pinned_ref(ref, model), trust=trust, input_shapes=input_shape or ())
             emit_doc = {
                 "status": "converted",
-                "path": str(converted.path),
-                "max_abs_diff": converted.max_abs_diff,
+                "path": str(done.path),
+                "max_abs_diff": done.max_abs_diff,
             }
             sys.stdout.write(json.dumps(emit_doc) + "\n")
         return
@@ -156,7 +157,7 @@ def pull(
         with _RichProgress() as bars:
             model = do_pull(ref, progress=bars, **kwargs)
     out = Output(quiet=quiet)
-    converted = None
+    converted: ConversionResult | None = None
     if convert:
         from modelport.api import convert as do_convert
 

@@ -19,7 +19,7 @@ import abc
 import re
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from modelport.errors import InvalidReferenceError, OfflineError, UnknownHubError
@@ -146,8 +146,6 @@ class HubModel:
         for tag in ("onnx", "gguf", "safetensors"):
             if tag in tags:
                 return tag
-        if self.hub == "onnx":
-            return "onnx"
         return _LIBRARY_FORMATS.get((self.library or "").lower())
 
 
@@ -275,6 +273,9 @@ class Hub(abc.ABC):
     pull_options: frozenset[str] = frozenset()
     #: Why the options this hub does not honour cannot apply (the refusal's sentence).
     options_refusal: str = "it stores each model whole"
+    #: Whether its models and another registry's of the same name are one model in a
+    #: federated search (the ONNX Model Zoo lives on the Hugging Face Hub).
+    mirrored_by_name: bool = False
 
     # ------------------------------------------------------------ names
 
@@ -370,7 +371,14 @@ class Hub(abc.ABC):
                 f"{label} is not complete in the store and offline mode is on.",
                 hint="Pull it once online, or unset MODELPORT_OFFLINE and HF_HUB_OFFLINE.",
             )
+        asked = options
+        stored = revision or store.resolve_ref(self.name, name, requested or self.default_revision)
+        options = _recorded_selection(store, self.name, name, stored, options)
         target = self.resolve(ref, store=store, options=options)
+        if options is not asked and target.revision != stored:
+            # The reference moved on: what was chosen for the old revision does not apply.
+            options = replace(asked, model=target.model)
+            target = self.resolve(ref, store=store, options=options)
         manifest = store.complete(self.name, target.name, target.revision)
         if manifest is not None and (
             not options.selects_files
@@ -383,7 +391,8 @@ class Hub(abc.ABC):
                 store.remember_ref(self.name, target.name, known, target.revision)
             return served_from_store(store, manifest, emit)
         fetched = self.fetch(target, store=store, options=options, emit=emit)
-        return commit_pull(store, self._build_manifest(target, fetched), fetched, target, emit=emit)
+        manifest = self._build_manifest(target, fetched, options)
+        return commit_pull(store, manifest, fetched, target, emit=emit)
 
     def check_options(self, options: PullOptions) -> None:
         """Refuse, in one sentence, the options this hub cannot honour."""
@@ -412,10 +421,12 @@ class Hub(abc.ABC):
     ) -> Fetched:
         """Download the target's files into the store's blobs, each verified."""
 
-    def _build_manifest(self, target: PullTarget, fetched: Fetched) -> Manifest:
+    def _build_manifest(
+        self, target: PullTarget, fetched: Fetched, options: PullOptions
+    ) -> Manifest:
         import datetime as dt
 
-        from modelport.store.store import Manifest
+        from modelport.store.store import Manifest, Selection
 
         model = target.model
         return Manifest(
@@ -430,7 +441,26 @@ class Hub(abc.ABC):
             library=fetched.library or (model.library if model else None),
             tags=(*(model.tags if model else ()), *fetched.tags),
             license=model.license if model else None,
+            selection=Selection(options.include, options.exclude, options.allow_pickle),
         )
+
+
+def _recorded_selection(
+    store: Store, registry: str, name: str, revision: str | None, options: PullOptions
+) -> PullOptions:
+    """``options`` with the files a stored revision was pulled with, unless the user chose.
+
+    A revision keeps its selection when the store fetches some of its files again.
+    """
+    if options.selects_files or revision is None:
+        return options
+    recorded = store.read_manifest(registry, name, revision)
+    chosen = recorded.selection if recorded is not None else None
+    if chosen is None or not (chosen.include or chosen.exclude or chosen.allow_pickle):
+        return options
+    return replace(
+        options, include=chosen.include, exclude=chosen.exclude, allow_pickle=chosen.allow_pickle
+    )
 
 
 def _quiet(event: PullEvent) -> None:

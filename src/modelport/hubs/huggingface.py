@@ -61,6 +61,7 @@ class HuggingFaceHub(Hub):
 
     name = "hf"
     default_revision = "main"
+    mirrored_by_name = True
     pull_options = frozenset({"include", "exclude", "allow_pickle"})
 
     def __init__(self, *, endpoint: str | None = None, token: str | None = None) -> None:

@@ -120,6 +120,7 @@ class OnnxZooHub(Hub):
     """The legacy ONNX Model Zoo manifest, at a configurable base URL."""
 
     name = "onnx"
+    mirrored_by_name = True
     options_refusal = "the zoo serves each model as its ready ONNX files, none of them pickles"
 
     def __init__(self, *, base_url: str | None = None) -> None:

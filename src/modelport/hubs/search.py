@@ -40,6 +40,8 @@ class FederatedResult:
     also: tuple[str, ...] = ()
     format: str | None = None
     size: int | None = None
+    #: Every format the merged sources publish it in (``format`` is the leading one's).
+    formats: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,6 @@ def _from_catalog(
         if task and task not in entry.tasks:
             continue
         also = (f"hf:{entry.hugging_face_id}",) if entry.hugging_face_id else ()
-        params = entry.effective_parameters
         out.append(
             FederatedResult(
                 f"catalog:{entry.id}",
@@ -87,8 +88,8 @@ def _from_catalog(
                 hit.score,
                 also=also,
                 format="api" if entry.source.value == "api" else None,
-                # Weights at 16 bits a parameter: what a download of it would weigh.
-                size=params * 2 if params else None,
+                # What a download weighs: a quantized model at its own bits, not 16.
+                size=entry.weights_bytes,
             )
         )
     return out
@@ -163,7 +164,7 @@ def _keep(r: FederatedResult, category: str | None, fmt: str | None, max_size: i
                 return False
         except UnknownTaskError:
             return False
-    if fmt and r.format != fmt:
+    if fmt and fmt not in _formats(r):
         return False
     # A model of unknown size is kept: nothing says it is too big.
     return not (max_size is not None and r.size is not None and r.size > max_size)
@@ -188,7 +189,7 @@ def search_everywhere(
     ``format`` (onnx, safetensors, pytorch, tensorflow, gguf, api) and ``max_size``
     (bytes) filter the merged results.
     """
-    from modelport.hubs.base import hub_names
+    from modelport.hubs.base import get_hub, hub_names
 
     def one(name: str) -> list[FederatedResult]:
         if name == "catalog":
@@ -199,17 +200,20 @@ def search_everywhere(
     everything = [*(["catalog"] if catalog is not None else []), *hub_names()]
     names = [n for n in sources if n != "catalog" or catalog is not None] if sources else everything
     results, failures, seconds = _fan_out(names, one, timeout)
-    ranked = [r for r in _merge_and_rank(results) if _keep(r, category, format, max_size)]
+    known = set(hub_names())
+    by_name = {"catalog", *(n for n in names if n in known and get_hub(n).mirrored_by_name)}
+    merged = _merge_and_rank(results, by_name)
+    ranked = [r for r in merged if _keep(r, category, format, max_size)]
     return FederatedSearch(query, tuple(ranked[:limit]), failures, seconds)
 
 
-def _merge_and_rank(results: list[FederatedResult]) -> list[FederatedResult]:
+def _merge_and_rank(results: list[FederatedResult], by_name: set[str]) -> list[FederatedResult]:
     merged: dict[str, FederatedResult] = {}
     refs_seen: dict[str, str] = {}
     for r in results:
         # Name-alike models merge only where one registry mirrors another (the zoo on the
         # Hub, catalog entries of Hub repos); a PyTorch Hub repo or a Kaggle model is its own.
-        key = _key(r.name) if r.source in ("catalog", "hf", "onnx") else r.ref
+        key = _key(r.name) if r.source in by_name else r.ref
         # A catalog entry and the hub listing of its Hugging Face id are one model.
         for ref in (r.ref, *r.also):
             if ref in refs_seen:
@@ -239,10 +243,16 @@ def _merge_and_rank(results: list[FederatedResult]) -> list[FederatedResult]:
                 also,
                 best.format or other.format,
                 best.size or other.size,
+                # Each source keeps its format: the Hub's safetensors beside the zoo's ONNX.
+                tuple(dict.fromkeys((*_formats(best), *_formats(other)))),
             )
         for ref in (r.ref, *r.also):
             refs_seen[ref] = key
     return sorted(merged.values(), key=lambda r: (-_rank(r), r.ref))
+
+
+def _formats(r: FederatedResult) -> tuple[str, ...]:
+    return r.formats or ((r.format,) if r.format else ())
 
 
 def _rank(r: FederatedResult) -> float:
@@ -263,6 +273,7 @@ def describe(search: FederatedSearch) -> list[dict[str, Any]]:
             "likes": r.likes,
             "also": list(r.also),
             "format": r.format,
+            "formats": list(_formats(r)),
             "size": r.size,
         }
         for r in search.results

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from modelport.jsonable import to_jsonable
 
@@ -114,9 +114,12 @@ def tasks() -> dict[str, Any]:
 class ValidateRequest(BaseModel):
     """What to validate and for which machine."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
-    model: str = Field(min_length=1, description="Model id, alias or name.")
+    model: str | None = Field(default=None, min_length=1, description="Model id, alias or name.")
+    model_id: str | None = Field(
+        default=None, min_length=1, description="Same as model (what Model Garden sends)."
+    )
     gpu_memory: str | float | None = Field(
         default=None, description="Plan for this GPU, e.g. 24GB."
     )
@@ -125,6 +128,19 @@ class ValidateRequest(BaseModel):
     method: Literal["full", "lora", "qlora"] | None = None
     overrides: dict[str, Any] | None = None
 
+    @model_validator(mode="after")
+    def _one_model(self) -> ValidateRequest:
+        if self.model is None and self.model_id is None:
+            raise ValueError("give the model to validate as model (or model_id)")
+        if self.model is not None and self.model_id is not None and self.model != self.model_id:
+            raise ValueError("model and model_id name different models: give one")
+        return self
+
+    @property
+    def name(self) -> str:
+        """The model asked for, whichever field carried it."""
+        return self.model or self.model_id or ""
+
 
 @router.post("/registry/validate/{purpose}", tags=["registry"])
 def validate(purpose: Literal["training", "inference"], body: ValidateRequest) -> dict[str, Any]:
@@ -132,7 +148,7 @@ def validate(purpose: Literal["training", "inference"], body: ValidateRequest) -
     from modelport.api import validate_model
 
     result = validate_model(
-        body.model,
+        body.name,
         purpose=purpose,
         gpu_memory=body.gpu_memory,
         dtype=body.dtype,

@@ -3,12 +3,15 @@
 Protocol: take the blob's file lock; if the blob appeared meanwhile, done. Otherwise
 continue ``partial/<kind>-<digest>`` with an HTTP Range request (a server that ignores
 Range restarts it), hash everything, and only when size and digest match the hub's,
-rename it into ``blobs/``. A process killed mid-file leaves the partial file for the
-next one; a digest mismatch deletes it.
+record the alias and rename it into ``blobs/``. A process killed mid-file leaves the
+partial file for the next one; a digest mismatch deletes it; a body longer than the
+listed size is cut off at that size and discarded. A blob whose alias was lost is
+found again by its size and git id instead of being fetched again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
@@ -145,6 +148,58 @@ def existing_blob(layout: StoreLayout, kind: str, digest: str) -> str | None:
         return None
 
 
+def git_blob_id(path: Path, size: int) -> str:
+    """The git blob id of a file of ``size`` bytes."""
+    hashers = _hash_prefix(path, "git-sha1", size)
+    return hashers.digest("git-sha1")
+
+
+def recover_alias(layout: StoreLayout, kind: str, digest: str, size: int | None) -> str | None:
+    """Find the blob an alias that was lost (a crash before it was written) would name.
+
+    Only blobs of exactly ``size`` bytes are hashed; blob sizes are remembered per
+    process (a blob never changes), so a miss costs one directory listing. The alias
+    is written again when a blob matches.
+    """
+    if kind != "git-sha1" or size is None:
+        return None
+    for sha256 in _blobs_of_size(layout, size):
+        try:
+            if git_blob_id(layout.blob(sha256), size) != digest:
+                continue
+        except OSError:  # removed meanwhile
+            continue
+        link_into_place(layout, sha256, kind, digest)
+        return sha256
+    return None
+
+
+_sizes_lock = threading.Lock()
+# Per blobs folder: its mtime when listed, and each blob's size.
+_sizes: dict[Path, tuple[int, dict[str, int]]] = {}
+
+
+def _blobs_of_size(layout: StoreLayout, size: int) -> list[str]:
+    blobs = layout.root / "blobs" / "sha256"
+    try:
+        stamp = blobs.stat().st_mtime_ns
+        with _sizes_lock:
+            cached = _sizes.get(blobs)
+        if cached is not None and cached[0] == stamp:
+            known = cached[1]  # nothing added or removed since it was listed
+        else:
+            names = {e.name for e in os.scandir(blobs) if not e.name.startswith(".")}
+            known = {n: s for n, s in (cached[1] if cached else {}).items() if n in names}
+            for name in names - known.keys():
+                with contextlib.suppress(OSError):
+                    known[name] = (blobs / name).stat().st_size
+            with _sizes_lock:
+                _sizes[blobs] = (stamp, known)
+    except FileNotFoundError:
+        return []
+    return [name for name, n in known.items() if n == size]
+
+
 def download_blob(
     client: object,
     request: BlobRequest,
@@ -165,7 +220,9 @@ def download_blob(
     lock_path = layout.lock(f"blob-{kind}-{digest}")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(lock_path)):
-        found = existing_blob(layout, kind, digest)
+        found = existing_blob(layout, kind, digest) or recover_alias(
+            layout, kind, digest, request.size
+        )
         if found is not None:
             return found, 0
         partial = layout.partial(kind, digest)
@@ -189,6 +246,13 @@ def download_blob(
                         client, request, partial, have, headers, hub, on_bytes, hashers
                     )
                     downloaded += got
+                except _TooLong:
+                    partial.unlink(missing_ok=True)
+                    raise IntegrityError(
+                        f"{hub} sent more than the {request.size} bytes it lists for "
+                        f"{request.label}.",
+                        hint="The download was discarded; nothing was stored. Try again later.",
+                    ) from None
                 except (httpx.TransportError, _Retry) as e:
                     hashers = None  # the partial file may hold bytes the hashers missed
                     if attempt >= MAX_ATTEMPTS:
@@ -229,13 +293,20 @@ def download_blob(
         sha256 = hashers.sha256.hexdigest()
         blob = layout.blob(sha256)
         blob.parent.mkdir(parents=True, exist_ok=True)
-        with partial.open("rb") as fh:
+        # An empty file needs no request: its partial file is created here.
+        with partial.open("ab") as fh:
             # Durable before visible: a crash after the rename must not leave a short blob.
             os.fsync(fh.fileno())
         os.chmod(partial, 0o444)
-        os.replace(partial, blob)
+        # The alias first: a crash before the rename leaves the verified partial file
+        # (renamed by the next pull without a download), never a blob without its alias.
         link_into_place(layout, sha256, kind, digest)
+        os.replace(partial, blob)
         return sha256, downloaded
+
+
+class _TooLong(Exception):
+    """The body went on past the size the hub listed: an untrusted response."""
 
 
 class _Retry(Exception):
@@ -299,10 +370,20 @@ def _fetch(
                         ),
                         0.0,
                     )
+        if request.size is not None:
+            announced = response.headers.get("Content-Length")
+            if (
+                announced is not None
+                and announced.isdigit()
+                and have + int(announced) > request.size
+            ):
+                raise _TooLong()
         with partial.open(mode) as fh, _HashingWriter(fh, hashers) as sink:
             done = have
             # iter_raw yields bytes as they arrive: a body cut short still leaves them on disk.
             for chunk in response.iter_raw():
+                if request.size is not None and done + len(chunk) > request.size:
+                    raise _TooLong()  # not one byte past the listed size is written
                 sink.write(chunk)
                 got += len(chunk)
                 done += len(chunk)
