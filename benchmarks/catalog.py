@@ -1,9 +1,17 @@
-"""Catalog benchmark: a 100k-entry catalog, and CLI start-up against `hf --help`.
+"""Catalog benchmark: a 100k-entry catalog, and whole-process catalog commands.
 
-    python benchmarks/catalog.py [--entries 100000]
+    python benchmarks/catalog.py [--entries 100000] [--user-entries 50000] [--runs 7]
+    python benchmarks/catalog.py --commands-only     # just the second table
 
-Prints one table: load, exact get, fuzzy get, a three-filter query (median of many runs),
-then `modelport --help` and `hf --help` wall times (median of 10 processes).
+The first table: load, index, exact get, fuzzy get, filtered queries (median of many
+runs), then `modelport --help` and `hf --help` wall times (median of 10 processes).
+
+The second: the wall time (median of --runs processes, after one warm-up that also
+builds the snapshot) and peak RSS of `--help`, `show gpt-4o`, `models -n 5` and
+`search llama --hub catalog`, with the bundled catalog and with --user-entries
+entries imported into the database, each with the catalog snapshot and without it
+(``MODELPORT_CATALOG_SNAPSHOT=0``: the previous code path, which validates and indexes
+every entry in every process). Each home is a fresh temporary folder.
 """
 
 from __future__ import annotations
@@ -15,8 +23,10 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from modelport.catalog.catalog import Catalog, CatalogQuery
 from modelport.catalog.entry import ModelEntry
@@ -111,10 +121,84 @@ def process_ms(cmd: list[str], runs: int = 10) -> float | None:
     return statistics.median(times)
 
 
+COMMANDS: list[tuple[str, list[str]]] = [
+    ("--help", ["--help"]),
+    ("show gpt-4o", ["show", "gpt-4o"]),
+    ("models -n 5", ["models", "-n", "5"]),
+    # The catalog only: `--hub all` would also ask every hub over the network.
+    ("search llama --hub catalog", ["search", "llama", "--hub", "catalog"]),
+]
+
+
+def run_measured(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one process, which must succeed."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    stderr = proc.stderr.read().decode() if proc.stderr else ""
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {stderr.strip()}")
+    return wall, usage.ru_maxrss / 1024  # Linux reports KiB
+
+
+def command_table(user_entries: int, runs: int) -> None:
+    """Whole-process catalog commands, with and without the snapshot, at two sizes."""
+    base = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    base.pop("MODELPORT_DATABASE_URL", None)
+    modelport = [sys.executable, "-m", "modelport"]
+    results: dict[tuple[str, str], tuple[float, float]] = {}
+    columns: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="modelport-bench-") as tmp:
+        homes = {"bundled": Path(tmp) / "bundled", f"{user_entries // 1000}k": Path(tmp) / "user"}
+        user_home = homes[f"{user_entries // 1000}k"]
+        catalog_file = Path(tmp) / "entries.json"
+        from modelport.catalog.loader import dump_catalog
+
+        catalog_file.write_text(dump_catalog(synthetic(user_entries)))
+        t = time.perf_counter()
+        run_measured(
+            [*modelport, "catalog", "import", str(catalog_file)],
+            {**base, "MODELPORT_HOME": str(user_home)},
+        )
+        print(f"(imported {user_entries:,} user entries in {time.perf_counter() - t:.1f} s)")
+        for size, home in homes.items():
+            for snapshot in ("1", "0"):
+                column = f"{size}, {'snapshot' if snapshot == '1' else 'no snapshot'}"
+                columns.append(column)
+                env = {**base, "MODELPORT_HOME": str(home), "MODELPORT_CATALOG_SNAPSHOT": snapshot}
+                for label, args in COMMANDS:
+                    run_measured([*modelport, *args], env)  # warm-up; writes the snapshot
+                    samples = [run_measured([*modelport, *args], env) for _ in range(runs)]
+                    results[(label, column)] = (
+                        statistics.median(s[0] for s in samples),
+                        max(s[1] for s in samples),
+                    )
+    width = max(len(label) for label, _ in COMMANDS)
+    cell = max(len(c) for c in columns)
+    print(f"\nwhole process, median of {runs} (wall ms / peak RSS MiB)")
+    print(f"{'command'.ljust(width)}  " + "  ".join(c.rjust(cell) for c in columns))
+    print("-" * (width + (cell + 2) * len(columns)))
+    for label, _ in COMMANDS:
+        values = [
+            f"{results[(label, c)][0] * 1000:.0f} ms / {results[(label, c)][1]:.0f}"
+            for c in columns
+        ]
+        print(f"{label.ljust(width)}  " + "  ".join(v.rjust(cell) for v in values))
+    print("targets: show and models ≤ 150 ms bundled, ≤ 300 ms with 50k user entries")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--entries", type=int, default=100_000)
+    parser.add_argument("--user-entries", type=int, default=50_000)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--commands-only", action="store_true")
     args = parser.parse_args()
+    if args.commands_only:
+        command_table(args.user_entries, args.runs)
+        return
     rows: list[tuple[str, str, str]] = []
 
     t = time.perf_counter()
@@ -208,6 +292,7 @@ def main() -> None:
     print("-" * (width + 40))
     for name, value, note in rows:
         print(f"{name.ljust(width)}  {value:>12}  {note}")
+    command_table(args.user_entries, args.runs)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
+from modelport.catalog.catalog import paused_gc
 from modelport.catalog.entry import ModelEntry
 from modelport.db import catalog_entries, catalog_sources, model_usage
 
@@ -46,7 +47,8 @@ class CatalogRepository:
             query = query.where(catalog_entries.c.origin == origin)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
-        return [(row.origin, ModelEntry.model_validate_json(row.data)) for row in rows]
+        with paused_gc():
+            return [(row.origin, ModelEntry.model_validate_json(row.data)) for row in rows]
 
     def origin_of(self, model_id: str) -> str | None:
         """Where a stored entry came from (``user`` or ``remote:NAME``), or None."""

@@ -1,0 +1,462 @@
+"""The built catalog kept on disk, so that a command starts without re-validating and re-indexing.
+
+A snapshot is modelport's own cache file, ``$MODELPORT_HOME/catalog.snapshot``, written
+atomically (temporary name, then rename) after a catalog is built. Its key digests
+everything the built catalog depends on, and a snapshot whose key differs is ignored:
+
+- the snapshot format, modelport's and Python's versions, and the source of the catalog
+  package (a change in how entries are indexed changes the key);
+- the content of the bundled data files, and whether they are loaded;
+- the database file and its catalog stamp, which SQLite triggers change in the same
+  transaction as every write to catalog entries (user entries, remote catalog updates), by
+  any process; it is read with the standard library's ``sqlite3``, not SQLAlchemy.
+
+Any other database (PostgreSQL, an in-memory SQLite) bypasses the snapshot: the catalog
+is built from the database each time, as before.
+
+Layout: ``MAGIC``, a 4-byte header length, the header (JSON: format, key, and each
+section's offset, length and CRC-32), then the sections, each a pickle:
+
+- ``entries``: id → the entry pickled on its own, in catalog order; read when the snapshot
+  is opened, each entry unpickled the first time it is used (``show`` reads one of 50,000).
+  Unpickling a pydantic model does not validate it, so the hot path never builds the
+  validators either (``defer_build`` in ``entry.py``);
+- ``names`` and ``index``: the name index and the filter indexes, read on first use.
+
+A snapshot that is truncated, fails its checksum or does not unpickle is never used: at
+open the catalog is rebuilt; for an index section read later, that index is rebuilt from
+the entries. Either way the file is removed so that the next process writes a good one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import mmap
+import os
+import pickle
+import sqlite3
+import sys
+import tempfile
+import threading
+import zlib
+from collections.abc import Iterator, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelport.catalog.catalog import Catalog, paused_gc
+from modelport.catalog.discovery import Match, NameIndex
+from modelport.catalog.entry import ModelEntry
+
+if TYPE_CHECKING:
+    from modelport.settings import Settings
+
+__all__ = [
+    "FORMAT",
+    "LazyEntries",
+    "catalog_key",
+    "database_file",
+    "read_snapshot",
+    "read_usage",
+    "snapshot_path",
+    "write_snapshot",
+]
+
+log = logging.getLogger(__name__)
+
+MAGIC = b"MPCATSNP"
+#: Bump when the layout or the meaning of a section changes.
+FORMAT = 1
+#: Catalog attributes that live in the ``names`` and ``index`` sections.
+NAMES = ("_names",)
+INDEXES = ("_index", "_context", "_price", "_vram")
+_LOCK_TYPES = (type(threading.Lock()), type(threading.RLock()))
+
+
+# -------------------------------------------------------------------- the key
+
+
+def snapshot_path(settings: Settings) -> Path:
+    """Where the snapshot of this home's catalog lives."""
+    return settings.home / "catalog.snapshot"
+
+
+def database_file(settings: Settings) -> Path | None:
+    """The SQLite file a snapshot can be keyed by, or None (another kind of database)."""
+    path = settings.database_path
+    if path is None or "?" in settings.database_url or str(path) in ("", ":memory:"):
+        return None
+    return path.absolute()
+
+
+_code_digest: str | None = None
+
+
+def _package_digest() -> str:
+    """A digest of the catalog package's code and bundled data (computed once a process)."""
+    global _code_digest
+    if _code_digest is None:
+        digest = hashlib.blake2b(digest_size=16)
+        package = resources.files("modelport.catalog")
+        for folder, suffix in ((package, ".py"), (package / "data", ".json")):
+            for item in sorted(folder.iterdir(), key=lambda i: i.name):
+                if item.name.endswith(suffix):
+                    data = item.read_bytes()
+                    digest.update(f"{item.name}\0{len(data)}\0".encode())
+                    digest.update(data)
+        _code_digest = digest.hexdigest()
+    return _code_digest
+
+
+def _connect(db_file: Path) -> sqlite3.Connection:
+    # A plain read; the writer's WAL journal lets it proceed while another process writes.
+    return sqlite3.connect(db_file, timeout=10.0, check_same_thread=False)
+
+
+def catalog_key(settings: Settings) -> str | None:
+    """The key a snapshot of the current catalog has, or None where no snapshot applies.
+
+    None when snapshots are off, for a database other than a SQLite file, and for a
+    database that does not yet have the catalog stamp (it gets one when SQLAlchemy
+    first opens it).
+    """
+    if not settings.catalog_snapshot:
+        return None
+    db_file = database_file(settings)
+    if db_file is None or not db_file.is_file():
+        return None
+    try:
+        with contextlib.closing(_connect(db_file)) as conn:
+            row = conn.execute("SELECT stamp FROM catalog_state WHERE id = 1").fetchone()
+    except sqlite3.Error:
+        return None
+    if row is None:
+        return None
+    from modelport import __version__
+
+    parts = [
+        f"format={FORMAT}",
+        f"modelport={__version__}",
+        f"python={sys.version}",
+        f"package={_package_digest()}",
+        f"bundled={settings.bundled_catalog}",
+        f"database={db_file}",
+        f"stamp={row[0]}",
+    ]
+    return hashlib.blake2b("\n".join(parts).encode(), digest_size=16).hexdigest()
+
+
+def read_usage(settings: Settings) -> dict[str, int] | None:
+    """Usage counts read with ``sqlite3`` (None if that fails: ask SQLAlchemy instead)."""
+    db_file = database_file(settings)
+    if db_file is None:
+        return None
+    try:
+        with contextlib.closing(_connect(db_file)) as conn:
+            rows = conn.execute("SELECT id, count FROM model_usage").fetchall()
+    except sqlite3.Error:
+        return None
+    return {str(model_id): int(count) for model_id, count in rows}
+
+
+# -------------------------------------------------------------------- entries
+
+
+_MISSING: Any = object()
+
+
+def _entry(value: Any) -> ModelEntry:
+    return pickle.loads(value) if type(value) is bytes else value  # type: ignore[no-any-return]
+
+
+class LazyEntries(dict[str, ModelEntry]):
+    """id → entry, where an entry is unpickled the first time it is read.
+
+    Every read goes through a method here, so a caller never sees the bytes: iteration
+    is over ids, and ``values``/``items`` unpickle what is left first. Overriding
+    ``__iter__`` also sends ``dict(table)`` and ``{**table}`` through ``keys`` and
+    ``__getitem__``.
+    """
+
+    __slots__ = ("_complete", "_lock")
+
+    def __init__(self, raw: Mapping[str, bytes]) -> None:
+        super().__init__(raw)  # type: ignore[arg-type]
+        # Only the entries given here are ever bytes, so once all were unpickled, none is.
+        self._complete = not raw
+        self._lock = threading.Lock()
+
+    def _unpickle(self, key: str, value: bytes) -> ModelEntry:
+        entry: ModelEntry = pickle.loads(value)
+        # Another thread may have unpickled it meanwhile: keep the first, one object per id.
+        current: Any = dict.get(self, key, _MISSING)
+        if current is value:
+            dict.__setitem__(self, key, entry)
+            return entry
+        return entry if current is _MISSING else _entry(current)
+
+    def __getitem__(self, key: str) -> ModelEntry:
+        value: Any = dict.__getitem__(self, key)
+        return self._unpickle(key, value) if type(value) is bytes else value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The entry for ``key``, or ``default``."""
+        value: Any = dict.get(self, key, _MISSING)
+        if value is _MISSING:
+            return default
+        return self._unpickle(key, value) if type(value) is bytes else value
+
+    def __iter__(self) -> Iterator[str]:
+        return dict.__iter__(self)
+
+    def load_all(self) -> None:
+        """Unpickle every entry not read yet."""
+        if self._complete:
+            return
+        with self._lock, paused_gc():
+            pairs: list[tuple[str, Any]] = list(dict.items(self))
+            for key, value in pairs:
+                if type(value) is bytes:
+                    self._unpickle(key, value)
+            self._complete = True
+
+    def values(self) -> Any:
+        """Every entry."""
+        self.load_all()
+        return dict.values(self)
+
+    def items(self) -> Any:
+        """Every (id, entry) pair."""
+        self.load_all()
+        return dict.items(self)
+
+    def pop(self, key: str, default: Any = _MISSING) -> Any:
+        """Remove ``key`` and return its entry (or ``default``)."""
+        value = dict.pop(self, key, _MISSING)
+        if value is _MISSING:
+            if default is _MISSING:
+                raise KeyError(key)
+            return default
+        return _entry(value)
+
+    def popitem(self) -> tuple[str, ModelEntry]:
+        """Remove and return the last (id, entry) pair."""
+        key, value = dict.popitem(self)
+        return key, _entry(value)
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        """The entry for ``key``, set to ``default`` first if missing."""
+        if key in self:
+            return self[key]
+        self[key] = default
+        return default
+
+    def copy(self) -> dict[str, ModelEntry]:
+        """A plain dict of every entry."""
+        return dict(self.items())
+
+    def __reduce__(self) -> Any:
+        return (dict, (self.copy(),))
+
+    def __repr__(self) -> str:
+        return f"LazyEntries({len(self)} entries)"
+
+
+# -------------------------------------------------------------------- names
+
+
+class _DeferredNames:
+    """Stands for the name index until something needs more than an exact id.
+
+    ``Catalog.resolve`` of an exact id is what ``show ID`` asks; the name index answers
+    it with ``Match(id, "exact", 1.0, query)`` as its first step, and so does this,
+    without reading the index. Anything else reads the index and hands over to it.
+    """
+
+    def __init__(self, catalog: Catalog, sections: _Sections) -> None:
+        self._catalog = catalog
+        self._sections = sections
+
+    def _real(self) -> NameIndex:
+        names: NameIndex = self._sections.load(self._catalog, "_names")
+        return names
+
+    def resolve(self, query: str, **kwargs: Any) -> Match:
+        """``NameIndex.resolve``, answering an exact id without reading the index."""
+        q = query.strip()
+        if q and q in self._catalog._entries:
+            return Match(q, "exact", 1.0, query)
+        return self._real().resolve(query, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real(), name)
+
+    def __len__(self) -> int:
+        return len(self._real())
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._real()  # type: ignore[operator]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._real())  # type: ignore[call-overload, no-any-return]
+
+
+# -------------------------------------------------------------------- file
+
+
+def _state(obj: Any) -> dict[str, Any]:
+    """An object's attributes without its locks (a restored object gets fresh ones)."""
+    return {k: v for k, v in vars(obj).items() if not isinstance(v, _LOCK_TYPES)}
+
+
+def write_snapshot(settings: Settings, key: str, catalog: Catalog) -> bool:
+    """Write the snapshot of a catalog just built; whether it was written."""
+    path = snapshot_path(settings)
+    sections = {
+        "entries": {mid: pickle.dumps(e, protocol=5) for mid, e in catalog._entries.items()},
+        "names": _state(catalog._names),
+        "index": {name: getattr(catalog, name) for name in INDEXES},
+    }
+    blobs = {name: pickle.dumps(value, protocol=5) for name, value in sections.items()}
+    table: dict[str, Any] = {}
+    offset = 0
+    for name, blob in blobs.items():
+        table[name] = {"offset": offset, "length": len(blob), "crc32": zlib.crc32(blob)}
+        offset += len(blob)
+    header = json.dumps({"format": FORMAT, "key": key, "sections": table}).encode()
+    tmp: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".catalog.snapshot.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            f.write(MAGIC + len(header).to_bytes(4, "big") + header)
+            for blob in blobs.values():
+                f.write(blob)
+        os.replace(tmp, path)
+        tmp = None
+        return True
+    except OSError as e:
+        # A read-only home or a full disk costs speed, not correctness.
+        log.debug("catalog snapshot not written to %s: %s", path, e)
+        return False
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def _discard(path: Path, why: str) -> None:
+    log.debug("catalog snapshot %s ignored: %s", path, why)
+    with contextlib.suppress(OSError):
+        path.unlink()
+
+
+class _Sections:
+    """The sections of one open snapshot file, read on first use."""
+
+    def __init__(self, path: Path, data: mmap.mmap, start: int, table: dict[str, Any]) -> None:
+        self.path = path
+        self.data = data
+        self.start = start
+        self.table = table
+        self.lock = threading.Lock()
+
+    def read(self, name: str) -> Any:
+        """Unpickle one section after checking its CRC; raises ValueError when damaged."""
+        spec = self.table[name]
+        begin = self.start + int(spec["offset"])
+        view = memoryview(self.data)[begin : begin + int(spec["length"])]
+        try:
+            if zlib.crc32(view) != spec["crc32"]:
+                raise ValueError(f"section {name!r} fails its checksum")
+            with paused_gc():
+                return pickle.loads(view)
+        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError) as e:
+            raise ValueError(f"section {name!r} does not unpickle: {e}") from None
+        finally:
+            view.release()
+
+    def load(self, catalog: Catalog, attribute: str) -> Any:
+        """Put a deferred attribute (and the rest of its section) on the catalog."""
+        with self.lock:
+            have = catalog.__dict__
+            if attribute in NAMES and not isinstance(have.get("_names"), _DeferredNames):
+                return have["_names"]
+            if attribute in INDEXES and attribute in have:
+                return have[attribute]
+            if attribute not in NAMES + INDEXES:
+                raise AttributeError(attribute)
+            try:
+                if attribute in NAMES:
+                    state = self.read("names")
+                    if not isinstance(state, dict):
+                        raise ValueError("section 'names' is not a name index")
+                    names = NameIndex()
+                    names.__dict__.update(state)
+                    have["_names"] = names
+                else:
+                    index = self.read("index")
+                    if not isinstance(index, dict) or set(index) != set(INDEXES):
+                        raise ValueError("section 'index' is not the catalog's indexes")
+                    have.update(index)
+            except ValueError as e:
+                _discard(self.path, str(e))
+                _rebuild_indexes(catalog)
+            return have[attribute]
+
+
+def _rebuild_indexes(catalog: Catalog) -> None:
+    """Index every entry afresh (a damaged section is never used)."""
+    fresh = Catalog()
+    have = catalog.__dict__
+    for name in (*NAMES, *INDEXES):
+        have[name] = fresh.__dict__[name]
+    with paused_gc():
+        for entry in catalog._entries.values():
+            catalog._index_entry(entry)
+
+
+def read_snapshot(settings: Settings, key: str) -> Catalog | None:
+    """The catalog from a snapshot with this key, or None (none there, stale, or damaged)."""
+    path = snapshot_path(settings)
+    try:
+        with open(path, "rb") as f:
+            # The mapping keeps this file's content even if another process replaces it.
+            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):
+        return None  # none yet (ValueError: an empty file cannot be mapped)
+    try:
+        if data[: len(MAGIC)] != MAGIC:
+            raise ValueError("not a catalog snapshot")
+        size = int.from_bytes(data[len(MAGIC) : len(MAGIC) + 4], "big")
+        start = len(MAGIC) + 4 + size
+        header = json.loads(data[len(MAGIC) + 4 : start])
+        if not isinstance(header, dict) or header.get("format") != FORMAT:
+            raise ValueError("another snapshot format")
+        if header.get("key") != key:
+            return None  # stale: the catalog changed since (the next build replaces it)
+        table = header["sections"]
+        if set(table) != {"entries", "names", "index"}:
+            raise ValueError("sections missing")
+        end = max(int(s["offset"]) + int(s["length"]) for s in table.values())
+        if start + end != len(data):
+            raise ValueError(f"{len(data)} bytes where the header says {start + end}")
+        sections = _Sections(path, data, start, table)
+        raw = sections.read("entries")
+        if not isinstance(raw, dict) or not all(type(v) is bytes for v in raw.values()):
+            raise ValueError("section 'entries' is not id → pickled entry")
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+        data.close()
+        _discard(path, str(e))
+        return None
+    catalog = Catalog()
+    have = catalog.__dict__
+    for name in INDEXES:
+        del have[name]
+    have["_entries"] = LazyEntries(raw)
+    have["_names"] = _DeferredNames(catalog, sections)
+    have["_deferred"] = sections
+    return catalog
