@@ -1,0 +1,324 @@
+"""The catalog snapshot: used when current, invalidated by every change, never trusted blindly."""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import modelport.api as api
+from modelport.catalog import snapshot
+from modelport.catalog.catalog import Catalog, CatalogQuery
+from modelport.catalog.discovery import NameIndex
+from modelport.catalog.loader import dump_catalog, load_bundled_entries
+from modelport.errors import ConfigError, ModelNotFoundError
+from modelport.settings import get_settings
+from tests.catalog_server import serve_catalogs
+from tests.conftest import make_entry
+
+SRC = Path(__file__).parents[1] / "src"
+
+#: Prints where the catalog came from (LazyEntries: the snapshot; dict: built) and one entry.
+PROBE = (
+    "import sys, json\n"
+    "from modelport.api import get_catalog\n"
+    "catalog = get_catalog()\n"
+    "wanted = sys.argv[1]\n"
+    "entry = catalog.get(wanted) if wanted in catalog else None\n"
+    "print(json.dumps({'from': type(catalog._entries).__name__, 'count': len(catalog),\n"
+    "    'description': entry.description if entry else None,\n"
+    "    'sqlalchemy': 'sqlalchemy' in sys.modules}))\n"
+)
+
+
+def probe(model_id: str = "openai/gpt-4o", *, env: dict[str, str] | None = None) -> dict:
+    """What a new process sees of the catalog."""
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, model_id],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
+    return json.loads(done.stdout)
+
+
+def other_process(code: str) -> None:
+    """Run Python code in another process against the same MODELPORT_HOME."""
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def fresh() -> Catalog:
+    """The catalog as this process would load it on start."""
+    api.reset()
+    return api.get_catalog()
+
+
+def test_a_second_process_answers_from_the_snapshot_without_sqlalchemy() -> None:
+    first = probe()
+    assert first["from"] == "dict" and first["sqlalchemy"]
+    assert snapshot.snapshot_path(get_settings()).is_file()
+    second = probe()
+    assert second == {**first, "from": "LazyEntries", "sqlalchemy": False}
+
+
+def test_snapshot_catalog_answers_like_a_built_one() -> None:
+    built = fresh()
+    restored = fresh()
+    assert isinstance(restored._entries, snapshot.LazyEntries)
+    assert restored.keys() == built.keys()
+    for name in ("gpt-4o", "openai/gpt-4o", "minilm", "llama 8b", "Llama-3.1-8B", "gpt4o"):
+        assert restored.resolve(name) == built.resolve(name)
+    with pytest.raises(ModelNotFoundError):
+        restored.resolve("no-such-model-anywhere")
+    q = CatalogQuery(source="api", capabilities=("vision",), sort="price", limit=7)
+    assert restored.query(q) == built.query(q)
+    assert [h.entry.id for h in restored.search("qwen coder")] == [
+        h.entry.id for h in built.search("qwen coder")
+    ]
+    assert restored.stats() == built.stats()
+    assert restored.values() == built.values()
+
+
+def test_deferred_exact_lookup_matches_the_name_index() -> None:
+    built = fresh()
+    restored = fresh()
+    names = restored._names
+    assert not isinstance(names, NameIndex)  # not read yet
+    for model_id in built:
+        assert names.resolve(model_id) == built._names.resolve(model_id)
+    assert not isinstance(restored._names, NameIndex)  # exact ids needed no index
+    assert restored.resolve("minilm") == built.resolve("minilm")
+    assert isinstance(restored._names, NameIndex)
+
+
+def test_entries_round_trip_equal() -> None:
+    entries = {e.id: e for e in load_bundled_entries()}
+    fresh()
+    restored = fresh()
+    assert dict(restored._entries) == entries
+    assert {**restored._entries} == entries
+    assert restored._entries.copy() == entries
+
+
+def test_lazy_entries_never_hand_out_bytes() -> None:
+    fresh()
+    restored = fresh()
+    table = restored._entries
+    assert isinstance(table, snapshot.LazyEntries)
+    first = next(iter(table))
+    assert table.get("missing", 1) == 1
+    assert table.get(first) is table[first]
+    assert table.pop(first).id == first and first not in table
+    assert all(not isinstance(v, bytes) for v in table.values())
+    assert all(not isinstance(v, bytes) for _k, v in table.items())
+
+
+def test_user_entry_added_and_removed_by_another_process_is_seen(tmp_path: Path) -> None:
+    fresh()
+    assert isinstance(fresh()._entries, snapshot.LazyEntries)
+    doc = tmp_path / "mine.json"
+    doc.write_text(dump_catalog([make_entry("acme/other-process", description="added")]))
+    other_process(f"import modelport.api as a; a.import_catalog({str(doc)!r})")
+    catalog = fresh()
+    assert catalog.get("acme/other-process").description == "added"
+    assert probe("acme/other-process")["description"] == "added"
+    other_process("import modelport.api as a; a.remove_entry('acme/other-process')")
+    assert "acme/other-process" not in fresh()
+    assert probe("acme/other-process")["description"] is None
+
+
+def test_a_replaced_bundled_entry_and_its_return_are_seen() -> None:
+    fresh()
+    other_process(
+        "import modelport.api as a\n"
+        "e = a.show_model('openai/gpt-4o').model_copy(update={'description': 'mine'})\n"
+        "a.add_entries([e], replace=True)\n"
+    )
+    assert fresh()["openai/gpt-4o"].description == "mine"
+    other_process("import modelport.api as a; a.remove_entry('openai/gpt-4o')")
+    assert fresh()["openai/gpt-4o"].description != "mine"
+
+
+def test_a_write_in_plain_sql_invalidates_the_snapshot() -> None:
+    fresh()
+    entry = make_entry("acme/raw-sql", description="raw")
+    db = get_settings().database_path
+    assert db is not None
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "INSERT INTO catalog_entries (id, origin, data, updated_at) VALUES (?, ?, ?, ?)",
+            (entry.id, "user", json.dumps(entry.to_json_dict()), "2026-01-01 00:00:00"),
+        )
+    assert fresh()["acme/raw-sql"].description == "raw"
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "UPDATE catalog_entries SET data = ? WHERE id = ?",
+            (
+                json.dumps(make_entry("acme/raw-sql", description="changed").to_json_dict()),
+                entry.id,
+            ),
+        )
+    assert fresh()["acme/raw-sql"].description == "changed"
+
+
+def test_remote_catalog_update_in_another_process_is_seen() -> None:
+    docs = [dump_catalog([make_entry(f"remote/m-{i}") for i in range(n)]) for n in (3, 4)]
+    with serve_catalogs() as server:
+        server.routes["/c.json"] = (200, docs[0].encode())
+        api.add_remote_catalog("team", f"{server.url}/c.json")
+        api.update_catalogs()
+        assert "remote/m-2" in fresh()
+        assert isinstance(fresh()._entries, snapshot.LazyEntries)
+        server.routes["/c.json"] = (200, docs[1].encode())
+        other_process("import modelport.api as a; a.update_catalogs()")
+    assert "remote/m-3" in fresh()
+    other_process("import modelport.api as a; a.remove_remote_catalog('team')")
+    assert "remote/m-0" not in fresh()
+
+
+def test_usage_is_read_fresh_and_recorded_from_a_snapshot_catalog() -> None:
+    fresh()
+    catalog = fresh()
+    assert isinstance(catalog._entries, snapshot.LazyEntries)
+    catalog.record_usage("openai/gpt-4o", 3)
+    assert fresh().usage("openai/gpt-4o") == 3
+    other_process("import modelport.api as a; a.get_catalog().record_usage('openai/gpt-4o')")
+    assert fresh().usage("openai/gpt-4o") == 4
+
+
+def test_a_change_in_the_bundled_data_invalidates_the_snapshot(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    shutil.copytree(
+        SRC / "modelport", src / "modelport", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    assert probe(env=env)["from"] == "dict"
+    assert probe(env=env)["from"] == "LazyEntries"
+    data_file = src / "modelport" / "catalog" / "data" / "openai.json"
+    doc = json.loads(data_file.read_text())
+    for item in doc["entries"]:
+        if item["id"] == "openai/gpt-4o":
+            item["description"] = "edited in the bundled file"
+    data_file.write_text(json.dumps(doc))
+    seen = probe(env=env)
+    assert (seen["from"], seen["description"]) == ("dict", "edited in the bundled file")
+    assert probe(env=env)["description"] == "edited in the bundled file"
+
+
+def test_the_key_follows_code_settings_and_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fresh()
+    key = snapshot.catalog_key(get_settings())
+    assert key is not None and key == snapshot.catalog_key(get_settings())
+    monkeypatch.setenv("MODELPORT_BUNDLED_CATALOG", "false")
+    api.reset()
+    assert snapshot.catalog_key(get_settings()) not in (None, key)
+    assert len(api.get_catalog()) == 0
+    monkeypatch.delenv("MODELPORT_BUNDLED_CATALOG")
+    other = tmp_path / "other.db"
+    monkeypatch.setenv("MODELPORT_DATABASE_URL", f"sqlite:///{other}")
+    api.reset()
+    assert snapshot.catalog_key(get_settings()) is None  # that database does not exist yet
+    api.add_entries([make_entry("acme/only-in-other")])
+    assert snapshot.catalog_key(get_settings()) not in (None, key)
+    assert "acme/only-in-other" in fresh()
+    monkeypatch.delenv("MODELPORT_DATABASE_URL")
+    assert "acme/only-in-other" not in fresh()
+    monkeypatch.setenv("MODELPORT_CATALOG_SNAPSHOT", "off")
+    api.reset()
+    assert snapshot.catalog_key(get_settings()) is None
+    assert isinstance(api.get_catalog()._entries, dict)
+    assert not isinstance(api.get_catalog()._entries, snapshot.LazyEntries)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["garbage", "empty", "truncated", "entries-byte", "format", "names-byte", "index-byte"],
+)
+def test_a_damaged_snapshot_is_never_used(damage: str) -> None:
+    built = fresh()
+    path = snapshot.snapshot_path(get_settings())
+    data = bytearray(path.read_bytes())
+    start = len(snapshot.MAGIC) + 4 + int.from_bytes(data[8:12], "big")
+    header = json.loads(data[12:start])
+
+    def flip(section: str) -> None:
+        spec = header["sections"][section]
+        data[start + spec["offset"] + spec["length"] // 2] ^= 0xFF
+
+    if damage == "garbage":
+        data = bytearray(os.urandom(len(data)))
+    elif damage == "empty":
+        data = bytearray()
+    elif damage == "truncated":
+        data = data[: len(data) - 100]
+    elif damage == "format":
+        text = data[12:start].replace(b'"format": 1', b'"format": 99')
+        data = data[:12] + text + data[start:]
+    else:
+        flip(damage.split("-")[0])
+    path.write_bytes(bytes(data))
+
+    catalog = fresh()
+    assert catalog.keys() == built.keys()
+    assert catalog.resolve("minilm") == built.resolve("minilm")
+    assert catalog.query(CatalogQuery(source="api", limit=5)) == built.query(
+        CatalogQuery(source="api", limit=5)
+    )
+    assert [h.entry.id for h in catalog.search("llama")] == [
+        h.entry.id for h in built.search("llama")
+    ]
+    # The damaged file is gone or replaced by a good one; the next process uses that.
+    fresh()
+    assert isinstance(fresh()._entries, snapshot.LazyEntries)
+
+
+def test_other_databases_bypass_the_snapshot(monkeypatch: pytest.MonkeyPatch) -> None:
+    fresh()
+    assert snapshot.snapshot_path(get_settings()).is_file()
+    monkeypatch.setenv("MODELPORT_DATABASE_URL", "sqlite://")
+    catalog = fresh()
+    assert snapshot.catalog_key(get_settings()) is None
+    assert not isinstance(catalog._entries, snapshot.LazyEntries)
+    api.add_entries([make_entry("acme/in-memory")])
+    assert "acme/in-memory" in api.get_catalog()
+    # A PostgreSQL URL is never answered from the SQLite snapshot in the same home.
+    monkeypatch.setenv("MODELPORT_DATABASE_URL", "postgresql+psycopg://u:p@127.0.0.1:9/mp")
+    api.reset()
+    assert snapshot.catalog_key(get_settings()) is None
+    with pytest.raises(ConfigError):
+        api.get_catalog()
+
+
+def test_an_unwritable_home_costs_speed_not_correctness(tmp_path: Path) -> None:
+    fresh()
+    path = snapshot.snapshot_path(get_settings())
+    path.unlink()
+    path.mkdir()  # os.replace onto a folder fails: the snapshot cannot be written
+    assert not snapshot.write_snapshot(get_settings(), "k", fresh())
+    catalog = fresh()
+    assert "openai/gpt-4o" in catalog and not isinstance(catalog._entries, snapshot.LazyEntries)
+    assert [p.name for p in path.parent.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_bulk_registration_pauses_and_restores_the_collector() -> None:
+    entries = [make_entry(f"acme/m-{i}") for i in range(1500)]
+    catalog = Catalog()
+    assert gc.isenabled()
+    catalog.register_bulk(entries)
+    assert gc.isenabled() and len(catalog) == 1500
+    gc.disable()
+    try:
+        Catalog(entries)
+        assert not gc.isenabled()  # a caller's choice is kept
+    finally:
+        gc.enable()
