@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import pickle
 import shutil
 import sqlite3
 import subprocess
@@ -242,7 +243,16 @@ def test_the_key_follows_code_settings_and_database(
 
 @pytest.mark.parametrize(
     "damage",
-    ["garbage", "empty", "truncated", "entries-byte", "format", "names-byte", "index-byte"],
+    [
+        "garbage",
+        "empty",
+        "truncated",
+        "format",
+        "spots-byte",
+        "entries-byte",
+        "names-byte",
+        "index-byte",
+    ],
 )
 def test_a_damaged_snapshot_is_never_used(damage: str) -> None:
     built = fresh()
@@ -277,6 +287,7 @@ def test_a_damaged_snapshot_is_never_used(damage: str) -> None:
     assert [h.entry.id for h in catalog.search("llama")] == [
         h.entry.id for h in built.search("llama")
     ]
+    assert list(catalog.values()) == list(built.values())
     # The damaged file is gone or replaced by a good one; the next process uses that.
     fresh()
     assert isinstance(fresh()._entries, snapshot.LazyEntries)
@@ -322,3 +333,52 @@ def test_bulk_registration_pauses_and_restores_the_collector() -> None:
         assert not gc.isenabled()  # a caller's choice is kept
     finally:
         gc.enable()
+
+
+def test_import_modelport_stays_light() -> None:
+    code = (
+        "import sys, modelport\n"
+        "print([m for m in ('sqlalchemy', 'pydantic', 'typer') if m in sys.modules])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "args", [["show", "gpt-4o"], ["models", "-n", "5"], ["search", "llama", "--hub", "catalog"]]
+)
+def test_catalog_commands_skip_sqlalchemy_once_the_snapshot_exists(args: list[str]) -> None:
+    code = (
+        "import sys\nfrom modelport.cli import main\n"
+        f"try:\n    main({args!r})\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "print('SQLALCHEMY', 'sqlalchemy' in sys.modules)\n"
+    )
+    runs = [
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        for _ in range(2)
+    ]
+    assert "SQLALCHEMY True" in runs[0].stdout  # the first builds the catalog
+    assert "SQLALCHEMY False" in runs[1].stdout
+    assert runs[0].stdout.replace("True", "False") == runs[1].stdout
+
+
+def test_a_damaged_entry_is_rebuilt_where_it_is_read() -> None:
+    built = fresh()
+    path = snapshot.snapshot_path(get_settings())
+    data = bytearray(path.read_bytes())
+    start = len(snapshot.MAGIC) + 4 + int.from_bytes(data[8:12], "big")
+    sections = json.loads(data[12:start])["sections"]
+    spots_at = start + sections["spots"]["offset"]
+    spots = pickle.loads(data[spots_at : spots_at + sections["spots"]["length"]])
+    begin, end, _crc = spots["openai/gpt-4o"]
+    at = start + sections["entries"]["offset"] + (begin + end) // 2
+    data[at] ^= 0x01
+    path.write_bytes(bytes(data))
+    catalog = fresh()
+    assert isinstance(catalog._entries, snapshot.LazyEntries)
+    assert catalog["openai/gpt-4o"] == built["openai/gpt-4o"]
+    assert not isinstance(catalog._entries, snapshot.LazyEntries)  # rebuilt in place
+    assert catalog.resolve("minilm") == built.resolve("minilm")
+    assert not path.exists()
+    fresh()
+    assert isinstance(fresh()._entries, snapshot.LazyEntries)

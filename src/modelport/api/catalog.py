@@ -56,7 +56,11 @@ def get_catalog(*, reload: bool = False) -> Catalog:
 
         settings = get_settings()
         key = snapshot.catalog_key(settings)
-        catalog = snapshot.read_snapshot(settings, key) if key is not None else None
+        catalog = None
+        if key is not None:
+            catalog = snapshot.read_snapshot(
+                settings, key, rebuild=lambda: _build_catalog(_repository())
+            )
         usage = snapshot.read_usage(settings) if catalog is not None else None
         if catalog is None:
             repo = _repository()  # creates the database and its catalog stamp if missing

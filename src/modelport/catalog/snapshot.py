@@ -17,15 +17,18 @@ is built from the database each time, as before.
 Layout: ``MAGIC``, a 4-byte header length, the header (JSON: format, key, and each
 section's offset, length and CRC-32), then the sections, each a pickle:
 
-- ``entries``: id → the entry pickled on its own, in catalog order; read when the snapshot
-  is opened, each entry unpickled the first time it is used (``show`` reads one of 50,000).
-  Unpickling a pydantic model does not validate it, so the hot path never builds the
-  validators either (``defer_build`` in ``entry.py``);
+- ``spots``: id → where the entry's own pickle lies (and its CRC-32), in catalog order;
+  read when the snapshot is opened;
+- ``entries``: every entry pickled on its own; one is unpickled the first time it is used
+  (``show`` reads one of 50,000, and only its pages of the mapped file). Unpickling a
+  pydantic model does not validate it, so the hot path never builds the validators
+  either (``defer_build`` in ``entry.py``);
 - ``names`` and ``index``: the name index and the filter indexes, read on first use.
 
-A snapshot that is truncated, fails its checksum or does not unpickle is never used: at
-open the catalog is rebuilt; for an index section read later, that index is rebuilt from
-the entries. Either way the file is removed so that the next process writes a good one.
+A snapshot that is truncated, fails a checksum or does not unpickle is never used: found
+at open, the catalog is built from its sources instead; found later (an index section or
+an entry read on first use), the catalog is rebuilt and takes the rebuilt tables. Either
+way the file is removed so that the next process writes a good one.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ import sys
 import tempfile
 import threading
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -166,86 +169,99 @@ def read_usage(settings: Settings) -> dict[str, int] | None:
 
 
 _MISSING: Any = object()
-
-
-def _entry(value: Any) -> ModelEntry:
-    return pickle.loads(value) if type(value) is bytes else value  # type: ignore[no-any-return]
+#: Where one entry's pickle lies in the ``blobs`` section: start, end, CRC-32.
+Spot = tuple[int, int, int]
 
 
 class LazyEntries(dict[str, ModelEntry]):
-    """id → entry, where an entry is unpickled the first time it is read.
+    """id → entry, where an entry is unpickled from the snapshot the first time it is read.
 
-    Every read goes through a method here, so a caller never sees the bytes: iteration
-    is over ids, and ``values``/``items`` unpickle what is left first. Overriding
-    ``__iter__`` also sends ``dict(table)`` and ``{**table}`` through ``keys`` and
-    ``__getitem__``.
+    Every read goes through a method here, so a caller never sees where an entry lies:
+    iteration is over ids, and ``values``/``items`` unpickle what is left first.
+    Overriding ``__iter__`` also sends ``dict(table)`` and ``{**table}`` through ``keys``
+    and ``__getitem__``.
     """
 
-    __slots__ = ("_complete", "_lock")
+    __slots__ = ("_complete", "_lock", "_sections")
 
-    def __init__(self, raw: Mapping[str, bytes]) -> None:
-        super().__init__(raw)  # type: ignore[arg-type]
-        # Only the entries given here are ever bytes, so once all were unpickled, none is.
-        self._complete = not raw
+    def __init__(self, spots: Mapping[str, Spot], sections: _Sections) -> None:
+        super().__init__(spots)  # type: ignore[arg-type]
+        # Only the entries given here are ever spots, so once all were read, none is.
+        self._complete = not spots
         self._lock = threading.Lock()
+        self._sections = sections
 
-    def _unpickle(self, key: str, value: bytes) -> ModelEntry:
-        entry: ModelEntry = pickle.loads(value)
-        # Another thread may have unpickled it meanwhile: keep the first, one object per id.
+    def _unpickle(self, key: str, spot: Spot) -> ModelEntry:
+        entry = self._sections.entry(spot)
+        if entry is None:  # damaged: the catalog was rebuilt, ask its new table
+            return self._sections.rebuilt_entry(key)
+        # Another thread may have read it meanwhile: keep the first, one object per id.
         current: Any = dict.get(self, key, _MISSING)
-        if current is value:
+        if current is spot:
             dict.__setitem__(self, key, entry)
             return entry
-        return entry if current is _MISSING else _entry(current)
+        return entry if current is _MISSING or type(current) is tuple else current
 
     def __getitem__(self, key: str) -> ModelEntry:
         value: Any = dict.__getitem__(self, key)
-        return self._unpickle(key, value) if type(value) is bytes else value
+        return self._unpickle(key, value) if type(value) is tuple else value
 
     def get(self, key: str, default: Any = None) -> Any:
         """The entry for ``key``, or ``default``."""
         value: Any = dict.get(self, key, _MISSING)
         if value is _MISSING:
             return default
-        return self._unpickle(key, value) if type(value) is bytes else value
+        return self._unpickle(key, value) if type(value) is tuple else value
 
     def __iter__(self) -> Iterator[str]:
         return dict.__iter__(self)
 
-    def load_all(self) -> None:
-        """Unpickle every entry not read yet."""
+    def _current(self) -> dict[str, ModelEntry]:
+        """The catalog's table: this one, or the one rebuilt after damage was found."""
+        catalog = self._sections.catalog
+        return self if catalog is None else catalog._entries
+
+    def load_all(self) -> dict[str, ModelEntry]:
+        """Unpickle every entry not read yet; returns the table that now holds them all."""
         if self._complete:
-            return
+            return self
         with self._lock, paused_gc():
             pairs: list[tuple[str, Any]] = list(dict.items(self))
             for key, value in pairs:
-                if type(value) is bytes:
+                if type(value) is tuple:
                     self._unpickle(key, value)
+                    if self._current() is not self:
+                        return self._current()
             self._complete = True
+        return self
 
     def values(self) -> Any:
         """Every entry."""
-        self.load_all()
-        return dict.values(self)
+        table = self.load_all()
+        return dict.values(self) if table is self else table.values()
 
     def items(self) -> Any:
         """Every (id, entry) pair."""
-        self.load_all()
-        return dict.items(self)
+        table = self.load_all()
+        return dict.items(self) if table is self else table.items()
 
     def pop(self, key: str, default: Any = _MISSING) -> Any:
         """Remove ``key`` and return its entry (or ``default``)."""
-        value = dict.pop(self, key, _MISSING)
-        if value is _MISSING:
+        if key not in self:
             if default is _MISSING:
                 raise KeyError(key)
             return default
-        return _entry(value)
+        entry = self[key]
+        current = self._current()
+        if current is not self:  # reading it found damage: the catalog has a new table
+            return current.pop(key, default)
+        dict.pop(self, key, None)
+        return entry
 
     def popitem(self) -> tuple[str, ModelEntry]:
         """Remove and return the last (id, entry) pair."""
-        key, value = dict.popitem(self)
-        return key, _entry(value)
+        key = next(reversed(self.keys()))
+        return key, self.pop(key)
 
     def setdefault(self, key: str, default: Any = None) -> Any:
         """The entry for ``key``, set to ``default`` first if missing."""
@@ -315,16 +331,26 @@ def _state(obj: Any) -> dict[str, Any]:
 def write_snapshot(settings: Settings, key: str, catalog: Catalog) -> bool:
     """Write the snapshot of a catalog just built; whether it was written."""
     path = snapshot_path(settings)
-    sections = {
-        "entries": {mid: pickle.dumps(e, protocol=5) for mid, e in catalog._entries.items()},
-        "names": _state(catalog._names),
-        "index": {name: getattr(catalog, name) for name in INDEXES},
+    spots: dict[str, Spot] = {}
+    parts: list[bytes] = []
+    at = 0
+    for mid, entry in catalog._entries.items():
+        blob = pickle.dumps(entry, protocol=5)
+        spots[mid] = (at, at + len(blob), zlib.crc32(blob))
+        parts.append(blob)
+        at += len(blob)
+    blobs = {
+        "spots": pickle.dumps(spots, protocol=5),
+        "entries": b"".join(parts),
+        "names": pickle.dumps(_state(catalog._names), protocol=5),
+        "index": pickle.dumps({name: getattr(catalog, name) for name in INDEXES}, protocol=5),
     }
-    blobs = {name: pickle.dumps(value, protocol=5) for name, value in sections.items()}
     table: dict[str, Any] = {}
     offset = 0
     for name, blob in blobs.items():
-        table[name] = {"offset": offset, "length": len(blob), "crc32": zlib.crc32(blob)}
+        # Each entry has its own CRC: checking 80 MB at open would cost what it saves.
+        crc = None if name == "entries" else zlib.crc32(blob)
+        table[name] = {"offset": offset, "length": len(blob), "crc32": crc}
         offset += len(blob)
     header = json.dumps({"format": FORMAT, "key": key, "sections": table}).encode()
     tmp: str | None = None
@@ -348,6 +374,10 @@ def write_snapshot(settings: Settings, key: str, catalog: Catalog) -> bool:
                 os.unlink(tmp)
 
 
+class _Damaged(ValueError):
+    """A snapshot section or entry is not what was written."""
+
+
 def _discard(path: Path, why: str) -> None:
     log.debug("catalog snapshot %s ignored: %s", path, why)
     with contextlib.suppress(OSError):
@@ -355,72 +385,121 @@ def _discard(path: Path, why: str) -> None:
 
 
 class _Sections:
-    """The sections of one open snapshot file, read on first use."""
+    """The sections of one open snapshot file, read on first use.
 
-    def __init__(self, path: Path, data: mmap.mmap, start: int, table: dict[str, Any]) -> None:
+    Damage found after the catalog was handed out (an index section or an entry that
+    fails its CRC) rebuilds the catalog from its sources and moves the rebuilt tables
+    into it, so that no caller ever sees what the damaged file held.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        data: mmap.mmap,
+        start: int,
+        table: dict[str, Any],
+        rebuild: Callable[[], Catalog],
+    ) -> None:
         self.path = path
         self.data = data
         self.start = start
         self.table = table
-        self.lock = threading.Lock()
+        self.rebuild = rebuild
+        self.lock = threading.RLock()
+        self.catalog: Catalog | None = None
+
+    def _view(self, name: str, begin: int = 0, end: int | None = None) -> memoryview:
+        spec = self.table[name]
+        first = self.start + int(spec["offset"])
+        last = first + int(spec["length"])
+        return memoryview(self.data)[first + begin : last if end is None else first + end]
 
     def read(self, name: str) -> Any:
-        """Unpickle one section after checking its CRC; raises ValueError when damaged."""
-        spec = self.table[name]
-        begin = self.start + int(spec["offset"])
-        view = memoryview(self.data)[begin : begin + int(spec["length"])]
+        """Unpickle one section after checking its CRC; raises ``_Damaged``."""
+        view = self._view(name)
         try:
-            if zlib.crc32(view) != spec["crc32"]:
-                raise ValueError(f"section {name!r} fails its checksum")
+            if zlib.crc32(view) != self.table[name]["crc32"]:
+                raise _Damaged(f"section {name!r} fails its checksum")
             with paused_gc():
                 return pickle.loads(view)
         except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError) as e:
-            raise ValueError(f"section {name!r} does not unpickle: {e}") from None
+            raise _Damaged(f"section {name!r} does not unpickle: {e}") from None
         finally:
             view.release()
 
+    def entry(self, spot: Spot) -> ModelEntry | None:
+        """The entry at a spot of the ``entries`` section (None: damaged, catalog rebuilt)."""
+        begin, end, crc = spot
+        view = self._view("entries", begin, end)
+        try:
+            if zlib.crc32(view) != crc:
+                raise _Damaged(f"the entry at {begin} fails its checksum")
+            try:
+                entry = pickle.loads(view)
+            except Exception as e:  # a damaged pickle can raise almost anything
+                raise _Damaged(f"the entry at {begin} does not unpickle: {e}") from None
+            if not isinstance(entry, ModelEntry):
+                raise _Damaged(f"the entry at {begin} is not an entry")
+            return entry
+        except _Damaged as e:
+            self.damaged(str(e))
+            return None
+        finally:
+            view.release()
+
+    def rebuilt_entry(self, model_id: str) -> ModelEntry:
+        """An entry from the rebuilt catalog (KeyError if the rebuilt one lacks it)."""
+        assert self.catalog is not None
+        return self.catalog._entries[model_id]
+
+    def damaged(self, why: str) -> None:
+        """Forget the file and give the catalog freshly built tables."""
+        catalog = self.catalog
+        assert catalog is not None
+        with self.lock, catalog._lock:
+            if catalog.__dict__.get("_deferred") is not self:
+                return  # another thread did it already
+            _discard(self.path, why)
+            rebuilt = self.rebuild()
+            for name in ("_entries", *NAMES, *INDEXES):
+                catalog.__dict__[name] = rebuilt.__dict__[name]
+            del catalog.__dict__["_deferred"]
+
     def load(self, catalog: Catalog, attribute: str) -> Any:
         """Put a deferred attribute (and the rest of its section) on the catalog."""
+        if attribute not in NAMES + INDEXES:
+            raise AttributeError(attribute)
         with self.lock:
             have = catalog.__dict__
-            if attribute in NAMES and not isinstance(have.get("_names"), _DeferredNames):
-                return have["_names"]
             if attribute in INDEXES and attribute in have:
                 return have[attribute]
-            if attribute not in NAMES + INDEXES:
-                raise AttributeError(attribute)
+            if attribute in NAMES and not isinstance(have.get("_names"), _DeferredNames):
+                return have["_names"]
             try:
                 if attribute in NAMES:
                     state = self.read("names")
                     if not isinstance(state, dict):
-                        raise ValueError("section 'names' is not a name index")
+                        raise _Damaged("section 'names' is not a name index")
                     names = NameIndex()
                     names.__dict__.update(state)
                     have["_names"] = names
                 else:
                     index = self.read("index")
                     if not isinstance(index, dict) or set(index) != set(INDEXES):
-                        raise ValueError("section 'index' is not the catalog's indexes")
+                        raise _Damaged("section 'index' is not the catalog's indexes")
                     have.update(index)
-            except ValueError as e:
-                _discard(self.path, str(e))
-                _rebuild_indexes(catalog)
+            except _Damaged as e:
+                self.damaged(str(e))
             return have[attribute]
 
 
-def _rebuild_indexes(catalog: Catalog) -> None:
-    """Index every entry afresh (a damaged section is never used)."""
-    fresh = Catalog()
-    have = catalog.__dict__
-    for name in (*NAMES, *INDEXES):
-        have[name] = fresh.__dict__[name]
-    with paused_gc():
-        for entry in catalog._entries.values():
-            catalog._index_entry(entry)
+def read_snapshot(
+    settings: Settings, key: str, *, rebuild: Callable[[], Catalog]
+) -> Catalog | None:
+    """The catalog from a snapshot with this key, or None (none there, stale, or damaged).
 
-
-def read_snapshot(settings: Settings, key: str) -> Catalog | None:
-    """The catalog from a snapshot with this key, or None (none there, stale, or damaged)."""
+    ``rebuild`` builds the catalog from its sources, for damage found later on.
+    """
     path = snapshot_path(settings)
     try:
         with open(path, "rb") as f:
@@ -430,25 +509,26 @@ def read_snapshot(settings: Settings, key: str) -> Catalog | None:
         return None  # none yet (ValueError: an empty file cannot be mapped)
     try:
         if data[: len(MAGIC)] != MAGIC:
-            raise ValueError("not a catalog snapshot")
+            raise _Damaged("not a catalog snapshot")
         size = int.from_bytes(data[len(MAGIC) : len(MAGIC) + 4], "big")
         start = len(MAGIC) + 4 + size
         header = json.loads(data[len(MAGIC) + 4 : start])
         if not isinstance(header, dict) or header.get("format") != FORMAT:
-            raise ValueError("another snapshot format")
+            raise _Damaged("another snapshot format")
         if header.get("key") != key:
-            return None  # stale: the catalog changed since (the next build replaces it)
+            data.close()
+            return None  # stale: the catalog changed since (this build replaces it)
         table = header["sections"]
-        if set(table) != {"entries", "names", "index"}:
-            raise ValueError("sections missing")
+        if set(table) != {"spots", "entries", "names", "index"}:
+            raise _Damaged("sections missing")
         end = max(int(s["offset"]) + int(s["length"]) for s in table.values())
         if start + end != len(data):
-            raise ValueError(f"{len(data)} bytes where the header says {start + end}")
-        sections = _Sections(path, data, start, table)
-        raw = sections.read("entries")
-        if not isinstance(raw, dict) or not all(type(v) is bytes for v in raw.values()):
-            raise ValueError("section 'entries' is not id → pickled entry")
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+            raise _Damaged(f"{len(data)} bytes where the header says {start + end}")
+        sections = _Sections(path, data, start, table, rebuild)
+        spots = sections.read("spots")
+        if not isinstance(spots, dict):
+            raise _Damaged("section 'spots' is not id → spot")
+    except (ValueError, KeyError, TypeError) as e:  # _Damaged, JSON and UTF-8 errors
         data.close()
         _discard(path, str(e))
         return None
@@ -456,7 +536,8 @@ def read_snapshot(settings: Settings, key: str) -> Catalog | None:
     have = catalog.__dict__
     for name in INDEXES:
         del have[name]
-    have["_entries"] = LazyEntries(raw)
+    have["_entries"] = LazyEntries(spots, sections)
     have["_names"] = _DeferredNames(catalog, sections)
     have["_deferred"] = sections
+    sections.catalog = catalog
     return catalog
