@@ -382,3 +382,21 @@ def test_a_damaged_entry_is_rebuilt_where_it_is_read() -> None:
     assert not path.exists()
     fresh()
     assert isinstance(fresh()._entries, snapshot.LazyEntries)
+
+
+def test_bulk_save_replaces_in_batches_and_the_last_of_equal_ids_wins() -> None:
+    from modelport.api.catalog import _repository
+
+    repo = _repository()
+    first = [make_entry(f"acme/bulk-{i}", description="first") for i in range(1200)]
+    repo.save(first, origin="user")
+    again = [make_entry(f"acme/bulk-{i}", description="again") for i in range(0, 1200, 2)]
+    repo.save([*again, make_entry("acme/bulk-0", description="last")], origin="user")
+    stored = {e.id: e.description for _o, e in repo.entries(origin="user")}
+    assert len(stored) == 1200
+    assert stored["acme/bulk-0"] == "last"
+    assert stored["acme/bulk-2"] == "again" and stored["acme/bulk-1"] == "first"
+    assert repo.replace_origin("remote:x", [make_entry("acme/bulk-5"), make_entry("r/1")]) == [
+        "acme/bulk-5"
+    ]
+    assert [e.id for _o, e in repo.entries(origin="remote:x")] == ["r/1"]
