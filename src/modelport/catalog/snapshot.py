@@ -4,8 +4,8 @@ A snapshot is modelport's own cache file, ``$MODELPORT_HOME/catalog.snapshot``, 
 atomically (temporary name, then rename) after a catalog is built. Its key digests
 everything the built catalog depends on, and a snapshot whose key differs is ignored:
 
-- the snapshot format, modelport's and Python's versions, and the source of the catalog
-  package (a change in how entries are indexed changes the key);
+- the snapshot format, modelport's, Python's and pydantic's versions, and the source of
+  the catalog package (a change in how entries are indexed changes the key);
 - the content of the bundled data files, and whether they are loaded;
 - the database file and its catalog stamp, which SQLite triggers change in the same
   transaction as every write to catalog entries (user entries, remote catalog updates), by
@@ -15,7 +15,7 @@ Any other database (PostgreSQL, an in-memory SQLite) bypasses the snapshot: the 
 is built from the database each time, as before.
 
 Layout: ``MAGIC``, a 4-byte header length, the header (JSON: format, key, and each
-section's offset, length and CRC-32), then the sections, each a pickle:
+section's offset, length and CRC-32), then the sections:
 
 - ``spots``: id → where the entry's own pickle lies (and its CRC-32), in catalog order;
   read when the snapshot is opened;
@@ -42,7 +42,6 @@ import os
 import pickle
 import sqlite3
 import sys
-import tempfile
 import threading
 import zlib
 from collections.abc import Callable, Iterator, Mapping
@@ -138,12 +137,17 @@ def catalog_key(settings: Settings) -> str | None:
         return None
     if row is None:
         return None
+    import pydantic_core
+    from pydantic.version import VERSION as pydantic_version
+
     from modelport import __version__
 
     parts = [
         f"format={FORMAT}",
         f"modelport={__version__}",
         f"python={sys.version}",
+        # Entries are pickled pydantic models: another pydantic may lay them out differently.
+        f"pydantic={pydantic_version}/{pydantic_core.__version__}",
         f"package={_package_digest()}",
         f"bundled={settings.bundled_catalog}",
         f"database={db_file}",
@@ -353,6 +357,8 @@ def write_snapshot(settings: Settings, key: str, catalog: Catalog) -> bool:
         table[name] = {"offset": offset, "length": len(blob), "crc32": crc}
         offset += len(blob)
     header = json.dumps({"format": FORMAT, "key": key, "sections": table}).encode()
+    import tempfile
+
     tmp: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
