@@ -57,8 +57,9 @@ catalog_state = Table(
     Column("stamp", String(64), nullable=False),
 )
 
-#: Triggers rather than application code, so that no write path (another version of
-#: modelport, a future method, a user's own SQL) can change entries without the stamp.
+#: SQLite only (other databases bypass the snapshot). Triggers rather than application
+#: code, so that no write path (another version of modelport, a future method, a user's
+#: own SQL) can change entries without changing the stamp.
 _NEW_STAMP = "lower(hex(randomblob(16)))"
 SQLITE_STAMP_DDL = (
     f"INSERT OR IGNORE INTO catalog_state (id, stamp) VALUES (1, {_NEW_STAMP})",
