@@ -24,18 +24,23 @@ _GC_PAUSE_OVER = 1000
 
 
 @contextlib.contextmanager
-def paused_gc() -> Iterator[None]:
+def paused_gc(*, freeze: bool = False) -> Iterator[None]:
     """Pause the cyclic garbage collector while building many long-lived objects.
 
     Indexing or unpickling a large catalog creates hundreds of thousands of containers
     and no garbage; the collector would scan them again every few hundred allocations
-    (half the time of indexing 100k entries).
+    (half the time of indexing 100k entries). With ``freeze``, what was built moves to
+    the permanent generation (``gc.freeze``), so that the first collections afterwards
+    do not scan it all again either (0.5 s after reading a 50k-entry name index);
+    reference counting still frees it.
     """
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        if freeze:
+            gc.freeze()
         if was_enabled:
             gc.enable()
 
@@ -349,7 +354,9 @@ class Catalog:
                 if entry.id in seen or (not replace and entry.id in self._entries):
                     raise DuplicateModelError(entry.id)
                 seen.add(entry.id)
-            with paused_gc() if len(batch) > _GC_PAUSE_OVER else contextlib.nullcontext():
+            with (
+                paused_gc(freeze=True) if len(batch) > _GC_PAUSE_OVER else contextlib.nullcontext()
+            ):
                 for entry in batch:
                     old = self._entries.get(entry.id)
                     if old is not None:

@@ -47,7 +47,7 @@ class CatalogRepository:
             query = query.where(catalog_entries.c.origin == origin)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
-        with paused_gc():
+        with paused_gc(freeze=len(rows) > 10_000):
             return [(row.origin, ModelEntry.model_validate_json(row.data)) for row in rows]
 
     def origin_of(self, model_id: str) -> str | None:

@@ -76,6 +76,8 @@ FORMAT = 1
 NAMES = ("_names",)
 INDEXES = ("_index", "_context", "_price", "_vram")
 _LOCK_TYPES = (type(threading.Lock()), type(threading.RLock()))
+#: Sections larger than this (about 10,000 entries' worth) are frozen after reading.
+_FREEZE_OVER = 4 * 1024 * 1024
 
 
 # -------------------------------------------------------------------- the key
@@ -229,7 +231,7 @@ class LazyEntries(dict[str, ModelEntry]):
         """Unpickle every entry not read yet; returns the table that now holds them all."""
         if self._complete:
             return self
-        with self._lock, paused_gc():
+        with self._lock, paused_gc(freeze=len(self) > 10_000):
             pairs: list[tuple[str, Any]] = list(dict.items(self))
             for key, value in pairs:
                 if type(value) is tuple:
@@ -426,7 +428,7 @@ class _Sections:
         try:
             if zlib.crc32(view) != self.table[name]["crc32"]:
                 raise _Damaged(f"section {name!r} fails its checksum")
-            with paused_gc():
+            with paused_gc(freeze=len(view) > _FREEZE_OVER):
                 return pickle.loads(view)
         except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError) as e:
             raise _Damaged(f"section {name!r} does not unpickle: {e}") from None
