@@ -17,6 +17,7 @@ every entry in every process). Each home is a fresh temporary folder.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import shutil
@@ -130,21 +131,33 @@ COMMANDS: list[tuple[str, list[str]]] = [
 ]
 
 
+#: Runs a command and reports its wall time, CPU time and peak RSS. A small process in
+#: between, because a child forked straight from this one (which holds 100k entries)
+#: would report this process's peak RSS as its own.
+MEASURE = """
+import json, os, subprocess, sys, time
+t = time.perf_counter()
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+err = proc.stderr.read().decode()
+_pid, status, usage = os.wait4(proc.pid, 0)
+print(json.dumps({"wall": time.perf_counter() - t, "cpu": usage.ru_utime + usage.ru_stime,
+    "rss_kib": usage.ru_maxrss, "code": os.waitstatus_to_exitcode(status), "err": err[-2000:]}))
+"""
+
+
 def run_measured(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
     """Wall seconds, CPU seconds (user + system) and peak RSS (MiB) of one process.
 
     CPU time is the figure to trust on a busy machine: waiting for a core adds wall time
     but not CPU time. The command must succeed.
     """
-    t = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    stderr = proc.stderr.read().decode() if proc.stderr else ""
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {stderr.strip()}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024  # Linux: KiB
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURE, *cmd], env=env, capture_output=True, text=True, check=True
+    )
+    got = json.loads(done.stdout)
+    if got["code"] != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({got['code']}): {got['err'].strip()}")
+    return got["wall"], got["cpu"], got["rss_kib"] / 1024  # Linux reports KiB
 
 
 def command_table(user_entries: int, runs: int) -> None:
