@@ -107,6 +107,8 @@ def test_entries_round_trip_equal() -> None:
     assert dict(restored._entries) == entries
     assert {**restored._entries} == entries
     assert restored._entries.copy() == entries
+    assert fresh()._entries == entries
+    assert fresh()._entries | {} == entries and {} | fresh()._entries == entries
 
 
 def test_lazy_entries_never_hand_out_bytes() -> None:

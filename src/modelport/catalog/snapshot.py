@@ -283,6 +283,20 @@ class LazyEntries(dict[str, ModelEntry]):
     def __reduce__(self) -> Any:
         return (dict, (self.copy(),))
 
+    def __eq__(self, other: object) -> bool:
+        return dict(self.items()) == other
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = None
+
+    def __or__(self, other: Any) -> Any:
+        return self.copy() | other
+
+    def __ror__(self, other: Any) -> Any:
+        return other | self.copy()
+
     def __repr__(self) -> str:
         return f"LazyEntries({len(self)} entries)"
 
