@@ -402,3 +402,29 @@ def test_bulk_save_replaces_in_batches_and_the_last_of_equal_ids_wins() -> None:
         "acme/bulk-5"
     ]
     assert [e.id for _o, e in repo.entries(origin="remote:x")] == ["r/1"]
+
+
+@pytest.mark.parametrize("damaged", [False, True])
+def test_threads_reading_a_fresh_snapshot_agree(damaged: bool) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    built = fresh()
+    expected = (built.resolve("minilm"), built.query(CatalogQuery(source="api", limit=3)))
+    if damaged:
+        path = snapshot.snapshot_path(get_settings())
+        data = bytearray(path.read_bytes())
+        data[-10] ^= 0xFF  # inside the last section, the filter indexes
+        path.write_bytes(bytes(data))
+    catalog = fresh()
+
+    def work(i: int) -> tuple[object, ...]:
+        if i % 3 == 0:
+            catalog.values()
+        got = (catalog.resolve("minilm"), catalog.query(CatalogQuery(source="api", limit=3)))
+        catalog.stats()
+        return got
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(work, range(32)))
+    assert all(r == expected for r in results)
+    assert catalog.keys() == built.keys()

@@ -188,13 +188,12 @@ class LazyEntries(dict[str, ModelEntry]):
     and ``__getitem__``.
     """
 
-    __slots__ = ("_complete", "_lock", "_sections")
+    __slots__ = ("_complete", "_sections")
 
     def __init__(self, spots: Mapping[str, Spot], sections: _Sections) -> None:
         super().__init__(spots)  # type: ignore[arg-type]
         # Only the entries given here are ever spots, so once all were read, none is.
         self._complete = not spots
-        self._lock = threading.Lock()
         self._sections = sections
 
     def _unpickle(self, key: str, spot: Spot) -> ModelEntry:
@@ -231,7 +230,7 @@ class LazyEntries(dict[str, ModelEntry]):
         """Unpickle every entry not read yet; returns the table that now holds them all."""
         if self._complete:
             return self
-        with self._lock, paused_gc(freeze=len(self) > 10_000):
+        with self._sections.lock, paused_gc(freeze=len(self) > 10_000):
             pairs: list[tuple[str, Any]] = list(dict.items(self))
             for key, value in pairs:
                 if type(value) is tuple:
@@ -427,8 +426,9 @@ class _Sections:
         self.start = start
         self.table = table
         self.rebuild = rebuild
-        self.lock = threading.RLock()
         self.catalog: Catalog | None = None
+        # The catalog's own lock once it exists: one lock, so no two can deadlock.
+        self.lock: Any = threading.RLock()
 
     def _view(self, name: str, begin: int = 0, end: int | None = None) -> memoryview:
         spec = self.table[name]
@@ -478,7 +478,7 @@ class _Sections:
         """Forget the file and give the catalog freshly built tables."""
         catalog = self.catalog
         assert catalog is not None
-        with self.lock, catalog._lock:
+        with self.lock:
             if catalog.__dict__.get("_deferred") is not self:
                 return  # another thread did it already
             _discard(self.path, why)
@@ -562,4 +562,5 @@ def read_snapshot(
     have["_names"] = _DeferredNames(catalog, sections)
     have["_deferred"] = sections
     sections.catalog = catalog
+    sections.lock = catalog._lock
     return catalog
