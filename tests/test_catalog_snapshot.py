@@ -56,6 +56,14 @@ def other_process(code: str) -> None:
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
 
 
+def outcome(catalog: Catalog, name: str) -> object:
+    """What resolving a name gives: the match, or the error with its suggestions."""
+    try:
+        return catalog.resolve(name)
+    except ModelNotFoundError as e:
+        return (type(e).__name__, str(e), getattr(e, "suggestions", None))
+
+
 def fresh() -> Catalog:
     """The catalog as this process would load it on start."""
     api.reset()
@@ -98,6 +106,31 @@ def test_deferred_exact_lookup_matches_the_name_index() -> None:
     assert not isinstance(restored._names, NameIndex)  # exact ids needed no index
     assert restored.resolve("minilm") == built.resolve("minilm")
     assert isinstance(restored._names, NameIndex)
+    # Names, aliases and normalized names need no fuzzy tables; a typo does.
+    assert "_token_ids" not in vars(restored._names)
+    assert restored.resolve("gpt-4o") == built.resolve("gpt-4o")
+    assert "_token_ids" not in vars(restored._names)
+    for typo in ("minlm", "all minilm l6", "qwen coder", "lama 3.1 8b"):
+        assert outcome(restored, typo) == outcome(built, typo)
+    assert "_token_ids" in vars(restored._names)
+
+
+def test_a_partly_read_name_index_takes_new_entries() -> None:
+    fresh()
+    catalog = fresh()
+    catalog.resolve("gpt-4o")  # the name index is read, its fuzzy tables are not
+    assert "_fuzzy_keys" not in vars(catalog._names)
+    catalog.register(make_entry("acme/zebrafish-detector-9000"))
+    catalog.remove("openai/gpt-4o")
+    built = Catalog(load_bundled_entries())
+    built.register(make_entry("acme/zebrafish-detector-9000"))
+    built.remove("openai/gpt-4o")
+    assert outcome(catalog, "zebrafish detectr 9000") == outcome(built, "zebrafish detectr 9000")
+    assert "acme/zebrafish-detector-9000" in {h.entry.id for h in catalog.search("zebrafish")}
+    assert "openai/gpt-4o" not in {h.entry.id for h in catalog.search("gpt 4o", limit=50)}
+    assert [h.entry.id for h in catalog.search("llama 8b")] == [
+        h.entry.id for h in built.search("llama 8b")
+    ]
 
 
 def test_entries_round_trip_equal() -> None:
@@ -253,6 +286,7 @@ def test_the_key_follows_code_settings_and_database(
         "spots-byte",
         "entries-byte",
         "names-byte",
+        "fuzzy-byte",
         "index-byte",
     ],
 )

@@ -23,7 +23,8 @@ section's offset, length and CRC-32), then the sections:
   (``show`` reads one of 50,000, and only its pages of the mapped file). Unpickling a
   pydantic model does not validate it, so the hot path never builds the validators
   either (``defer_build`` in ``entry.py``);
-- ``names`` and ``index``: the name index and the filter indexes, read on first use.
+- ``names``, ``fuzzy`` and ``index``: the name index without and with the parts only
+  fuzzy matching reads, and the filter indexes, each read on first use.
 
 A snapshot that is truncated, fails a checksum or does not unpickle is never used: found
 at open, the catalog is built from its sources instead; found later (an index section or
@@ -75,6 +76,17 @@ FORMAT = 1
 #: Catalog attributes that live in the ``names`` and ``index`` sections.
 NAMES = ("_names",)
 INDEXES = ("_index", "_context", "_price", "_vram")
+#: Parts of ``NameIndex`` that only fuzzy matching and search read: the ``fuzzy``
+#: section, read on first use. A part not named here (a new one) goes to ``names``.
+FUZZY = (
+    "_token_ids",
+    "_sorted_tokens",
+    "_vocabulary",
+    "_fuzzy_keys",
+    "_scan_ids",
+    "_scan_keys",
+    "_scan_pos",
+)
 _LOCK_TYPES = (type(threading.Lock()), type(threading.RLock()))
 #: Sections larger than this (about 10,000 entries' worth) are frozen after reading.
 _FREEZE_OVER = 4 * 1024 * 1024
@@ -339,17 +351,36 @@ class _DeferredNames:
         return iter(self._real())  # type: ignore[call-overload, no-any-return]
 
 
+class _PartialNameIndex(NameIndex):
+    """A name index read without its fuzzy-matching parts, which it reads on first use.
+
+    ``show NAME`` resolves by id, alias or normalized name, which never touch the token
+    and scan tables: at 50,000 entries they are half of what the index takes to read.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for an attribute this object lacks: one of the fuzzy parts.
+        sections = self.__dict__.get("_snapshot")
+        if sections is None or name not in FUZZY:
+            raise AttributeError(f"'NameIndex' object has no attribute {name!r}")
+        return sections.load_fuzzy(self, name)
+
+
 # -------------------------------------------------------------------- file
 
 
 def _state(obj: Any) -> dict[str, Any]:
     """An object's attributes without its locks (a restored object gets fresh ones)."""
-    return {k: v for k, v in vars(obj).items() if not isinstance(v, _LOCK_TYPES)}
+    return {
+        k: v for k, v in vars(obj).items() if not isinstance(v, _LOCK_TYPES) and k != "_snapshot"
+    }
 
 
 def write_snapshot(settings: Settings, key: str, catalog: Catalog) -> bool:
     """Write the snapshot of a catalog just built; whether it was written."""
     path = snapshot_path(settings)
+    names = _state(catalog._names)
+    fuzzy = {name: names.pop(name) for name in FUZZY if name in names}
     spots: dict[str, Spot] = {}
     parts: list[bytes] = []
     at = 0
@@ -361,7 +392,8 @@ def write_snapshot(settings: Settings, key: str, catalog: Catalog) -> bool:
     blobs = {
         "spots": pickle.dumps(spots, protocol=5),
         "entries": b"".join(parts),
-        "names": pickle.dumps(_state(catalog._names), protocol=5),
+        "names": pickle.dumps(names, protocol=5),
+        "fuzzy": pickle.dumps(fuzzy, protocol=5),
         "index": pickle.dumps({name: getattr(catalog, name) for name in INDEXES}, protocol=5),
     }
     table: dict[str, Any] = {}
@@ -487,6 +519,28 @@ class _Sections:
                 catalog.__dict__[name] = rebuilt.__dict__[name]
             del catalog.__dict__["_deferred"]
 
+    def load_fuzzy(self, names: NameIndex, attribute: str) -> Any:
+        """Give a name index its fuzzy-matching parts (those it does not have yet)."""
+        with self.lock:
+            have = names.__dict__
+            if attribute in have:
+                return have[attribute]
+            try:
+                state = self.read("fuzzy")
+                if not isinstance(state, dict):
+                    raise _Damaged("section 'fuzzy' is not part of a name index")
+            except _Damaged as e:
+                self.damaged(str(e))
+                assert self.catalog is not None
+                return getattr(self.catalog._names, attribute)
+            for name, value in state.items():
+                # One the index set itself since (an emptied cache) is newer: keep it.
+                have.setdefault(name, value)
+            del have["_snapshot"]
+            if attribute not in have:
+                raise AttributeError(attribute)
+            return have[attribute]
+
     def load(self, catalog: Catalog, attribute: str) -> Any:
         """Put a deferred attribute (and the rest of its section) on the catalog."""
         if attribute not in NAMES + INDEXES:
@@ -502,8 +556,11 @@ class _Sections:
                     state = self.read("names")
                     if not isinstance(state, dict):
                         raise _Damaged("section 'names' is not a name index")
-                    names = NameIndex()
+                    names = _PartialNameIndex()
+                    for name in FUZZY:
+                        names.__dict__.pop(name, None)
                     names.__dict__.update(state)
+                    names.__dict__["_snapshot"] = self
                     have["_names"] = names
                 else:
                     index = self.read("index")
@@ -541,7 +598,7 @@ def read_snapshot(
             data.close()
             return None  # stale: the catalog changed since (this build replaces it)
         table = header["sections"]
-        if set(table) != {"spots", "entries", "names", "index"}:
+        if set(table) != {"spots", "entries", "names", "fuzzy", "index"}:
             raise _Damaged("sections missing")
         end = max(int(s["offset"]) + int(s["length"]) for s in table.values())
         if start + end != len(data):
