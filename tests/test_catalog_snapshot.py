@@ -346,6 +346,18 @@ def test_other_databases_bypass_the_snapshot(monkeypatch: pytest.MonkeyPatch) ->
         api.get_catalog()
 
 
+def test_a_killed_writer_leaves_no_lasting_litter() -> None:
+    fresh()
+    home = snapshot.snapshot_path(get_settings()).parent
+    old, recent = home / ".catalog.snapshot.old.tmp", home / ".catalog.snapshot.new.tmp"
+    old.write_bytes(b"half")
+    recent.write_bytes(b"half")
+    os.utime(old, (0, 0))
+    api.add_entries([make_entry("acme/after-a-crash")])
+    assert "acme/after-a-crash" in fresh()  # rebuilt: writes a new snapshot
+    assert not old.exists() and recent.exists()  # a recent one may be another's, mid-write
+
+
 def test_an_unwritable_home_costs_speed_not_correctness(tmp_path: Path) -> None:
     fresh()
     path = snapshot.snapshot_path(get_settings())

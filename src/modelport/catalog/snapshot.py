@@ -405,10 +405,16 @@ def write_snapshot(settings: Settings, key: str, catalog: Catalog) -> bool:
         offset += len(blob)
     header = json.dumps({"format": FORMAT, "key": key, "sections": table}).encode()
     import tempfile
+    import time
 
     tmp: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        # A process killed while writing leaves its temporary file: clear old ones.
+        for old in path.parent.glob(".catalog.snapshot.*.tmp"):
+            with contextlib.suppress(OSError):
+                if old.stat().st_mtime < time.time() - 3600:
+                    old.unlink()
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".catalog.snapshot.", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             f.write(MAGIC + len(header).to_bytes(4, "big") + header)
