@@ -1,4 +1,8 @@
-"""Hermetic tests: every test gets its own MODELPORT_HOME and fresh process caches."""
+"""Hermetic tests: every test gets its own MODELPORT_HOME, working directory and caches.
+
+Every test runs with its working directory in its own ``tmp_path``, and the run fails if
+the suite left anything new in the checkout (``git status --porcelain --ignored``).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from typing import Any
 import pytest
 
 from modelport.catalog.entry import ModelEntry
+from tests.checkout import ROOT, TREE_KEY, tree_changes, tree_state
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -19,10 +24,23 @@ os.environ.setdefault("USE_TF", "0")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_cwd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    # Session fixtures (models built once for many tests) run before any test's own
+    # folder exists: they too write into a temporary working directory.
+    before = Path.cwd()
+    folder = tmp_path_factory.mktemp("cwd")
+    os.chdir(folder)
+    yield folder
+    os.chdir(before)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     import modelport.api as api
 
+    # Whatever code writes into "the current directory" writes into this test's folder.
+    monkeypatch.chdir(tmp_path)
     home = tmp_path / "home"
     monkeypatch.setenv("MODELPORT_HOME", str(home))
     for var in (
@@ -77,3 +95,22 @@ def make_entry(model_id: str = "acme/tiny-model", **fields: Any) -> ModelEntry:
     }
     data.update(fields)
     return ModelEntry.model_validate(data)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Snapshot the checkout before any test runs."""
+    session.config.stash[TREE_KEY] = tree_state(ROOT)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if the suite wrote anything into the checkout."""
+    new = tree_changes(session.config.stash.get(TREE_KEY, None), tree_state(ROOT))
+    if new:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        text = "The test suite left files in the checkout:\n" + "\n".join(f"  {n}" for n in new)
+        if reporter is not None:
+            reporter.ensure_newline()
+            reporter.write_line(text, red=True)
+        else:  # no terminal plugin (-p no:terminal)
+            print(text)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -474,3 +474,16 @@ def test_threads_reading_a_fresh_snapshot_agree(damaged: bool) -> None:
         results = list(pool.map(work, range(32)))
     assert all(r == expected for r in results)
     assert catalog.keys() == built.keys()
+
+
+def test_uses_journaled_while_no_catalog_was_loaded_count_with_a_snapshot() -> None:
+    fresh()
+    fresh()
+    api.reset()
+    from modelport.api.catalog import record_use
+
+    record_use("hf", "openai/gpt-4o")  # no catalog loaded: journaled
+    catalog = api.get_catalog()
+    assert isinstance(catalog._entries, snapshot.LazyEntries)
+    assert catalog.usage("openai/gpt-4o") == 1
+    assert fresh().usage("openai/gpt-4o") == 1  # folded once, into the database

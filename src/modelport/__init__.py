@@ -6,6 +6,8 @@ The public API is imported lazily so that ``modelport --help`` starts fast.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -38,10 +40,38 @@ _LAZY: dict[str, str] = {
     "validate_model": "modelport.api",
 }
 
-__all__ = sorted([*_LAZY, "__version__"])
+# The public API, sorted; a test checks it against _LAZY and the TYPE_CHECKING imports.
+__all__ = [
+    "AmbiguousModelError",
+    "Catalog",
+    "CatalogQuery",
+    "ModelEntry",
+    "ModelNotFoundError",
+    "ModelportError",
+    "Ref",
+    "__version__",
+    "add_entries",
+    "convert",
+    "get_catalog",
+    "import_catalog",
+    "list_models",
+    "load_model",
+    "parse_ref",
+    "pull",
+    "query_models",
+    "recommend",
+    "remove",
+    "resolve_model",
+    "run",
+    "search_models",
+    "select_models",
+    "show_model",
+    "system_info",
+    "validate_model",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from modelport.api import (  # noqa: F401
+    from modelport.api import (
         add_entries,
         convert,
         get_catalog,
@@ -60,10 +90,10 @@ if TYPE_CHECKING:  # pragma: no cover
         system_info,
         validate_model,
     )
-    from modelport.catalog.catalog import Catalog, CatalogQuery  # noqa: F401
-    from modelport.catalog.entry import ModelEntry  # noqa: F401
-    from modelport.errors import AmbiguousModelError, ModelNotFoundError, ModelportError  # noqa: F401
-    from modelport.refs import Ref, parse_ref  # noqa: F401
+    from modelport.catalog.catalog import Catalog, CatalogQuery
+    from modelport.catalog.entry import ModelEntry
+    from modelport.errors import AmbiguousModelError, ModelNotFoundError, ModelportError
+    from modelport.refs import Ref, parse_ref
 
 
 def __getattr__(name: str) -> Any:
@@ -77,3 +107,18 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return __all__
+
+
+class _Package(types.ModuleType):
+    """This package, whose public names win over its subpackages of the same name."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Importing ``modelport.convert.export`` makes Python set ``modelport.convert`` to the
+        # subpackage, which would hide the public ``convert`` function; the subpackage stays
+        # reachable through ``sys.modules`` and every ``from modelport.convert… import``.
+        if name in _LAZY and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -1,8 +1,20 @@
 """The one exception hierarchy of modelport.
 
 Every error carries a user-facing ``message`` and, where there is a next step, a
-``hint``. The CLI prints ``message`` and ``hint`` on one line and exits 1 (2 for
-usage errors); the server maps each class to one HTTP status and one JSON shape.
+``hint`` that names CLI flags and commands. The CLI prints ``message`` and ``hint`` on
+one line (one JSON object on stderr with ``--json``) and exits with the class's
+``exit_code``; the server maps each class to one HTTP status and one JSON shape.
+
+Exit codes of the CLI:
+
+    0    success
+    1    an error (every class below unless it says otherwise)
+    2    bad usage or bad input: a reference, a value, a task, a hub name, a folder
+    3    code the user has not trusted would run; ``validate``: the model does not fit
+    4    ``serve``: the port is already in use
+    130  interrupted (Ctrl-C)
+
+The tree (a test checks it against the classes):
 
     ModelportError
      ├── ConfigError                  a setting or the config file is invalid
@@ -14,7 +26,8 @@ usage errors); the server maps each class to one HTTP status and one JSON shape.
      │    ├── CatalogValidationError  (also ValueError) entries fail the schema
      │    └── CatalogShrinkError      a remote update would drop too many entries
      ├── InvalidValueError            (also ValueError) a number, size or option is out of range
-     ├── UnknownTaskError             (also ValueError) a pipeline task name is unknown
+     │    └── UnknownTaskError        (also ValueError) a pipeline task name is unknown
+     ├── FolderNotFoundError          (also FileNotFoundError) a model folder path is no folder
      ├── MissingExtraError            (also ImportError) an optional extra is not installed
      ├── RemoteError                  (also ConnectionError) a remote catalog or hub failed
      │    ├── HubUnavailableError     a hub cannot be reached or answers 5xx
@@ -24,10 +37,13 @@ usage errors); the server maps each class to one HTTP status and one JSON shape.
      ├── OfflineError                 offline mode and the model is not complete in the store
      ├── UnsafeFileError              a hub lists a file name that would escape the store
      ├── PickleRefusedError           only pickle weights exist and --allow-pickle was not given
+     ├── UntrustedCodeError           (also PermissionError) it would run code not trusted
+     ├── IncompatibleModelError       the opset or operators are beyond this runtime
      ├── IntegrityError               a download or a stored blob does not match its digest
      ├── ConversionError              an ONNX export failed or differs from the original
      ├── NotInStoreError              (also KeyError) the model is not in the local store
-     └── UnknownHubError              (also ValueError) no hub is registered under that name
+     ├── UnknownHubError              (also ValueError) no hub is registered under that name
+     └── PortInUseError               ``serve``: the address is already taken
 """
 
 from __future__ import annotations
@@ -42,6 +58,7 @@ __all__ = [
     "ConfigError",
     "ConversionError",
     "DuplicateModelError",
+    "FolderNotFoundError",
     "HubAccessError",
     "HubUnavailableError",
     "IncompatibleModelError",
@@ -54,6 +71,7 @@ __all__ = [
     "NotInStoreError",
     "OfflineError",
     "PickleRefusedError",
+    "PortInUseError",
     "RateLimitedError",
     "RemoteError",
     "RevisionNotFoundError",
@@ -162,7 +180,7 @@ class DuplicateModelError(ModelportError):
         place = f" in {where}" if where else ""
         super().__init__(
             f"Model id {model_id!r} appears more than once{place}.",
-            hint="Give every entry a unique id, or pass replace=True to overwrite.",
+            hint="Give every entry a unique id, or import with --replace to overwrite it.",
         )
 
 
@@ -226,6 +244,30 @@ class UnknownTaskError(InvalidValueError):
             else "Run `modelport tasks` to list the known tasks."
         )
         super().__init__(f"Unknown task {task!r}.", hint=hint)
+
+
+class FolderNotFoundError(ModelportError, FileNotFoundError):
+    """A path given as a model folder (``./my-model``, ``/x/y``) is no folder."""
+
+    code = "folder_not_found"
+    exit_code = 2
+    http_status = 404
+
+    def __init__(self, path: str, *, is_file: bool = False) -> None:
+        self.path = path
+        if is_file:
+            super().__init__(
+                f"{path} is a file, not a model folder.",
+                hint="Give the folder that holds it (with its modelport.yml, gpux.yml or config).",
+            )
+            return
+        super().__init__(
+            f"No such folder: {path}.",
+            hint="Check the path; a name without ./ or / is looked up in the catalog.",
+        )
+
+    def __str__(self) -> str:  # OSError would otherwise print its own (empty) fields
+        return self.message
 
 
 class MissingExtraError(ModelportError, ImportError):
@@ -407,3 +449,18 @@ class ConversionError(ModelportError):
 
     code = "conversion_failed"
     http_status = 422
+
+
+class PortInUseError(ModelportError):
+    """``serve`` cannot listen: another process holds the address."""
+
+    code = "port_in_use"
+    exit_code = 4
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        super().__init__(
+            f"Cannot serve on {host}:{port}: the port is already in use.",
+            hint="Stop what listens there, or pick another one with --port.",
+        )

@@ -17,13 +17,14 @@ addresses and maps them. ``str(ref)`` gives the canonical text, and
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from modelport.errors import InvalidReferenceError
 
-__all__ = ["HUB_REGISTRIES", "Ref", "TorchRef", "parse_ref", "parse_torch_name"]
+__all__ = ["HUB_REGISTRIES", "Ref", "TorchRef", "is_path", "parse_ref", "parse_torch_name"]
 
 #: Registries whose models can be pulled into the store (hosted API providers are
 #: registries too, but catalog-only).
@@ -157,6 +158,12 @@ def _from_url(text: str) -> Ref:
     return ref
 
 
+def is_path(text: str) -> bool:
+    """Whether the text is written as a file path (``./x``, ``../x``, ``/x``, ``~/x``)."""
+    text = text.strip()
+    return text in (".", "..") or text.startswith(("./", "../", "/", "~", ".\\", "..\\"))
+
+
 def parse_ref(text: str) -> Ref:
     """Parse ``[registry:]name[@revision]`` into a ``Ref``; raise ``InvalidReferenceError``."""
     if not isinstance(text, str):
@@ -170,6 +177,16 @@ def parse_ref(text: str) -> Ref:
         raise InvalidReferenceError(text, "it contains control characters")
     if re.match(r"(?i)https?://", stripped):
         return _from_url(stripped)
+    if is_path(stripped):
+        # A path is never looked up in the catalog (run and convert read folders first).
+        exists = os.path.isdir(os.path.expanduser(stripped))
+        raise InvalidReferenceError(
+            text,
+            "it is a folder, not a model name"
+            if exists
+            else "it is a path, and no such folder exists",
+            hint="Only run and convert take a folder; name a model as [registry:]name[@revision].",
+        )
 
     registry: str | None = None
     rest = stripped

@@ -8,6 +8,7 @@ every setting once; the docs and a test are generated from it so they cannot dri
 from __future__ import annotations
 
 import os
+import re
 import threading
 import tomllib
 from dataclasses import dataclass, fields
@@ -251,6 +252,31 @@ def parse_size(text: str | float | int, *, default_unit: str = "b") -> int:
     if value < 0 or value != value or value == float("inf"):
         raise InvalidValueError(f"Size must be a finite, non-negative number, got {text!r}.")
     return int(value * _SIZE_UNITS[unit])
+
+
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_seconds(text: str | float | int, *, default_unit: str | None = "s") -> float:
+    """Parse a duration like ``5s``, ``500ms``, ``90m`` or ``30d`` into seconds.
+
+    A bare number is in ``default_unit``; with ``default_unit=None`` a unit is required.
+    """
+    from modelport.errors import InvalidValueError
+
+    hint = "Use a number and a unit: 500ms, 5s, 90m, 12h, 30d, 2w."
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        number, unit = float(text), default_unit
+    else:
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|[smhdw])?\s*", str(text).lower())
+        if not match:
+            raise InvalidValueError(f"Invalid duration {text!r}.", hint=hint)
+        number, unit = float(match.group(1)), match.group(2) or default_unit
+    if unit is None:
+        raise InvalidValueError(f"Invalid duration {text!r}: it needs a unit.", hint=hint)
+    if number < 0 or number == float("inf"):
+        raise InvalidValueError(f"A duration must be finite and not negative, got {text!r}.")
+    return number * _DURATION_UNITS[unit]
 
 
 def _read_config(path: Path) -> dict[str, Any]:

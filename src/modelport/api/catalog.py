@@ -61,7 +61,6 @@ def get_catalog(*, reload: bool = False) -> Catalog:
             catalog = snapshot.read_snapshot(
                 settings, key, rebuild=lambda: _build_catalog(_repository())
             )
-        usage = snapshot.read_usage(settings) if catalog is not None else None
         if catalog is None:
             repo = _repository()  # creates the database and its catalog stamp if missing
             if key is None:
@@ -71,9 +70,12 @@ def get_catalog(*, reload: bool = False) -> Catalog:
             catalog = _build_catalog(repo)
             if key is not None:
                 snapshot.write_snapshot(settings, key, catalog)
-        if usage is None:
-            usage = _repository().usage()
-        catalog.load_usage(usage)
+        usage = None
+        if (settings.home / USAGE_JOURNAL).exists():
+            _fold_usage_journal(_repository(), settings.home)
+        else:
+            usage = snapshot.read_usage(settings)  # without SQLAlchemy
+        catalog.load_usage(_repository().usage() if usage is None else usage)
         catalog.on_usage(lambda model_id, count: _repository().add_usage(model_id, count))
         _catalog = catalog
         return catalog
@@ -88,6 +90,33 @@ def _build_catalog(repo: Any) -> Catalog:
     # One row per id (remote updates never take a user's id): they replace bundled ones.
     catalog.register_bulk((entry for _origin, entry in repo.entries()), replace=True)
     return catalog
+
+
+#: Uses recorded while no catalog was loaded, one line each, folded in by ``get_catalog``.
+USAGE_JOURNAL = "catalog-usage.log"
+
+
+def record_use(registry: str, name: str) -> None:
+    """Count one use of a model (a run, a pull, a served request): search ranks by it."""
+    from modelport.store.runs import record_use as journal_use
+
+    model_id = name if registry == "hf" else f"{registry}:{name}"  # catalog ids are hub ids
+    with _lock:
+        catalog = _catalog
+    if catalog is not None and model_id in catalog:
+        catalog.record_usage(model_id)  # its listener writes the count to the database
+        return
+    # A warm run opens neither the catalog nor the database: one appended line instead.
+    journal_use(get_settings().home, model_id, journal=USAGE_JOURNAL)
+
+
+def _fold_usage_journal(repo: Any, home: Path) -> None:
+    from collections import Counter
+
+    from modelport.store.runs import drain_uses
+
+    for model_id, count in Counter(drain_uses(home, journal=USAGE_JOURNAL)).items():
+        repo.add_usage(model_id, count)
 
 
 def resolve_model(name: str) -> Match:

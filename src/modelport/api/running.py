@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelport.api.catalog import system_info
+from modelport.api.catalog import record_use, system_info
 from modelport.api.store import get_store, pull, stored_model
-from modelport.refs import parse_ref
+from modelport.refs import is_path, parse_ref
 from modelport.settings import get_settings
 
 if TYPE_CHECKING:
@@ -45,6 +45,7 @@ def model_source(ref: str, *, pull_missing: bool = True, progress: Any = None) -
         from modelport.convert.export import source_digest
 
         return ModelSource(path, source_digest(path), path.name, None)
+    _refuse_missing_folder(ref, path)
     store = get_store()
     pulled = False
     try:
@@ -69,6 +70,14 @@ def model_source(ref: str, *, pull_missing: bool = True, progress: Any = None) -
         entrypoint,
         entry_kwargs,
     )
+
+
+def _refuse_missing_folder(ref: str, path: Path) -> None:
+    """``./my-model`` or ``/x/y`` names a folder: never look it up in the catalog."""
+    from modelport.errors import FolderNotFoundError
+
+    if is_path(ref):
+        raise FolderNotFoundError(ref, is_file=path.exists())
 
 
 def _torch_entry(ref: str) -> tuple[str | None, tuple[tuple[str, object], ...]]:
@@ -178,6 +187,7 @@ def load_model(
     if remembered is not None:
         model = Model.load(remembered.path, provider=provider)
         runs.record_use(root, remembered.model_key)
+        record_use(*_registry_and_name(remembered.model_key))
     else:
         source = model_source(ref)
         result = _convert_source(
@@ -194,6 +204,7 @@ def load_model(
             store = get_store()
             store.count("run.miss" if source.pulled else "run.hit")
             store.touch(source.stored.key)
+            record_use(source.stored.registry, source.stored.name)
             runs.remember(
                 root,
                 ref,
@@ -205,6 +216,12 @@ def load_model(
             )
     _loaded[key] = model
     return model
+
+
+def _registry_and_name(model_key: str) -> tuple[str, str]:
+    """``hf/org/name@revision`` (a store key) → ``("hf", "org/name")``."""
+    registry, _, rest = model_key.partition("/")
+    return registry, rest.rsplit("@", 1)[0]
 
 
 def run(ref: str, inputs: Any, *, provider: str | None = None, **options: Any) -> Any:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from modelport.api.catalog import get_catalog, resolve_model, system_info
+from modelport.api.catalog import get_catalog, record_use, resolve_model, system_info
 from modelport.errors import (
     InvalidValueError,
 )
@@ -74,7 +73,7 @@ def pull(
     if progress is not None and not _complete_in_store(target):
         for warning in preflight(ref):
             progress(PullEvent(f"warning: {warning}"))
-    return hub.pull(
+    pulled = hub.pull(
         target,
         revision=revision,
         allow_patterns=include,
@@ -82,6 +81,8 @@ def pull(
         allow_pickle=allow_pickle,
         progress=progress,
     )
+    record_use(target.registry, target.name)
+    return pulled
 
 
 def _complete_in_store(target: Any) -> bool:
@@ -177,14 +178,9 @@ def parse_duration(text: str) -> Any:
     """``30d``, ``12h``, ``90m``, ``2w`` → a timedelta."""
     import datetime as dt
 
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text.lower())
-    if not match:
-        raise InvalidValueError(
-            f"Invalid duration {text!r}.", hint="Use a number and a unit: 30d, 12h, 90m, 2w."
-        )
-    value = float(match.group(1))
-    unit = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
-    return dt.timedelta(seconds=value * unit)
+    from modelport.settings import parse_seconds
+
+    return dt.timedelta(seconds=parse_seconds(text, default_unit=None))
 
 
 def verify_store(*, repair: bool = False, progress: Any = None) -> Any:

@@ -8,14 +8,27 @@ import sys
 __all__ = ["main"]
 
 
+def _wants_json(args: list[str]) -> bool:
+    """Whether the command line asks for JSON output (``--json`` before any ``--``)."""
+    for arg in args:
+        if arg == "--":
+            return False
+        if arg == "--json":
+            return True
+    return False
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; errors become one line on stderr and a non-zero exit code."""
-    from modelport.cli._errors import format_error
+    """Run the CLI; errors become one line on stderr (one JSON object with ``--json``)."""
+    from modelport.cli._errors import format_error, json_error
     from modelport.cli.app import app
 
     debug = os.environ.get("MODELPORT_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
+    args = list(sys.argv[1:] if argv is None else argv)
+    as_json = _wants_json(args)
     try:
-        app(args=argv, prog_name="modelport")
+        # In JSON mode usage errors come back as exceptions, to be written as JSON too.
+        code = app(args=args, prog_name="modelport", standalone_mode=not as_json)
     except SystemExit:
         raise
     except KeyboardInterrupt:
@@ -24,6 +37,12 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:
         if debug:
             raise
-        text, code = format_error(exc)
-        print(f"Error: {text}", file=sys.stderr)
+        if as_json:
+            text, status = json_error(exc)
+            print(text, file=sys.stderr)
+        else:
+            text, status = format_error(exc)
+            print(f"Error: {text}", file=sys.stderr)
+        sys.exit(status)
+    if as_json and isinstance(code, int) and code:
         sys.exit(code)

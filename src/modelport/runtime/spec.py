@@ -4,6 +4,12 @@ The GPUX sections (``name``, ``version``, ``description``, ``model``, ``inputs``
 ``outputs``, ``runtime``, ``serving``, ``preprocessing``) are read and written as GPUX
 does; modelport's own facts (task, pooling, labels, parity, options) live under
 ``modelport:``, which GPUX ignores. A hand-written file with only the GPUX sections runs.
+
+Every form GPUX's own parser (``gpux.config.parser``) accepts is read: ``inputs`` and
+``outputs`` as a list or as a mapping keyed by name, a scalar shorthand (``text: string``),
+``max_length``, ``labels``, ``shape: null``, empty ``serving``/``preprocessing`` sections,
+``preprocessing.tokenizer`` naming a Hub tokenizer, extra sections (``metadata``) and keys;
+and timeouts as seconds or with a unit (``5s``, ``500ms``).
 """
 
 from __future__ import annotations
@@ -13,9 +19,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from modelport.errors import ConfigError
+from modelport.errors import ConfigError, InvalidValueError
 
 __all__ = ["SPEC_FILE", "ModelSpec", "read_spec", "write_spec"]
 
@@ -25,6 +31,35 @@ GPUX_FILE = "gpux.yml"
 
 class _Loose(BaseModel):
     model_config = ConfigDict(extra="allow")
+
+
+def _tensor_list(value: Any) -> Any:
+    """GPUX's mapping form (``{name: {type: …}}`` or ``{name: type}``) as a list."""
+    if value is None:
+        return []
+    if not isinstance(value, dict):
+        return value
+    tensors = []
+    for name, config in value.items():
+        if isinstance(config, dict):
+            tensors.append({**config, "name": str(name)})
+        elif config is None:
+            tensors.append({"name": str(name)})
+        else:
+            tensors.append({"name": str(name), "type": str(config)})
+    return tensors
+
+
+def _seconds(value: Any) -> Any:
+    """A timeout in seconds, or with a unit as people write it (``5s``, ``500ms``, ``2m``)."""
+    if value is None or isinstance(value, bool):
+        return value
+    from modelport.settings import parse_seconds
+
+    try:
+        return parse_seconds(value)
+    except InvalidValueError as e:
+        raise ValueError(e.message.rstrip(".") + " (use seconds, e.g. 30 or 5s)") from None
 
 
 class ModelSource(_Loose):
@@ -40,10 +75,16 @@ class TensorSpec(_Loose):
 
     name: str
     type: str = "float32"
-    shape: list[int | str] = Field(default_factory=list)
+    shape: list[int | str | None] = Field(default_factory=list)
     labels: list[str] | None = None
     required: bool = True
+    max_length: int | None = None
     description: str | None = None
+
+    @field_validator("shape", mode="before")
+    @classmethod
+    def _no_shape(cls, value: Any) -> Any:
+        return [] if value is None else value
 
 
 class GpuSpec(_Loose):
@@ -60,6 +101,8 @@ class RuntimeSpec(_Loose):
     timeout: float = 30
     batch_size: int = 1
 
+    _timeout = field_validator("timeout", mode="before")(_seconds)
+
 
 class ServingSpec(_Loose):
     """How to serve it."""
@@ -69,6 +112,8 @@ class ServingSpec(_Loose):
     batch_size: int = 1
     timeout: float = 30
     max_workers: int = 4
+
+    _timeout = field_validator("timeout", mode="before")(_seconds)
 
 
 class PreprocessingSpec(_Loose):
@@ -93,6 +138,21 @@ class ModelSpec(_Loose):
     serving: ServingSpec = Field(default_factory=ServingSpec)
     preprocessing: PreprocessingSpec = Field(default_factory=PreprocessingSpec)
     modelport: dict[str, Any] = Field(default_factory=dict)
+
+    _tensors = field_validator("inputs", "outputs", mode="before")(_tensor_list)
+
+    @field_validator("version", "description", mode="before")
+    @classmethod
+    def _text(cls, value: Any, info: Any) -> Any:
+        # YAML reads `version: 1.0` as a number and `description:` as null.
+        if value is None:
+            return "1.0.0" if info.field_name == "version" else ""
+        return str(value) if isinstance(value, int | float) else value
+
+    @field_validator("runtime", "serving", "preprocessing", "model", mode="before")
+    @classmethod
+    def _empty_section(cls, value: Any) -> Any:
+        return {} if value is None else value
 
     @property
     def task(self) -> str | None:
@@ -133,7 +193,8 @@ def read_spec(folder: Path) -> ModelSpec:
     except ValidationError as e:
         err = e.errors(include_url=False)[0]
         where = ".".join(str(p) for p in err["loc"])
-        raise ConfigError(f"{path}: {where}: {err['msg']}.") from None
+        message = str(err["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"{path}: {where}: {message}.") from None
 
 
 def write_spec(folder: Path, spec: ModelSpec) -> Path:

@@ -104,25 +104,26 @@ def forget(root: Path, *, registry: str | None = None, name: str | None = None) 
             _write(root, kept)
 
 
-def record_use(root: Path, model_key: str) -> None:
+def record_use(root: Path, model_key: str, *, journal: str = USES_FILE) -> None:
     """Append a use to the journal (one short write, atomic with O_APPEND)."""
     line = f"{time.time():.3f}\t{model_key}\n".encode()
-    fd = os.open(root / USES_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root / journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, line)
     finally:
         os.close(fd)
 
 
-def drain_uses(root: Path) -> list[str]:
+def drain_uses(root: Path, *, journal: str = USES_FILE) -> list[str]:
     """Take every journaled use (model keys), emptying the journal."""
-    journal = root / USES_FILE
-    if not journal.exists():
+    path = root / journal
+    if not path.exists():
         return []
     with _lock(root):
-        taken = root / f".{USES_FILE}.{uuid.uuid4().hex}"
+        taken = root / f".{journal}.{uuid.uuid4().hex}"
         try:
-            os.replace(journal, taken)
+            os.replace(path, taken)
         except FileNotFoundError:
             return []
         try:
