@@ -487,3 +487,10 @@ def test_uses_journaled_while_no_catalog_was_loaded_count_with_a_snapshot() -> N
     assert isinstance(catalog._entries, snapshot.LazyEntries)
     assert catalog.usage("openai/gpt-4o") == 1
     assert fresh().usage("openai/gpt-4o") == 1  # folded once, into the database
+
+
+def test_an_index_that_cannot_be_pickled_means_no_snapshot_not_an_error() -> None:
+    catalog = Catalog(load_bundled_entries())
+    catalog._names.__dict__["_cache"] = lambda: None  # e.g. a future cache of callables
+    assert not snapshot.write_snapshot(get_settings(), "k", catalog)
+    assert not snapshot.snapshot_path(get_settings()).exists()

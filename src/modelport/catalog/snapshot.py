@@ -376,9 +376,8 @@ def _state(obj: Any) -> dict[str, Any]:
     }
 
 
-def write_snapshot(settings: Settings, key: str, catalog: Catalog) -> bool:
-    """Write the snapshot of a catalog just built; whether it was written."""
-    path = snapshot_path(settings)
+def _sections_of(catalog: Catalog) -> dict[str, bytes]:
+    """Every section of a catalog's snapshot, in file order."""
     names = _state(catalog._names)
     fuzzy = {name: names.pop(name) for name in FUZZY if name in names}
     spots: dict[str, Spot] = {}
@@ -389,13 +388,24 @@ def write_snapshot(settings: Settings, key: str, catalog: Catalog) -> bool:
         spots[mid] = (at, at + len(blob), zlib.crc32(blob))
         parts.append(blob)
         at += len(blob)
-    blobs = {
+    return {
         "spots": pickle.dumps(spots, protocol=5),
         "entries": b"".join(parts),
         "names": pickle.dumps(names, protocol=5),
         "fuzzy": pickle.dumps(fuzzy, protocol=5),
         "index": pickle.dumps({name: getattr(catalog, name) for name in INDEXES}, protocol=5),
     }
+
+
+def write_snapshot(settings: Settings, key: str, catalog: Catalog) -> bool:
+    """Write the snapshot of a catalog just built; whether it was written."""
+    path = snapshot_path(settings)
+    try:
+        blobs = _sections_of(catalog)
+    except (pickle.PicklingError, TypeError, AttributeError) as e:
+        # Something in an index cannot be pickled (a new kind of cache, say): no snapshot.
+        log.debug("catalog snapshot not written: %s", e)
+        return False
     table: dict[str, Any] = {}
     offset = 0
     for name, blob in blobs.items():
