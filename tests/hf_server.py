@@ -7,8 +7,8 @@ It serves repositories the tests build in memory, through the endpoints and head
 ``X-Linked-Size``, ``X-Error-Code``, redirects of LFS files to a CDN path, and Range.
 
 Misbehaviours on demand: throttling, cutting a body short, ignoring Range, answering
-429 with ``Retry-After``, serving bytes that do not match the digest, and listing a
-hostile file name.
+429 with ``Retry-After``, serving bytes that do not match the digest, sending more bytes
+than a file's listed size, and listing a hostile file name.
 """
 
 from __future__ import annotations
@@ -92,6 +92,8 @@ class Knobs:
     rate_limit_files: int = 0  # … or this many file downloads
     retry_after: str = "0"
     corrupt: set[str] = field(default_factory=set)  # paths served with wrong bytes
+    extra_bytes: dict[str, int] = field(default_factory=dict)  # path → bytes sent past its end
+    omit_length: bool = False  # no Content-Length: bodies end when the connection closes
     required_token: str | None = None  # private/gated repos need it
     search_delay: float = 0.0  # seconds before answering a search
 
@@ -449,18 +451,24 @@ class HubServer:
                 h.end_headers()
                 return
             status = 206
-        body = data[start:]
+        # Bytes past the listed size, announced in Content-Length like a real (wrong) body.
+        body = data[start:] + b"\0" * self.knobs.extra_bytes.get(name, 0)
+        if method != "HEAD":
+            # Counted before the headers go out: a client may hang up as soon as it reads them.
+            with self._lock:
+                self.file_gets[name] += 1
         h.send_response(status)
         for k, v in headers.items():
             h.send_header(k, v)
-        h.send_header("Content-Length", str(len(body)))
+        if self.knobs.omit_length:
+            h.close_connection = True
+        else:
+            h.send_header("Content-Length", str(len(body)))
         if status == 206:
             h.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
         h.end_headers()
         if method == "HEAD":
             return
-        with self._lock:
-            self.file_gets[name] += 1
         limit = len(body)
         with self._lock:
             if self.knobs.cut_after is not None and self.knobs.cut_after < len(body):

@@ -156,6 +156,27 @@ def test_get_or_create_uses_the_handler() -> None:
     assert made == ["xmodel", "nothing-alike"]
 
 
+def test_get_or_create_looks_up_the_exact_id_first() -> None:
+    catalog = Catalog([make_entry("model-3-large")], auto_create=lambda name: make_entry(name))
+    barrier = threading.Barrier(10)
+    made: dict[int, str] = {}
+
+    def create(i: int) -> None:
+        barrier.wait()
+        made[i] = catalog.get_or_create(f"model-{i}").id
+        assert catalog.get_or_create(f"model-{i}").id == f"model-{i}"
+
+    threads = [threading.Thread(target=create, args=(i,)) for i in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert made == {i: f"model-{i}" for i in range(10)}
+    assert len(catalog) == 11
+    # A fuzzy match is another model: the name is created, not answered by a neighbour.
+    assert catalog.get_or_create("model-large").id == "model-large"
+
+
 def test_get_or_create_without_handler_raises() -> None:
     with pytest.raises(ModelNotFoundError):
         Catalog().get_or_create("anything")

@@ -203,3 +203,72 @@ def test_selection_unifies_api_and_self_hosted() -> None:
         select_models(catalog, "levitation")
     with pytest.raises(InvalidValueError):
         select_models(catalog, "chat", include_api=False, include_self_hosted=False)
+
+
+def test_training_honours_the_training_capability() -> None:
+    frozen = make_entry(
+        "x/inference-only",
+        parameters=100_000_000,
+        open_weights=True,
+        capabilities={"training": False},
+    )
+    verdict = validate_model(frozen, gpu_box(80), purpose="training")
+    assert verdict.fit is FitLevel.DOES_NOT_FIT
+    assert any("capabilities.training" in r for r in verdict.reasons)
+    assert validate_model(frozen, gpu_box(80)).fit is FitLevel.FITS
+
+
+def test_deprecated_entries_warn_whatever_the_fit() -> None:
+    old = make_entry(
+        "old/self-hosted",
+        parameters=100_000_000,
+        status="deprecated",
+        deprecation={"message": "superseded", "replacement": "new/self-hosted"},
+    )
+    for purpose in ("inference", "training"):
+        verdict = validate_model(old, gpu_box(80), purpose=purpose)  # type: ignore[arg-type]
+        assert verdict.warnings == ("deprecated: superseded",)
+        assert "use its replacement new/self-hosted" in verdict.suggestions
+    hosted = make_entry(
+        "old/api", source="api", status="deprecated", deprecation={"message": "retired"}
+    )
+    assert validate_model(hosted, CPU_ONLY).warnings == ("deprecated: retired",)
+    assert validate_model(LLAMA_8B, gpu_box(80)).warnings == ()
+
+
+def test_qlora_returns_qlora_defaults() -> None:
+    qlora = validate_model(LLAMA_8B, gpu_box(24), purpose="training", method="qlora")
+    assert qlora.defaults["method"] == "qlora"
+    assert qlora.defaults["load_in_4bit"] is True
+    assert qlora.defaults["lora"] is not None
+    lora = validate_model(LLAMA_8B, gpu_box(24), purpose="training", method="lora")
+    assert (lora.defaults["method"], lora.defaults["load_in_4bit"]) == ("lora", False)
+    full = validate_model(LLAMA_8B, gpu_box(80), purpose="training", method="full")
+    assert full.defaults["lora"] is None
+    # The entry's own LoRA settings carry over to QLoRA; a user override still wins.
+    tuned = LLAMA_8B.model_copy(
+        update={"training_defaults": TrainingDefaults(lora={"r": 64, "alpha": 128})}
+    )
+    picked = validate_model(
+        tuned, gpu_box(24), purpose="training", method="qlora", overrides={"epochs": 2}
+    )
+    assert picked.defaults["lora"]["r"] == 64
+    assert (picked.defaults["load_in_4bit"], picked.defaults["epochs"]) == (True, 2)
+    with pytest.raises(InvalidValueError, match="training method"):
+        validate_model(LLAMA_8B, gpu_box(24), purpose="training", method="dora")
+
+
+def test_validate_never_answers_for_another_model() -> None:
+    from modelport import api
+    from modelport.errors import ModelNotFoundError
+
+    for missing in (
+        "meta-llama/Meta-Llama-3.1-70B-Instruct",
+        "hf:meta-llama/Llama-3.1-70B",
+        "meta-llama/Llama-3.1-70b-instruct-turbo",
+        "anthropic:gpt-4o",
+    ):
+        with pytest.raises(ModelNotFoundError) as info:
+            api.validate_model(missing, gpu_memory="80GB")
+        assert info.value.suggestions, missing
+    assert api.validate_model("openai:gpt-4o").model_id == "openai/gpt-4o"

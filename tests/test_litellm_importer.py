@@ -77,3 +77,55 @@ def test_provider_filter() -> None:
     data = json.loads((FIXTURES / "litellm_map.json").read_text())
     made = import_litellm_map(data, as_of=AS_OF, providers=["anthropic"])
     assert [e.id for e in made.entries] == ["anthropic/claude-sonnet-4-5"]
+
+
+def test_a_zero_price_in_the_map_is_unknown_not_free() -> None:
+    from modelport.catalog.catalog import Catalog
+
+    data = {
+        "gpt-4o-mini": {
+            "litellm_provider": "openai",
+            "mode": "chat",
+            "input_cost_per_token": 1.5e-7,
+            "output_cost_per_token": 6e-7,
+        },
+        "command-unpriced": {
+            "litellm_provider": "cohere_chat",
+            "mode": "chat",
+            "input_cost_per_token": 0,
+            "output_cost_per_token": 0,
+        },
+        "rerank-v3.5": {
+            "litellm_provider": "cohere",
+            "mode": "rerank",
+            "input_cost_per_token": 0,
+            "output_cost_per_token": 0,
+            "input_cost_per_query": 0.002,
+        },
+        "embed-small": {
+            "litellm_provider": "openai",
+            "mode": "embedding",
+            "input_cost_per_token": 2e-8,
+            "output_cost_per_token": 0,
+        },
+    }
+    made = {e.id: e for e in import_litellm_map(data, as_of=AS_OF).entries}
+    assert made["cohere/command-unpriced"].pricing is None
+    rerank = made["cohere/rerank-v3.5"].pricing
+    assert (rerank.input_per_1m_tokens, rerank.per_query) == (None, 0.002)
+    embed = made["openai/embed-small"].pricing
+    assert embed.output_per_1m_tokens is None
+    assert embed.blended_per_1m_tokens() == pytest.approx(0.02)
+    by_price = [e.id for e in Catalog(made.values()).query(sort="price")]
+    assert by_price[:2] == ["openai/embed-small", "openai/gpt-4o-mini"]
+    assert set(by_price[2:]) == {"cohere/command-unpriced", "cohere/rerank-v3.5"}
+
+
+def test_bundled_api_entries_carry_no_placeholder_zero_prices() -> None:
+    from modelport.catalog.entry import Source
+    from modelport.catalog.importers.litellm import without_placeholder_prices
+    from modelport.catalog.loader import load_bundled_entries
+
+    for entry in load_bundled_entries():
+        if entry.source is Source.API and entry.notes.startswith("Generated from LiteLLM"):
+            assert without_placeholder_prices(entry) == entry, entry.id

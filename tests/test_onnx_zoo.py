@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -251,3 +252,51 @@ def test_show_a_hub_model_without_pulling_it(
     assert api.list_models() == []  # nothing was pulled
     code, out, _ = run(capsys, "show", "onnx:tinynet")
     assert code == 0 and "image-classification" in out
+
+
+@pytest.mark.parametrize("switch", ["MODELPORT_OFFLINE", "HF_HUB_OFFLINE"])
+def test_offline_the_zoo_is_served_from_the_store_or_refused_without_the_network(
+    zoo: CatalogServer, zoo_on_hub: Any, monkeypatch: pytest.MonkeyPatch, switch: str
+) -> None:
+    from modelport.errors import OfflineError
+
+    api.pull("onnx:tinynet")
+    monkeypatch.setenv(switch, "1")
+    zoo.requests.clear()
+    zoo_on_hub.reset_counts()
+    assert api.pull("onnx:tinynet").from_store
+    with pytest.raises(OfflineError) as refused:
+        api.pull("onnx:squeezenet")
+    assert refused.value.one_line().startswith(
+        "onnx:squeezenet is not complete in the store and offline mode is on."
+    )
+    assert zoo.requests == [] and zoo_on_hub.requests == []
+
+
+@pytest.mark.parametrize(
+    ("option", "flag"),
+    [({"include": ["*.onnx"]}, "--include"), ({"allow_pickle": True}, "--allow-pickle")],
+)
+def test_file_options_are_refused_for_the_zoo(
+    zoo: CatalogServer, option: dict[str, Any], flag: str
+) -> None:
+    from modelport.errors import InvalidValueError
+
+    with pytest.raises(InvalidValueError) as refused:
+        api.pull("onnx:tinynet", **option)
+    assert refused.value.message.startswith(f"{flag} cannot apply to onnx: models: the zoo")
+    assert zoo.requests == []
+
+
+def test_the_preflight_answer_is_not_asked_again(
+    zoo_on_hub: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    counts = []
+    for progress in (None, lambda event: None):
+        monkeypatch.setenv("MODELPORT_HOME", str(tmp_path / f"home-{len(counts)}"))
+        api.reset()
+        zoo_on_hub.reset_counts()
+        api.pull("onnx:tinynet", progress=progress)
+        counts.append(len([r for r in zoo_on_hub.requests if r[1].startswith("/api/")]))
+    # The zoo's search and the repository's metadata are asked once either way.
+    assert counts[0] == counts[1], zoo_on_hub.requests

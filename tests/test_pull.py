@@ -23,6 +23,7 @@ from modelport.errors import (
     RevisionNotFoundError,
     UnsafeFileError,
 )
+from modelport.hubs.base import PullEvent
 from tests.hf_server import HubServer, serve_hub
 
 CONFIG = json.dumps(
@@ -331,10 +332,13 @@ def test_hubs_register_through_entry_points() -> None:
         def search(self, query, *, task=None, library=None, limit=20, sort=None):  # type: ignore[no-untyped-def]
             return []
 
-        def info(self, ref):  # type: ignore[no-untyped-def]
+        def info(self, ref, *, store=None):  # type: ignore[no-untyped-def]
             raise NotImplementedError
 
-        def pull(self, ref, **kwargs):  # type: ignore[no-untyped-def]
+        def resolve(self, ref, *, store, options):  # type: ignore[no-untyped-def]
+            raise NotImplementedError
+
+        def fetch(self, target, *, store, options, emit):  # type: ignore[no-untyped-def]
             raise NotImplementedError
 
     register_hub("local", LocalHub)
@@ -364,3 +368,54 @@ def test_prune_deletes_abandoned_partial_downloads(hub: HubServer) -> None:
     assert plan.partials == ((partial.name, kept),)
     assert api.get_store().execute(plan) == kept
     assert not partial.exists()
+
+
+@pytest.mark.parametrize("switch", ["MODELPORT_OFFLINE", "HF_HUB_OFFLINE"])
+def test_either_offline_switch_keeps_the_hub_pull_off_the_network(
+    hub: HubServer, monkeypatch: pytest.MonkeyPatch, switch: str
+) -> None:
+    hub.add_repo("acme/tiny", tiny_files())
+    hub.add_repo("acme/other", tiny_files(seed=1))
+    model = api.pull("hf:acme/tiny")
+    monkeypatch.setenv(switch, "1")
+    hub.reset_counts()
+    events: list[PullEvent] = []
+    assert api.pull("hf:acme/tiny", progress=events.append).revision == model.revision
+    with pytest.raises(OfflineError) as refused:
+        api.pull("hf:acme/other", progress=events.append)
+    assert refused.value.one_line().startswith(
+        "hf:acme/other is not complete in the store and offline mode is on."
+    )
+    with pytest.raises(OfflineError):
+        api.search_hub("acme")
+    assert hub.requests == []
+
+
+def test_the_preflight_answer_is_not_fetched_again(hub: HubServer) -> None:
+    hub.add_repo("acme/tiny", tiny_files())
+    hub.reset_counts()
+    api.pull("hf:acme/tiny", progress=lambda event: None)  # with progress: a preflight runs
+    metadata = [path for _, path, _ in hub.requests if path.startswith("/api/models/")]
+    assert len(metadata) == 1, hub.requests
+
+
+def test_a_pull_imports_neither_onnxruntime_nor_huggingface_hub(
+    hub: HubServer, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    hub.add_repo("acme/tiny", tiny_files())
+    code = (
+        "import sys\n"
+        "from modelport import api\n"
+        "api.pull('hf:acme/tiny', progress=lambda e: None)\n"
+        "heavy = ('onnxruntime', 'onnx', 'torch', 'huggingface_hub')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    env = {**os.environ, "HF_ENDPOINT": hub.url}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

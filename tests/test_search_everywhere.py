@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("onnx")
 
 import modelport.api as api
-from modelport.hubs.search import search_everywhere
+from modelport.api import search_everywhere
 from tests.catalog_server import CatalogServer, serve_catalogs
 from tests.github_server import GitHubServer, Repo, serve_github
 from tests.hf_server import HubServer, serve_hub

@@ -150,3 +150,33 @@ async def test_openapi_is_published(client: httpx.AsyncClient) -> None:
     spec = (await client.get("/openapi.json")).json()
     assert "/api/v1/registry/models" in spec["paths"]
     assert "/v1/models" in spec["paths"]
+
+
+async def test_a_full_id_not_in_the_catalog_is_404_never_another_model(
+    client: httpx.AsyncClient,
+) -> None:
+    missing = "meta-llama/Meta-Llama-3.1-70B-Instruct"
+    r = await client.get(f"/api/v1/registry/models/{missing}")
+    assert r.status_code == 404
+    assert_error_shape(r.json())
+    assert "Did you mean meta-llama/Llama-3.1-70B-Instruct" in r.json()["error"]["hint"]
+    for purpose in ("inference", "training"):
+        r = await client.post(f"/api/v1/registry/validate/{purpose}", json={"model": missing})
+        assert r.status_code == 404, r.text
+        assert_error_shape(r.json())
+
+
+async def test_validate_accepts_model_id(client: httpx.AsyncClient) -> None:
+    r = await client.post(
+        "/api/v1/registry/validate/inference",
+        json={"model_id": "meta-llama/Llama-3.1-8B-Instruct", "gpu_memory": "80GB"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["model_id"] == "meta-llama/Llama-3.1-8B-Instruct"
+    r = await client.post("/api/v1/registry/validate/inference", json={"gpu_memory": "80GB"})
+    assert r.status_code == 422
+    assert_error_shape(r.json())
+    r = await client.post(
+        "/api/v1/registry/validate/inference", json={"model": "minilm", "model_id": "gpt-4o"}
+    )
+    assert r.status_code == 422

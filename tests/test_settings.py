@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,69 @@ def test_cli_reference_is_current() -> None:
         "catalog remote add",
     ):
         assert f"`modelport {command}`" in docs.read_text(), command
+
+
+def _literal_loops(tree: ast.Module) -> dict[str, set[str]]:
+    """Names bound by a loop over literal strings (``for var in ("A", "B")``)."""
+    bound: dict[str, set[str]] = {}
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.For | ast.comprehension)
+            and isinstance(node.target, ast.Name)
+            and isinstance(node.iter, ast.Tuple | ast.List)
+        ):
+            names = {str(e.value) for e in node.iter.elts if isinstance(e, ast.Constant)}
+            bound.setdefault(node.target.id, set()).update(names)
+    return bound
+
+
+def _environment_reads() -> tuple[set[str], list[str]]:
+    """Every environment variable the package reads, found in its source; and the reads
+    whose variable cannot be told from the source."""
+    import modelport
+
+    found: set[str] = set()
+    unknown: list[str] = []
+    src = Path(modelport.__file__).parent
+
+    def is_environ(node: ast.expr) -> bool:
+        return ast.unparse(node) in ("os.environ", "environ", "env")
+
+    for path in sorted(src.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        bound = _literal_loops(tree)
+        for node in ast.walk(tree):
+            arg: ast.expr | None = None
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args:
+                owner, attr = ast.unparse(node.func.value), node.func.attr
+                if (is_environ(node.func.value) and attr in ("get", "pop", "setdefault")) or (
+                    owner == "os" and attr == "getenv"
+                ):
+                    arg = node.args[0]
+            elif isinstance(node, ast.Subscript) and is_environ(node.value):
+                arg = node.slice
+            elif isinstance(node, ast.Compare) and any(is_environ(c) for c in node.comparators):
+                arg = node.left
+            if arg is None:
+                continue
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                found.add(arg.value)
+            elif isinstance(arg, ast.Name) and arg.id in bound:
+                found.update(bound[arg.id])
+            else:
+                unknown.append(f"{path.relative_to(src)}:{node.lineno}")
+    return found, unknown
+
+
+def test_every_environment_variable_the_code_reads_is_documented() -> None:
+    from modelport.settings import ENVIRONMENT
+
+    found, unknown = _environment_reads()
+    # settings.py reads each setting through its spec; nothing else may read a computed name.
+    assert all(w.startswith("settings.py:") for w in unknown), unknown
+    documented = {s.env for s in SETTINGS} | {v.name for v in ENVIRONMENT}
+    assert found - documented == set(), "add them to ENVIRONMENT in settings.py"
+    assert {"MODELPORT_OFFLINE", "HF_HUB_OFFLINE", "HF_TOKEN", "GITHUB_TOKEN"} <= found
+    docs = (Path(__file__).parents[1] / "docs" / "settings.md").read_text()
+    for var in ENVIRONMENT:
+        assert f"`{var.name}`" in docs

@@ -37,6 +37,8 @@ def test_at_least_forty_tasks_across_categories() -> None:
         ("text_generation", "text-generation"),
         ("Image Classification", "image-classification"),
         ("vqa", "visual-question-answering"),
+        ("conversational", "text-generation"),
+        ("zero-shot-audio-classification", "zero-shot-audio-classification"),
     ],
 )
 def test_aliases(alias: str, task: str) -> None:
@@ -68,6 +70,9 @@ def test_unknown_task_suggests() -> None:
         ("BertModel", "feature-extraction"),
         ("CLIPModel", "zero-shot-image-classification"),
         ("Qwen2VLForConditionalGeneration", "image-text-to-text"),
+        ("BlipForQuestionAnswering", "visual-question-answering"),
+        ("ViltForQuestionAnswering", "visual-question-answering"),
+        ("ClapModel", "zero-shot-audio-classification"),
     ],
 )
 def test_architecture_to_task(architecture: str, task: str) -> None:
@@ -76,3 +81,9 @@ def test_architecture_to_task(architecture: str, task: str) -> None:
 
 def test_unknown_architecture_has_no_task() -> None:
     assert tasks_for_architecture("SomethingStrange") == ()
+
+
+def test_image_question_answering_is_not_text_extraction() -> None:
+    assert "question-answering" not in tasks_for_architecture("ViltForQuestionAnswering")
+    assert "audio-classification" not in tasks_for_architecture("ClapModel")
+    assert get_task("zero-shot-audio-classification").category is TaskCategory.AUDIO

@@ -190,3 +190,54 @@ def test_missing_extras_name_the_install(
     monkeypatch.setitem(sys.modules, "tensorflow", None)
     with pytest.raises(MissingExtraError, match="tf"):
         export_saved_model(tmp_path, tmp_path, input_shapes=(), opset=17)
+
+
+@pytest.mark.parametrize("switch", ["MODELPORT_OFFLINE", "HF_HUB_OFFLINE"])
+def test_offline_kaggle_is_served_from_the_store_or_refused_without_the_network(
+    kaggle: KaggleServer, monkeypatch: pytest.MonkeyPatch, switch: str
+) -> None:
+    from modelport.errors import OfflineError
+
+    pulled = api.pull("tfhub:acme/tiny-classifier/tensorFlow2/default")
+    monkeypatch.setenv(switch, "1")
+    kaggle.requests.clear()
+    again = api.pull("tfhub:acme/tiny-classifier/tensorFlow2/default")
+    assert again.from_store and again.revision == pulled.revision == "2"
+    assert api.pull("tfhub:acme/tiny-classifier/tensorFlow2/default/2").from_store
+    with pytest.raises(OfflineError) as refused:
+        api.pull("tfhub:acme/tiny-classifier/tensorFlow2/default/1")
+    assert refused.value.one_line().startswith(
+        "tfhub:acme/tiny-classifier/tensorFlow2/default@1 is not complete in the store "
+        "and offline mode is on."
+    )
+    with pytest.raises(OfflineError):
+        api.search_hub("tiny", hub="tfhub")
+    assert kaggle.requests == []
+
+
+@pytest.mark.parametrize(
+    ("option", "flag"),
+    [({"exclude": ["*.pb"]}, "--exclude"), ({"allow_pickle": True}, "--allow-pickle")],
+)
+def test_file_options_are_refused_for_kaggle(
+    kaggle: KaggleServer, option: dict[str, object], flag: str
+) -> None:
+    from modelport.errors import InvalidValueError
+
+    with pytest.raises(InvalidValueError) as refused:
+        api.pull("tfhub:acme/tiny-classifier/tensorFlow2/default", **option)  # type: ignore[arg-type]
+    assert refused.value.message.startswith(f"{flag} cannot apply to tfhub: models")
+    assert kaggle.requests == []
+
+
+def test_the_preflight_answer_is_not_asked_again(
+    kaggle: KaggleServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    counts = []
+    for progress in (None, lambda event: None):
+        monkeypatch.setenv("MODELPORT_HOME", str(tmp_path / f"home-{len(counts)}"))
+        api.reset()
+        kaggle.requests.clear()
+        api.pull("tfhub:acme/tiny-classifier/tensorFlow2/default", progress=progress)
+        counts.append(len([r for r in kaggle.requests if "Download" not in r]))
+    assert counts[0] == counts[1], kaggle.requests

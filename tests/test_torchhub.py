@@ -318,3 +318,52 @@ def test_pull_convert_in_one_command(
     code, out, err = run(capsys, "pull", "torch:acme/tinyvision/mlp", "--convert", "--trust", "-q")
     assert code == 0, out + err
     assert (Path(out.strip()) / "modelport.yml").exists()
+
+
+@pytest.mark.parametrize("switch", ["MODELPORT_OFFLINE", "HF_HUB_OFFLINE"])
+def test_offline_pytorch_hub_is_served_from_the_store_or_refused_without_the_network(
+    github: GitHubServer, monkeypatch: pytest.MonkeyPatch, switch: str
+) -> None:
+    from modelport.errors import OfflineError
+
+    api.pull("torch:acme/tinyvision:v1.0/tiny_classifier")
+    monkeypatch.setenv(switch, "1")
+    github.requests.clear()
+    assert api.pull("torch:acme/tinyvision:v1.0/tiny_classifier").from_store
+    with pytest.raises(OfflineError) as refused:
+        api.pull("torch:acme/nohub")
+    assert refused.value.one_line().startswith(
+        "torch:acme/nohub is not complete in the store and offline mode is on."
+    )
+    assert github.requests == []
+
+
+def test_file_options_are_refused_for_pytorch_hub(github: GitHubServer) -> None:
+    from modelport.errors import InvalidValueError
+
+    with pytest.raises(InvalidValueError) as refused:
+        api.pull("torch:acme/tinyvision/tiny_classifier", include=["*.py"], allow_pickle=True)
+    assert refused.value.message.startswith(
+        "--include and --allow-pickle cannot apply to torch: models: a repository is kept whole"
+    )
+    assert github.requests == []
+
+
+def test_the_stored_manifest_names_the_entry_points(github: GitHubServer) -> None:
+    pulled = api.pull("torch:acme/tinyvision:v1.0/tiny_classifier")
+    manifest = api.get_store().read_manifest("torch", pulled.id, pulled.revision)
+    assert manifest is not None and "entrypoint:tiny_classifier" in manifest.tags
+
+
+def test_the_preflight_answer_is_not_asked_again(
+    github: GitHubServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    counts = []
+    for progress in (None, lambda event: None):
+        monkeypatch.setenv("MODELPORT_HOME", str(tmp_path / f"home-{len(counts)}"))
+        api.reset()
+        github.requests.clear()
+        api.pull("torch:acme/tinyvision:v1.0/tiny_classifier", progress=progress)
+        counts.append(len(github.requests))
+    # With progress a preflight asks the hub first; the pull then asks nothing more.
+    assert counts[0] == counts[1], github.requests

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelport.settings import SETTINGS
+from modelport.settings import ENVIRONMENT, SETTINGS
 
 __all__ = ["cli_markdown", "settings_markdown"]
 
@@ -23,6 +23,18 @@ def settings_markdown() -> str:
     ]
     for spec in SETTINGS:
         lines.append(f"| `{spec.env}` | `{spec.key}` | {spec.default} | {spec.help} |")
+    lines += [
+        "",
+        "## Other environment variables",
+        "",
+        "Read where they are used (not cached with the settings), or by a library modelport",
+        "drives; none has a config.toml key.",
+        "",
+        "| Environment variable | Read by | Meaning |",
+        "| --- | --- | --- |",
+    ]
+    for var in ENVIRONMENT:
+        lines.append(f"| `{var.name}` | {var.read_by} | {var.help} |")
     return "\n".join(lines) + "\n"
 
 

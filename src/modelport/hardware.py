@@ -233,10 +233,14 @@ def _onnxruntime() -> tuple[str | None, tuple[str, ...]]:
         return None, ()
 
 
-def detect_system(*, gpu_memory_gb: float | None = None) -> SystemInfo:
-    """Detect this machine; ``gpu_memory_gb`` plans for one GPU of that size instead."""
+def detect_system(*, gpu_memory_gb: float | None = None, runtime: bool = True) -> SystemInfo:
+    """Detect this machine; ``gpu_memory_gb`` plans for one GPU of that size instead.
+
+    ``runtime=False`` leaves out ONNX Runtime (importing it is most of the cost), for
+    callers that only weigh memory.
+    """
     ram = _ram_bytes()
-    ort_version, providers = _onnxruntime()
+    ort_version, providers = _onnxruntime() if runtime else (None, ())
     info = SystemInfo(
         os=f"{platform.system()} {platform.release()}",
         python=platform.python_version(),

@@ -17,7 +17,16 @@ from typing import Any
 
 from modelport.errors import ConfigError
 
-__all__ = ["SETTINGS", "SettingSpec", "Settings", "get_settings", "parse_size", "reset_settings"]
+__all__ = [
+    "ENVIRONMENT",
+    "SETTINGS",
+    "EnvVar",
+    "SettingSpec",
+    "Settings",
+    "get_settings",
+    "parse_size",
+    "reset_settings",
+]
 
 
 @dataclass(frozen=True)
@@ -145,6 +154,78 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "debug",
         "false",
         "Show full tracebacks instead of one-line errors.",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    """An environment variable that is not a setting: read where it is used, or by a library."""
+
+    name: str
+    read_by: str
+    help: str
+
+
+#: Every environment variable modelport reads besides ``SETTINGS`` (a test finds each one
+#: the code reads and fails if it is missing here), and those its libraries read for it.
+ENVIRONMENT: tuple[EnvVar, ...] = (
+    EnvVar(
+        "MODELPORT_OFFLINE",
+        "every hub",
+        "Set to 1 to never reach a registry: a pull is served from the store or refused in "
+        "one sentence; hub searches are refused.",
+    ),
+    EnvVar(
+        "HF_HUB_OFFLINE",
+        "every hub",
+        "Hugging Face's name for the same switch; modelport honours it on every hub, not only "
+        "`hf:`.",
+    ),
+    EnvVar("HF_ENDPOINT", "hf, onnx", "Base URL of the Hugging Face Hub (the zoo lives there)."),
+    EnvVar(
+        "HF_TOKEN",
+        "hf, onnx",
+        "Hugging Face access token for gated and private repositories (else the one "
+        "`hf auth login` saved).",
+    ),
+    EnvVar(
+        "HF_TOKEN_PATH",
+        "hf, onnx",
+        "File holding the saved Hugging Face token (default `$HF_HOME/token`).",
+    ),
+    EnvVar(
+        "HF_HOME",
+        "hf, onnx",
+        "Hugging Face's folder, where `hf auth login` saves the token "
+        "(default `$XDG_CACHE_HOME/huggingface`).",
+    ),
+    EnvVar("XDG_CACHE_HOME", "hf, onnx", "The cache folder `HF_HOME` defaults to (`~/.cache`)."),
+    EnvVar(
+        "GITHUB_TOKEN",
+        "torch",
+        "GitHub token sent to the GitHub API and archive downloads of PyTorch Hub repositories.",
+    ),
+    EnvVar("GH_TOKEN", "torch", "Used when `GITHUB_TOKEN` is not set (the GitHub CLI's name)."),
+    EnvVar("KAGGLE_USERNAME", "kagglehub", "Kaggle account name for `tfhub:` pulls."),
+    EnvVar("KAGGLE_KEY", "kagglehub", "Kaggle API key belonging to `KAGGLE_USERNAME`."),
+    EnvVar("KAGGLE_API_TOKEN", "kagglehub", "A Kaggle API token, instead of username and key."),
+    EnvVar(
+        "KAGGLE_API_ENVIRONMENT",
+        "kagglehub",
+        "Which Kaggle environment kagglehub talks to; modelport sets it for one call when "
+        "`MODELPORT_KAGGLE_URL` is not the production API, and restores it.",
+    ),
+    EnvVar(
+        "USE_TF",
+        "transformers",
+        "modelport sets it to 0 (unless set) before converting, so transformers uses PyTorch.",
+    ),
+    EnvVar(
+        "TF_CPP_MIN_LOG_LEVEL",
+        "tensorflow",
+        "modelport sets it to 2 (unless set) before converting, to keep TensorFlow's C++ log "
+        "quiet.",
     ),
 )
 

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from modelport.catalog.entry import InferenceDefaults, ModelEntry, TrainingDefaults
+from modelport.catalog.entry import (
+    InferenceDefaults,
+    LoraConfig,
+    ModelEntry,
+    Status,
+    TrainingDefaults,
+)
 from modelport.catalog.estimates import (
     MemoryEstimate,
     estimate_inference_memory,
@@ -22,6 +28,13 @@ __all__ = ["FitLevel", "ValidationResult", "fit_by_size", "merge_defaults", "val
 
 Purpose = Literal["inference", "training"]
 _M = TypeVar("_M", bound=BaseModel)
+
+#: What changes with the training method when the entry's defaults are for another one.
+_METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
+    "full": {"load_in_4bit": False, "lora": None, "learning_rate": 2e-5},
+    "lora": {"load_in_4bit": False},
+    "qlora": {"load_in_4bit": True},
+}
 
 # Leave room for fragmentation and other processes.
 _GPU_COMFORT = 0.85
@@ -50,6 +63,7 @@ class ValidationResult:
     estimate: MemoryEstimate | None = None
     available_gb: float | None = None
     defaults: dict[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -115,18 +129,41 @@ def validate_model(
     """Check whether ``entry`` can be used for ``purpose`` on ``system``."""
     if purpose not in ("inference", "training"):
         raise InvalidValueError(f"Unknown purpose {purpose!r}.", hint="Use inference or training.")
+    if method is not None and method not in _METHOD_DEFAULTS:
+        raise InvalidValueError(
+            f"Unknown training method {method!r}.", hint="Use full, lora or qlora."
+        )
     if entry.is_api:
-        return _validate_api(entry, purpose)
-    if purpose == "inference":
-        return _validate_inference(entry, system, dtype=dtype, context=context, overrides=overrides)
-    return _validate_training(entry, system, method=method, context=context, overrides=overrides)
+        result = _validate_api(entry, purpose)
+    elif purpose == "inference":
+        result = _validate_inference(
+            entry, system, dtype=dtype, context=context, overrides=overrides
+        )
+    else:
+        result = _validate_training(
+            entry, system, method=method, context=context, overrides=overrides
+        )
+    warnings = _warnings(entry)
+    if not warnings:
+        return result
+    suggestions = result.suggestions
+    if entry.deprecation and entry.deprecation.replacement:
+        suggestions = (*suggestions, f"use its replacement {entry.deprecation.replacement}")
+    return replace(result, warnings=warnings, suggestions=suggestions)
+
+
+def _warnings(entry: ModelEntry) -> tuple[str, ...]:
+    """What a user should know before choosing this model, fit or not."""
+    if entry.status is Status.DEPRECATED or entry.deprecation is not None:
+        message = entry.deprecation.message if entry.deprecation else "no reason given"
+        when = entry.deprecation.deprecation_date if entry.deprecation else None
+        return (f"deprecated{f' since {when}' if when else ''}: {message}",)
+    return ()
 
 
 def _validate_api(entry: ModelEntry, purpose: Purpose) -> ValidationResult:
     if purpose == "inference":
         reasons = [f"hosted by {entry.provider}: needs an API key, no local hardware"]
-        if entry.deprecation:
-            reasons.append(f"deprecated: {entry.deprecation.message}")
         return ValidationResult(entry.id, purpose, FitLevel.FITS, "api", tuple(reasons))
     if entry.capabilities.fine_tuning:
         return ValidationResult(
@@ -258,8 +295,15 @@ def _validate_training(
     context: int | None,
     overrides: dict[str, Any] | None,
 ) -> ValidationResult:
-    defaults = merge_defaults(entry.training_defaults, overrides, TrainingDefaults)
-    method = method or defaults.method
+    base = entry.training_defaults or TrainingDefaults()
+    if method is not None and method != base.method:
+        # The entry's defaults are for another method: take that method's own settings.
+        update: dict[str, Any] = {"method": method, **_METHOD_DEFAULTS[method]}
+        if method != "full":
+            update["lora"] = base.lora or LoraConfig()
+        base = base.model_copy(update=update)
+    defaults = merge_defaults(base, overrides, TrainingDefaults)
+    method = defaults.method
     context = context or defaults.max_seq_length
     est = estimate_training_memory(
         entry,
@@ -274,13 +318,18 @@ def _validate_training(
         f"{available:g} GB of {'GPU memory' if target == 'gpu' else 'RAM'} available"
     ]
     reasons.extend(est.assumptions)
+    refusal = None
     if entry.open_weights is False:
+        refusal = "its weights are not published: it cannot be fine-tuned locally"
+    elif entry.capabilities.training is False:
+        refusal = "the catalog marks it as not trainable (capabilities.training is false)"
+    if refusal is not None:
         return ValidationResult(
             entry.id,
             "training",
             FitLevel.DOES_NOT_FIT,
             target,  # type: ignore[arg-type]
-            ("its weights are not published: it cannot be fine-tuned locally",),
+            (refusal,),
             (),
             est,
             available,

@@ -124,12 +124,19 @@ def resolve_model(name: str) -> Match:
     ref = parse_ref(name)
     catalog = get_catalog()
     if ref.registry in HUB_REGISTRIES:
-        return catalog.resolve(ref.name)
+        match = catalog.resolve(ref.name)
+        if match.method == "fuzzy":
+            # A hub reference names that hub's model (``onnx:resnet50`` is the zoo's): a
+            # catalog entry merely named alike is another model.
+            raise ModelNotFoundError(name, suggestions=[match.id])
+        return match
     text = str(ref.with_revision(None))
     try:
         return catalog.resolve(text)
     except ModelNotFoundError:
-        if ref.registry is not None:
+        # ``ollama:llama3`` names no catalog provider: look the name up alone. A provider
+        # the catalog knows (``anthropic:gpt-4o``) is part of the id, never dropped.
+        if ref.registry is not None and ref.registry not in catalog.providers():
             return catalog.resolve(ref.name)
         raise
 

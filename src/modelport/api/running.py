@@ -13,10 +13,14 @@ from modelport.refs import is_path, parse_ref
 from modelport.settings import get_settings
 
 if TYPE_CHECKING:
-    pass
+    from modelport.convert.export import ConversionResult
+    from modelport.hubs.base import ProgressCallback
+    from modelport.runtime.compat import Compatibility
+    from modelport.runtime.model import Model
+    from modelport.store.store import StoredModel
 
 
-_loaded: dict[tuple[str, str | None, bool, str | None, str | None], Any] = {}
+_loaded: dict[tuple[str, str | None, bool, str | None, str | None], Model] = {}
 
 
 @dataclass(frozen=True)
@@ -27,14 +31,16 @@ class ModelSource:
     digest: str
     name: str
     task: str | None
-    stored: Any = None
+    stored: StoredModel | None = None
     pulled: bool = False
     #: For a PyTorch Hub repository: which entry point, with which keyword arguments.
     entrypoint: str | None = None
     entry_kwargs: tuple[tuple[str, object], ...] = ()
 
 
-def model_source(ref: str, *, pull_missing: bool = True, progress: Any = None) -> ModelSource:
+def model_source(
+    ref: str, *, pull_missing: bool = True, progress: ProgressCallback | None = None
+) -> ModelSource:
     """A local folder, or a store model (pulled first when ``pull_missing``)."""
     import hashlib
 
@@ -81,13 +87,13 @@ def _refuse_missing_folder(ref: str, path: Path) -> None:
 
 
 def _torch_entry(ref: str) -> tuple[str | None, tuple[tuple[str, object], ...]]:
-    from modelport.refs import parse_torch_name
+    from modelport.hubs.base import get_hub
 
+    # A code hub's reference may name an entry point and its arguments; ask the hub.
     parsed = parse_ref(ref)
-    if parsed.registry != "torch":
+    if parsed.hub is None:
         return None, ()
-    parts = parse_torch_name(parsed.name)
-    return parts.entrypoint, parts.kwargs
+    return get_hub(parsed.hub).entry_call(parsed)
 
 
 def _check_trusted(source: ModelSource, trust: bool) -> None:
@@ -109,10 +115,10 @@ def convert(
     optimize: bool = False,
     quantize: str | None = None,
     opset: int | None = None,
-    progress: Any = None,
+    progress: ProgressCallback | None = None,
     trust: bool = False,
     input_shapes: Sequence[str] = (),
-) -> Any:
+) -> ConversionResult:
     """Convert a stored model (pulled if missing) or a local folder to ONNX, cached."""
     source = model_source(ref, progress=progress)
     return _convert_source(
@@ -135,7 +141,7 @@ def _convert_source(
     opset: int | None = None,
     trust: bool = False,
     input_shapes: Sequence[str] = (),
-) -> Any:
+) -> ConversionResult:
     from modelport.catalog.tasks import canonical_task
     from modelport.convert.export import DEFAULT_OPSET, convert_folder
 
@@ -165,7 +171,7 @@ def load_model(
     task: str | None = None,
     trust: bool = False,
     input_shapes: Sequence[str] = (),
-) -> Any:
+) -> Model:
     """A loaded ``Model`` for repeated calls: a spec folder, or pull → convert → load."""
     from modelport.runtime.model import Model
     from modelport.store import runs
@@ -229,7 +235,7 @@ def run(ref: str, inputs: Any, *, provider: str | None = None, **options: Any) -
     return load_model(ref, provider=provider)(inputs, **options)
 
 
-def check_runnable(path: Path, *, provider: str | None = None) -> Any:
+def check_runnable(path: Path, *, provider: str | None = None) -> Compatibility | None:
     """Refuse a model this machine cannot run (opset, operators, memory), with the reason."""
     from modelport.errors import IncompatibleModelError
     from modelport.runtime.compat import check_model

@@ -1,27 +1,38 @@
-"""Store use-cases: pull into the local store, list, remove, prune, verify; search hubs."""
+"""Store use-cases: pull into the local store, list, remove, prune, verify; search hubs.
+
+The store is made here, once per process, and handed to the hub that pulls: hubs never
+reach up for it.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from modelport.api.catalog import get_catalog, record_use, resolve_model, system_info
-from modelport.errors import (
-    InvalidValueError,
-)
+from modelport.api.catalog import get_catalog, record_use, resolve_model
+from modelport.errors import InvalidValueError
 from modelport.refs import parse_ref
 from modelport.settings import get_settings, parse_size
 
 if TYPE_CHECKING:
-    pass
+    from modelport.hubs.base import Hub, HubModel, ProgressCallback, PulledModel, Ref
+    from modelport.store.store import (
+        ManifestFile,
+        RemovalPlan,
+        Store,
+        StoredModel,
+        StoreStats,
+        VerifyReport,
+    )
 
 
 _lock = threading.RLock()
-_store: Any = None
+_store: Store | None = None
 
 
-def get_store() -> Any:
+def get_store() -> Store:
     """The local store of this process (``$MODELPORT_HOME/store``)."""
     global _store
     with _lock:
@@ -34,10 +45,9 @@ def get_store() -> Any:
         return _store
 
 
-def hub_ref(text: str) -> Any:
+def hub_ref(text: str) -> Ref:
     """A reference to something pullable: explicit registry, ``org/name``, or a catalog name."""
-    from modelport.hubs.base import get_hub
-    from modelport.refs import Ref
+    from modelport.hubs.base import Ref, get_hub
 
     ref = parse_ref(text)
     if ref.hub is not None:
@@ -63,33 +73,48 @@ def pull(
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     allow_pickle: bool = False,
-    progress: Any = None,
-) -> Any:
-    """Pull a model into the local store (verified, resumable); returns a ``PulledModel``."""
-    from modelport.hubs.base import PullEvent, get_hub
+    progress: ProgressCallback | None = None,
+) -> PulledModel:
+    """Pull a model into the local store (verified, resumable)."""
+    from modelport.hubs.base import PullEvent, PullOptions, get_hub
 
     target = hub_ref(ref)
-    hub = get_hub(target.registry)
-    if progress is not None and not _complete_in_store(target):
-        for warning in preflight(ref):
+    hub = get_hub(target.registry or "")
+    store = get_store()
+    model = None
+    if progress is not None and not _complete_in_store(store, target, revision):
+        warnings, model = _preflight(hub, target.with_revision(revision or target.revision))
+        for warning in warnings:
             progress(PullEvent(f"warning: {warning}"))
-    pulled = hub.pull(
-        target,
+    options = PullOptions(
         revision=revision,
-        allow_patterns=include,
-        ignore_patterns=exclude,
+        include=tuple(include),
+        exclude=tuple(exclude),
         allow_pickle=allow_pickle,
         progress=progress,
+        model=model,
     )
-    record_use(target.registry, target.name)
+    pulled = hub.pull(target, store=store, options=options)
+    record_use(pulled.hub, pulled.id)
     return pulled
 
 
-def _complete_in_store(target: Any) -> bool:
+def pinned_ref(ref: str, model: PulledModel) -> str:
+    """A reference to exactly the revision pulled for ``ref``; a reference naming a code
+    hub's entry point stays as it is (its entry point is part of what it means)."""
+    from modelport.hubs.base import get_hub
+
+    entrypoint, _ = get_hub(model.hub).entry_call(parse_ref(ref))
+    if entrypoint is not None:
+        return ref
+    return f"{model.hub}:{model.id}@{model.revision}"
+
+
+def _complete_in_store(store: Store, target: Ref, revision: str | None) -> bool:
     from modelport.errors import NotInStoreError
 
     try:
-        get_store().get(target.registry, target.name, target.revision)
+        store.get(target.registry or "", target.name, revision or target.revision)
     except NotInStoreError:
         return False
     return True
@@ -100,16 +125,26 @@ def preflight(ref: str) -> list[str]:
 
     Hubs that cannot answer (offline, unreachable) leave it to the pull to say so.
     """
-    from modelport.errors import ModelportError
     from modelport.hubs.base import get_hub
 
     target = hub_ref(ref)
+    return _preflight(get_hub(target.registry or ""), target)[0]
+
+
+def _preflight(hub: Hub, target: Ref) -> tuple[list[str], HubModel | None]:
+    """The warnings, and the model the hub described (the pull does not ask again)."""
+    from modelport.errors import ModelportError
+    from modelport.hubs.base import offline_mode
+
+    if offline_mode():
+        return [], None  # the pull answers from the store or refuses, without the network
     try:
-        model = get_hub(target.registry).info(target)
+        model = hub.info(target)
     except ModelportError:
-        return []
+        return [], None
     warnings = []
     if model.opset is not None:
+        # The kernel registry (onnxruntime) is read only for a model that names an opset.
         try:
             from modelport.runtime.compat import check_opset
 
@@ -118,51 +153,75 @@ def preflight(ref: str) -> list[str]:
         except ImportError:
             pass
     if model.size:
+        from modelport.hardware import detect_system
         from modelport.validation import fit_by_size
 
-        level, need = fit_by_size(model.size, system_info())
+        # Only memory is weighed: ONNX Runtime is not imported for a pull.
+        here = detect_system(gpu_memory_gb=get_settings().gpu_memory_gb, runtime=False)
+        level, need = fit_by_size(model.size, here)
         if level.value == "does-not-fit":
             warnings.append(
                 f"it needs about {need:.1f} GB of memory to run, more than this machine has"
             )
         elif level.value == "tight":
             warnings.append(f"memory will be tight: it needs about {need:.1f} GB to run")
-    return warnings
+    return warnings, model
 
 
 def list_models(
     *, registry: str | None = None, name: str | None = None, task: str | None = None
-) -> list[Any]:
+) -> list[StoredModel]:
     """The models in the local store, newest pull first."""
     return list(get_store().list_models(registry=registry, name_contains=name, task=task))
 
 
-def stored_model(ref: str) -> Any:
+def stored_model(ref: str) -> StoredModel:
     """The stored revision a reference names (the latest pulled one without ``@rev``)."""
     target = hub_ref(ref)
-    return get_store().get(target.registry, target.name, target.revision)
+    return get_store().get(target.registry or "", target.name, target.revision)
 
 
-def plan_remove(ref: str) -> Any:
+def stored_files(model: StoredModel) -> list[ManifestFile]:
+    """The files of a stored model, with their blobs and published digests."""
+    return get_store().files(model)
+
+
+def stored_revisions(ref: str) -> list[StoredModel]:
+    """Every stored revision of a model (newest first); empty when none is stored."""
+    target = hub_ref(ref)
+    return get_store().find(target.registry or "", target.name, target.revision)
+
+
+def store_stats() -> StoreStats:
+    """Size of the store, its models, and how often pulls and runs were served from it."""
+    return get_store().stats()
+
+
+def plan_remove(ref: str) -> RemovalPlan:
     """What ``remove(ref)`` would delete: every stored revision, or only ``@rev``."""
     from modelport.errors import NotInStoreError
 
     target = hub_ref(ref)
     store = get_store()
-    found = store.find(target.registry, target.name, target.revision)
+    found = store.find(target.registry or "", target.name, target.revision)
     if not found:
         raise NotInStoreError(str(target))
     return store.plan_remove(found, reason="removed by request")
 
 
-def remove(ref: str) -> Any:
+def execute_plan(plan: RemovalPlan) -> int:
+    """Carry out a removal or prune plan; returns the bytes freed."""
+    return get_store().execute(plan)
+
+
+def remove(ref: str) -> RemovalPlan:
     """Remove a model (or one revision) from the store; blobs other models use stay."""
     plan = plan_remove(ref)
-    get_store().execute(plan)
+    execute_plan(plan)
     return plan
 
 
-def plan_prune(*, max_size: str | int | None = None, older_than: str | None = None) -> Any:
+def plan_prune(*, max_size: str | int | None = None, older_than: str | None = None) -> RemovalPlan:
     """Which models ``cache prune`` would remove, and what it would free."""
     if max_size is None and older_than is None:
         raise InvalidValueError(
@@ -174,32 +233,48 @@ def plan_prune(*, max_size: str | int | None = None, older_than: str | None = No
     return get_store().plan_prune(max_size=size, older_than=age)
 
 
-def parse_duration(text: str) -> Any:
+def parse_duration(text: str) -> dt.timedelta:
     """``30d``, ``12h``, ``90m``, ``2w`` → a timedelta."""
-    import datetime as dt
-
     from modelport.settings import parse_seconds
 
     return dt.timedelta(seconds=parse_seconds(text, default_unit=None))
 
 
-def verify_store(*, repair: bool = False, progress: Any = None) -> Any:
-    """Re-hash every blob; with ``repair``, fetch corrupt ones again from their hub."""
+def verify_store(*, repair: bool = False, progress: ProgressCallback | None = None) -> VerifyReport:
+    """Re-hash every blob and check every alias and folder file; with ``repair``, mend
+    what needs no download and pull the rest again with the files it was pulled with."""
     from dataclasses import replace
+
+    from modelport.hubs.base import get_hub
+    from modelport.hubs.files import is_pickle
+    from modelport.store.store import Selection
 
     store = get_store()
     report = store.verify()
-    if not repair or not report.corrupt:
+    if not repair or report.ok:
         return report
-    for sha in report.corrupt:
-        store.discard_blob(sha)
-    repaired = []
+    done = set(store.repair_locally(report))
     for key in report.affected:
         registry, _, rest = key.partition("/")
         name, _, revision = rest.rpartition("@")
-        pull(f"{registry}:{name}@{revision}", progress=progress, allow_pickle=True)
-        repaired.append(key)
-    return replace(report, repaired=tuple(repaired))
+        manifest = store.read_manifest(registry, name, revision)
+        if key in done or manifest is None:
+            continue
+        # The recorded selection; a manifest from before it was recorded kept its pickles
+        # (where the hub fetches pickles at all).
+        chosen = manifest.selection or Selection(
+            allow_pickle="allow_pickle" in get_hub(registry).pull_options
+            and any(is_pickle(f.path) for f in manifest.files)
+        )
+        pull(
+            f"{registry}:{name}@{revision}",
+            progress=progress,
+            include=chosen.include,
+            exclude=chosen.exclude,
+            allow_pickle=chosen.allow_pickle,
+        )
+        done.add(key)
+    return replace(report, repaired=tuple(k for k in report.affected if k in done))
 
 
 def search_hub(
@@ -210,7 +285,7 @@ def search_hub(
     library: str | None = None,
     sort: str | None = None,
     limit: int = 20,
-) -> list[Any]:
+) -> list[HubModel]:
     """Search one hub's models."""
     from modelport.hubs.base import get_hub
 
@@ -218,37 +293,43 @@ def search_hub(
 
 
 def hub_info(ref: str) -> dict[str, Any]:
-    """What a hub says about a model, without pulling it (entry points for PyTorch Hub)."""
+    """What a hub says about a model, without pulling it (entry points for code hubs)."""
     from dataclasses import asdict
 
-    from modelport.hubs.base import get_hub
-    from modelport.refs import Ref
+    from modelport.hubs.base import Ref, get_hub
 
     parsed = parse_ref(ref)
     if parsed.hub is None:
         raise InvalidValueError(
-            f"{ref} does not name a hub model.", hint="Use hf:, onnx:, tfhub: or torch:."
+            f"{ref} does not name a hub model.",
+            hint="Use one of the hubs' prefixes: " + ", ".join(f"{h}:" for h in _hubs()) + ".",
         )
     hub = get_hub(parsed.hub)
     target = Ref(parsed.name, parsed.hub, parsed.revision)
-    if parsed.hub == "torch":
-        from modelport.hubs.torchhub import TorchHub
+    store = get_store()
+    code = hub.entrypoints(target, store=store)
+    if code is not None:
         from modelport.trust import is_trusted
 
-        assert isinstance(hub, TorchHub)
-        commit, entries, dependencies = hub.entrypoints(target)
+        commit, entries, dependencies = code
         repo = hub.store_name(parsed.name)
         return {
-            "ref": f"torch:{repo}",
-            "hub": "torch",
+            "ref": f"{hub.name}:{repo}",
+            "hub": hub.name,
             "id": repo,
             "revision": commit,
             "trusted": is_trusted(repo),
             "entrypoints": [asdict(e) for e in entries],
             "dependencies": dependencies,
         }
-    model = hub.info(target)
+    model = hub.info(target, store=store)
     data = asdict(model)
     data["ref"] = f"{model.hub}:{model.id}"
     data["size"] = model.size
     return data
+
+
+def _hubs() -> list[str]:
+    from modelport.hubs.base import hub_names
+
+    return hub_names()

@@ -421,20 +421,34 @@ class Catalog:
         return self._entries[self.resolve(name).id]
 
     def get_or_create(self, name: str) -> ModelEntry:
-        """``get``, or build and register an entry with the auto-create handler."""
+        """The entry with this id (or alias, or normalized name), else one built and registered.
+
+        Only a lookup that names the model itself counts: a fuzzy match is another model,
+        so ``model-3`` is created beside ``model-3-large`` rather than answered by it.
+        """
+        entry = self._entries.get(name)
+        if entry is not None:
+            return entry
+        missing: ModelNotFoundError | None = None
         try:
-            return self.get(name)
-        except ModelNotFoundError:
+            match = self.resolve(name)
+        except ModelNotFoundError as e:
             if self._auto_create is None:
                 raise
-            entry = self._auto_create(name)
-            if entry is None:
-                raise
+            missing = e
+        else:
+            if match.method != "fuzzy" or self._auto_create is None:
+                return self._entries[match.id]
+        made = self._auto_create(name)
+        if made is None:
+            raise missing or ModelNotFoundError(name)
         with self._lock:
-            if entry.id in self._entries:
-                return self._entries[entry.id]
-            self.register(entry)
-        return entry
+            # Another thread may have created the same id meanwhile: one entry, shared.
+            existing = self._entries.get(made.id)
+            if existing is not None:
+                return existing
+            self.register(made)
+        return made
 
     def _rank(self, model_id: str) -> float:
         entry = self._entries.get(model_id)

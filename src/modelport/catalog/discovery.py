@@ -1,13 +1,30 @@
-"""Find a model by any name: normalization, lookup order, fuzzy matching, id parsing.
+"""Find a model by any name: normalization, lookup order, matching by words, suggestions.
 
 Lookup order (``NameIndex.resolve``): exact id → alias → provider-prefixed →
-normalized → fuzzy. Each step answers with a ``Match`` that says how it matched and
+normalized → by words. Each step answers with a ``Match`` that says how it matched and
 how sure it is; an ambiguous or unknown name raises ``ModelNotFoundError`` (or
 ``AmbiguousModelError``) carrying "did you mean" suggestions.
+
+A full id (``org/name``, ``provider:name``) is never answered with another model: when
+none of the first four steps finds it, it is not found, and the closest ids are
+suggestions.
+
+A bare name resolves **by words**, one rule: the model whose id or display name holds
+every word of the name (a word may be the start of a longer word; numbers, versions and
+quantization words only exactly) and the fewest other words; a model quantized when the
+name says no quantization never qualifies. Equal counts are broken by ``rank`` (the
+catalog's: usage, then an original before its derivatives, a deprecated model last), else
+the name is ambiguous. So ``llama 8b`` → ``Llama-3.1-8B`` and the more specific
+``llama 3.1 8b`` resolves to the same model: every word added to a name removes one
+"other" word from the winner and at most one from any rival. Before matching, a word
+the catalog does not know is split into words it does (``gpt4turbo`` → ``gpt 4 turbo``)
+or, failing that, corrected to the known word a typo away (``minlm`` → ``minilm``).
+A name no model covers is not found, with the nearest fuzzy matches as suggestions.
 """
 
 from __future__ import annotations
 
+import heapq
 import re
 import threading
 from bisect import bisect_left
@@ -15,20 +32,38 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from modelport.catalog.ids import QUANT_WORDS
 from modelport.errors import AmbiguousModelError, ModelNotFoundError
 
-__all__ = [
-    "IdTraits",
-    "Match",
-    "NameIndex",
-    "ParsedModelId",
-    "infer_traits",
-    "normalize_id",
-    "parse_model_id",
-    "tokens",
-]
+__all__ = ["Match", "NameIndex", "normalize_id", "short_name", "tokens"]
 
 MatchMethod = Literal["exact", "alias", "provider", "normalized", "fuzzy"]
+
+#: ``org/name``, with or without a registry prefix (``hf:org/name``).
+_FULL_ID = re.compile(r"^(?:[a-z0-9_.-]+:)?[^\s/:]+/\S+$", re.IGNORECASE)
+_NUMERIC = re.compile(r"[0-9.]")
+#: The words ``tokens`` makes of each quantization word ``QUANT_WORDS`` knows
+#: (``exl2`` → ``exl 2``, ``int4`` → ``int 4``, ``q4_k_m`` → ``q 4 k m``).
+_QUANT_WORD_PARTS = (
+    "awq",
+    "gptq",
+    "gguf",
+    "exl",
+    "mlx",
+    "bnb",
+    "4bit",
+    "8bit",
+    "int",
+    "fp",
+    "nf",
+    "q",
+)
+
+
+def _inside_number(word: str, cut: int) -> bool:
+    """Whether cutting ``word`` before position ``cut`` would split a number."""
+    return bool(_NUMERIC.match(word[cut - 1]) and _NUMERIC.match(word[cut]))
+
 
 _SEPARATORS = re.compile(r"[\s_:/]+|(?<![0-9])\.|\.(?![0-9])")
 
@@ -90,10 +125,6 @@ class _Names:
 class NameIndex:
     """Name → id lookups for a catalog, kept up to date as entries come and go."""
 
-    #: A fuzzy match below this score (0–100) is no match.
-    FUZZY_CUTOFF = 78.0
-    #: The best fuzzy score must lead the runner-up by this much to be unambiguous.
-    FUZZY_MARGIN = 4.0
     #: At most this many candidates get the expensive scorer.
     MAX_CANDIDATES = 1500
 
@@ -107,6 +138,8 @@ class NameIndex:
         self._sorted_tokens: list[str] | None = None
         self._vocabulary: list[str] | None = None
         self._fuzzy_keys: dict[str, str] = {}
+        self._providers: set[str] | None = None
+        self._quantized_ids: set[str] | None = None
         # Parallel lists for C-speed scans; a removed id leaves None until compaction.
         self._scan_ids: list[str | None] = []
         self._scan_keys: list[str | None] = []
@@ -136,6 +169,8 @@ class NameIndex:
                 toks=sorted(set(_words(n_id)) | set(name_words)),
             )
             self._names[model_id] = names
+            self._providers = None
+            self._quantized_ids = None
             self._lower_ids.setdefault(model_id.lower(), set()).add(model_id)
             for alias in alias_list:
                 self._aliases.setdefault(alias.lower(), set()).add(model_id)
@@ -167,6 +202,8 @@ class NameIndex:
                         del index[key]
 
             drop(self._lower_ids, model_id.lower())
+            self._providers = None
+            self._quantized_ids = None
             for alias in names.aliases:
                 drop(self._aliases, alias.lower())
             for key in names.keys:
@@ -224,7 +261,22 @@ class NameIndex:
             ids = self._normalized.get(normalize_id(q))
             if ids:
                 return self._pick(query, ids, "normalized", 0.95, rank)
-            return self._fuzzy(query, rank)
+            if self._is_full_id(q):
+                # An explicit id names one model: a near one is a suggestion, never the answer.
+                bare = re.sub(r"^[a-z0-9_.-]+:(?=[^/]+/)", "", q, flags=re.IGNORECASE)
+                raise ModelNotFoundError(query, suggestions=self._suggestions(bare))
+            return self._by_words(query, rank)
+
+    def _is_full_id(self, q: str) -> bool:
+        """Whether ``q`` names one model explicitly: ``org/name`` or ``provider:name``."""
+        if _FULL_ID.match(q):
+            return True
+        head, sep, rest = q.partition(":")
+        if not (sep and rest):
+            return False
+        if self._providers is None:
+            self._providers = {n.provider for n in self._names.values()}
+        return head.lower() in self._providers
 
     def _provider_prefixed(self, q: str) -> set[str]:
         match = re.match(r"^([a-z0-9_.-]+)[:/](.+)$", q, re.IGNORECASE)
@@ -262,6 +314,21 @@ class NameIndex:
             word, self._vocabulary, scorer=fuzz.ratio, limit=5, score_cutoff=75, processor=None
         )
         return [w for w, _, _ in found]
+
+    def _typo_fix(self, word: str) -> str | None:
+        """The one indexed word a typo away from ``word`` (two for words of 8+ letters)."""
+        from rapidfuzz import process
+        from rapidfuzz.distance import OSA
+
+        if self._vocabulary is None:
+            self._vocabulary = sorted(t for t in self._token_ids if t.isalpha() and len(t) >= 3)
+        most = 1 if len(word) < 8 else 2
+        found = process.extract(
+            word, self._vocabulary, scorer=OSA.distance, limit=2, score_cutoff=most, processor=None
+        )
+        if not found or (len(found) > 1 and found[1][1] == found[0][1]):
+            return None  # no near word, or two equally near: no guessing
+        return str(found[0][0])
 
     def candidates(self, query: str) -> set[str]:
         """Ids sharing words, word prefixes or near-words with the query, for fuzzy scoring.
@@ -307,7 +374,20 @@ class NameIndex:
 
         The score weighs word overlap (token set) against word order and extra words
         (token sort), so ``llama 8b`` prefers ``Llama-3.1-8B`` to a longer derivative.
+        A query with run-together words or a typo (``gpt4turbo``, ``minlm``) is also
+        scored as repaired, and each id keeps its better score.
         """
+        with self._lock:
+            repaired = " ".join(self._query_words(query)[0])
+        scores = self._fuzzy_scores(query, limit=limit)
+        if repaired and repaired != " ".join(tokens(query)):
+            best = dict(scores)
+            for model_id, score in self._fuzzy_scores(repaired, limit=limit):
+                best[model_id] = max(score, best.get(model_id, 0.0))
+            scores = sorted(best.items(), key=lambda item: (-item[1], item[0]))[:limit]
+        return scores
+
+    def _fuzzy_scores(self, query: str, *, limit: int) -> list[tuple[str, float]]:
         from rapidfuzz import fuzz, process
 
         q = " ".join(tokens(query))
@@ -348,154 +428,201 @@ class NameIndex:
         )
         return [(model_id, round(score, 2)) for model_id, score in scored[:limit]]
 
-    def _fuzzy(self, query: str, rank: Callable[[str], float] | None) -> Match:
-        scored = self.fuzzy_scores(query, limit=10)
-        good = [(i, s) for i, s in scored if s >= self.FUZZY_CUTOFF]
-        if not good:
-            raise ModelNotFoundError(query, suggestions=[i for i, s in scored[:5] if s >= 50])
-        best_id, best = good[0]
-        rivals = [i for i, s in good[1:] if best - s < self.FUZZY_MARGIN]
-        if rivals:
-            tied = [best_id, *rivals]
-            if rank is not None:
-                ranked = sorted(tied, key=lambda i: -rank(i))
-                if rank(ranked[0]) > rank(ranked[1]):
-                    return Match(ranked[0], "fuzzy", round(best / 100 * 0.9, 3), query)
-            raise AmbiguousModelError(query, suggestions=tied[:8])
-        return Match(best_id, "fuzzy", round(best / 100, 3), query)
+    def _suggestions(self, query: str, *, first: Iterable[str] = ()) -> list[str]:
+        """Ids worth offering for a name that did not resolve, closest first.
 
+        First the models holding all of its words but one (``v0.2`` → the ``v0.3``, the
+        AWQ id → the model it quantizes), fewest other words first; then fuzzy matches.
+        """
+        found = dict.fromkeys(first)
+        words = list(dict.fromkeys(self._query_words(query)[0]))
+        if 1 < len(words) <= 12:
+            # Ranked by what differs: each other word costs 1, a missing word 1, a missing
+            # number 2 (another size or version is further than another quantization, whose
+            # words go as one). A model holding every word leads one that lacks words.
+            quant = {w for w in words if QUANT_WORDS.search(w)}
+            drops = [
+                ({w}, 2 if any(c.isdigit() for c in w) else 1) for w in words if w not in quant
+            ]
+            if quant:
+                drops.append((quant, 1))
+            # A quantized copy's org is its quantizer's (``unsloth/…-bnb-4bit``): its base
+            # is under another org, so the org goes with the quantization words.
+            org = set(tokens(query.rpartition("/")[0])) if "/" in query else set()
+            if quant and org:
+                drops.append((quant | org, 2))
+            holders: dict[str, tuple[set[str], list[str]]] = {}
+            near = [
+                (extra, 0, i)
+                for extra, i in self._fewest_others(words, quantized=True, holders=holders)
+            ]
+            for drop, cost in drops:
+                rest = [w for w in words if w not in drop]
+                near.extend(
+                    (extra + cost, 1, i)
+                    for extra, i in self._fewest_others(rest, quantized=True, holders=holders)
+                )
+            for *_, model_id in heapq.nsmallest(4, near):
+                found.setdefault(model_id)
+        for model_id, score in self.fuzzy_scores(query, limit=8):
+            if score >= 50:
+                found.setdefault(model_id)
+        return list(found)[:8]
 
-# ---------------------------------------------------------------- id parsing
+    def _known_prefix(self, word: str) -> bool:
+        """Whether an alphabetic ``word`` starts some indexed word."""
+        if self._sorted_tokens is None:
+            self._sorted_tokens = sorted(self._token_ids)
+        start = bisect_left(self._sorted_tokens, word)
+        return start < len(self._sorted_tokens) and self._sorted_tokens[start].startswith(word)
 
+    def _split(self, word: str) -> list[str] | None:
+        """``word`` as two or more indexed words (``4turbo`` → ``4 turbo``), fewest first.
 
-@dataclass(frozen=True)
-class ParsedModelId:
-    """What a model id says about where it comes from."""
+        A number is never cut (``73b`` is not ``7`` + ``3b``): cuts fall only where a digit
+        or dot does not meet a digit.
+        """
+        n = len(word)
+        if n > 40:
+            return None
+        best: list[list[str] | None] = [None] * (n + 1)
+        best[0] = []
+        for i in range(n):
+            head = best[i]
+            if head is None or (i > 0 and _inside_number(word, i)):
+                continue
+            for j in range(i + 1, n + 1):
+                if j < n and _inside_number(word, j):
+                    continue
+                piece = word[i:j]
+                if (len(piece) >= 2 or piece.isdigit()) and piece in self._token_ids:
+                    known = best[j]
+                    if known is None or len(head) + 1 < len(known):
+                        best[j] = [*head, piece]
+        found = best[n]
+        return found if found is not None and len(found) > 1 else None
 
-    id: str
-    kind: Literal["plain", "openai-finetune", "adapter", "quantized"]
-    base: str | None = None
-    organization: str | None = None
-    suffix: str | None = None
-    job_id: str | None = None
+    def _query_words(self, query: str) -> tuple[list[str], int]:
+        """The words of a name mapped onto indexed words, and how many were typo-corrected."""
+        words: list[str] = []
+        corrected = 0
+        for word in tokens(query):
+            if word in self._token_ids or (
+                word.isalpha() and len(word) >= 3 and self._known_prefix(word)
+            ):
+                words.append(word)
+                continue
+            parts = self._split(word)
+            if parts:
+                words.extend(parts)
+                continue
+            if word.isalpha() and len(word) >= 4 and not QUANT_WORDS.search(word):
+                fixed = self._typo_fix(word)
+                if fixed:
+                    words.append(fixed)
+                    corrected += 1
+                    continue
+            words.append(word)  # no indexed word: no model covers the name
+        return words, corrected
 
+    def _expansions(self, word: str) -> list[str]:
+        """The indexed words ``word`` stands for: itself, and (for a word of three letters
+        or more, not a quantization word) the longer words it starts."""
+        found = [word] if word in self._token_ids else []
+        if not (word.isalpha() and len(word) >= 3) or QUANT_WORDS.search(word):
+            return found
+        if self._sorted_tokens is None:
+            self._sorted_tokens = sorted(self._token_ids)
+        start = bisect_left(self._sorted_tokens, word)
+        for other in self._sorted_tokens[start : start + 200]:
+            if not other.startswith(word):
+                break
+            if other != word:
+                found.append(other)
+        return found
 
-_FT_RE = re.compile(r"^ft:(?P<base>[^:]+):(?P<org>[^:]*):(?P<suffix>[^:]*)(?::(?P<job>[^:]+))?$")
-_ADAPTER_WORDS = re.compile(
-    r"(?:^|[-_.])(?:q?lora|peft|adapters?|finetuned|fine-tuned|ft|sft|dpo|orpo)(?=$|[-_.])",
-    re.IGNORECASE,
-)
-_QUANT_WORDS = re.compile(
-    r"(?:^|[-_.])(?:awq|gptq|gguf|exl2|mlx|bnb|(?:bnb-)?[48]bit|int[48]|fp8|nf4|q[2-8]_k(?:_[msl])?)"
-    r"(?=$|[-_.])",
-    re.IGNORECASE,
-)
+    def _quantized(self) -> set[str]:
+        """Ids whose short name carries a quantization word."""
+        if self._quantized_ids is None:
+            # Only ids holding a word a quantization word splits into are worth the regex.
+            pool = set().union(*(self._token_ids.get(t, ()) for t in _QUANT_WORD_PARTS))
+            self._quantized_ids = {i for i in pool if QUANT_WORDS.search(short_name(i))}
+        return self._quantized_ids
 
+    def _holders(self, word: str) -> tuple[set[str], list[str]]:
+        """Ids holding ``word`` (or a word it starts), and those indexed words."""
+        expansions = self._expansions(word)
+        if len(expansions) == 1:
+            return self._token_ids[expansions[0]], expansions  # the index's own set: no copy
+        return set().union(*(self._token_ids[t] for t in expansions)), expansions
 
-def parse_model_id(model_id: str) -> ParsedModelId:
-    """Parse fine-tuned (``ft:gpt-4o-mini:org:name:id``), adapter and quantized ids to a base."""
-    text = model_id.strip()
-    ft = _FT_RE.match(text)
-    if ft:
-        return ParsedModelId(
-            id=text,
-            kind="openai-finetune",
-            base=ft.group("base"),
-            organization=ft.group("org") or None,
-            suffix=ft.group("suffix") or None,
-            job_id=ft.group("job"),
+    def _fewest_others(
+        self,
+        words: list[str],
+        *,
+        quantized: bool,
+        holders: dict[str, tuple[set[str], list[str]]] | None = None,
+    ) -> list[tuple[int, str]]:
+        """(other words, id) of each model holding every one of ``words``, in no order.
+
+        A quantized model qualifies only when the name is ``quantized`` too. ``holders``
+        caches ``_holders`` across calls for the same words.
+        """
+        holders = {} if holders is None else holders
+        sets: list[set[str]] = []
+        held: set[str] = set()
+        for word in words:
+            if word not in holders:
+                holders[word] = self._holders(word)
+            ids, expansions = holders[word]
+            if not ids:
+                return []
+            sets.append(ids)
+            held.update(expansions)
+        if not sets:
+            return []
+        sets.sort(key=len)
+        covering = sets[0].intersection(*sets[1:])
+        if not quantized:
+            covering -= self._quantized()
+        names = self._names
+        # Other words: those of the model that none of the name's words stands for. When
+        # each word stands only for itself, every candidate holds exactly those.
+        if len(held) == len(set(words)):
+            found = [(len(names[i].toks) - len(held), i) for i in covering]
+        else:
+            found = [
+                (len(names[i].toks) - len(held.intersection(names[i].toks)), i) for i in covering
+            ]
+        return found
+
+    def _by_words(self, query: str, rank: Callable[[str], float] | None) -> Match:
+        """Resolve a bare name by the one rule of the module docstring."""
+        words, corrected = self._query_words(query)
+        if not words:
+            raise ModelNotFoundError(query, suggestions=self._suggestions(query))
+        if corrected or len(words) != len(tokens(query)):
+            # The repaired name may be a name or alias as it stands (``minlm`` → ``minilm``).
+            ids = self._normalized.get("-".join(words))
+            if ids and len(ids) == 1:
+                return Match(next(iter(ids)), "fuzzy", 0.9 - 0.05 * corrected, query)
+        wanted = list(dict.fromkeys(words))
+        quantized = QUANT_WORDS.search(normalize_id(query)) is not None
+        others = self._fewest_others(wanted, quantized=quantized)
+        repaired = " ".join(words)
+        if not others:
+            raise ModelNotFoundError(query, suggestions=self._suggestions(repaired))
+        fewest = min(extra for extra, _ in others)
+        tied = sorted(
+            (model_id for extra, model_id in others if extra == fewest), key=lambda i: (len(i), i)
         )
-    org, _, name = text.rpartition("/")
-    if _ADAPTER_WORDS.search(name):
-        base = _ADAPTER_WORDS.sub("", name).strip("-_.")
-        return ParsedModelId(
-            id=text, kind="adapter", base=base or None, organization=org or None, suffix=None
-        )
-    if _QUANT_WORDS.search(name):
-        base = _QUANT_WORDS.sub("", name).strip("-_.")
-        return ParsedModelId(id=text, kind="quantized", base=base or None, organization=org or None)
-    return ParsedModelId(id=text, kind="plain", base=None, organization=org or None)
-
-
-@dataclass(frozen=True)
-class IdTraits:
-    """Characteristics guessed from a model id alone."""
-
-    parameters: int | None = None
-    active_parameters: int | None = None
-    num_experts: int | None = None
-    instruct: bool = False
-    chat: bool = False
-    vision: bool = False
-    reasoning: bool = False
-    moe: bool = False
-    code: bool = False
-    embedding: bool = False
-    quantization: str | None = None
-    quantization_bits: int | None = None
-
-
-_SIZE_RE = re.compile(r"(?<![a-z0-9.])(\d+(?:\.\d+)?)([bmk])(?![a-z0-9])")
-_MOE_RE = re.compile(r"(?<![a-z0-9])(\d+)x(\d+(?:\.\d+)?)([bm])(?![a-z0-9])")
-_ACTIVE_RE = re.compile(r"(?<![a-z0-9])a(\d+(?:\.\d+)?)([bm])(?![a-z0-9])")
-_SCALE = {"b": 10**9, "m": 10**6, "k": 10**3}
-
-
-def infer_traits(model_id: str) -> IdTraits:
-    """Guess size, tuning, modality, reasoning, MoE and quantization from an id."""
-    text = short_name(model_id).lower().replace("_", "-")
-    parameters = active = experts = None
-    moe = _MOE_RE.search(text)
-    if moe:
-        experts = int(moe.group(1))
-        per_expert = float(moe.group(2)) * _SCALE[moe.group(3)]
-        parameters = int(experts * per_expert)
-    else:
-        sizes = [float(m.group(1)) * _SCALE[m.group(2)] for m in _SIZE_RE.finditer(text)]
-        if sizes:
-            parameters = int(max(sizes))
-    act = _ACTIVE_RE.search(text)
-    if act:
-        active = int(float(act.group(1)) * _SCALE[act.group(2)])
-    quant: str | None = None
-    bits: int | None = None
-    for word, name, qbits in (
-        ("awq", "awq", 4),
-        ("gptq", "gptq", 4),
-        ("gguf", "gguf", None),
-        ("exl2", "exl2", None),
-        ("mxfp4", "mxfp4", 4),
-        ("fp8", "fp8", 8),
-        ("nf4", "bitsandbytes", 4),
-        ("bnb-4bit", "bitsandbytes", 4),
-        ("4bit", "bitsandbytes", 4),
-        ("8bit", "bitsandbytes", 8),
-        ("int4", "int4", 4),
-        ("int8", "int8", 8),
-    ):
-        if re.search(rf"(?<![a-z0-9]){re.escape(word)}(?![a-z0-9])", text):
-            quant, bits = name, qbits
-            break
-    if quant is None and re.search(r"(?<![a-z0-9])q([2-8])[-_]k", text):
-        quant = "gguf"
-        bits = int(re.search(r"q([2-8])[-_]k", text).group(1))  # type: ignore[union-attr]
-
-    def has(pattern: str) -> bool:
-        return re.search(pattern, text) is not None
-
-    return IdTraits(
-        parameters=parameters,
-        active_parameters=active,
-        num_experts=experts,
-        instruct=has(r"instruct|(?<![a-z0-9])it(?![a-z0-9])|(?<![a-z0-9])sft(?![a-z0-9])"),
-        chat=has(r"chat|instruct|(?<![a-z0-9])it(?![a-z0-9])"),
-        vision=has(r"vision|(?<![a-z0-9])vl(?![a-z])|llava|pixtral|idefics|paligemma|-vlm|qvq"),
-        reasoning=has(
-            r"reason|(?<![a-z0-9])r1(?![0-9])|think|qwq|magistral|(?<![a-z0-9])o[134](?![0-9])"
-        ),
-        moe=moe is not None or act is not None or has(r"(?<![a-z0-9])moe(?![a-z0-9])|mixtral"),
-        code=has(r"code|coder|codestral|starcoder|devstral"),
-        embedding=has(r"embed|minilm|mpnet|bge-|e5-|gte-|sentence"),
-        quantization=quant,
-        quantization_bits=bits,
-    )
+        chosen: str | None = tied[0] if len(tied) == 1 else None
+        if chosen is None and rank is not None:
+            ranked = sorted(tied, key=lambda i: -rank(i))
+            if rank(ranked[0]) > rank(ranked[1]):
+                chosen = ranked[0]
+        if chosen is None:
+            raise AmbiguousModelError(query, suggestions=self._suggestions(repaired, first=tied))
+        share = len(wanted) / (len(wanted) + fewest)
+        confidence = 0.5 + 0.5 * share - 0.05 * corrected
+        return Match(chosen, "fuzzy", round(max(confidence, 0.3), 3), query)

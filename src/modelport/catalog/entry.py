@@ -143,12 +143,24 @@ class Pricing(_Model):
     source_url: str | None = None
     as_of: dt.date | None = None
 
+    def any_known(self) -> bool:
+        """Whether any price is known (a pricing with none is no pricing)."""
+        return any(
+            value is not None
+            for name, value in self
+            if name not in ("currency", "source_url", "as_of")
+        )
+
     def blended_per_1m_tokens(self, *, input_share: float = 0.75) -> float | None:
-        """A single per-1M-token price for ranking: input and output weighted 3:1."""
-        if self.input_per_1m_tokens is None and self.output_per_1m_tokens is None:
+        """A single per-1M-token price for ranking: input and output weighted 3:1.
+
+        Unknown (None) without an input price: an unknown part is never counted as free.
+        An unknown output price is taken to be the input price.
+        """
+        inp = self.input_per_1m_tokens
+        if inp is None:
             return None
-        inp = self.input_per_1m_tokens or 0.0
-        out = (self.output_per_1m_tokens if self.output_per_1m_tokens is not None else inp) or 0.0
+        out = self.output_per_1m_tokens if self.output_per_1m_tokens is not None else inp
         return inp * input_share + out * (1 - input_share)
 
 
@@ -453,6 +465,19 @@ class ModelEntry(_Model):
         if self.moe is not None and self.moe.total_parameters is not None:
             return self.moe.total_parameters
         return None
+
+    @property
+    def weights_bytes(self) -> int | None:
+        """What its published weights weigh: parameters × their bits (16 unless quantized).
+
+        A bnb-4bit model is a quarter of its 16-bit base; a hosted API model has none.
+        """
+        params = self.effective_parameters
+        if params is None or self.source is Source.API:
+            return None
+        quant = self.quantization
+        bits = quant.bits if quant is not None and quant.method != "none" and quant.bits else 16
+        return int(params * bits / 8)
 
     def search_text(self) -> str:
         """Text that fuzzy search matches against."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from modelport.catalog.discovery import infer_traits
 from modelport.catalog.entry import ModelEntry
+from modelport.catalog.ids import infer_traits
 from modelport.errors import InvalidValueError
 
 __all__ = [

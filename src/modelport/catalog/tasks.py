@@ -55,7 +55,18 @@ TASKS: tuple[Task, ...] = (
         "text-generation",
         _T,
         "Generate text that continues a prompt or answers a chat.",
-        ("causal-lm", "causal_lm", "clm", "text-gen", "chat", "completion", "llm", "generation"),
+        (
+            "causal-lm",
+            "causal_lm",
+            "clm",
+            "text-gen",
+            "chat",
+            "completion",
+            "llm",
+            "generation",
+            # The Hub's retired pipeline tag, still on many model cards.
+            "conversational",
+        ),
     ),
     Task(
         "text2text-generation",
@@ -142,6 +153,12 @@ TASKS: tuple[Task, ...] = (
     Task("text-to-speech", _A, "Speak a text aloud.", ("tts", "speech-synthesis")),
     Task("text-to-audio", _A, "Generate audio or music from text.", ("music-generation",)),
     Task("audio-classification", _A, "Assign labels to audio.", ()),
+    Task(
+        "zero-shot-audio-classification",
+        _A,
+        "Assign labels named at run time to audio (CLAP).",
+        ("zero-shot-audio",),
+    ),
     Task("audio-to-audio", _A, "Transform audio (enhancement, separation).", ()),
     Task("voice-activity-detection", _A, "Find where speech occurs.", ("vad",)),
     # multimodal
@@ -240,7 +257,12 @@ _ARCHITECTURE_TASKS: dict[str, tuple[str, ...]] = {
     "Qwen2AudioForConditionalGeneration": ("audio-text-to-text",),
     "CLIPModel": ("zero-shot-image-classification", "feature-extraction"),
     "SiglipModel": ("zero-shot-image-classification", "feature-extraction"),
-    "ClapModel": ("audio-classification", "feature-extraction"),
+    "ClapModel": ("zero-shot-audio-classification", "feature-extraction"),
+    # Vision-language models whose "question answering" is about an image.
+    "BlipForQuestionAnswering": ("visual-question-answering",),
+    "ViltForQuestionAnswering": ("visual-question-answering",),
+    "LxmertForQuestionAnswering": ("visual-question-answering",),
+    "VisualBertForQuestionAnswering": ("visual-question-answering",),
     "SpeechT5ForTextToSpeech": ("text-to-speech",),
     "VitsModel": ("text-to-speech",),
     "MusicgenForConditionalGeneration": ("text-to-audio",),

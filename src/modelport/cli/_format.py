@@ -20,16 +20,18 @@ def params(value: int | None) -> str:
 
 
 def tokens(value: int | None) -> str:
-    """``131072`` → ``128K``."""
+    """A token count exactly: ``128000`` → ``128k``, ``2000000`` → ``2M``, ``131072`` → ``131,072``.
+
+    ``k`` and ``M`` are decimal and used only when they are exact, so no reader has to
+    guess whether ``128K`` meant 128,000 or 131,072.
+    """
     if value is None:
         return "?"
-    if value >= 1_000_000:
-        return f"{value / 1_000_000:g}M"
-    if value >= 1024 and value % 1024 == 0:
-        return f"{value // 1024}K"
-    if value >= 1000:
-        return f"{value / 1000:g}K"
-    return str(value)
+    if value >= 1_000_000 and value % 1_000_000 == 0:
+        return f"{value // 1_000_000}M"
+    if value >= 1000 and value % 1000 == 0:
+        return f"{value // 1000:,}k"
+    return f"{value:,}"
 
 
 def price(value: float | None) -> str:

@@ -2,39 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
-import enum
 import json
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
+from modelport.jsonable import to_jsonable
+
 __all__ = ["Output", "to_jsonable"]
-
-
-def to_jsonable(value: Any) -> Any:
-    """Turn dataclasses, pydantic models, enums, dates and paths into JSON data."""
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json", exclude_none=True)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)} | {
-            name: to_jsonable(getattr(value, name))
-            for name in ("total_gb", "ok", "total_vram_gb", "total_usd")
-            if hasattr(type(value), name) and isinstance(getattr(type(value), name), property)
-        }
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, dt.date | dt.datetime):
-        return value.isoformat()
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [to_jsonable(v) for v in value]
-    return value
 
 
 class Output:

@@ -28,10 +28,10 @@ def prune(
     json_: JsonOpt = False,
 ) -> None:
     """Remove least recently used models: plan, then (unless --dry-run) execute."""
-    from modelport.api import get_store, plan_prune
+    from modelport.api import execute_plan, plan_prune
 
     plan = plan_prune(max_size=max_size, older_than=older_than)
-    freed = plan.freed_bytes if dry_run else get_store().execute(plan)
+    freed = plan.freed_bytes if dry_run else execute_plan(plan)
     out = Output(json_mode=json_)
 
     def human() -> None:
@@ -75,23 +75,27 @@ def verify(
         out.message(f"Checked {report.checked} blob(s), {fmt.size(report.checked_bytes)}.")
         for sha in report.corrupt:
             out.message(f"[red]corrupt[/red] sha256:{sha}")
+        for alias in report.damaged_aliases:
+            out.message(f"[red]damaged alias[/red] {alias}")
+        for key, path in report.damaged_files:
+            out.message(f"[red]damaged file[/red] {key}: {path}")
         for key in report.affected:
             state = "repaired" if key in report.repaired else "affected"
             out.message(f"  {state}: {key}")
-        if report.corrupt and not repair:
-            out.message("Run `modelport cache verify --repair` to fetch them again.")
+        if not report.ok and not repair:
+            out.message("Run `modelport cache verify --repair` to mend them.")
 
     out.result(report, human)
-    if report.corrupt and not report.repaired:
+    if not report.ok and (not repair or set(report.repaired) != set(report.affected)):
         raise typer.Exit(1)
 
 
 @app.command()
 def stats(json_: JsonOpt = False) -> None:
     """Size of the store, its models, and how often pulls and runs were served from it."""
-    from modelport.api import get_store
+    from modelport.api import store_stats
 
-    st = get_store().stats()
+    st = store_stats()
     out = Output(json_mode=json_)
 
     def rate(value: float | None) -> str:

@@ -80,10 +80,10 @@ def inspect(
     json_: JsonOpt = False,
 ) -> None:
     """Show a stored model: files, sizes, digests, task, config summary, where it lives."""
-    from modelport.api import get_store, stored_model
+    from modelport.api import stored_files, stored_model
 
     model = stored_model(ref)
-    files = get_store().files(model)
+    files = stored_files(model)
     config = _config_summary(model.path)
     out = Output(json_mode=json_)
 
@@ -114,11 +114,11 @@ def rm(
     json_: JsonOpt = False,
 ) -> None:
     """Remove a model (or one revision) from the store; blobs other models use stay."""
-    from modelport.api import get_store, plan_remove
+    from modelport.api import execute_plan, plan_remove
 
     plan = plan_remove(ref)
     out = Output(json_mode=json_)
-    freed = plan.freed_bytes if dry_run else get_store().execute(plan)
+    freed = plan.freed_bytes if dry_run else execute_plan(plan)
     verb = "Would remove" if dry_run else "Removed"
 
     def human() -> None:

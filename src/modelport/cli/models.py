@@ -10,7 +10,7 @@ import typer
 
 from modelport.cli import _format as fmt
 from modelport.cli._options import GpuMemoryOpt, JsonOpt, LimitOpt, NameArg, QuietOpt
-from modelport.cli._output import Output
+from modelport.cli._output import Output, to_jsonable
 
 __all__ = ["register"]
 
@@ -67,32 +67,29 @@ def models(
     quiet: QuietOpt = False,
 ) -> None:
     """List catalog models, filtered and sorted."""
-    from modelport.api import get_catalog
-    from modelport.catalog.catalog import CatalogQuery
+    from modelport.api import list_catalog
 
-    query = CatalogQuery(
-        capabilities=tuple(capability or ()),
+    page = list_catalog(
         provider=provider,
+        source=source,
         category=category,
         task=task,
         tag=tag,
         status=status,
-        source=source,
+        capabilities=capability or (),
         min_context=min_context,
         max_price=max_price,
-        max_vram_gb=max_vram,
+        max_vram=max_vram,
         sort=sort,
         descending=desc,
         limit=limit,
         offset=offset,
     )
-    catalog = get_catalog()
-    entries = catalog.query(query)
+    entries, total = list(page.models), page.total
     out = Output(json_mode=json_, quiet=quiet)
     if quiet:
         out.ids([e.id for e in entries])
         return
-    total = catalog.count_matching(query)
 
     def human() -> None:
         out.table(_COLUMNS, [_entry_row(e) for e in entries])
@@ -138,8 +135,8 @@ def search(
     """Search the catalog (fuzzy, by name, alias, task, tag or provider), or one hub."""
     out = Output(json_mode=json_, quiet=quiet)
     if hub == "all":
+        from modelport.api import search_everywhere
         from modelport.catalog.tasks import canonical_task
-        from modelport.hubs.search import describe, search_everywhere
 
         everywhere = search_everywhere(
             query,
@@ -167,7 +164,7 @@ def search(
                     [
                         r.ref,
                         r.task or "?",
-                        r.format or "?",
+                        ", ".join(r.formats) if r.formats else r.format or "?",
                         fmt.size(r.size) if r.size else "?",
                         f"{r.score:.0f}",
                         fmt.count(r.downloads) if r.downloads is not None else "-",
@@ -179,7 +176,9 @@ def search(
 
         out.result(
             {
-                "results": describe(everywhere),
+                "results": [
+                    {**to_jsonable(r), "score": round(r.score, 1)} for r in everywhere.results
+                ],
                 "failures": everywhere.failures,
                 "seconds": everywhere.seconds,
             },
@@ -314,9 +313,10 @@ def _size(value: str | None) -> int | None:
 def show(name: NameArg, json_: JsonOpt = False) -> None:
     """Show what the catalog knows about a model, or what its hub says (hf:, onnx:, torch:…)."""
     from modelport.api import resolve_model, show_model
-    from modelport.refs import HUB_REGISTRIES, parse_ref
+    from modelport.refs import parse_ref
 
-    if ":" in name and parse_ref(name).registry in HUB_REGISTRIES:
+    ref = parse_ref(name)
+    if ref.registry is not None and ref.hub == ref.registry:
         _show_hub_model(name, json_)
         return
     match = resolve_model(name)
@@ -349,6 +349,11 @@ def show(name: NameArg, json_: JsonOpt = False) -> None:
                     if entry.active_parameters
                     else ""
                 ),
+            ),
+            *(
+                [("weights", f"about {fmt.size(entry.weights_bytes)}")]
+                if entry.weights_bytes
+                else []
             ),
             ("context", fmt.tokens(entry.context_window)),
             ("max output", fmt.tokens(entry.max_output_tokens)),
@@ -394,9 +399,9 @@ def show(name: NameArg, json_: JsonOpt = False) -> None:
             facts.append(("base model", entry.lineage.base_model))
         if entry.hugging_face_id:
             facts.append(("hugging face", entry.hugging_face_id))
-            from modelport.api import get_store
+            from modelport.api import stored_revisions
 
-            stored = get_store().find("hf", entry.hugging_face_id)
+            stored = stored_revisions(f"hf:{entry.hugging_face_id}")
             if stored:
                 latest = stored[0]
                 facts.append(
@@ -479,6 +484,8 @@ def validate(
             f"[bold {colour}]{result.fit.value}[/bold {colour}]  {result.model_id} "
             f"for {result.purpose} on {result.target}"
         )
+        for warning in result.warnings:
+            out.message(f"  [yellow]! {warning}[/yellow]")
         for reason in result.reasons:
             out.message(f"  • {reason}")
         if result.estimate:
@@ -553,15 +560,14 @@ def recommend(
         for p in picks
     ]
     if hubs and self_hosted and not (min_context or capability):
-        from modelport.api import system_info
+        from modelport.api import hub_candidates
         from modelport.catalog.tasks import canonical_task
-        from modelport.hubs.search import hub_candidates
 
         known = [f"hf:{p.entry.hugging_face_id}" for p in picks if p.entry.hugging_face_id]
         found, failures = hub_candidates(
             canonical_task(task),
             exclude=known,
-            system=system_info(gpu_memory=gpu_memory),
+            gpu_memory=gpu_memory,
             limit=max(3, limit // 2),
             timeout=timeout,
         )
@@ -628,7 +634,7 @@ def compare(
     json_: JsonOpt = False,
 ) -> None:
     """Compare models side by side: task, size, parameters, format, license, fit, latency."""
-    from modelport.compare import compare_models
+    from modelport.api import compare_models
     from modelport.errors import InvalidValueError
 
     if len(refs) < 2:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from modelport.cli._output import Output
+
+if TYPE_CHECKING:
+    from modelport.convert.export import ConversionResult
 
 __all__ = ["register"]
 
@@ -115,6 +118,7 @@ def pull(
     ] = None,
 ) -> None:
     """Download a model into the local store (verified, resumable, de-duplicated)."""
+    from modelport.api import pinned_ref
     from modelport.api import pull as do_pull
 
     kwargs: dict[str, Any] = {
@@ -134,11 +138,11 @@ def pull(
         if convert:
             from modelport.api import convert as do_convert
 
-            converted = do_convert(_pinned(ref, model), trust=trust, input_shapes=input_shape or ())
+            done = do_convert(pinned_ref(ref, model), trust=trust, input_shapes=input_shape or ())
             emit_doc = {
                 "status": "converted",
-                "path": str(converted.path),
-                "max_abs_diff": converted.max_abs_diff,
+                "path": str(done.path),
+                "max_abs_diff": done.max_abs_diff,
             }
             sys.stdout.write(json.dumps(emit_doc) + "\n")
         return
@@ -153,11 +157,11 @@ def pull(
         with _RichProgress() as bars:
             model = do_pull(ref, progress=bars, **kwargs)
     out = Output(quiet=quiet)
-    converted = None
+    converted: ConversionResult | None = None
     if convert:
         from modelport.api import convert as do_convert
 
-        converted = do_convert(_pinned(ref, model), trust=trust, input_shapes=input_shape or ())
+        converted = do_convert(pinned_ref(ref, model), trust=trust, input_shapes=input_shape or ())
     if quiet:
         sys.stdout.write((str(converted.path) if converted else model.path) + "\n")
         return
@@ -176,13 +180,6 @@ def pull(
             f"ONNX ({converted.task}, max |ONNX − original| {converted.max_abs_diff:.1e}): "
             f"{converted.path}"
         )
-
-
-def _pinned(ref: str, model: Any) -> str:
-    """The pulled revision as a reference (PyTorch Hub keeps its entry point in the name)."""
-    if model.hub == "torch":
-        return ref
-    return f"{model.hub}:{model.id}@{model.revision}"
 
 
 def register(app: typer.Typer) -> None:

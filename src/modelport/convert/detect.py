@@ -470,7 +470,7 @@ def detect_folder(folder: str | Path, *, card_task: str | None = None) -> Detect
         from dataclasses import replace
 
         from modelport.errors import IntegrityError
-        from modelport.hubs.torchhub import list_entrypoints
+        from modelport.hubconf import list_entrypoints
 
         try:
             entries, _ = list_entrypoints((root / "hubconf.py").read_text(encoding="utf-8"))

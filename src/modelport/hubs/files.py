@@ -1,11 +1,12 @@
 """Which files of a model repository to download.
 
 Per folder, one weights format is chosen: safetensors first; pickle-based weights
-(``.bin``, ``.pt``, ``.pth``, ``.pkl``, ``.ckpt``) only when nothing else exists and
-pickles are allowed; then ONNX, GGUF, TensorFlow and Flax. Other formats' duplicate
-weights are skipped. Configs, tokenizer files, the model card and the
-sentence-transformers module folders are always kept. ``include`` globs add files,
-``exclude`` globs remove them; pickles still need ``allow_pickle``.
+(``.bin``, ``.pt``, ``.pth``, ``.pkl``, ``.ckpt`` and the rest of the pickle family:
+joblib, dill, scikit-learn ``.sav``, NeMo archives, ``.pt2`` and tarred checkpoints)
+only when nothing else exists and pickles are allowed; then ONNX, GGUF, TensorFlow
+and Flax. Other formats' duplicate weights are skipped. Configs, tokenizer files, the
+model card and the sentence-transformers module folders are always kept. ``include``
+globs add files, ``exclude`` globs remove them; pickles still need ``allow_pickle``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,23 @@ from modelport.store.layout import safe_relative_path
 
 __all__ = ["FileChoice", "choose_files", "is_pickle", "weight_format"]
 
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+PICKLE_SUFFIXES = (
+    ".bin",
+    ".pt",
+    ".pth",
+    ".pkl",
+    ".pickle",
+    ".ckpt",
+    # The same risk under other names: joblib and dill are pickles with extras, .sav is
+    # scikit-learn's pickle, .nemo a tar of torch checkpoints, .pt2 a zip holding data.pkl.
+    ".joblib",
+    ".dill",
+    ".sav",
+    ".nemo",
+    ".pt2",
+    ".pth.tar",
+    ".pt.tar",
+)
 
 # Formats in order of preference; each is (name, predicate on a file name).
 _FORMATS: tuple[tuple[str, tuple[str, ...]], ...] = (

@@ -1,44 +1,54 @@
-"""The Hugging Face Hub: metadata through ``huggingface_hub``, files into the store.
+"""The Hugging Face Hub: metadata from its HTTP API, files into the store.
 
-Honours ``HF_ENDPOINT``, ``HF_TOKEN`` and ``HF_HUB_OFFLINE`` (read when used, not at
-import). Files are fetched over plain HTTP from ``/{repo}/resolve/{commit}/{path}`` by
-the store's resumable downloader, so Xet is never required.
+Honours ``HF_ENDPOINT``, ``HF_TOKEN`` (else the token ``hf auth login`` saved) and
+``HF_HUB_OFFLINE`` (read when used, not at import). The Hub's HTTP API (``/api/models``)
+is spoken directly with httpx, the client the downloads use anyway, so a pull does not
+import ``huggingface_hub``. Files are fetched over plain HTTP from
+``/{repo}/resolve/{commit}/{path}`` by the store's resumable downloader, so Xet is never
+required.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from modelport.errors import (
     HubAccessError,
     HubUnavailableError,
     IntegrityError,
+    InvalidReferenceError,
     ModelNotFoundError,
     OfflineError,
     RateLimitedError,
     RevisionNotFoundError,
 )
 from modelport.hubs.base import (
+    REPO_ID_RE,
+    Fetched,
     Hub,
     HubFile,
     HubModel,
     ProgressCallback,
-    PulledModel,
     PullEvent,
-    commit_pull,
-    served_from_store,
+    PullOptions,
+    PullTarget,
+    Ref,
+    offline_mode,
 )
-from modelport.refs import Ref
+
+if TYPE_CHECKING:
+    from modelport.store.store import ManifestFile, Store
 
 __all__ = ["HuggingFaceHub", "is_commit"]
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 _COMMIT_RE = re.compile(r"[0-9a-f]{40}")
-_TRUE = ("1", "true", "yes", "on")
+_HOSTS = ("huggingface.co", "hf.co", "www.huggingface.co")
 
 
 def is_commit(revision: str) -> bool:
@@ -50,10 +60,15 @@ class HuggingFaceHub(Hub):
     """The Hugging Face Hub (``hf:org/name``)."""
 
     name = "hf"
+    default_revision = "main"
+    mirrored_by_name = True
+    pull_options = frozenset({"include", "exclude", "allow_pickle"})
 
     def __init__(self, *, endpoint: str | None = None, token: str | None = None) -> None:
         self._endpoint = endpoint
         self._token = token
+        self._client: Any = None
+        self._client_lock = threading.Lock()
 
     # ---------------------------------------------------------------- settings
 
@@ -69,90 +84,135 @@ class HuggingFaceHub(Hub):
             return self._token
         if os.environ.get("HF_TOKEN"):
             return os.environ["HF_TOKEN"]
-        from huggingface_hub import get_token
-
-        return get_token()
+        return _saved_token()
 
     @property
     def offline(self) -> bool:
-        """Whether ``HF_HUB_OFFLINE`` forbids network access."""
-        return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE
-
-    def _api(self) -> Any:
-        from huggingface_hub import HfApi
-
-        return HfApi(endpoint=self.endpoint, token=self.token or False)
+        """Whether ``MODELPORT_OFFLINE`` or ``HF_HUB_OFFLINE`` forbids network access."""
+        return offline_mode()
 
     def _offline_guard(self, what: str) -> None:
         if self.offline:
             raise OfflineError(
-                f"Cannot {what}: HF_HUB_OFFLINE is set.",
-                hint="Unset HF_HUB_OFFLINE to reach the Hub.",
+                f"Cannot {what}: offline mode is on.",
+                hint="Unset MODELPORT_OFFLINE and HF_HUB_OFFLINE to reach the Hub.",
             )
+
+    def _http(self) -> Any:
+        """The one HTTP client of this hub: metadata and downloads share its connections.
+
+        Its connections (and TLS context) are made once per hub, on first use.
+        """
+        with self._client_lock:
+            if self._client is None:
+                from modelport.settings import get_settings
+                from modelport.store.download import http_client
+
+                self._client = http_client(timeout=get_settings().http_timeout)
+            return self._client
+
+    def close(self) -> None:
+        """Close the HTTP client's connections."""
+        with self._client_lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+    def _get_json(
+        self, path: str, params: dict[str, Any], *, ref: str, revision: str | None
+    ) -> Any:
+        """GET one API document; every failure becomes one modelport error."""
+        import httpx
+
+        try:
+            response = self._http().get(
+                f"{self.endpoint}{path}", params=params, headers=self._headers()
+            )
+        except httpx.HTTPError as e:
+            raise HubUnavailableError(
+                f"Cannot reach the Hugging Face Hub at {self.endpoint}: {type(e).__name__}.",
+                hub="hf",
+            ) from None
+        if response.status_code >= 400:
+            self._refuse(response, ref, revision)
+        try:
+            return response.json()
+        except ValueError:
+            raise HubUnavailableError(
+                f"The Hugging Face Hub answered {path} with something that is not JSON.", hub="hf"
+            ) from None
+
+    # ---------------------------------------------------------------- names
+
+    def check_name(self, text: str, name: str, revision: str | None) -> None:
+        """A repo id: ``org/name`` or ``name``, parts of at most 96 characters."""
+        if not REPO_ID_RE.fullmatch(name) or ".." in name or "--" in name:
+            raise InvalidReferenceError(
+                text,
+                f"{name!r} is not a Hugging Face repo id",
+                hint="Use org/name or name, e.g. hf:sentence-transformers/all-MiniLM-L6-v2.",
+            )
+        if any(len(part) > 96 for part in name.split("/")):
+            raise InvalidReferenceError(text, "a part of the repo id is over 96 characters")
+
+    def from_address(self, host: str, path: str) -> Ref | None:
+        """``huggingface.co/org/name[/tree/REV/…]``."""
+        if host not in _HOSTS:
+            return None
+        segments = path.split("/")
+        revision = None
+        if len(segments) >= 4 and segments[2] in ("tree", "blob", "resolve"):
+            revision = segments[3]
+        return Ref(name="/".join(segments[:2]), registry="hf", revision=revision)
+
+    def pinned(self, name: str, revision: str | None) -> str | None:
+        """A full commit hash is one fixed revision."""
+        return revision if revision and is_commit(revision) else None
 
     # ---------------------------------------------------------------- errors
 
-    def _raise(self, error: Exception, ref: str, revision: str | None = None) -> NoReturn:
-        """Turn a huggingface_hub or transport error into one clear modelport error."""
-        from huggingface_hub import errors as hf_errors
-
-        if isinstance(error, hf_errors.RevisionNotFoundError):
-            raise RevisionNotFoundError(ref, revision or "main") from None
-        if isinstance(error, hf_errors.GatedRepoError):
+    def _refuse(self, response: Any, ref: str, revision: str | None = None) -> NoReturn:
+        """Turn an error answer of the Hub into one clear modelport error."""
+        status = response.status_code
+        code = response.headers.get("X-Error-Code")
+        if status == 429:
+            retry = response.headers.get("Retry-After")
+            try:
+                after = float(retry) if retry is not None else None
+            except ValueError:
+                after = None
+            raise RateLimitedError(hub="The Hugging Face Hub", retry_after=after)
+        if code == "RevisionNotFound":
+            raise RevisionNotFoundError(ref, revision or "main")
+        if code == "GatedRepo":
             raise HubAccessError(
                 f"{ref} is gated: accept its conditions on the Hub first.",
                 ref=ref,
                 hint="Then set HF_TOKEN to a token of that account.",
-            ) from None
-        if isinstance(error, hf_errors.RepositoryNotFoundError):
+            )
+        if code == "RepoNotFound" or status == 404:
             if self.token:
                 raise ModelNotFoundError(
                     ref,
                     message=f"{ref} does not exist on the Hub, or your token cannot see it.",
                     hint="Check the name, and that HF_TOKEN has access if it is private.",
-                ) from None
+                )
             raise ModelNotFoundError(
                 ref,
                 message=f"{ref} does not exist on the Hub, or it is private.",
                 hint="Check the name; for a private repo set HF_TOKEN.",
-            ) from None
-        if isinstance(error, hf_errors.HfHubHTTPError):
-            response = getattr(error, "response", None)
-            status = getattr(response, "status_code", None)
-            headers = getattr(response, "headers", {}) or {}
-            if status == 429:
-                retry = headers.get("Retry-After")
-                try:
-                    after = float(retry) if retry is not None else None
-                except ValueError:
-                    after = None
-                raise RateLimitedError(hub="The Hugging Face Hub", retry_after=after) from None
-            if status in (401, 403):
-                raise HubAccessError(
-                    f"The Hub refused access to {ref} (HTTP {status}).",
-                    ref=ref,
-                    hint="Check HF_TOKEN: it may be wrong, expired or lack access.",
-                ) from None
-            if status is not None and status >= 500:
-                raise HubUnavailableError(
-                    f"The Hugging Face Hub answered HTTP {status}.", hub="hf"
-                ) from None
-            raise HubUnavailableError(
-                f"The Hugging Face Hub answered HTTP {status} for {ref}.", hub="hf"
-            ) from None
-        if isinstance(error, hf_errors.OfflineModeIsEnabled):
-            raise OfflineError(f"Cannot reach the Hub for {ref}: offline mode is on.") from None
-        name = type(error).__name__
-        if (
-            "Timeout" in name
-            or "Connect" in name
-            or "Network" in name
-            or isinstance(error, OSError)
-        ):
-            raise HubUnavailableError(
-                f"Cannot reach the Hugging Face Hub at {self.endpoint}: {name}.", hub="hf"
-            ) from None
-        raise error
+            )
+        if status in (401, 403):
+            raise HubAccessError(
+                f"The Hub refused access to {ref} (HTTP {status}).",
+                ref=ref,
+                hint="Check HF_TOKEN: it may be wrong, expired or lack access.",
+            )
+        if status >= 500:
+            raise HubUnavailableError(f"The Hugging Face Hub answered HTTP {status}.", hub="hf")
+        raise HubUnavailableError(
+            f"The Hugging Face Hub answered HTTP {status} for {ref}.", hub="hf"
+        )
 
     # ---------------------------------------------------------------- metadata
 
@@ -171,162 +231,124 @@ class HuggingFaceHub(Hub):
         sort_key = {
             "downloads": "downloads",
             "likes": "likes",
-            "updated": "last_modified",
-            "recent": "created_at",
-            "trending": "trending_score",
-        }.get(sort or "downloads")
-        kwargs: dict[str, Any] = {"search": query or None, "limit": limit, "sort": sort_key}
+            "updated": "lastModified",
+            "recent": "createdAt",
+            "trending": "trendingScore",
+        }.get(sort or "downloads", "downloads")
+        params: dict[str, Any] = {"limit": limit, "sort": sort_key, "direction": -1}
+        if query:
+            params["search"] = query
         if task:
-            kwargs["pipeline_tag"] = task
+            params["pipeline_tag"] = task
         if library:
-            kwargs["library"] = library
+            params["library"] = library
         if author:
-            kwargs["author"] = author
-        try:
-            found = list(self._api().list_models(**kwargs))
-        except Exception as e:  # translated in one place
-            self._raise(e, f"search {query!r}")
-        return [self._model(info, revision=getattr(info, "sha", None) or "") for info in found]
+            params["author"] = author
+        found = self._get_json("/api/models", params, ref=f"search {query!r}", revision=None)
+        return [
+            self._model(info, revision=str(info.get("sha") or ""))
+            for info in (found if isinstance(found, list) else [])
+            if isinstance(info, dict) and "id" in info
+        ]
 
-    def _model(self, info: Any, *, revision: str) -> HubModel:
+    def _model(self, info: dict[str, Any], *, revision: str) -> HubModel:
+        """A model as the Hub's API document describes it."""
         files = []
-        for sibling in getattr(info, "siblings", None) or []:
-            lfs = getattr(sibling, "lfs", None)
-            if lfs is not None:
-                sha = lfs.get("sha256") if isinstance(lfs, dict) else getattr(lfs, "sha256", None)
-                size = lfs.get("size") if isinstance(lfs, dict) else getattr(lfs, "size", None)
-                files.append(HubFile(sibling.rfilename, size or sibling.size, sha, "sha256", True))
+        for sibling in info.get("siblings") or []:
+            lfs = sibling.get("lfs")
+            if isinstance(lfs, dict):
+                size = lfs.get("size") or sibling.get("size")
+                files.append(HubFile(sibling["rfilename"], size, lfs.get("sha256"), "sha256", True))
             else:
-                blob = getattr(sibling, "blob_id", None)
+                blob = sibling.get("blobId")
                 files.append(
-                    HubFile(sibling.rfilename, sibling.size, blob, "git-sha1" if blob else None)
+                    HubFile(
+                        sibling["rfilename"],
+                        sibling.get("size"),
+                        blob,
+                        "git-sha1" if blob else None,
+                    )
                 )
-        card = getattr(info, "card_data", None) or getattr(info, "cardData", None)
-        license_ = None
-        if card is not None:
-            license_ = (
-                card.get("license") if isinstance(card, dict) else getattr(card, "license", None)
-            )
-        tags = tuple(getattr(info, "tags", None) or ())
+        card = info.get("cardData")
+        license_ = card.get("license") if isinstance(card, dict) else None
+        tags = tuple(str(t) for t in info.get("tags") or ())
         if license_ is None:
             license_ = next((t.split(":", 1)[1] for t in tags if t.startswith("license:")), None)
         return HubModel(
             hub="hf",
-            id=info.id,
+            id=str(info["id"]),
             revision=revision,
             files=tuple(files),
-            task=getattr(info, "pipeline_tag", None),
-            library=getattr(info, "library_name", None),
+            task=info.get("pipeline_tag"),
+            library=info.get("library_name"),
             tags=tags,
             license=str(license_) if license_ else None,
-            downloads=getattr(info, "downloads", None),
-            likes=getattr(info, "likes", None),
-            gated=bool(getattr(info, "gated", False)),
-            private=bool(getattr(info, "private", False)),
-            last_modified=str(getattr(info, "last_modified", "") or "") or None,
+            downloads=info.get("downloads"),
+            likes=info.get("likes"),
+            gated=bool(info.get("gated", False)),
+            private=bool(info.get("private", False)),
+            last_modified=str(info.get("lastModified") or "") or None,
         )
 
-    def info(self, ref: Ref) -> HubModel:
+    def info(self, ref: Ref, *, store: Store | None = None) -> HubModel:
         """The model at ``ref`` with its files, sizes and digests; revision resolved."""
         self._offline_guard(f"look up {ref.name}")
+        from urllib.parse import quote
+
         revision = ref.revision or "main"
+        path = f"/api/models/{ref.name}/revision/{quote(revision, safe='')}"
         for attempt in range(3):
             try:
-                info = self._api().model_info(ref.name, revision=revision, files_metadata=True)
+                info = self._get_json(path, {"blobs": "true"}, ref=ref.name, revision=revision)
                 break
-            except Exception as e:  # translated in one place
-                try:
-                    self._raise(e, ref.name, revision)
-                except RateLimitedError as limited:
-                    # A short Retry-After is worth waiting for; a long one is the user's call.
-                    wait = limited.retry_after
-                    if attempt == 2 or wait is None or wait > 10:
-                        raise
-                    time.sleep(wait)
-        if not getattr(info, "sha", None):
+            except RateLimitedError as limited:
+                # A short Retry-After is worth waiting for; a long one is the user's call.
+                wait = limited.retry_after
+                if attempt == 2 or wait is None or wait > 10:
+                    raise
+                time.sleep(wait)
+        if not isinstance(info, dict) or not info.get("sha"):
             raise HubUnavailableError(
                 f"The Hub did not say which commit {ref.name}@{revision} is.", hub="hf"
             )
-        return self._model(info, revision=info.sha)
+        return self._model(info, revision=str(info["sha"]))
 
     # ---------------------------------------------------------------- pulling
 
-    def pull(
-        self,
-        ref: Ref,
-        *,
-        revision: str | None = None,
-        allow_patterns: Sequence[str] = (),
-        ignore_patterns: Sequence[str] = (),
-        allow_pickle: bool = False,
-        progress: ProgressCallback | None = None,
-    ) -> PulledModel:
-        """Download a model into the store: verified, resumable, at most once per blob."""
-        from modelport.api import get_store
+    def resolve(self, ref: Ref, *, store: Store, options: PullOptions) -> PullTarget:
+        """The commit a branch or tag is now, and the files a pull of it keeps."""
         from modelport.hubs.files import choose_files
 
-        emit = progress or (lambda event: None)
-        store = get_store()
         repo = ref.name
-        requested = revision or ref.revision or "main"
+        requested = options.revision or ref.revision or "main"
         label = f"hf:{repo}@{requested}"
-
-        # Asking for particular files re-selects them; otherwise a complete revision is reused.
-        reselect = bool(allow_patterns or ignore_patterns or allow_pickle)
-        # A complete pinned commit needs no network at all.
-        commit = requested if is_commit(requested) and not reselect else None
-        if commit is None and self.offline:
-            commit = store.resolve_ref("hf", repo, requested)
-        if commit is not None:
-            manifest = store.complete("hf", repo, commit)
-            if manifest is not None:
-                return served_from_store(store, manifest, emit)
-        if self.offline:
-            raise OfflineError(
-                f"{label} is not complete in the store and HF_HUB_OFFLINE is set.",
-                hint="Pull it once online, or unset HF_HUB_OFFLINE.",
-            )
-
-        emit(PullEvent("pulling manifest"))
-        model = self.info(Ref(repo, "hf", requested))
-        commit = model.revision
-        manifest = store.complete("hf", repo, commit)
-        if manifest is not None and not reselect:
-            if not is_commit(requested):
-                store.remember_ref("hf", repo, requested, commit)
-            return served_from_store(store, manifest, emit)
-
+        model = self.described(options, repo) or self.info(Ref(repo, "hf", requested))
         choice = choose_files(
             model.files,
             ref=label,
-            include=allow_patterns,
-            exclude=ignore_patterns,
-            allow_pickle=allow_pickle,
+            include=options.include,
+            exclude=options.exclude,
+            allow_pickle=options.allow_pickle,
         )
-        if manifest is not None and {f.path for f in manifest.files} == {
-            f.path for f in choice.files
-        }:
-            return served_from_store(store, manifest, emit)
-        entries, downloaded = self.download_files(repo, commit, choice.files, emit)
-        import datetime as dt
-
-        from modelport.store.store import Manifest
-
-        manifest = Manifest(
-            registry="hf",
+        return PullTarget(
             name=repo,
-            revision=commit,
-            ref=f"hf:{repo}@{requested}",
+            revision=model.revision,
+            ref=label,
             requested=requested,
-            files=tuple(entries),
-            pulled_at=dt.datetime.now(dt.UTC).isoformat(),
-            task=model.task,
-            library=model.library,
-            tags=model.tags,
-            license=model.license,
+            refs=() if is_commit(requested) else (requested,),
+            model=model,
+            files=choice.files,
         )
-        refs = [] if is_commit(requested) else [requested]
-        return commit_pull(store, manifest, downloaded=downloaded, emit=emit, refs=refs)
+
+    def fetch(
+        self, target: PullTarget, *, store: Store, options: PullOptions, emit: ProgressCallback
+    ) -> Fetched:
+        """The chosen files, straight into the store's blobs."""
+        files = target.files if target.files is not None else ()
+        entries, downloaded = self.download_files(
+            target.name, target.revision, files, emit, store=store
+        )
+        return Fetched(tuple(entries), downloaded)
 
     def download_files(
         self,
@@ -334,20 +356,17 @@ class HuggingFaceHub(Hub):
         commit: str,
         files: Sequence[HubFile],
         emit: ProgressCallback,
-    ) -> tuple[list[Any], int]:
+        *,
+        store: Store,
+    ) -> tuple[list[ManifestFile], int]:
         """Fetch every file (eight at a time, largest first) into the store's blobs."""
-        import threading
         from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
         import httpx
-        from huggingface_hub import hf_hub_url
 
-        from modelport.api import get_store
-        from modelport.settings import get_settings
         from modelport.store.download import BlobRequest, download_blob
         from modelport.store.store import ManifestFile
 
-        store = get_store()
         headers = self._headers()
         emit_lock = threading.Lock()
 
@@ -369,7 +388,7 @@ class HuggingFaceHub(Hub):
             sha256, got = download_blob(
                 client,
                 BlobRequest(
-                    url=hf_hub_url(repo, f.path, revision=commit, endpoint=self.endpoint),
+                    url=self.file_url(repo, f.path, commit),
                     digest_kind=kind,
                     digest=digest,
                     size=size,
@@ -392,24 +411,28 @@ class HuggingFaceHub(Hub):
             )
             return ManifestFile(f.path, sha256, blob_size, kind, digest), got
 
-        timeout = httpx.Timeout(get_settings().http_timeout, connect=10.0)
-        limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
         order = sorted(range(len(files)), key=lambda i: -(files[i].size or 0))
         results: dict[int, tuple[ManifestFile, int]] = {}
-        with httpx.Client(follow_redirects=True, timeout=timeout, limits=limits) as client:
-            pool = ThreadPoolExecutor(max_workers=max(1, min(8, len(files))))
-            try:
-                futures = {pool.submit(fetch, client, files[i]): i for i in order}
-                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-                for future in done:
-                    if future.exception() is not None:
-                        raise future.exception()  # type: ignore[misc]
-                for future, index in futures.items():
-                    results[index] = future.result()
-            finally:
-                pool.shutdown(wait=True, cancel_futures=True)
+        client = self._http()
+        pool = ThreadPoolExecutor(max_workers=max(1, min(8, len(files))))
+        try:
+            futures = {pool.submit(fetch, client, files[i]): i for i in order}
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            for future in done:
+                if future.exception() is not None:
+                    raise future.exception()  # type: ignore[misc]
+            for future, index in futures.items():
+                results[index] = future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
         entries = [results[i][0] for i in range(len(files))]
         return entries, sum(got for _, got in results.values())
+
+    def file_url(self, repo: str, path: str, commit: str) -> str:
+        """Where the Hub serves one file of a commit."""
+        from urllib.parse import quote
+
+        return f"{self.endpoint}/{repo}/resolve/{quote(commit, safe='')}/{quote(path)}"
 
     def _headers(self) -> dict[str, str]:
         """Headers for file downloads: who we are and, if set, the token."""
@@ -423,9 +446,7 @@ class HuggingFaceHub(Hub):
     def _head_digest(
         self, client: Any, repo: str, commit: str, path: str, headers: dict[str, str]
     ) -> tuple[str, str, int | None]:
-        from huggingface_hub import hf_hub_url
-
-        url = hf_hub_url(repo, path, revision=commit, endpoint=self.endpoint)
+        url = self.file_url(repo, path, commit)
         response = client.head(
             url, headers={**headers, "Accept-Encoding": "identity"}, follow_redirects=False
         )
@@ -440,3 +461,18 @@ class HuggingFaceHub(Hub):
         raise IntegrityError(
             f"The Hub published no digest for {repo}/{path}; refusing to store it unverified."
         )
+
+
+def _saved_token() -> str | None:
+    """The token ``hf auth login`` saved (``HF_TOKEN_PATH``, else ``$HF_HOME/token``)."""
+    from pathlib import Path
+
+    home = os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or "~/.cache", "huggingface"
+    )
+    path = os.environ.get("HF_TOKEN_PATH") or os.path.join(home, "token")
+    try:
+        token = Path(os.path.expanduser(os.path.expandvars(path))).read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return token or None

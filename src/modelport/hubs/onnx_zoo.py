@@ -16,16 +16,15 @@ fetched by the store's resumable downloader and verified against ``model_sha``.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelport.errors import (
     AmbiguousModelError,
     HubUnavailableError,
+    InvalidReferenceError,
     ModelNotFoundError,
     ModelportError,
     OfflineError,
@@ -33,21 +32,27 @@ from modelport.errors import (
     UnsafeFileError,
 )
 from modelport.hubs.base import (
+    Fetched,
     Hub,
     HubFile,
     HubModel,
     ProgressCallback,
-    PulledModel,
     PullEvent,
-    commit_pull,
+    PullOptions,
+    PullTarget,
+    Ref,
     offline_mode,
-    served_from_store,
 )
-from modelport.refs import Ref
+
+if TYPE_CHECKING:
+    from modelport.hubs.huggingface import HuggingFaceHub
+    from modelport.store.store import Store
 
 __all__ = ["OnnxZooHub", "ZooModel"]
 
 MANIFEST = "ONNX_HUB_MANIFEST.json"
+_SEGMENT = r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?"
+_PATH_NAME_RE = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})*")
 
 # Zoo tags → pipeline tasks.
 _TAG_TASKS: tuple[tuple[str, str], ...] = (
@@ -115,14 +120,31 @@ class OnnxZooHub(Hub):
     """The legacy ONNX Model Zoo manifest, at a configurable base URL."""
 
     name = "onnx"
+    mirrored_by_name = True
+    options_refusal = "the zoo serves each model as its ready ONNX files, none of them pickles"
 
     def __init__(self, *, base_url: str | None = None) -> None:
         self._base_url = base_url
         self._manifest: list[ZooModel] | None = None
 
+    def check_name(self, text: str, name: str, revision: str | None) -> None:
+        """A zoo model name (``resnet50``), optionally with folders."""
+        if not _PATH_NAME_RE.fullmatch(name) or ".." in name:
+            raise InvalidReferenceError(text, f"{name!r} is not a valid onnx model name")
+
     def store_name(self, name: str) -> str:
         """Zoo names match loosely: ``ResNet-50`` is ``resnet50``."""
         return _normal(name)
+
+    @staticmethod
+    def _hf() -> HuggingFaceHub:
+        """The Hugging Face hub, where the zoo lives now."""
+        from modelport.hubs.base import get_hub
+        from modelport.hubs.huggingface import HuggingFaceHub
+
+        hf = get_hub("hf")
+        assert isinstance(hf, HuggingFaceHub)
+        return hf
 
     @property
     def base_url(self) -> str:
@@ -188,12 +210,7 @@ class OnnxZooHub(Hub):
 
     def hub_models(self, query: str, *, task: str | None = None) -> list[HubZooModel]:
         """Zoo repositories on the Hugging Face Hub whose names contain the query."""
-        from modelport.hubs.base import get_hub
-        from modelport.hubs.huggingface import HuggingFaceHub
-
-        hf = get_hub("hf")
-        assert isinstance(hf, HuggingFaceHub)
-        found = hf.search(query, task=task, limit=100, author=self._org())
+        found = self._hf().search(query, task=task, limit=100, author=self._org())
         out = []
         for m in found:
             base, opset = _split_opset(m.id.rsplit("/", 1)[-1])
@@ -335,13 +352,11 @@ class OnnxZooHub(Hub):
         except (HubUnavailableError, OfflineError):
             return None
 
-    def info(self, ref: Ref) -> HubModel:
+    def info(self, ref: Ref, *, store: Store | None = None) -> HubModel:
         """The zoo model at ``ref`` (``@opset`` picks one opset)."""
         on_hub = self._hub_or_none(ref.name, ref.revision)
         if on_hub is not None:
-            from modelport.hubs.base import get_hub
-
-            model = get_hub("hf").info(Ref(on_hub.repo, "hf"))
+            model = self._hf().info(Ref(on_hub.repo, "hf"))
             return HubModel(
                 hub="onnx",
                 id=on_hub.name,
@@ -349,127 +364,77 @@ class OnnxZooHub(Hub):
                 files=model.files,
                 task=model.task or on_hub.task,
                 library="onnx",
-                tags=(*model.tags, *((f"opset:{on_hub.opset}",) if on_hub.opset else ())),
+                tags=(
+                    *model.tags,
+                    *((f"opset:{on_hub.opset}",) if on_hub.opset else ()),
+                    f"hf:{on_hub.repo}",
+                ),
                 license=model.license,
                 downloads=model.downloads,
                 likes=model.likes,
             )
         return self._hub_model(self.find(ref.name, ref.revision))
 
-    def pull(
-        self,
-        ref: Ref,
-        *,
-        revision: str | None = None,
-        allow_patterns: Sequence[str] = (),
-        ignore_patterns: Sequence[str] = (),
-        allow_pickle: bool = False,
-        progress: ProgressCallback | None = None,
-    ) -> PulledModel:
-        """Download a zoo model into the store, verified against its ``model_sha``."""
-        import httpx
-
-        from modelport.api import get_store
-        from modelport.settings import get_settings
-        from modelport.store.download import BlobRequest, download_blob
+    def resolve(self, ref: Ref, *, store: Store, options: PullOptions) -> PullTarget:
+        """The zoo model on the Hub at the newest (or the given) opset, else the legacy one."""
         from modelport.store.layout import safe_relative_path
-        from modelport.store.store import Manifest, ManifestFile
 
-        emit = progress or (lambda event: None)
-        store = get_store()
-        emit(PullEvent("pulling manifest"))
-        wanted_opset = revision or ref.revision
-        if offline_mode():
-            known = store.resolve_ref("onnx", _normal(ref.name), wanted_opset or "latest")
-            done = store.complete("onnx", _normal(ref.name), known) if known else None
-            if done is not None:
-                return served_from_store(store, done, emit)
+        wanted_opset = options.revision or ref.revision
+        given = self.described(options, ref.name)
+        mirror = next((t[3:] for t in given.tags if t.startswith("hf:")), None) if given else None
+        if given is not None and mirror is not None:
+            # The preflight found it on the Hub: its answer stands for this pull.
+            zoo = HubZooModel(given.id, mirror, given.opset, given.task)
+            own = tuple(t for t in given.tags if not t.startswith(("hf:", "opset:")))
+            listed = HubModel(
+                hub="hf",
+                id=mirror,
+                revision=given.revision,
+                files=given.files,
+                task=given.task,
+                tags=own,
+                license=given.license,
+            )
+            return self._hub_target(zoo, listed)
         on_hub = self._hub_or_none(ref.name, wanted_opset)
         if on_hub is not None:
-            return self._pull_from_hub(on_hub, emit)
+            return self._hub_target(on_hub)
         model = self.find(ref.name, wanted_opset)
-        name = _normal(model.name)
-        existing = store.complete("onnx", name, model.sha256)
-        if existing is not None:
-            store.remember_ref("onnx", name, str(model.opset), model.sha256)
-            return served_from_store(store, existing, emit)
         try:
             safe_relative_path(model.path)
         except ValueError:
             raise UnsafeFileError(f"onnx:{model.name}", model.path) from None
-        emit(
-            PullEvent(
-                "downloading",
-                digest=f"sha256:{model.sha256}",
-                file="model.onnx",
-                total=model.size,
-                completed=0,
-            )
-        )
-        timeout = httpx.Timeout(get_settings().http_timeout, connect=10.0)
-        with httpx.Client(follow_redirects=True, timeout=timeout) as client:
-            sha, got = download_blob(
-                client,
-                BlobRequest(
-                    url=f"{self.base_url}/{model.path}",
-                    digest_kind="sha256",
-                    digest=model.sha256,
-                    size=model.size,
-                    label=model.path,
-                ),
-                layout=store.layout,
-                headers={},
-                hub="The ONNX Model Zoo",
-                on_bytes=lambda done, total: emit(
-                    PullEvent(
-                        "downloading",
-                        digest=f"sha256:{model.sha256}",
-                        file="model.onnx",
-                        total=total,
-                        completed=done,
-                    )
-                ),
-            )
-        size = store.layout.blob(sha).stat().st_size
-        manifest = Manifest(
-            registry="onnx",
-            name=name,
+        hub_model = self._hub_model(model)
+        return PullTarget(
+            name=_normal(model.name),
             revision=model.sha256,
             ref=f"onnx:{model.name}@{model.opset}",
             requested=str(model.opset),
-            files=(ManifestFile("model.onnx", sha, size, "sha256", model.sha256),),
-            pulled_at=dt.datetime.now(dt.UTC).isoformat(),
-            task=model.task,
-            library="onnx",
-            tags=model.tags,
-        )
-        return commit_pull(
-            store, manifest, downloaded=got, emit=emit, refs=["latest", str(model.opset)]
+            refs=("latest", str(model.opset)),
+            model=HubModel(
+                hub="onnx",
+                id=model.name,
+                revision=model.sha256,
+                files=hub_model.files,
+                task=model.task,
+                library="onnx",
+                tags=model.tags,
+            ),
+            files=hub_model.files,
+            extra=(("url", f"{self.base_url}/{model.path}"),),
         )
 
-    def _pull_from_hub(self, zoo: HubZooModel, emit: ProgressCallback) -> PulledModel:
-        """Fetch a zoo repository's ONNX files through the Hugging Face hub, stored as onnx:."""
-        from modelport.api import get_store
-        from modelport.hubs.base import get_hub
-        from modelport.hubs.huggingface import HuggingFaceHub
+    def _hub_target(self, zoo: HubZooModel, model: HubModel | None = None) -> PullTarget:
+        """A zoo repository on the Hub: its root ONNX files, stored as ``onnx:``."""
         from modelport.store.layout import safe_relative_path
-        from modelport.store.store import Manifest
 
-        hf = get_hub("hf")
-        assert isinstance(hf, HuggingFaceHub)
-        store = get_store()
-        name = _normal(zoo.name)
-        model = hf.info(Ref(zoo.repo, "hf"))
-        existing = store.complete("onnx", name, model.revision)
-        if existing is not None:
-            store.remember_ref("onnx", name, "latest", model.revision)
-            return served_from_store(store, existing, emit)
-        wanted = [
+        model = model or self._hf().info(Ref(zoo.repo, "hf"))
+        wanted = tuple(
             f
             for f in model.files
             if f.path.endswith((".onnx", ".onnx.data", ".onnx_data", ".json", ".txt", ".md"))
             and "/" not in f.path.strip("/")
-        ]
+        )
         if not any(f.path.endswith(".onnx") for f in wanted):
             raise ModelNotFoundError(
                 f"onnx:{zoo.name}", message=f"{zoo.repo} has no .onnx file at its root."
@@ -479,20 +444,66 @@ class OnnxZooHub(Hub):
                 safe_relative_path(f.path)
             except ValueError:
                 raise UnsafeFileError(f"onnx:{zoo.name}", f.path) from None
-        entries, downloaded = hf.download_files(zoo.repo, model.revision, wanted, emit)
         opset = str(zoo.opset) if zoo.opset else None
-        manifest = Manifest(
-            registry="onnx",
-            name=name,
+        return PullTarget(
+            name=_normal(zoo.name),
             revision=model.revision,
             ref=f"onnx:{zoo.name}" + (f"@{opset}" if opset else ""),
             requested=opset,
-            files=tuple(entries),
-            pulled_at=dt.datetime.now(dt.UTC).isoformat(),
-            task=model.task or zoo.task,
-            library="onnx",
-            tags=(*model.tags, f"hf:{zoo.repo}"),
-            license=model.license,
+            refs=("latest", *([opset] if opset else [])),
+            model=HubModel(
+                hub="onnx",
+                id=zoo.name,
+                revision=model.revision,
+                files=wanted,
+                task=model.task or zoo.task,
+                library="onnx",
+                tags=(*model.tags, f"hf:{zoo.repo}"),
+                license=model.license,
+            ),
+            files=wanted,
+            extra=(("repo", zoo.repo),),
         )
-        refs = ["latest", *([opset] if opset else [])]
-        return commit_pull(store, manifest, downloaded=downloaded, emit=emit, refs=refs)
+
+    def fetch(
+        self, target: PullTarget, *, store: Store, options: PullOptions, emit: ProgressCallback
+    ) -> Fetched:
+        """Through the Hugging Face hub, or the legacy file verified against ``model_sha``."""
+        repo = target.get("repo")
+        if repo is not None:
+            entries, downloaded = self._hf().download_files(
+                repo, target.revision, target.files or (), emit, store=store
+            )
+            return Fetched(tuple(entries), downloaded)
+        import httpx
+
+        from modelport.settings import get_settings
+        from modelport.store.download import BlobRequest, download_blob
+        from modelport.store.store import ManifestFile
+
+        sha256 = target.revision
+        [listed] = target.files or ()
+        tag = f"sha256:{sha256}"
+        emit(PullEvent("downloading", digest=tag, file=listed.path, total=listed.size, completed=0))
+        timeout = httpx.Timeout(get_settings().http_timeout, connect=10.0)
+        with httpx.Client(follow_redirects=True, timeout=timeout) as client:
+            sha, got = download_blob(
+                client,
+                BlobRequest(
+                    url=target.get("url") or "",
+                    digest_kind="sha256",
+                    digest=sha256,
+                    size=listed.size,
+                    label=target.ref,
+                ),
+                layout=store.layout,
+                headers={},
+                hub="The ONNX Model Zoo",
+                on_bytes=lambda done, total: emit(
+                    PullEvent(
+                        "downloading", digest=tag, file=listed.path, total=total, completed=done
+                    )
+                ),
+            )
+        size = store.layout.blob(sha).stat().st_size
+        return Fetched((ManifestFile(listed.path, sha, size, "sha256", sha256),), got)

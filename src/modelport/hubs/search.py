@@ -15,9 +15,13 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from modelport.errors import ModelportError
+
+if TYPE_CHECKING:
+    from modelport.catalog.catalog import Catalog
+    from modelport.hardware import SystemInfo
 
 __all__ = ["FederatedResult", "FederatedSearch", "search_everywhere"]
 
@@ -36,6 +40,8 @@ class FederatedResult:
     also: tuple[str, ...] = ()
     format: str | None = None
     size: int | None = None
+    #: Every format the merged sources publish it in (``format`` is the leading one's).
+    formats: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -63,17 +69,16 @@ def _relevance(query: str, name: str) -> float:
     return float(fuzz.WRatio(query.lower(), name.lower()))
 
 
-def _from_catalog(query: str, task: str | None, limit: int) -> list[FederatedResult]:
-    from modelport.api import get_catalog
-
-    hits = get_catalog().search(query, limit=limit) if query else []
+def _from_catalog(
+    catalog: Callable[[], Catalog], query: str, task: str | None, limit: int
+) -> list[FederatedResult]:
+    hits = catalog().search(query, limit=limit) if query else []
     out = []
     for hit in hits:
         entry = hit.entry
         if task and task not in entry.tasks:
             continue
         also = (f"hf:{entry.hugging_face_id}",) if entry.hugging_face_id else ()
-        params = entry.effective_parameters
         out.append(
             FederatedResult(
                 f"catalog:{entry.id}",
@@ -83,8 +88,8 @@ def _from_catalog(query: str, task: str | None, limit: int) -> list[FederatedRes
                 hit.score,
                 also=also,
                 format="api" if entry.source.value == "api" else None,
-                # Weights at 16 bits a parameter: what a download of it would weigh.
-                size=params * 2 if params else None,
+                # What a download weighs: a quantized model at its own bits, not 16.
+                size=entry.weights_bytes,
             )
         )
     return out
@@ -159,7 +164,7 @@ def _keep(r: FederatedResult, category: str | None, fmt: str | None, max_size: i
                 return False
         except UnknownTaskError:
             return False
-    if fmt and r.format != fmt:
+    if fmt and fmt not in _formats(r):
         return False
     # A model of unknown size is kept: nothing says it is too big.
     return not (max_size is not None and r.size is not None and r.size > max_size)
@@ -168,6 +173,7 @@ def _keep(r: FederatedResult, category: str | None, fmt: str | None, max_size: i
 def search_everywhere(
     query: str,
     *,
+    catalog: Callable[[], Catalog] | None = None,
     sources: Sequence[str] | None = None,
     task: str | None = None,
     limit: int = 20,
@@ -178,29 +184,36 @@ def search_everywhere(
 ) -> FederatedSearch:
     """Search the catalog and hubs in parallel; each gets ``timeout`` seconds.
 
-    ``category`` (text, vision, audio, …), ``format`` (onnx, safetensors, pytorch,
-    tensorflow, gguf, api) and ``max_size`` (bytes) filter the merged results.
+    ``catalog`` gives the catalog to search (it is loaded in its own thread, beside the
+    hubs); without it only the hubs are searched. ``category`` (text, vision, audio, …),
+    ``format`` (onnx, safetensors, pytorch, tensorflow, gguf, api) and ``max_size``
+    (bytes) filter the merged results.
     """
-    from modelport.hubs.base import hub_names
+    from modelport.hubs.base import get_hub, hub_names
 
     def one(name: str) -> list[FederatedResult]:
         if name == "catalog":
-            return _from_catalog(query, task, limit)
+            assert catalog is not None
+            return _from_catalog(catalog, query, task, limit)
         return _from_hub(name, query, task, limit)
 
-    names = list(sources) if sources else ["catalog", *hub_names()]
+    everything = [*(["catalog"] if catalog is not None else []), *hub_names()]
+    names = [n for n in sources if n != "catalog" or catalog is not None] if sources else everything
     results, failures, seconds = _fan_out(names, one, timeout)
-    ranked = [r for r in _merge_and_rank(results) if _keep(r, category, format, max_size)]
+    known = set(hub_names())
+    by_name = {"catalog", *(n for n in names if n in known and get_hub(n).mirrored_by_name)}
+    merged = _merge_and_rank(results, by_name)
+    ranked = [r for r in merged if _keep(r, category, format, max_size)]
     return FederatedSearch(query, tuple(ranked[:limit]), failures, seconds)
 
 
-def _merge_and_rank(results: list[FederatedResult]) -> list[FederatedResult]:
+def _merge_and_rank(results: list[FederatedResult], by_name: set[str]) -> list[FederatedResult]:
     merged: dict[str, FederatedResult] = {}
     refs_seen: dict[str, str] = {}
     for r in results:
         # Name-alike models merge only where one registry mirrors another (the zoo on the
         # Hub, catalog entries of Hub repos); a PyTorch Hub repo or a Kaggle model is its own.
-        key = _key(r.name) if r.source in ("catalog", "hf", "onnx") else r.ref
+        key = _key(r.name) if r.source in by_name else r.ref
         # A catalog entry and the hub listing of its Hugging Face id are one model.
         for ref in (r.ref, *r.also):
             if ref in refs_seen:
@@ -230,10 +243,16 @@ def _merge_and_rank(results: list[FederatedResult]) -> list[FederatedResult]:
                 also,
                 best.format or other.format,
                 best.size or other.size,
+                # Each source keeps its format: the Hub's safetensors beside the zoo's ONNX.
+                tuple(dict.fromkeys((*_formats(best), *_formats(other)))),
             )
         for ref in (r.ref, *r.also):
             refs_seen[ref] = key
     return sorted(merged.values(), key=lambda r: (-_rank(r), r.ref))
+
+
+def _formats(r: FederatedResult) -> tuple[str, ...]:
+    return r.formats or ((r.format,) if r.format else ())
 
 
 def _rank(r: FederatedResult) -> float:
@@ -254,6 +273,7 @@ def describe(search: FederatedSearch) -> list[dict[str, Any]]:
             "likes": r.likes,
             "also": list(r.also),
             "format": r.format,
+            "formats": list(_formats(r)),
             "size": r.size,
         }
         for r in search.results
@@ -274,7 +294,7 @@ def hub_candidates(
     task: str,
     *,
     exclude: Sequence[str] = (),
-    system: Any = None,
+    system: SystemInfo | None = None,
     limit: int = 5,
     timeout: float = 5.0,
 ) -> tuple[list[HubCandidate], dict[str, str]]:
@@ -299,7 +319,7 @@ def hub_candidates(
             fit = None
             size = m.size
             if not size:
-                from modelport.refs import Ref
+                from modelport.hubs.base import Ref
 
                 try:
                     size = hub.info(Ref(m.id, m.hub)).size

@@ -25,7 +25,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from modelport.errors import (
     HubAccessError,
@@ -38,17 +38,21 @@ from modelport.errors import (
     RateLimitedError,
 )
 from modelport.hubs.base import (
+    Fetched,
     Hub,
     HubFile,
     HubModel,
     ProgressCallback,
-    PulledModel,
     PullEvent,
-    commit_folder,
+    PullOptions,
+    PullTarget,
+    Ref,
     offline_mode,
-    served_from_store,
+    store_folder,
 )
-from modelport.refs import Ref
+
+if TYPE_CHECKING:
+    from modelport.store.store import Store
 
 __all__ = ["KaggleHandle", "TensorFlowHub", "parse_handle"]
 
@@ -76,6 +80,8 @@ FRAMEWORKS = {
     "other": "other",
 }
 _lock = threading.Lock()
+_SEGMENT = r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?"
+_PATH_NAME_RE = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})*")
 
 
 @dataclass(frozen=True)
@@ -148,6 +154,29 @@ class TensorFlowHub(Hub):
     """Kaggle Models through kagglehub, and old tfhub.dev handles."""
 
     name = "tfhub"
+    options_refusal = "Kaggle Models and TensorFlow Hub hand out a model version as one download"
+
+    def check_name(self, text: str, name: str, revision: str | None) -> None:
+        """A Kaggle handle ``owner/model/framework/variation[/version]`` or a tfhub.dev path."""
+        if not _PATH_NAME_RE.fullmatch(name) or ".." in name:
+            raise InvalidReferenceError(text, f"{name!r} is not a valid tfhub model name")
+        if name.count("/") not in (1, 2, 3, 4, 5):
+            raise InvalidReferenceError(
+                text,
+                "a TensorFlow Hub handle needs owner/model/framework/variation[/version]",
+            )
+
+    def from_address(self, host: str, path: str) -> Ref | None:
+        """``tfhub.dev/...`` and ``kaggle.com/models/...`` addresses."""
+        if host in ("tfhub.dev", "www.tfhub.dev"):
+            return Ref(name=path, registry="tfhub")
+        if host in ("kaggle.com", "www.kaggle.com") and path.startswith("models/"):
+            return Ref(name=path.removeprefix("models/"), registry="tfhub")
+        return None
+
+    def pinned(self, name: str, revision: str | None) -> str | None:
+        """A version number is one fixed revision."""
+        return revision if revision and revision.isdigit() else None
 
     def store_name(self, name: str) -> str:
         """The handle without its version."""
@@ -275,7 +304,7 @@ class TensorFlowHub(Hub):
 
         return list(self._client_call("model search", call))
 
-    def info(self, ref: Ref) -> HubModel:
+    def info(self, ref: Ref, *, store: Store | None = None) -> HubModel:
         """The handle at its version (the newest when none is given)."""
         handle = parse_handle(ref.name)
         version = ref.revision or (str(handle.version) if handle.version else None)
@@ -313,28 +342,17 @@ class TensorFlowHub(Hub):
 
         return tuple(self._client_call(f"tfhub:{handle.path}", call))
 
-    def pull(
-        self,
-        ref: Ref,
-        *,
-        revision: str | None = None,
-        allow_patterns: Sequence[str] = (),
-        ignore_patterns: Sequence[str] = (),
-        allow_pickle: bool = False,
-        progress: ProgressCallback | None = None,
-    ) -> PulledModel:
-        """Download a Kaggle model version (or an old tfhub.dev handle) into the store."""
-        from modelport.api import get_store
-
-        emit = progress or (lambda event: None)
+    def resolve(self, ref: Ref, *, store: Store, options: PullOptions) -> PullTarget:
+        """The version a handle names, or the newest one Kaggle has."""
         handle = parse_handle(ref.name)
-        store = get_store()
-        emit(PullEvent("pulling manifest"))
-        wanted = revision or ref.revision or (str(handle.version) if handle.version else None)
-        if wanted is None and offline_mode():
-            wanted = store.resolve_ref("tfhub", handle.path, "latest")
-        if wanted is None:
-            wanted = str(self.latest_version(handle)) if handle.kaggle else None
+        wanted = (
+            options.revision or ref.revision or (str(handle.version) if handle.version else None)
+        )
+        given = self.described(options, handle.path)
+        if wanted is None and given is not None and given.revision.isdigit():
+            wanted = given.revision
+        if wanted is None and handle.kaggle:
+            wanted = str(self.latest_version(handle))
         if wanted is None:
             raise InvalidReferenceError(
                 f"tfhub:{handle.path}",
@@ -343,45 +361,51 @@ class TensorFlowHub(Hub):
             )
         if not wanted.isdigit():
             raise InvalidReferenceError(f"tfhub:{handle.path}@{wanted}", "versions are numbers")
-        existing = store.complete("tfhub", handle.path, wanted)
-        if existing is not None:
-            return served_from_store(store, existing, emit)
+        return PullTarget(
+            name=handle.path,
+            revision=wanted,
+            ref=f"tfhub:{handle.path}/{wanted}",
+            requested=wanted,
+            refs=("latest",),
+            model=HubModel(hub="tfhub", id=handle.path, revision=wanted),
+            # The files the preflight listed for this version need not be listed again.
+            files=given.files if given is not None and given.revision == wanted else None,
+        )
+
+    def fetch(
+        self, target: PullTarget, *, store: Store, options: PullOptions, emit: ProgressCallback
+    ) -> Fetched:
+        """Download the version into scratch space, then keep its files in the blobs."""
+        handle = parse_handle(target.name)
+        version = int(target.revision)
         scratch = store.layout.tmp()
         scratch.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=scratch) as tmp:
-            target = Path(tmp) / "model"
+            folder = Path(tmp) / "model"
             if handle.kaggle:
-                downloaded = self._download_kaggle(handle, int(wanted), target, emit)
+                downloaded = self._download_kaggle(handle, version, folder, emit, target.files)
             else:
-                downloaded = self._download_compressed(handle, int(wanted), Path(tmp), target, emit)
-            files = sorted(
-                p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()
-            )
+                downloaded = self._download_compressed(handle, version, Path(tmp), folder, emit)
+            files = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
             if not files:
                 raise ModelNotFoundError(
-                    f"tfhub:{handle.path}", message=f"tfhub:{handle.path}/{wanted} has no files."
+                    f"tfhub:{handle.path}",
+                    message=f"tfhub:{handle.path}/{version} has no files.",
                 )
-            return commit_folder(
-                store,
-                target,
-                files,
-                registry="tfhub",
-                name=handle.path,
-                revision=wanted,
-                ref=f"tfhub:{handle.path}/{wanted}",
-                requested=wanted,
-                library="tensorflow" if (target / "saved_model.pb").exists() else handle.framework,
-                emit=emit,
-                downloaded=downloaded,
-                refs=["latest"],
-            )
+            library = "tensorflow" if (folder / "saved_model.pb").exists() else handle.framework
+            return Fetched(store_folder(store, folder, files, emit=emit), downloaded, library)
 
     def _download_kaggle(
-        self, handle: KaggleHandle, version: int, target: Path, emit: ProgressCallback
+        self,
+        handle: KaggleHandle,
+        version: int,
+        target: Path,
+        emit: ProgressCallback,
+        listed: Sequence[HubFile] | None = None,
     ) -> int:
         from modelport.store.layout import safe_relative_path
 
-        listed = self._list_files(handle, version)
+        listed = listed or self._list_files(handle, version)
         for f in listed:
             try:
                 safe_relative_path(f.path)

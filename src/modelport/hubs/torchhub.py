@@ -11,85 +11,138 @@ conversion, for a repository the user trusted (``modelport trust owner/repo``).
 
 from __future__ import annotations
 
-import ast
 import os
 import re
 import tempfile
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from modelport.errors import (
     HubAccessError,
     HubUnavailableError,
     IntegrityError,
+    InvalidReferenceError,
     ModelNotFoundError,
     OfflineError,
     RateLimitedError,
     RevisionNotFoundError,
 )
+from modelport.hubconf import EntryPoint, list_entrypoints
 from modelport.hubs.base import (
+    Fetched,
     Hub,
     HubModel,
     ProgressCallback,
-    PulledModel,
-    PullEvent,
-    commit_folder,
+    PullOptions,
+    PullTarget,
+    Ref,
     offline_mode,
-    served_from_store,
+    store_folder,
 )
-from modelport.refs import Ref, TorchRef, parse_torch_name
 
-__all__ = ["EntryPoint", "TorchHub", "list_entrypoints"]
+if TYPE_CHECKING:
+    from modelport.store.store import Store
+
+__all__ = ["EntryPoint", "TorchHub", "TorchRef", "list_entrypoints", "parse_torch_name"]
 
 _COMMIT_RE = re.compile(r"[0-9a-f]{40}")
 HUB_NAME = "PyTorch Hub (GitHub)"
+_SEGMENT = r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?"
+_TORCH_NAME_RE = re.compile(
+    rf"(?P<owner>{_SEGMENT})/(?P<repo>{_SEGMENT})(?::(?P<ref>[A-Za-z0-9_.][A-Za-z0-9_./-]*?))?"
+    rf"(?:/(?P<entry>{_SEGMENT})(?:\?(?P<kwargs>[A-Za-z0-9_.=&,%+-]*))?)?"
+)
 
 
 @dataclass(frozen=True)
-class EntryPoint:
-    """A callable ``hubconf.py`` offers, as its source declares it."""
+class TorchRef:
+    """The parts of a PyTorch Hub name: ``owner/repo[:ref][/entrypoint[?kwargs]]``."""
 
-    name: str
-    signature: str
-    doc: str | None
-    imported_from: str | None = None
+    owner: str
+    repo: str
+    git_ref: str | None = None
+    entrypoint: str | None = None
+    kwargs: tuple[tuple[str, object], ...] = ()
+
+    @property
+    def repo_id(self) -> str:
+        """``owner/repo``."""
+        return f"{self.owner}/{self.repo}"
 
 
-def list_entrypoints(hubconf_source: str) -> tuple[list[EntryPoint], list[str]]:
-    """Entry points and ``dependencies`` of a ``hubconf.py``, read without running it."""
-    try:
-        tree = ast.parse(hubconf_source)
-    except SyntaxError as e:
-        raise IntegrityError(f"hubconf.py does not parse: {e.msg} (line {e.lineno}).") from None
-    found: dict[str, EntryPoint] = {}
-    dependencies: list[str] = []
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef) and not node.name.startswith("_"):
-            found[node.name] = EntryPoint(
-                node.name, f"({ast.unparse(node.args)})", ast.get_docstring(node)
+def _kwarg_value(text: str) -> object:
+    from urllib.parse import unquote
+
+    value = unquote(text)
+    lowered = value.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
+def parse_torch_name(name: str) -> TorchRef:
+    """Split a ``torch:`` name; keyword arguments become ints, floats, bools or strings."""
+    match = _TORCH_NAME_RE.fullmatch(name)
+    if match is None or ".." in name:
+        raise InvalidReferenceError(
+            f"torch:{name}",
+            f"{name!r} is not a PyTorch Hub reference",
+            hint="Use torch:owner/repo[:ref][/entrypoint], e.g. torch:pytorch/vision/resnet18.",
+        )
+    kwargs: list[tuple[str, object]] = []
+    for part in (match["kwargs"] or "").split("&"):
+        if not part:
+            continue
+        key, eq, value = part.partition("=")
+        if not eq or not key.isidentifier():
+            raise InvalidReferenceError(
+                f"torch:{name}", f"{part!r} is not a keyword argument (use key=value)"
             )
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            for alias in node.names:
-                shown = alias.asname or alias.name
-                if alias.name != "*" and not shown.startswith("_") and shown[:1].islower():
-                    found[shown] = EntryPoint(shown, "(...)", None, f"{node.module}.{alias.name}")
-        elif isinstance(node, ast.Assign):
-            targets = [t.id for t in node.targets if isinstance(t, ast.Name)]
-            if "dependencies" in targets and isinstance(node.value, ast.List | ast.Tuple):
-                dependencies = [
-                    e.value
-                    for e in node.value.elts
-                    if isinstance(e, ast.Constant) and isinstance(e.value, str)
-                ]
-    return sorted(found.values(), key=lambda e: e.name), dependencies
+        kwargs.append((key, _kwarg_value(value)))
+    return TorchRef(match["owner"], match["repo"], match["ref"], match["entry"], tuple(kwargs))
 
 
 class TorchHub(Hub):
     """PyTorch Hub repositories on GitHub (or a server speaking GitHub's protocol)."""
 
     name = "torch"
+    options_refusal = (
+        "a repository is kept whole at one commit, and its weights are fetched by its own "
+        "code when it runs (after `modelport trust`), not by the pull"
+    )
+
+    def check_name(self, text: str, name: str, revision: str | None) -> None:
+        """``owner/repo[:ref][/entrypoint[?kwargs]]``; the git ref goes after ':'."""
+        if revision is not None:
+            raise InvalidReferenceError(
+                text,
+                "PyTorch Hub references put the git ref after ':', not '@'",
+                hint="Use torch:owner/repo:ref/entrypoint.",
+            )
+        if not _TORCH_NAME_RE.fullmatch(name) or ".." in name:
+            raise InvalidReferenceError(
+                text,
+                f"{name!r} is not a PyTorch Hub reference",
+                hint="Use torch:owner/repo[:ref]/entrypoint, "
+                "e.g. torch:pytorch/vision:v0.10.0/resnet18.",
+            )
+
+    def pinned(self, name: str, revision: str | None) -> str | None:
+        """A full commit hash is one fixed revision."""
+        return revision if revision and _COMMIT_RE.fullmatch(revision) else None
+
+    def entry_call(self, ref: Ref) -> tuple[str | None, tuple[tuple[str, object], ...]]:
+        """The entry point after the repository, and its ``?key=value`` arguments."""
+        parts = parse_torch_name(ref.name)
+        return parts.entrypoint, parts.kwargs
 
     def store_name(self, name: str) -> str:
         """The store keeps the repository: ``owner/repo``."""
@@ -154,7 +207,7 @@ class TorchHub(Hub):
             raise ModelNotFoundError(what, message=f"{HUB_NAME} has no {what}.")
         raise HubUnavailableError(f"{HUB_NAME} answered HTTP {status} for {what}.", hub="torch")
 
-    def resolve(self, parts: TorchRef, revision: str | None = None) -> str:
+    def resolve_commit(self, parts: TorchRef, revision: str | None = None) -> str:
         """The commit a git ref (or the default branch) points to."""
         wanted = revision or parts.git_ref
         if wanted and _COMMIT_RE.fullmatch(wanted):
@@ -179,13 +232,10 @@ class TorchHub(Hub):
             )
         return sha
 
-    def hubconf(self, parts: TorchRef, commit: str) -> str:
+    def hubconf(self, parts: TorchRef, commit: str, *, store: Store) -> str:
         """The text of ``hubconf.py`` at a commit (from the store when it is there)."""
-        from modelport.api import get_store
-
-        stored = get_store().complete("torch", parts.repo_id, commit)
-        if stored is not None:
-            folder: Path = get_store().layout.model_dir("torch", parts.repo_id, commit)
+        if store.complete("torch", parts.repo_id, commit) is not None:
+            folder: Path = store.layout.model_dir("torch", parts.repo_id, commit)
             return (folder / "hubconf.py").read_text(encoding="utf-8")
         base = self._settings().github_url
         response = self._get(
@@ -195,22 +245,24 @@ class TorchHub(Hub):
         )
         return str(response.text)
 
-    def entrypoints(self, ref: Ref) -> tuple[str, list[EntryPoint], list[str]]:
+    def entrypoints(
+        self, ref: Ref, *, store: Store
+    ) -> tuple[str, list[EntryPoint], list[str]] | None:
         """The commit, entry points and dependencies of a repository."""
         parts = parse_torch_name(ref.name)
-        commit = self._resolve_offline_first(parts, ref.revision)
-        found, dependencies = list_entrypoints(self.hubconf(parts, commit))
+        commit = self._resolve_offline_first(parts, ref.revision, store)
+        found, dependencies = list_entrypoints(self.hubconf(parts, commit, store=store))
         return commit, found, dependencies
 
-    def _resolve_offline_first(self, parts: TorchRef, revision: str | None) -> str:
-        from modelport.api import get_store
-
+    def _resolve_offline_first(
+        self, parts: TorchRef, revision: str | None, store: Store | None
+    ) -> str:
         wanted = revision or parts.git_ref
-        if offline_mode():
-            known = get_store().resolve_ref("torch", parts.repo_id, wanted or "latest")
+        if offline_mode() and store is not None:
+            known = store.resolve_ref("torch", parts.repo_id, wanted or "latest")
             if known:
                 return str(known)
-        return self.resolve(parts, revision)
+        return self.resolve_commit(parts, revision)
 
     # ---------------------------------------------------------------- Hub
 
@@ -249,39 +301,37 @@ class TorchHub(Hub):
             if isinstance(item, dict) and "full_name" in item
         ]
 
-    def info(self, ref: Ref) -> HubModel:
+    def info(self, ref: Ref, *, store: Store | None = None) -> HubModel:
         """The repository at the commit its ref resolves to."""
         parts = parse_torch_name(ref.name)
-        commit = self._resolve_offline_first(parts, ref.revision)
+        commit = self._resolve_offline_first(parts, ref.revision, store)
         return HubModel(hub="torch", id=parts.repo_id, revision=commit, library="pytorch")
 
-    def pull(
-        self,
-        ref: Ref,
-        *,
-        revision: str | None = None,
-        allow_patterns: Sequence[str] = (),
-        ignore_patterns: Sequence[str] = (),
-        allow_pickle: bool = False,
-        progress: ProgressCallback | None = None,
-    ) -> PulledModel:
-        """Download one commit of the repository into the store; nothing of it runs."""
+    def resolve(self, ref: Ref, *, store: Store, options: PullOptions) -> PullTarget:
+        """The commit the git ref (or the default branch) points to now."""
+        parts = parse_torch_name(ref.name)
+        named = options.revision or ref.revision or parts.git_ref
+        given = self.described(options, parts.repo_id)
+        commit = given.revision if given is not None else self.resolve_commit(parts, named)
+        return PullTarget(
+            name=parts.repo_id,
+            revision=commit,
+            ref=f"torch:{parts.repo_id}:{commit}",
+            requested=named,
+            refs=("latest", *([named] if named else [])),
+            model=HubModel(hub="torch", id=parts.repo_id, revision=commit, library="pytorch"),
+        )
+
+    def fetch(
+        self, target: PullTarget, *, store: Store, options: PullOptions, emit: ProgressCallback
+    ) -> Fetched:
+        """The repository archive of the commit, checked and unpacked; nothing of it runs."""
         import shutil
 
-        from modelport.api import get_store
         from modelport.hubs.archives import extract_archive
 
-        emit = progress or (lambda event: None)
-        parts = parse_torch_name(ref.name)
-        store = get_store()
-        emit(PullEvent("pulling manifest"))
-        commit = self._resolve_offline_first(parts, revision or ref.revision)
-        named = revision or parts.git_ref
-        existing = store.complete("torch", parts.repo_id, commit)
-        if existing is not None:
-            if named:
-                store.remember_ref("torch", parts.repo_id, named, commit)
-            return served_from_store(store, existing, emit)
+        parts = parse_torch_name(target.name)
+        commit = target.revision
         scratch = store.layout.tmp()
         scratch.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=scratch) as tmp:
@@ -306,20 +356,16 @@ class TorchHub(Hub):
                     message=f"torch:{parts.repo_id} has no hubconf.py at {commit[:12]}: "
                     "it is not a PyTorch Hub repository.",
                 )
-            refs = ["latest", *([named] if named else [])]
-            return commit_folder(
-                store,
-                unpacked,
-                files,
-                registry="torch",
-                name=parts.repo_id,
-                revision=commit,
-                ref=f"torch:{parts.repo_id}:{commit}",
-                requested=named,
-                library="pytorch",
-                emit=emit,
-                downloaded=got,
-                refs=refs,
+            # The entry points travel in the manifest: whoever reads the stored model
+            # (inspect, convert) learns them without parsing the repository again.
+            try:
+                entries, _ = list_entrypoints((unpacked / "hubconf.py").read_text("utf-8"))
+            except (IntegrityError, UnicodeDecodeError):
+                entries = []
+            return Fetched(
+                store_folder(store, unpacked, files, emit=emit),
+                got,
+                tags=tuple(f"entrypoint:{e.name}" for e in entries),
             )
 
     def _download(self, parts: TorchRef, commit: str, target: Path, emit: ProgressCallback) -> int:

@@ -25,9 +25,9 @@ def openai_model(entry: ModelEntry) -> dict[str, Any]:
 @router.get("/models")
 def list_models() -> dict[str, Any]:
     """Every catalog model, as OpenAI's ``GET /v1/models`` lists them."""
-    from modelport.api import get_catalog
+    from modelport.api import list_catalog
 
-    return {"object": "list", "data": [openai_model(e) for e in get_catalog().query(sort="id")]}
+    return {"object": "list", "data": [openai_model(e) for e in list_catalog(sort="id").models]}
 
 
 @router.get("/models/{model_id:path}")

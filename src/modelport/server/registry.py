@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from modelport.cli._output import to_jsonable
+from modelport.jsonable import to_jsonable
 
 __all__ = ["router"]
 
@@ -47,32 +47,26 @@ def list_models(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     """Catalog models with every filter, sorted and paginated."""
-    from modelport.api import get_catalog
-    from modelport.catalog.catalog import CatalogQuery
+    from modelport.api import list_catalog
 
-    catalog = get_catalog()
-    query = CatalogQuery(
-        capabilities=tuple(capability or ()),
+    page = list_catalog(
+        text=q,
         provider=provider,
+        source=source,
         category=category,
         task=task,
         tag=tag,
         status=status,
-        source=source,
+        capabilities=capability or (),
         min_context=min_context,
         max_price=max_price,
-        max_vram_gb=max_vram,
+        max_vram=max_vram,
         sort=sort,
         descending=desc,
+        limit=limit,
+        offset=offset,
     )
-    if q:
-        matching = {e.id for e in catalog.query(query)}
-        hits = [h.entry for h in catalog.search(q, limit=1000) if h.entry.id in matching]
-        page = hits[offset : offset + limit]
-        return envelope(page, total=len(hits), limit=limit, offset=offset)
-    total = catalog.count_matching(query)
-    page = catalog.query(CatalogQuery(**{**query.__dict__, "limit": limit, "offset": offset}))
-    return envelope(page, total=total, limit=limit, offset=offset)
+    return envelope(list(page.models), total=page.total, limit=limit, offset=offset)
 
 
 @router.get("/registry/models/{model_id:path}", tags=["registry"])
@@ -120,9 +114,12 @@ def tasks() -> dict[str, Any]:
 class ValidateRequest(BaseModel):
     """What to validate and for which machine."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
-    model: str = Field(min_length=1, description="Model id, alias or name.")
+    model: str | None = Field(default=None, min_length=1, description="Model id, alias or name.")
+    model_id: str | None = Field(
+        default=None, min_length=1, description="Same as model (what Model Garden sends)."
+    )
     gpu_memory: str | float | None = Field(
         default=None, description="Plan for this GPU, e.g. 24GB."
     )
@@ -131,6 +128,19 @@ class ValidateRequest(BaseModel):
     method: Literal["full", "lora", "qlora"] | None = None
     overrides: dict[str, Any] | None = None
 
+    @model_validator(mode="after")
+    def _one_model(self) -> ValidateRequest:
+        if self.model is None and self.model_id is None:
+            raise ValueError("give the model to validate as model (or model_id)")
+        if self.model is not None and self.model_id is not None and self.model != self.model_id:
+            raise ValueError("model and model_id name different models: give one")
+        return self
+
+    @property
+    def name(self) -> str:
+        """The model asked for, whichever field carried it."""
+        return self.model or self.model_id or ""
+
 
 @router.post("/registry/validate/{purpose}", tags=["registry"])
 def validate(purpose: Literal["training", "inference"], body: ValidateRequest) -> dict[str, Any]:
@@ -138,7 +148,7 @@ def validate(purpose: Literal["training", "inference"], body: ValidateRequest) -
     from modelport.api import validate_model
 
     result = validate_model(
-        body.model,
+        body.name,
         purpose=purpose,
         gpu_memory=body.gpu_memory,
         dtype=body.dtype,

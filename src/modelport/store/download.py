@@ -3,12 +3,15 @@
 Protocol: take the blob's file lock; if the blob appeared meanwhile, done. Otherwise
 continue ``partial/<kind>-<digest>`` with an HTTP Range request (a server that ignores
 Range restarts it), hash everything, and only when size and digest match the hub's,
-rename it into ``blobs/``. A process killed mid-file leaves the partial file for the
-next one; a digest mismatch deletes it.
+record the alias and rename it into ``blobs/``. A process killed mid-file leaves the
+partial file for the next one; a digest mismatch deletes it; a body longer than the
+listed size is cut off at that size and discarded. A blob whose alias was lost is
+found again by its size and git id instead of being fetched again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
@@ -16,17 +19,58 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
 from filelock import FileLock
 
 from modelport.errors import HubUnavailableError, IntegrityError, RateLimitedError
 from modelport.store.layout import StoreLayout
 
-__all__ = ["BlobRequest", "download_blob", "existing_blob", "link_into_place"]
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["BlobRequest", "download_blob", "existing_blob", "http_client", "link_into_place"]
 
 CHUNK = 1 << 20
 MAX_ATTEMPTS = 4
 MAX_RETRY_AFTER = 10.0
+
+
+def http_client(*, timeout: float, max_connections: int = 16) -> httpx.Client:
+    """An httpx client for hub requests and downloads, following redirects.
+
+    Building a verifying TLS context (the CA bundle) costs more than a small request, so
+    the https transport is made on the first https request; a plain-http mirror (a local
+    Hub, the tests' loopback servers) never pays for it.
+    """
+    import httpx
+
+    limits = httpx.Limits(
+        max_connections=max_connections, max_keepalive_connections=max_connections
+    )
+
+    class LazyTLS(httpx.BaseTransport):
+        def __init__(self) -> None:
+            self.lock = threading.Lock()
+            self.transport: httpx.HTTPTransport | None = None
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            with self.lock:
+                if self.transport is None:
+                    self.transport = httpx.HTTPTransport(limits=limits)
+            return self.transport.handle_request(request)
+
+        def close(self) -> None:
+            if self.transport is not None:
+                self.transport.close()
+
+    return httpx.Client(
+        follow_redirects=True,
+        timeout=httpx.Timeout(timeout, connect=10.0),
+        transport=LazyTLS(),
+        # http:// never negotiates TLS, so this transport's context is never used.
+        mounts={"http://": httpx.HTTPTransport(limits=limits, verify=False)},
+    )
 
 
 @dataclass(frozen=True)
@@ -104,6 +148,58 @@ def existing_blob(layout: StoreLayout, kind: str, digest: str) -> str | None:
         return None
 
 
+def git_blob_id(path: Path, size: int) -> str:
+    """The git blob id of a file of ``size`` bytes."""
+    hashers = _hash_prefix(path, "git-sha1", size)
+    return hashers.digest("git-sha1")
+
+
+def recover_alias(layout: StoreLayout, kind: str, digest: str, size: int | None) -> str | None:
+    """Find the blob an alias that was lost (a crash before it was written) would name.
+
+    Only blobs of exactly ``size`` bytes are hashed; blob sizes are remembered per
+    process (a blob never changes), so a miss costs one directory listing. The alias
+    is written again when a blob matches.
+    """
+    if kind != "git-sha1" or size is None:
+        return None
+    for sha256 in _blobs_of_size(layout, size):
+        try:
+            if git_blob_id(layout.blob(sha256), size) != digest:
+                continue
+        except OSError:  # removed meanwhile
+            continue
+        link_into_place(layout, sha256, kind, digest)
+        return sha256
+    return None
+
+
+_sizes_lock = threading.Lock()
+# Per blobs folder: its mtime when listed, and each blob's size.
+_sizes: dict[Path, tuple[int, dict[str, int]]] = {}
+
+
+def _blobs_of_size(layout: StoreLayout, size: int) -> list[str]:
+    blobs = layout.root / "blobs" / "sha256"
+    try:
+        stamp = blobs.stat().st_mtime_ns
+        with _sizes_lock:
+            cached = _sizes.get(blobs)
+        if cached is not None and cached[0] == stamp:
+            known = cached[1]  # nothing added or removed since it was listed
+        else:
+            names = {e.name for e in os.scandir(blobs) if not e.name.startswith(".")}
+            known = {n: s for n, s in (cached[1] if cached else {}).items() if n in names}
+            for name in names - known.keys():
+                with contextlib.suppress(OSError):
+                    known[name] = (blobs / name).stat().st_size
+            with _sizes_lock:
+                _sizes[blobs] = (stamp, known)
+    except FileNotFoundError:
+        return []
+    return [name for name, n in known.items() if n == size]
+
+
 def download_blob(
     client: object,
     request: BlobRequest,
@@ -124,7 +220,9 @@ def download_blob(
     lock_path = layout.lock(f"blob-{kind}-{digest}")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(lock_path)):
-        found = existing_blob(layout, kind, digest)
+        found = existing_blob(layout, kind, digest) or recover_alias(
+            layout, kind, digest, request.size
+        )
         if found is not None:
             return found, 0
         partial = layout.partial(kind, digest)
@@ -148,6 +246,13 @@ def download_blob(
                         client, request, partial, have, headers, hub, on_bytes, hashers
                     )
                     downloaded += got
+                except _TooLong:
+                    partial.unlink(missing_ok=True)
+                    raise IntegrityError(
+                        f"{hub} sent more than the {request.size} bytes it lists for "
+                        f"{request.label}.",
+                        hint="The download was discarded; nothing was stored. Try again later.",
+                    ) from None
                 except (httpx.TransportError, _Retry) as e:
                     hashers = None  # the partial file may hold bytes the hashers missed
                     if attempt >= MAX_ATTEMPTS:
@@ -188,13 +293,20 @@ def download_blob(
         sha256 = hashers.sha256.hexdigest()
         blob = layout.blob(sha256)
         blob.parent.mkdir(parents=True, exist_ok=True)
-        with partial.open("rb") as fh:
+        # An empty file needs no request: its partial file is created here.
+        with partial.open("ab") as fh:
             # Durable before visible: a crash after the rename must not leave a short blob.
             os.fsync(fh.fileno())
         os.chmod(partial, 0o444)
-        os.replace(partial, blob)
+        # The alias first: a crash before the rename leaves the verified partial file
+        # (renamed by the next pull without a download), never a blob without its alias.
         link_into_place(layout, sha256, kind, digest)
+        os.replace(partial, blob)
         return sha256, downloaded
+
+
+class _TooLong(Exception):
+    """The body went on past the size the hub listed: an untrusted response."""
 
 
 class _Retry(Exception):
@@ -258,18 +370,77 @@ def _fetch(
                         ),
                         0.0,
                     )
-        with partial.open(mode) as fh:
+        if request.size is not None:
+            announced = response.headers.get("Content-Length")
+            if (
+                announced is not None
+                and announced.isdigit()
+                and have + int(announced) > request.size
+            ):
+                raise _TooLong()
+        with partial.open(mode) as fh, _HashingWriter(fh, hashers) as sink:
             done = have
             # iter_raw yields bytes as they arrive: a body cut short still leaves them on disk.
             for chunk in response.iter_raw():
-                fh.write(chunk)
-                hashers.update(chunk)
+                if request.size is not None and done + len(chunk) > request.size:
+                    raise _TooLong()  # not one byte past the listed size is written
+                sink.write(chunk)
                 got += len(chunk)
                 done += len(chunk)
                 if on_bytes is not None:
                     on_bytes(done, request.size)
-            fh.flush()
     return got, hashers
+
+
+class _HashingWriter:
+    """Writes chunks to a file while another thread hashes them and flushes the file to disk.
+
+    Receiving, hashing and the final ``fsync`` of a large file would otherwise take turns
+    on one core: hashlib and ``fdatasync`` release the GIL, so they run beside the socket.
+    On leaving, every chunk written has been hashed (also when the body was cut short).
+    """
+
+    #: Ask the disk to catch up every this many bytes, so the final fsync has little left.
+    FLUSH_EVERY = 32 << 20
+
+    def __init__(self, fh: IO[bytes], hashers: _Hashers) -> None:
+        import queue
+
+        self.fh = fh
+        self.hashers = hashers
+        self.chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=256)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._hash, name="blob-hasher", daemon=True)
+
+    def __enter__(self) -> _HashingWriter:
+        self.thread.start()
+        return self
+
+    def write(self, chunk: bytes) -> None:
+        self.fh.write(chunk)
+        self.chunks.put(chunk)
+
+    def _hash(self) -> None:
+        unflushed = 0
+        while (chunk := self.chunks.get()) is not None:
+            if self.error is not None:
+                continue  # drain, so the writer never blocks on a full queue
+            try:
+                self.hashers.update(chunk)
+                unflushed += len(chunk)
+                if unflushed >= self.FLUSH_EVERY:
+                    self.fh.flush()
+                    os.fdatasync(self.fh.fileno())
+                    unflushed = 0
+            except BaseException as e:  # re-raised in the writer's thread
+                self.error = e
+
+    def __exit__(self, *exc: object) -> None:
+        self.chunks.put(None)
+        self.thread.join()
+        self.fh.flush()
+        if self.error is not None and exc[0] is None:
+            raise self.error
 
 
 def _retry_after(value: str | None) -> float | None:

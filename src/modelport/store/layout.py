@@ -2,7 +2,7 @@
 
 store/
   blobs/sha256/<hex>        content-addressed, read-only; shared across models
-  blobs/git-sha1/<oid>      hard links to the same blobs, by git blob id
+  blobs/git-sha1/<oid>      aliases: the sha256 of the blob with that git blob id
   partial/<kind>-<digest>   a download in progress (a stable name, so it resumes)
   locks/                    per-blob and per-manifest file locks
   manifests/<registry>/<name>/<revision>.json

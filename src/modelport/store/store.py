@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import hashlib
 import json
 import os
 import shutil
@@ -17,19 +17,22 @@ from sqlalchemy import Engine, delete, func, insert, select, update
 
 from modelport.db import store_counters, store_files, store_models, store_refs
 from modelport.errors import IntegrityError, NotInStoreError
+from modelport.store.integrity import sha256_of
 from modelport.store.layout import StoreLayout, safe_relative_path
 
 __all__ = [
     "Manifest",
     "ManifestFile",
     "RemovalPlan",
+    "Selection",
     "Store",
     "StoreStats",
     "StoredModel",
     "VerifyReport",
 ]
 
-MANIFEST_VERSION = 1
+# 2: the manifest records the user's file selection and pickle consent.
+MANIFEST_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,18 @@ class ManifestFile:
     size: int
     digest_kind: str
     digest: str
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the user chose when pulling: file globs and consent to pickles.
+
+    A repair pulls again with exactly this, so it restores the same files.
+    """
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    allow_pickle: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,6 +73,8 @@ class Manifest:
     library: str | None = None
     tags: tuple[str, ...] = ()
     license: str | None = None
+    #: None for manifests written before the selection was recorded.
+    selection: Selection | None = None
 
     @property
     def key(self) -> str:
@@ -82,6 +99,13 @@ class Manifest:
         data.pop("schema_version", None)
         data["files"] = tuple(ManifestFile(**f) for f in data["files"])
         data["tags"] = tuple(data.get("tags") or ())
+        chosen = data.get("selection")
+        if chosen is not None:
+            data["selection"] = Selection(
+                include=tuple(chosen.get("include") or ()),
+                exclude=tuple(chosen.get("exclude") or ()),
+                allow_pickle=bool(chosen.get("allow_pickle")),
+            )
         return cls(**data)
 
 
@@ -126,13 +150,24 @@ class RemovalPlan:
 
 @dataclass(frozen=True)
 class VerifyReport:
-    """The result of re-hashing every blob."""
+    """The result of re-hashing every blob and checking every alias and folder file."""
 
     checked: int
     checked_bytes: int
+    #: sha256 blobs whose bytes do not hash to their name.
     corrupt: tuple[str, ...]
+    #: Models using a corrupt blob, a damaged alias or a damaged folder file.
     affected: tuple[str, ...]
     repaired: tuple[str, ...] = ()
+    #: ``git-sha1:<oid>`` aliases that name a missing or different blob.
+    damaged_aliases: tuple[str, ...] = ()
+    #: ``(model key, path)`` of folder files missing or not holding their blob's bytes.
+    damaged_files: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Whether nothing is wrong."""
+        return not (self.corrupt or self.damaged_aliases or self.damaged_files)
 
 
 @dataclass(frozen=True)
@@ -178,6 +213,7 @@ class Store:
     def __init__(self, root: Path, engine: Engine) -> None:
         self.layout = StoreLayout(root)
         self.engine = engine
+        self._links: bool | None = None
 
     # ---------------------------------------------------------------- manifests
 
@@ -195,15 +231,81 @@ class Store:
             ) from None
 
     def complete(self, registry: str, name: str, revision: str) -> Manifest | None:
-        """The manifest if the revision is complete in the store (every blob present)."""
+        """The manifest if the revision is complete and sound in the store, else None.
+
+        Cheap checks only (``stat``): every blob has its size, and one written after the
+        manifest is hashed again; every folder file is its blob. A wrong blob is discarded
+        (the pull fetches it again, and only it); a wrong folder file is linked again here.
+        """
         manifest = self.read_manifest(registry, name, revision)
         if manifest is None:
             return None
+        path = self.layout.manifest(registry, name, revision)
         folder = self.layout.model_dir(registry, name, revision)
+        try:
+            stamp = path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
+        relink = rehashed = missing = False
         for f in manifest.files:
-            if not self.layout.blob(f.sha256).exists() or not (folder / f.path).exists():
-                return None
+            blob = self.layout.blob(f.sha256)
+            try:
+                st = blob.stat()
+            except FileNotFoundError:
+                missing = True
+                continue
+            # A blob is written once, before the manifest: a later change is damage.
+            changed = st.st_mtime_ns > stamp
+            if st.st_size != f.size or (changed and sha256_of(blob) != f.sha256):
+                self.discard_blob(f.sha256)
+                missing = True
+                continue
+            rehashed |= changed
+            try:
+                linked = (folder / safe_relative_path(f.path)).stat()
+            except (FileNotFoundError, NotADirectoryError):
+                relink = True
+                continue
+            if (linked.st_ino, linked.st_dev) != (st.st_ino, st.st_dev) and (
+                self._hard_links() or linked.st_size != f.size or linked.st_mtime_ns > stamp
+            ):
+                relink = True
+        if missing:
+            return None  # every wrong blob is discarded: the pull fetches exactly those
+        if relink:
+            self.repair_folder(manifest)
+        if rehashed:
+            with contextlib.suppress(OSError):  # a read-only store hashes again next time
+                os.utime(path)  # checked: no need to hash those blobs again next time
         return manifest
+
+    def _hard_links(self) -> bool:
+        """Whether the store's file system links folder files to blobs (else it copies)."""
+        if self._links is None:
+            tmp = self.layout.tmp()
+            tmp.mkdir(parents=True, exist_ok=True)
+            probe = tmp / f".probe.{uuid.uuid4().hex}"
+            probe.touch()
+            try:
+                os.link(probe, probe.with_name(probe.name + ".link"))
+                self._links = True
+            except OSError:
+                self._links = False
+            finally:
+                probe.unlink(missing_ok=True)
+                probe.with_name(probe.name + ".link").unlink(missing_ok=True)
+        return self._links
+
+    def repair_folder(self, manifest: Manifest) -> None:
+        """Link a model folder's files to their blobs again (a file was replaced or lost)."""
+        lock = self.layout.lock(f"manifest-{manifest.registry}-{manifest.revision}")
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        folder = self.layout.model_dir(manifest.registry, manifest.name, manifest.revision)
+        with FileLock(str(lock)):
+            if folder.exists():
+                self._relink(manifest, folder)
+            else:
+                self._materialize(manifest, folder)
 
     def commit(self, manifest: Manifest) -> Path:
         """Make a verified revision visible: its folder, then its manifest, then the index."""
@@ -587,37 +689,23 @@ class Store:
     # ---------------------------------------------------------------- integrity
 
     def verify(self) -> VerifyReport:
-        """Re-hash every blob; report the corrupt ones and the models that use them."""
-        blobs_dir = self.layout.root / "blobs" / "sha256"
-        corrupt: list[str] = []
-        checked = checked_bytes = 0
-        for blob in sorted(blobs_dir.iterdir()) if blobs_dir.exists() else ():
-            if blob.name.startswith("."):
-                continue
-            digest = hashlib.sha256()
-            with blob.open("rb") as fh:
-                while chunk := fh.read(1 << 20):
-                    digest.update(chunk)
-                    checked_bytes += len(chunk)
-            checked += 1
-            if digest.hexdigest() != blob.name:
-                corrupt.append(blob.name)
-        affected: list[str] = []
-        if corrupt:
-            with self.engine.connect() as conn:
-                affected = sorted(
-                    set(
-                        conn.execute(
-                            select(store_files.c.model_key).where(store_files.c.sha256.in_(corrupt))
-                        ).scalars()
-                    )
-                )
-        return VerifyReport(checked, checked_bytes, tuple(corrupt), tuple(affected))
+        """Re-hash every blob, check every alias and every model folder file; report the
+        damage and the models it touches."""
+        from modelport.store.integrity import verify
+
+        return verify(self)
+
+    def repair_locally(self, report: VerifyReport) -> tuple[str, ...]:
+        """Mend what needs no download (see ``modelport.store.integrity.repair_locally``)."""
+        from modelport.store.integrity import repair_locally
+
+        return repair_locally(self, report)
 
     def discard_blob(self, sha256: str) -> None:
         """Delete a (corrupt) blob so that the next pull fetches it again."""
         blob = self.layout.blob(sha256)
-        if blob.exists():
+        # Another process mending the same model may have discarded it first.
+        with contextlib.suppress(FileNotFoundError):
             os.chmod(blob, 0o644)
             blob.unlink()
 

@@ -26,7 +26,13 @@ from modelport.catalog.entry import (
     Status,
 )
 
-__all__ = ["LITELLM_MAP_URL", "LiteLLMImport", "import_litellm_map", "provider_for"]
+__all__ = [
+    "LITELLM_MAP_URL",
+    "LiteLLMImport",
+    "import_litellm_map",
+    "provider_for",
+    "without_placeholder_prices",
+]
 
 LITELLM_MAP_URL = (
     "https://github.com/BerriAI/litellm/blob/main/model_prices_and_context_window.json"
@@ -117,16 +123,37 @@ def provider_for(litellm_provider: str) -> str:
     return re.sub(r"[^a-z0-9_.-]+", "-", name.lower()).strip("-") or "unknown"
 
 
+# The map writes 0 for a price it does not know and for a unit the model is not charged
+# by (a reranker's tokens, an image model's tokens): a 0 is never "free", it is unknown.
 def _per_million(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
         return round(float(value) * 1e6, 6)
     return None
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
         return float(value)
     return None
+
+
+def without_placeholder_prices(entry: ModelEntry) -> ModelEntry:
+    """An entry imported from the map with its 0 prices read as unknown, as ``_entry`` does now.
+
+    For entries a previous importer wrote with the map's zeros (see
+    ``scripts/update_bundled_catalog.py --reapply``).
+    """
+    if entry.pricing is None:
+        return entry
+    fields = {
+        name: None
+        for name, value in entry.pricing
+        if isinstance(value, float) and value == 0 and name != "currency"
+    }
+    if not fields:
+        return entry
+    pricing = entry.pricing.model_copy(update=fields)
+    return entry.model_copy(update={"pricing": pricing if pricing.any_known() else None})
 
 
 def _positive_int(value: Any) -> int | None:
@@ -207,14 +234,7 @@ def _entry(
         source_url=source_url,
         as_of=as_of,
     )
-    if all(
-        value is None
-        for field, value in pricing
-        if field not in ("currency", "source_url", "as_of")
-    ):
-        pricing_or_none: Pricing | None = None
-    else:
-        pricing_or_none = pricing
+    pricing_or_none = pricing if pricing.any_known() else None
     context = _positive_int(spec.get("max_input_tokens")) or _positive_int(spec.get("max_tokens"))
     max_output = _positive_int(spec.get("max_output_tokens"))
     status, deprecation = Status.STABLE, None

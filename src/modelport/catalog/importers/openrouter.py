@@ -148,7 +148,8 @@ def _entry(item: Mapping[str, Any], *, as_of: dt.date, source_url: str) -> Model
                 inference=True,
                 moderation=None,
             ),
-            pricing=pricing,
+            # A router priced per call ("-1") has no known price at all: no pricing, not $0.
+            pricing=pricing if pricing.any_known() else None,
             source_url=source_url,
             as_of=as_of,
             notes="Imported from OpenRouter's models API; prices are OpenRouter's.",

@@ -1,13 +1,17 @@
-"""Side-by-side facts about several models, from the catalog and from their hubs."""
+"""Compare use-case: side-by-side facts about several models, from the catalog and hubs."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from modelport.api.catalog import get_catalog, show_model, system_info
+from modelport.api.store import hub_ref
 from modelport.errors import ModelportError
+
+if TYPE_CHECKING:
+    from modelport.hardware import SystemInfo
 
 __all__ = ["Comparison", "compare_models"]
 
@@ -30,15 +34,17 @@ class Comparison:
     errors: tuple[str, ...] = field(default_factory=tuple)
 
 
-def _compare_one(ref: str, *, system: Any) -> Comparison:
-    from modelport import api
+def _compare_one(ref: str, *, system: SystemInfo) -> Comparison:
     from modelport.validation import validate_model
 
     facts: dict[str, Any] = {"ref": ref}
     errors: list[str] = []
     entry = None
-    with contextlib.suppress(ModelportError):
-        entry = api.show_model(ref)
+    not_in_catalog: ModelportError | None = None
+    try:
+        entry = show_model(ref)
+    except ModelportError as e:
+        not_in_catalog = e  # never another model in its place; said if the hub fails too
     if entry is not None:
         facts.update(
             task=entry.tasks[0] if entry.tasks else None,
@@ -54,16 +60,18 @@ def _compare_one(ref: str, *, system: Any) -> Comparison:
             errors.append(e.one_line())
     target = None
     try:
-        target = api.hub_ref(ref)
+        target = hub_ref(ref)
     except ModelportError as e:
         if entry is None:
-            errors.append(e.one_line())
+            errors.append((not_in_catalog or e).one_line())
     if target is not None:
         from modelport.hubs.base import get_hub
 
         try:
-            model = get_hub(target.registry).info(target)
+            model = get_hub(target.registry or "").info(target)
         except ModelportError as e:
+            if not_in_catalog is not None:
+                errors.append(f"catalog: {not_in_catalog.one_line()}")
             errors.append(f"{target.registry}: {e.one_line()}")
         else:
             facts["task"] = facts.get("task") or model.task
@@ -87,8 +95,6 @@ def compare_models(
 ) -> list[Comparison]:
     """Facts about each model, gathered in parallel; a failing source leaves an error."""
     from concurrent.futures import ThreadPoolExecutor
-
-    from modelport.api import get_catalog, system_info
 
     system = system_info(gpu_memory=gpu_memory)
     get_catalog()  # load once before the threads share it
