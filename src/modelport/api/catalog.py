@@ -42,24 +42,54 @@ def _repository() -> Any:
 
 
 def get_catalog(*, reload: bool = False) -> Catalog:
-    """The catalog of this process: bundled entries, then remote and user entries, with usage."""
+    """The catalog of this process: bundled entries, then remote and user entries, with usage.
+
+    Read from the catalog snapshot when it is current (no SQLAlchemy, no validation, no
+    indexing); otherwise built from the bundled files and the database, and the snapshot
+    written for the next process (see ``catalog/snapshot.py``).
+    """
     global _catalog
     with _lock:
         if _catalog is not None and not reload:
             return _catalog
-        from modelport.catalog.catalog import Catalog
-        from modelport.catalog.loader import load_bundled_entries
+        from modelport.catalog import snapshot
 
         settings = get_settings()
-        catalog = Catalog(load_bundled_entries() if settings.bundled_catalog else ())
-        repo = _repository()
-        # One row per id (remote updates never take a user's id): they replace bundled ones.
-        catalog.register_bulk((entry for _origin, entry in repo.entries()), replace=True)
-        _fold_usage_journal(repo, settings.home)
-        catalog.load_usage(repo.usage())
-        catalog.on_usage(lambda model_id, count: repo.add_usage(model_id, count))
+        key = snapshot.catalog_key(settings)
+        catalog = None
+        if key is not None:
+            catalog = snapshot.read_snapshot(
+                settings, key, rebuild=lambda: _build_catalog(_repository())
+            )
+        if catalog is None:
+            repo = _repository()  # creates the database and its catalog stamp if missing
+            if key is None:
+                # Read before the entries: a write in between makes the snapshot stale,
+                # never wrong.
+                key = snapshot.catalog_key(settings)
+            catalog = _build_catalog(repo)
+            if key is not None:
+                snapshot.write_snapshot(settings, key, catalog)
+        usage = None
+        if (settings.home / USAGE_JOURNAL).exists():
+            _fold_usage_journal(_repository(), settings.home)
+        else:
+            usage = snapshot.read_usage(settings)  # without SQLAlchemy
+        catalog.load_usage(_repository().usage() if usage is None else usage)
+        catalog.on_usage(lambda model_id, count: _repository().add_usage(model_id, count))
         _catalog = catalog
         return catalog
+
+
+def _build_catalog(repo: Any) -> Catalog:
+    """The catalog from the bundled files and the database rows."""
+    from modelport.catalog.catalog import Catalog
+    from modelport.catalog.loader import load_bundled_entries
+
+    catalog = Catalog(load_bundled_entries() if get_settings().bundled_catalog else ())
+    # One row per id (remote updates never take a user's id): they replace bundled ones.
+    catalog.register_bulk((entry for _origin, entry in repo.entries()), replace=True)
+    return catalog
 
 
 #: Uses recorded while no catalog was loaded, one line each, folded in by ``get_catalog``.

@@ -20,7 +20,9 @@ if TYPE_CHECKING:
     from modelport.store.store import StoredModel
 
 
-_loaded: dict[tuple[str, str | None, bool, str | None, str | None], Model] = {}
+#: Loaded models by every option that changes what is loaded: the ref, provider, task,
+#: optimize, quantize, input shapes and trust.
+_loaded: dict[tuple[object, ...], Model] = {}
 
 
 @dataclass(frozen=True)
@@ -42,15 +44,14 @@ def model_source(
     ref: str, *, pull_missing: bool = True, progress: ProgressCallback | None = None
 ) -> ModelSource:
     """A local folder, or a store model (pulled first when ``pull_missing``)."""
-    import hashlib
-
+    from modelport.convert.export import source_digest
     from modelport.errors import NotInStoreError
+    from modelport.store.layout import tree_digest
 
     path = Path(ref).expanduser()
     if path.is_dir():
-        from modelport.convert.export import source_digest
-
-        return ModelSource(path, source_digest(path), path.name, None)
+        digests = get_settings().home / "store" / "digests"
+        return ModelSource(path, source_digest(path, cache_dir=digests), path.name, None)
     _refuse_missing_folder(ref, path)
     store = get_store()
     pulled = False
@@ -62,13 +63,11 @@ def model_source(
         pull(ref, progress=progress)
         stored = stored_model(ref)
         pulled = True
-    digest = hashlib.sha256()
-    for f in store.files(stored):
-        digest.update(f"{f.path}\0{f.sha256}\n".encode())
+    digest = tree_digest((f.path, f.sha256) for f in store.files(stored))
     entrypoint, entry_kwargs = _torch_entry(ref)
     return ModelSource(
         stored.path,
-        digest.hexdigest(),
+        digest,
         stored.name,
         stored.task,
         stored,
@@ -147,7 +146,8 @@ def _convert_source(
 
     return convert_folder(
         source.folder,
-        out_root=get_store().layout.root / "converted",
+        # The store's folder, without opening its database (a warm run needs none).
+        out_root=get_settings().home / "store" / "converted",
         task=canonical_task(task) if task else None,
         card_task=source.task,
         source=source.digest,
@@ -159,7 +159,13 @@ def _convert_source(
         entry_kwargs=dict(source.entry_kwargs),
         input_shapes=input_shapes,
         before_code_runs=lambda: _check_trusted(source, trust),
+        debug_log=debug_log_path(),
     )
+
+
+def debug_log_path() -> Path:
+    """Where what third-party libraries print during a conversion is kept."""
+    return get_settings().home / "logs" / "debug.log"
 
 
 def load_model(
@@ -176,12 +182,12 @@ def load_model(
     from modelport.runtime.model import Model
     from modelport.store import runs
 
-    key = (ref, provider, optimize, quantize, task)
+    key = (ref, provider, optimize, quantize, task, tuple(input_shapes), trust)
     if key in _loaded:
         return _loaded[key]
     path = Path(ref).expanduser()
     if path.is_dir() and ((path / "modelport.yml").exists() or (path / "gpux.yml").exists()):
-        model = Model.load(path, provider=provider)
+        model = Model.load(path, provider=provider, graph_cache=_graph_cache())
         _loaded[key] = model
         return model
     root = get_settings().home / "store"
@@ -191,7 +197,7 @@ def load_model(
     # A run resolved before starts without the catalog or the database.
     remembered = None if path.is_dir() else runs.lookup(root, ref, options)
     if remembered is not None:
-        model = Model.load(remembered.path, provider=provider)
+        model = Model.load(remembered.path, provider=provider, graph_cache=_graph_cache())
         runs.record_use(root, remembered.model_key)
         record_use(*_registry_and_name(remembered.model_key))
     else:
@@ -205,7 +211,7 @@ def load_model(
             input_shapes=input_shapes,
         )
         check_runnable(result.path, provider=provider)
-        model = Model.load(result.path, provider=provider)
+        model = Model.load(result.path, provider=provider, graph_cache=_graph_cache())
         if source.stored is not None:
             store = get_store()
             store.count("run.miss" if source.pulled else "run.hit")
@@ -222,6 +228,11 @@ def load_model(
             )
     _loaded[key] = model
     return model
+
+
+def _graph_cache() -> Path:
+    """Where ONNX Runtime's machine-optimized graphs of models outside the store are kept."""
+    return get_settings().home / "store" / "ort-cache"
 
 
 def _registry_and_name(model_key: str) -> tuple[str, str]:
@@ -248,6 +259,10 @@ def check_runnable(path: Path, *, provider: str | None = None) -> Compatibility 
         model_file,
         providers=provider_order(onnxruntime().get_available_providers(), provider),
         system=system_info(),
+        # The answer is kept with the artifact (never in a folder of the user's).
+        cache=model_file.with_name(f".{model_file.name}.compat.json")
+        if model_file.resolve().is_relative_to(get_settings().home.resolve())
+        else None,
     )
     if not result.ok:
         raise IncompatibleModelError(

@@ -2,20 +2,48 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import heapq
 import math
 import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from modelport.catalog.discovery import Match, NameIndex, normalize_id
 from modelport.catalog.entry import CAPABILITY_NAMES, Category, ModelEntry, Source, Status
 from modelport.catalog.tasks import canonical_task
 from modelport.errors import DuplicateModelError, InvalidValueError, ModelNotFoundError
 
-__all__ = ["Catalog", "CatalogQuery", "CatalogStats", "SearchHit"]
+__all__ = ["Catalog", "CatalogQuery", "CatalogStats", "SearchHit", "paused_gc"]
+
+#: Bulk registrations larger than this pause the cyclic garbage collector.
+_GC_PAUSE_OVER = 1000
+
+
+@contextlib.contextmanager
+def paused_gc(*, freeze: bool = False) -> Iterator[None]:
+    """Pause the cyclic garbage collector while building many long-lived objects.
+
+    Indexing or unpickling a large catalog creates hundreds of thousands of containers
+    and no garbage; the collector would scan them again every few hundred allocations
+    (half the time of indexing 100k entries). With ``freeze``, what was built moves to
+    the permanent generation (``gc.freeze``), so that the first collections afterwards
+    do not scan it all again either (0.5 s after reading a 50k-entry name index);
+    reference counting still frees it.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if freeze:
+            gc.freeze()
+        if was_enabled:
+            gc.enable()
+
 
 Listener = Callable[[ModelEntry], None]
 AutoCreate = Callable[[str], ModelEntry | None]
@@ -201,6 +229,16 @@ class Catalog:
         if entries:
             self.register_bulk(entries)
 
+    if not TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Any:
+            # Only a catalog restored from a snapshot lacks an index attribute: it reads
+            # that index from the snapshot the first time it is needed.
+            deferred = self.__dict__.get("_deferred")
+            if deferred is None:
+                raise AttributeError(f"'Catalog' object has no attribute {name!r}")
+            return deferred.load(self, name)
+
     # ---------------------------------------------------------------- dict-like
 
     def __len__(self) -> int:
@@ -316,12 +354,15 @@ class Catalog:
                 if entry.id in seen or (not replace and entry.id in self._entries):
                     raise DuplicateModelError(entry.id)
                 seen.add(entry.id)
-            for entry in batch:
-                old = self._entries.get(entry.id)
-                if old is not None:
-                    self._unindex_entry(old)
-                self._entries[entry.id] = entry
-                self._index_entry(entry)
+            with (
+                paused_gc(freeze=True) if len(batch) > _GC_PAUSE_OVER else contextlib.nullcontext()
+            ):
+                for entry in batch:
+                    old = self._entries.get(entry.id)
+                    if old is not None:
+                        self._unindex_entry(old)
+                    self._entries[entry.id] = entry
+                    self._index_entry(entry)
         for entry in batch:
             for listener in list(self._added):
                 listener(entry)

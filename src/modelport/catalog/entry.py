@@ -40,7 +40,7 @@ SCHEMA_VERSION = 1
 
 class _Model(BaseModel):
     model_config = ConfigDict(
-        extra="forbid", frozen=True, use_enum_values=False, allow_inf_nan=False
+        extra="forbid", frozen=True, use_enum_values=False, allow_inf_nan=False, defer_build=True
     )
 
 

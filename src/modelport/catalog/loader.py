@@ -180,11 +180,14 @@ def load_bundled_entries() -> tuple[ModelEntry, ...]:
     global _bundled_cache
     if _bundled_cache is not None:
         return _bundled_cache
+    from modelport.catalog.catalog import paused_gc
+
     data = resources.files("modelport.catalog") / "data"
     entries: list[ModelEntry] = []
     where: dict[str, str] = {}
     for name in bundled_catalog_files():
-        parsed = parse_catalog((data / name).read_bytes(), source=f"bundled {name}")
+        with paused_gc():
+            parsed = parse_catalog((data / name).read_bytes(), source=f"bundled {name}")
         for entry in parsed.entries:
             if entry.id in where:
                 raise CatalogValidationError(

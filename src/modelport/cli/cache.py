@@ -107,7 +107,14 @@ def stats(json_: JsonOpt = False) -> None:
             [
                 ["models", st.models],
                 ["blobs", st.blobs],
-                ["on disk", fmt.size(st.size)],
+                ["on disk", fmt.size(st.total_size)],
+                ["  model files", fmt.size(st.size)],
+                [
+                    "  converted to ONNX",
+                    f"{fmt.size(st.converted_size)} ({st.converted} artifacts)",
+                ],
+                ["  PyTorch Hub weights", fmt.size(st.torch_hub_size)],
+                ["  optimized graphs", fmt.size(st.graph_cache_size)],
                 ["saved by de-duplication", fmt.size(max(0, st.logical_size - st.size))],
                 [
                     "pulls served from the store",

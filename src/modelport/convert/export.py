@@ -22,8 +22,15 @@ from typing import Any
 
 from modelport.convert.detect import detect_folder
 from modelport.convert.parity import FP32_TOLERANCE, INT8_MIN_COSINE, auto_class, parity
-from modelport.convert.spec import package_version, read_yaml, write_conversion_spec
+from modelport.convert.sandbox import contained
+from modelport.convert.spec import (
+    package_version,
+    read_json,
+    read_yaml,
+    write_conversion_spec,
+)
 from modelport.errors import ConversionError, InvalidValueError, MissingExtraError
+from modelport.store.layout import tree_digest  # one content key with the store
 
 __all__ = [
     "CONVERTIBLE_TASKS",
@@ -32,6 +39,7 @@ __all__ = [
     "conversion_key",
     "convert_folder",
     "source_digest",
+    "torch_hub_dir",
 ]
 
 DEFAULT_OPSET = 18
@@ -74,15 +82,52 @@ def _require_convert() -> None:
             raise MissingExtraError("convert", feature="Converting models to ONNX") from None
 
 
-def source_digest(folder: Path) -> str:
-    """A digest of every file in a folder (names and contents)."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+#: Folders a copy of a model tree may carry that are not the model: git's, and the
+#: metadata ``huggingface_hub`` keeps in a ``local_dir`` download.
+_NOT_MODEL = (".git", ".cache")
+
+
+def source_digest(folder: Path, *, cache_dir: Path | None = None) -> str:
+    """The content key of a folder (``tree_digest`` of its files).
+
+    With ``cache_dir``, each file's sha256 is remembered there by size, modification time
+    and inode, so a folder that did not change is not read again.
+    """
+    folder = folder.resolve()
+    known: dict[str, list[Any]] = {}
+    cache = None
+    if cache_dir is not None:
+        name = hashlib.sha256(str(folder).encode()).hexdigest()[:32]
+        cache = cache_dir / f"{name}.json"
+        try:
+            loaded = json.loads(cache.read_text())
+            known = loaded.get("files", {}) if loaded.get("folder") == str(folder) else {}
+        except (OSError, ValueError, AttributeError):
+            known = {}
+    files: dict[str, list[Any]] = {}
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if relative.parts[0] in _NOT_MODEL or not path.is_file():
+            continue
+        stat = path.stat()
+        key = relative.as_posix()
+        mark = [stat.st_size, stat.st_mtime_ns, stat.st_ino]
+        seen = known.get(key)
+        if seen is not None and seen[:3] == mark:
+            files[key] = seen
+            continue
+        file_hash = hashlib.sha256()
         with path.open("rb") as fh:
             while chunk := fh.read(1 << 20):
-                digest.update(chunk)
-    return digest.hexdigest()
+                file_hash.update(chunk)
+        files[key] = [*mark, file_hash.hexdigest()]
+    if cache is not None and files != known:
+        with contextlib.suppress(OSError):
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_name(f".{cache.name}.{uuid.uuid4().hex}.tmp")
+            tmp.write_text(json.dumps({"folder": str(folder), "files": files}))
+            os.replace(tmp, cache)
+    return tree_digest((path, entry[3]) for path, entry in files.items())
 
 
 def conversion_key(
@@ -99,7 +144,8 @@ def conversion_key(
             p: package_version(p)
             for p in ("optimum-onnx", "transformers", "torch", "onnx", "onnxruntime")
         },
-        "format": 3,
+        # 4: one content key for store and folder sources; parity of the kept artifact.
+        "format": 4,
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 
@@ -119,16 +165,55 @@ def convert_folder(
     entry_kwargs: Mapping[str, Any] | None = None,
     input_shapes: Sequence[str] = (),
     before_code_runs: Callable[[], None] | None = None,
+    debug_log: Path | None = None,
 ) -> ConversionResult:
     """Convert (or find in the cache) the model in ``folder``; returns where it lives.
 
     ``before_code_runs`` is called just before the source's own code would run (a
-    PyTorch Hub ``hubconf.py``); it raises to refuse.
+    PyTorch Hub ``hubconf.py``); it raises to refuse. What the exporters and ONNX
+    Runtime's tools print goes to ``debug_log``, and nothing lands in the working
+    directory.
     """
-    import time
-
     if quantize not in (None, "int8"):
         raise InvalidValueError(f"Unknown quantization {quantize!r}.", hint="Use --quantize int8.")
+    # Absolute paths: the tools run with a scratch working directory.
+    folder, out_root = folder.resolve(), out_root.resolve()
+    with contained(debug_log):
+        return _convert(
+            folder,
+            out_root=out_root,
+            task=task,
+            card_task=card_task,
+            source=source,
+            name=name,
+            opset=opset,
+            optimize=optimize,
+            quantize=quantize,
+            entrypoint=entrypoint,
+            entry_kwargs=entry_kwargs,
+            input_shapes=input_shapes,
+            before_code_runs=before_code_runs,
+        )
+
+
+def _convert(
+    folder: Path,
+    *,
+    out_root: Path,
+    task: str | None,
+    card_task: str | None,
+    source: str | None,
+    name: str | None,
+    opset: int,
+    optimize: bool,
+    quantize: str | None,
+    entrypoint: str | None,
+    entry_kwargs: Mapping[str, Any] | None,
+    input_shapes: Sequence[str],
+    before_code_runs: Callable[[], None] | None,
+) -> ConversionResult:
+    import time
+
     framework = (
         "pytorch-hub"
         if (folder / "hubconf.py").exists()
@@ -144,6 +229,7 @@ def convert_folder(
             source=source,
             name=name,
             opset=opset,
+            optimize=optimize,
             quantize=quantize,
             entrypoint=entrypoint,
             entry_kwargs=dict(entry_kwargs or {}),
@@ -172,8 +258,10 @@ def convert_folder(
             f"modelport cannot convert {task} models to ONNX yet ({folder.name}).",
             hint=f"Supported tasks: {supported}.",
         )
+    # The content key goes into the spec too: the store tells whose artifact it is.
+    source = source or source_digest(folder)
     key = conversion_key(
-        source or source_digest(folder),
+        source,
         task=task,
         opset=opset,
         optimize=optimize,
@@ -187,17 +275,28 @@ def convert_folder(
     onnx_files = sorted(folder.glob("*.onnx"))
     if onnx_files and not (folder / "config.json").exists():
         # Already ONNX (a zoo model): no export and no torch; inputs and outputs come
-        # from the model itself.
-        _adopt(folder, onnx_files[0], out_root, key, task, name or folder.name, opset, source)
+        # from the model itself, and the original graph is the reference.
+        max_diff, cosine, graph_opset = _adopt(
+            folder,
+            onnx_files[0],
+            out_root,
+            key,
+            task,
+            name or folder.name,
+            opset,
+            source,
+            optimize=optimize,
+            quantize=quantize,
+        )
         return ConversionResult(
             out_root / key,
             task,
             key,
-            0.0,
-            1.0,
-            opset,
-            False,
-            None,
+            max_diff,
+            cosine,
+            graph_opset,
+            optimize,
+            quantize,
             time.perf_counter() - started,
             False,
         )
@@ -212,22 +311,11 @@ def convert_folder(
             if sub.is_dir() and sub.name[:1].isdigit() and "_" in sub.name:
                 shutil.copytree(sub, staging / sub.name, dirs_exist_ok=True)
         if optimize:
-            _optimize(staging, folder)
+            _optimize(staging, read_json(folder / "config.json").get("model_type"))
         if quantize == "int8":
             _quantize(staging, task)
         max_diff, cosine = parity(folder, staging, task)
-        if quantize is None and max_diff > FP32_TOLERANCE:
-            raise ConversionError(
-                f"The ONNX export of {folder.name} differs from PyTorch by {max_diff:.2e} "
-                f"(tolerance {FP32_TOLERANCE:.0e}); the artifact was removed.",
-                hint="Try another --opset, or without --optimize.",
-            )
-        if quantize is not None and cosine < INT8_MIN_COSINE:
-            raise ConversionError(
-                f"The int8 model agrees with PyTorch only to cosine {cosine:.4f} "
-                f"(needs {INT8_MIN_COSINE}); the artifact was removed.",
-                hint="Use the float32 conversion for this model.",
-            )
+        _check_parity(max_diff, cosine, quantize, name=folder.name, against="PyTorch")
         write_conversion_spec(
             staging,
             folder,
@@ -296,6 +384,24 @@ def _cached(
     )
 
 
+def _check_parity(
+    max_diff: float, cosine: float, quantize: str | None, *, name: str, against: str
+) -> None:
+    """Refuse the artifact that will be kept if it strays from the original."""
+    if quantize is None and max_diff > FP32_TOLERANCE:
+        raise ConversionError(
+            f"The ONNX model of {name} differs from {against} by {max_diff:.2e} "
+            f"(tolerance {FP32_TOLERANCE:.0e}); the artifact was removed.",
+            hint="Try another --opset, or without --optimize.",
+        )
+    if quantize is not None and cosine < INT8_MIN_COSINE:
+        raise ConversionError(
+            f"The int8 model of {name} agrees with {against} only to cosine {cosine:.4f} "
+            f"(needs {INT8_MIN_COSINE}); the artifact was removed.",
+            hint="Use the float32 conversion for this model.",
+        )
+
+
 def _convert_framework(
     folder: Path,
     framework: str,
@@ -304,14 +410,21 @@ def _convert_framework(
     source: str | None,
     name: str | None,
     opset: int,
+    optimize: bool,
     quantize: str | None,
     entrypoint: str | None,
     entry_kwargs: dict[str, Any],
     input_shapes: Sequence[str],
     before_code_runs: Callable[[], None] | None,
 ) -> ConversionResult:
-    """Export a PyTorch Hub entry point or a TensorFlow SavedModel, parity-checked."""
+    """Export a PyTorch Hub entry point or a TensorFlow SavedModel, parity-checked.
+
+    The exporter returns the original's outputs on generated inputs; they are compared
+    with the artifact that is kept, after --optimize and --quantize.
+    """
     import time
+
+    from modelport.convert.parity import compare_artifact
 
     if framework == "pytorch-hub" and not entrypoint:
         raise InvalidValueError(
@@ -326,20 +439,22 @@ def _convert_framework(
         sort_keys=True,
         default=str,
     )
+    digest = source or source_digest(folder)
     key = conversion_key(
-        source or source_digest(folder),
+        digest,
         task=f"{framework}:{variant}",
         opset=opset,
-        optimize=False,
+        optimize=optimize,
         quantize=quantize,
     )
     target = out_root / key
-    cached = _cached(target, key, opset, False, quantize)
+    cached = _cached(target, key, opset, optimize, quantize)
     if cached is not None:
         return cached
     if framework == "pytorch-hub" and before_code_runs is not None:
         before_code_runs()
     started = time.perf_counter()
+    label = "PyTorch" if framework == "pytorch-hub" else "TensorFlow"
     with _staging(out_root, key) as staging:
         if framework == "pytorch-hub":
             try:
@@ -349,44 +464,40 @@ def _convert_framework(
             from modelport.convert.torchhub import export_torchhub
 
             assert entrypoint is not None
-            task, max_diff, cosine = export_torchhub(
+            task, reference = export_torchhub(
                 folder,
                 staging,
                 entrypoint=entrypoint,
                 kwargs=entry_kwargs,
                 input_shapes=shapes,
                 opset=opset,
-                weights_dir=out_root.parent / "torch-hub",
+                weights_dir=torch_hub_dir(out_root, digest),
             )
         else:
             from modelport.convert.tensorflow import export_saved_model
 
-            task, max_diff, cosine = export_saved_model(
-                folder, staging, input_shapes=shapes, opset=opset
-            )
+            task, reference = export_saved_model(folder, staging, input_shapes=shapes, opset=opset)
         if task == "image-classification":
             (staging / "preprocessor_config.json").write_text(
                 json.dumps(_image_preprocessor(staging / "model.onnx"))
             )
+        if optimize:
+            _optimize(staging, None)
         if quantize == "int8":
             _quantize(staging)
-        if quantize is None and max_diff > FP32_TOLERANCE:
-            raise ConversionError(
-                f"The ONNX export of {name or folder.name} differs from {framework} by "
-                f"{max_diff:.2e} (tolerance {FP32_TOLERANCE:.0e}); the artifact was removed.",
-                hint="Try another --opset.",
-            )
+        max_diff, cosine = compare_artifact(staging / "model.onnx", reference)
+        _check_parity(max_diff, cosine, quantize, name=name or folder.name, against=label)
         write_conversion_spec(
             staging,
             folder,
             task,
             name or folder.name,
             opset,
-            False,
+            optimize,
             quantize,
             max_diff,
             cosine,
-            source,
+            digest,
             tolerance=FP32_TOLERANCE,
             min_cosine=INT8_MIN_COSINE,
             framework=framework,
@@ -399,11 +510,17 @@ def _convert_framework(
         max_diff,
         cosine,
         opset,
-        False,
+        optimize,
         quantize,
         time.perf_counter() - started,
         False,
     )
+
+
+def torch_hub_dir(out_root: Path, digest: str) -> Path:
+    """Where the weights a PyTorch Hub source downloads are kept: beside its artifacts,
+    one folder per source, so removing the source removes them."""
+    return out_root.parent / "torch-hub" / digest[:32]
 
 
 # ---------------------------------------------------------------------- export
@@ -460,20 +577,32 @@ def _adopt(
     name: str,
     opset: int,
     source: str | None,
-) -> None:
-    """Give a ready ONNX model its spec (and default preprocessing) without exporting it."""
+    *,
+    optimize: bool = False,
+    quantize: str | None = None,
+) -> tuple[float, float, int]:
+    """Give a ready ONNX model its spec (and default preprocessing) without exporting it.
+
+    With --optimize or --quantize the kept graph is compared with the original one on
+    generated inputs; returns max |diff|, cosine and the graph's opset.
+    """
+    import onnx
+
+    from modelport.convert.parity import compare_artifact, onnx_reference
+
     with _staging(out_root, key) as staging:
+        rewritten = optimize or quantize is not None
         try:
+            if rewritten:  # rewritten below: the store's read-only blob must not be
+                raise OSError
             os.link(model, staging / "model.onnx")
         except OSError:
-            shutil.copy2(model, staging / "model.onnx")
+            shutil.copyfile(model, staging / "model.onnx")
         for extra in folder.iterdir():
             if extra.is_file() and extra.name != model.name:
-                shutil.copy2(extra, staging / extra.name)
+                shutil.copyfile(extra, staging / extra.name)
         if task == "image-classification" and not (staging / "preprocessor_config.json").exists():
             (staging / "preprocessor_config.json").write_text(json.dumps(IMAGENET_PREPROCESSOR))
-        import onnx
-
         graph_opset = max(
             (
                 o.version
@@ -482,20 +611,31 @@ def _adopt(
             ),
             default=opset,
         )
+        max_diff, cosine = 0.0, 1.0
+        if rewritten:
+            reference = onnx_reference(model)
+            if optimize:
+                _optimize(staging, None)
+            if quantize == "int8":
+                _quantize(staging, task)
+            max_diff, cosine = compare_artifact(staging / "model.onnx", reference)
+            _check_parity(max_diff, cosine, quantize, name=name, against="the original ONNX model")
         write_conversion_spec(
             staging,
             folder,
             task,
             name,
             graph_opset,
-            False,
-            None,
-            0.0,
-            1.0,
+            optimize,
+            quantize,
+            max_diff,
+            cosine,
             source,
             tolerance=FP32_TOLERANCE,
             min_cosine=INT8_MIN_COSINE,
+            framework="onnx",
         )
+    return max_diff, cosine, graph_opset
 
 
 def _export(folder: Path, out: Path, task: str, opset: int) -> None:
@@ -588,19 +728,28 @@ def _ensure_tokenizer(folder: Path, out: Path, task: str) -> None:
     tokenizer.save_pretrained(str(out))
 
 
-def _optimize(staging: Path, folder: Path) -> None:
-    from onnxruntime.transformers.optimizer import optimize_model
-
-    config = json.loads((folder / "config.json").read_text())
-    model_type = {"gpt2": "gpt2", "bart": "bart", "t5": "t5"}.get(
-        config.get("model_type", ""), "bert"
-    )
-    if config.get("model_type") in ("llama", "qwen2", "qwen3", "mistral", "phi3", "gemma"):
-        return  # the bert/gpt2 fusions do not apply; ORT's own graph optimizations still run
+def _optimize(staging: Path, model_type: str | None) -> None:
+    """Rewrite ``staging/model.onnx`` optimized: transformer fusions for BERT- and GPT-2-like
+    models, else ONNX Runtime's basic graph optimizations (constant folding, redundant
+    nodes), which are the same on every machine and provider."""
     path = staging / "model.onnx"
-    optimized = optimize_model(str(path), model_type=model_type, num_heads=0, hidden_size=0)
     tmp = staging / "model.optimized.onnx"
-    optimized.save_model_to_file(str(tmp))
+    if model_type in ("llama", "qwen2", "qwen3", "mistral", "phi3", "gemma"):
+        return  # the bert/gpt2 fusions do not apply; ORT's own graph optimizations still run
+    if model_type is not None:
+        from onnxruntime.transformers.optimizer import optimize_model
+
+        kind = {"gpt2": "gpt2", "bart": "bart", "t5": "t5"}.get(model_type, "bert")
+        optimized = optimize_model(str(path), model_type=kind, num_heads=0, hidden_size=0)
+        optimized.save_model_to_file(str(tmp))
+    else:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        options.optimized_model_filepath = str(tmp)
+        options.log_severity_level = 3
+        ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
     os.replace(tmp, path)
 
 

@@ -8,6 +8,9 @@ that falls back from the GPU to the CPU, a tight memory fit) are reported.
 
 from __future__ import annotations
 
+import json
+import os
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -102,7 +105,6 @@ def _expandable(domain: str, op: str, opset: int | None) -> bool:
 
 
 def _read_model(path: Path) -> tuple[dict[str, int], set[tuple[str, str]]]:
-    """The model's opset per domain and its (domain, operator) pairs, read with protobuf only."""
     try:
         import onnx
 
@@ -127,9 +129,60 @@ def check_model(
     providers: Sequence[str] = ("CPUExecutionProvider",),
     size_bytes: int | None = None,
     system: Any = None,
+    cache: Path | None = None,
 ) -> Compatibility:
-    """Check an ONNX file against this ONNX Runtime, the providers in order, and memory."""
+    """Check an ONNX file against this ONNX Runtime, the providers in order, and memory.
+
+    With ``cache``, the answer is kept in that file, for as long as the model file, this
+    ONNX Runtime, the providers and the machine's memory stay the same: reading a large
+    graph to list its operators takes seconds.
+    """
     path = Path(path)
+    context: list[Any] = []
+    if cache is not None:
+        import onnxruntime
+
+        stat = path.stat()
+        context = [
+            onnxruntime.__version__,
+            list(providers),
+            size_bytes,
+            stat.st_size,
+            stat.st_mtime_ns,
+            getattr(system, "ram_gb", None),
+            getattr(system, "max_gpu_memory_gb", None),
+        ]
+        try:
+            saved = json.loads(cache.read_text())
+            if saved.get("context") == context:
+                return Compatibility(
+                    tuple(saved["problems"]),
+                    tuple(saved["warnings"]),
+                    saved["opset"],
+                    tuple(providers),
+                )
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass
+    result = _check(path, providers=providers, size_bytes=size_bytes, system=system)
+    if cache is not None:
+        record = {
+            "context": context,
+            "problems": list(result.problems),
+            "warnings": list(result.warnings),
+            "opset": result.opset,
+        }
+        tmp = cache.with_name(f".{cache.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            tmp.write_text(json.dumps(record))
+            os.replace(tmp, cache)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+    return result
+
+
+def _check(
+    path: Path, *, providers: Sequence[str], size_bytes: int | None, system: Any
+) -> Compatibility:
     problems: list[str] = []
     warnings: list[str] = []
     opsets, ops = _read_model(path)

@@ -43,9 +43,18 @@ class Model:
 
     @classmethod
     def load(
-        cls, folder: str | Path, *, provider: str | None = None, threads: int | None = None
+        cls,
+        folder: str | Path,
+        *,
+        provider: str | None = None,
+        threads: int | None = None,
+        graph_cache: Path | None = None,
     ) -> Model:
-        """Load a folder holding ``modelport.yml`` (or GPUX's ``gpux.yml``) and its ONNX file."""
+        """Load a folder holding ``modelport.yml`` (or GPUX's ``gpux.yml``) and its ONNX file.
+
+        ``graph_cache`` is where ONNX Runtime's optimized graph may be kept (see
+        ``create_session``); without it nothing is written.
+        """
         root = Path(folder)
         spec = read_spec(root)
         # A spec without a task (GPUX's have none) still runs: arrays in, arrays out.
@@ -56,7 +65,9 @@ class Model:
         preferred = provider or (
             spec.runtime.gpu.backend if spec.runtime.gpu.backend != "auto" else None
         )
-        session, used = create_session(str(model_path), preferred=preferred, threads=threads)
+        session, used = create_session(
+            str(model_path), preferred=preferred, threads=threads, graph_cache=graph_cache
+        )
         return cls(root, spec, session, used, make_pipeline(task, session, root, spec))
 
     @property

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -76,6 +76,12 @@ class Pipeline(abc.ABC):
         return {}
 
 
+#: Texts run at once. A list is sorted by length and run in batches of this size, each
+#: padded to its own longest text: padding everything to the longest of a long list costs
+#: memory (attention grows with the square of the length) and time.
+BATCH_SIZE = 32
+
+
 class _TextPipeline(Pipeline):
     def __init__(self, session: Any, folder: Path, spec: ModelSpec) -> None:
         super().__init__(session, folder, spec)
@@ -95,6 +101,22 @@ class _TextPipeline(Pipeline):
             )
         return {k: v for k, v in feed.items() if k in self.input_names}
 
+    def _each(
+        self, texts: list[str], run: Callable[[list[Any]], Sequence[Any]], batch_size: int
+    ) -> list[Any]:
+        """``run`` over length-sorted batches of encodings; one result per text, in order."""
+        if batch_size < 1:
+            raise InvalidValueError("batch_size must be at least 1.")
+        encodings = self.tokenizer.encode_unpadded(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        results: list[Any] = [None] * len(texts)
+        for start in range(0, len(order), batch_size):
+            chosen = order[start : start + batch_size]
+            batch = self.tokenizer.pad([encodings[i] for i in chosen])
+            for index, value in zip(chosen, run(batch), strict=True):
+                results[index] = value
+        return results
+
     @staticmethod
     def _texts(inputs: Any) -> tuple[list[str], bool]:
         if isinstance(inputs, str):
@@ -109,10 +131,14 @@ class FeatureExtraction(_TextPipeline):
 
     task = "feature-extraction"
 
-    def __call__(self, inputs: Any, **options: Any) -> Any:
+    def __call__(self, inputs: Any, *, batch_size: int = BATCH_SIZE, **options: Any) -> Any:
         np = _np()
         texts, single = self._texts(inputs)
-        encodings = self.tokenizer.encode_batch(texts)
+        vectors = np.stack(self._each(texts, self._embed, batch_size))
+        return vectors[0] if single else vectors
+
+    def _embed(self, encodings: list[Any]) -> Any:
+        np = _np()
         feed = self._feed(encodings)
         outputs = dict(zip(self.output_names, self.session.run(None, feed), strict=True))
         if "sentence_embedding" in outputs:
@@ -125,8 +151,7 @@ class FeatureExtraction(_TextPipeline):
         if self.spec.modelport.get("normalize"):
             norms = np.linalg.norm(pooled, axis=1, keepdims=True)
             pooled = pooled / np.clip(norms, 1e-12, None)
-        vectors = pooled.astype(np.float32)
-        return vectors[0] if single else vectors
+        return pooled.astype(np.float32)
 
     def _pool(self, hidden: Any, mask: Any) -> Any:
         np = _np()
@@ -156,10 +181,14 @@ class TextClassification(_TextPipeline):
 
     task = "text-classification"
 
-    def __call__(self, inputs: Any, *, top_k: int | None = 1, **options: Any) -> Any:
+    def __call__(
+        self, inputs: Any, *, top_k: int | None = 1, batch_size: int = BATCH_SIZE, **options: Any
+    ) -> Any:
         np = _np()
         texts, single = self._texts(inputs)
-        logits = self.session.run(None, self._feed(self.tokenizer.encode_batch(texts)))[0]
+        logits = np.stack(
+            self._each(texts, lambda b: self.session.run(None, self._feed(b))[0], batch_size)
+        )
         multi = self.spec.modelport.get("problem_type") == "multi_label_classification"
         scores = 1 / (1 + np.exp(-logits)) if multi or logits.shape[-1] == 1 else _softmax(logits)
         labels = self._labels()
@@ -182,14 +211,23 @@ class TokenClassification(_TextPipeline):
 
     task = "token-classification"
 
-    def __call__(self, inputs: Any, *, aggregation: str = "simple", **options: Any) -> Any:
+    def __call__(
+        self,
+        inputs: Any,
+        *,
+        aggregation: str = "simple",
+        batch_size: int = BATCH_SIZE,
+        **options: Any,
+    ) -> Any:
         texts, single = self._texts(inputs)
-        encodings = self.tokenizer.encode_batch(texts)
-        logits = self.session.run(None, self._feed(encodings))[0]
-        probs = _softmax(logits)
+
+        def run(batch: list[Any]) -> list[tuple[Any, Any]]:
+            probs = _softmax(self.session.run(None, self._feed(batch))[0])
+            return list(zip(batch, probs, strict=True))
+
         labels = self._labels()
         results = []
-        for text, enc, row in zip(texts, encodings, probs, strict=True):
+        for text, (enc, row) in zip(texts, self._each(texts, run, batch_size), strict=True):
             tokens = []
             for i, (special, mask) in enumerate(
                 zip(enc.special_tokens_mask, enc.attention_mask, strict=True)
@@ -289,16 +327,20 @@ class FillMask(_TextPipeline):
 
     task = "fill-mask"
 
-    def __call__(self, inputs: Any, *, top_k: int = 5, **options: Any) -> Any:
+    def __call__(
+        self, inputs: Any, *, top_k: int = 5, batch_size: int = BATCH_SIZE, **options: Any
+    ) -> Any:
         np = _np()
         texts, single = self._texts(inputs)
         mask_id = self.tokenizer.token_id(self.tokenizer.mask_token)
         if mask_id is None:
             raise InvalidValueError("This tokenizer has no mask token.")
-        encodings = self.tokenizer.encode_batch(texts)
-        logits = self.session.run(None, self._feed(encodings))[0]
+
+        def run(batch: list[Any]) -> list[tuple[Any, Any]]:
+            return list(zip(batch, self.session.run(None, self._feed(batch))[0], strict=True))
+
         results = []
-        for enc, text, row in zip(encodings, texts, logits, strict=True):
+        for text, (enc, row) in zip(texts, self._each(texts, run, batch_size), strict=True):
             positions = [i for i, t in enumerate(enc.ids) if t == mask_id]
             if not positions:
                 raise InvalidValueError(

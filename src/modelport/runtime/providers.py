@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from modelport.errors import InvalidValueError, MissingExtraError
@@ -79,18 +83,26 @@ def provider_order(available: Sequence[str], preferred: str | None = None) -> li
     return [*order, "CPUExecutionProvider"]
 
 
+#: The machine-optimized copy of a graph is kept only if loading it is at least this much
+#: faster than optimizing the graph again (measured on the second load).
+KEEP_IF_FASTER = 0.9
+
+
 def create_session(
-    path: str, *, preferred: str | None = None, threads: int | None = None
+    path: str,
+    *,
+    preferred: str | None = None,
+    threads: int | None = None,
+    graph_cache: Path | None = None,
 ) -> tuple[Any, str]:
     """An InferenceSession and the provider it really runs on (a missing CUDA falls back).
 
-    On the CPU, the graph ONNX Runtime optimizes is saved beside the model the first time
-    (it is specific to this machine and ONNX Runtime version) and loaded as is afterwards.
+    With ``graph_cache`` (a folder of the store), on the CPU the graph ONNX Runtime
+    optimizes is saved there the first time (it is specific to this machine and ONNX
+    Runtime version), and the second load measures whether loading it is faster than
+    optimizing again: it is kept only if so. Nothing is written beside the model.
     """
-    import os
-    import platform
-    import uuid
-    from pathlib import Path
+    import time
 
     ort = onnxruntime()
     providers = provider_order(ort.get_available_providers(), preferred)
@@ -98,25 +110,76 @@ def create_session(
     if threads:
         options.intra_op_num_threads = threads
     source = Path(path)
-    cached = source.with_name(
-        f".{source.stem}.ort-{ort.__version__}-{platform.machine()}.optimized.onnx"
-    )
     cpu_only = providers[0] == "CPUExecutionProvider"
     small = source.stat().st_size < 1_500_000_000 and not any(source.parent.glob("*.onnx_data"))
-    if cpu_only and small and cached.exists():
+    entry = _GraphCache(graph_cache, source, ort.__version__) if graph_cache else None
+    if entry is None or not (cpu_only and small):
+        session = ort.InferenceSession(path, sess_options=options, providers=providers)
+        return session, _used(session)
+    record = entry.read()
+    if record.get("verdict") != "plain" and entry.graph.exists():
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-        session = ort.InferenceSession(str(cached), sess_options=options, providers=providers)
+        started = time.perf_counter()
+        session = ort.InferenceSession(str(entry.graph), sess_options=options, providers=providers)
+        if "verdict" not in record:
+            seconds = time.perf_counter() - started
+            faster = seconds < float(record.get("plain_s", 0.0)) * KEEP_IF_FASTER
+            entry.write({**record, "cached_s": seconds, "verdict": "keep" if faster else "plain"})
+            if not faster:
+                entry.graph.unlink(missing_ok=True)
         return session, "CPUExecutionProvider"
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    tmp = cached.with_name(f"{cached.name}.{uuid.uuid4().hex}.tmp")
-    if cpu_only and small and os.access(source.parent, os.W_OK):
+    tmp = entry.graph.with_name(f".{entry.graph.name}.{uuid.uuid4().hex}.tmp")
+    if record.get("verdict") != "plain":  # first load, or the kept copy was pruned
+        entry.graph.parent.mkdir(parents=True, exist_ok=True)
         options.optimized_model_filepath = str(tmp)
         options.log_severity_level = 3  # the "hardware specific" notice is why we cache per machine
     try:
+        started = time.perf_counter()
         session = ort.InferenceSession(path, sess_options=options, providers=providers)
         if tmp.exists():
-            os.replace(tmp, cached)
+            os.replace(tmp, entry.graph)
+            entry.write({"plain_s": time.perf_counter() - started})
     finally:
         tmp.unlink(missing_ok=True)
-    used = session.get_providers()[0] if session.get_providers() else "CPUExecutionProvider"
-    return session, used
+    return session, _used(session)
+
+
+def _used(session: Any) -> str:
+    return session.get_providers()[0] if session.get_providers() else "CPUExecutionProvider"
+
+
+class _GraphCache:
+    """One model's entry in the graph cache: the optimized graph and what was measured.
+
+    The entry is named by the model file's path, size and modification time, this ONNX
+    Runtime's version and the machine, so a changed model or runtime gets a new one; the
+    record names the source so that pruning can drop entries whose model is gone.
+    """
+
+    def __init__(self, root: Path, source: Path, version: str) -> None:
+        import hashlib
+        import platform
+
+        resolved = source.resolve()
+        stat = resolved.stat()
+        key = f"{resolved}\0{stat.st_size}\0{stat.st_mtime_ns}\0{version}\0{platform.machine()}"
+        name = hashlib.sha256(key.encode()).hexdigest()[:32]
+        self.graph = root / f"{name}.onnx"
+        self.record = root / f"{name}.json"
+        self.source = resolved
+
+    def read(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.record.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def write(self, data: dict[str, Any]) -> None:
+        tmp = self.record.with_name(f".{self.record.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            tmp.write_text(json.dumps({**data, "source": str(self.source)}))
+            os.replace(tmp, self.record)
+        except OSError:
+            tmp.unlink(missing_ok=True)

@@ -76,6 +76,21 @@ class TextTokenizer:
         """Encodings padded to the longest text."""
         return list(self.tokenizer.encode_batch(texts))
 
+    def encode_unpadded(self, texts: list[str]) -> list[Any]:
+        """Encodings of texts, truncated but not padded (``pad`` pads a batch of them)."""
+        self.tokenizer.no_padding()
+        try:
+            return list(self.tokenizer.encode_batch(texts))
+        finally:
+            self.tokenizer.enable_padding(pad_id=self.pad_id, pad_token=self.pad_token or "[PAD]")
+
+    def pad(self, encodings: list[Any]) -> list[Any]:
+        """The encodings padded in place to the longest of them; returns them."""
+        longest = max((len(e.ids) for e in encodings), default=0)
+        for encoding in encodings:
+            encoding.pad(longest, pad_id=self.pad_id, pad_token=self.pad_token or "[PAD]")
+        return encodings
+
     def encode_pair(self, first: str, second: str) -> Any:
         """One encoding of a text pair (question, context), truncating the second."""
         if self.max_length:

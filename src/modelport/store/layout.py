@@ -11,14 +11,28 @@ store/
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-__all__ = ["StoreLayout", "safe_relative_path"]
+__all__ = ["StoreLayout", "safe_relative_path", "tree_digest"]
 
 _DIGEST_RE = {"sha256": re.compile(r"[0-9a-f]{64}"), "git-sha1": re.compile(r"[0-9a-f]{40}")}
 _SEGMENT_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:+=-]*")
+
+
+def tree_digest(files: Iterable[tuple[str, str]]) -> str:
+    """The content key of a model tree: its files' relative paths and sha256 digests.
+
+    The store computes it from a manifest and the converter from a folder's files, so the
+    same weights are converted once wherever they come from.
+    """
+    digest = hashlib.sha256()
+    for path, sha256 in sorted(files):
+        digest.update(f"{path}\0{sha256}\n".encode())
+    return digest.hexdigest()
 
 
 def safe_relative_path(name: str) -> PurePosixPath:

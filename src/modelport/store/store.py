@@ -17,8 +17,9 @@ from sqlalchemy import Engine, delete, func, insert, select, update
 
 from modelport.db import store_counters, store_files, store_models, store_refs
 from modelport.errors import IntegrityError, NotInStoreError
+from modelport.store.artifacts import Artifact, find_artifacts, remove_artifact
 from modelport.store.integrity import sha256_of
-from modelport.store.layout import StoreLayout, safe_relative_path
+from modelport.store.layout import StoreLayout, safe_relative_path, tree_digest
 
 __all__ = [
     "Manifest",
@@ -141,11 +142,18 @@ class RemovalPlan:
     blobs: tuple[tuple[str, int], ...]
     reasons: dict[str, str] = field(default_factory=dict)
     partials: tuple[tuple[str, int], ...] = ()
+    #: Converted models, PyTorch Hub weights and optimized graphs that go with them (or,
+    #: for a prune, that no stored model owns and nobody used for longest).
+    artifacts: tuple[Artifact, ...] = ()
 
     @property
     def freed_bytes(self) -> int:
-        """Bytes of the blobs no other model uses, and of abandoned partial downloads."""
-        return sum(size for _, size in self.blobs) + sum(size for _, size in self.partials)
+        """Bytes of the blobs no other model uses, their artifacts, and abandoned partials."""
+        return (
+            sum(size for _, size in self.blobs)
+            + sum(size for _, size in self.partials)
+            + sum(a.size for a in self.artifacts)
+        )
 
 
 @dataclass(frozen=True)
@@ -183,6 +191,17 @@ class StoreStats:
     run_hits: int
     run_misses: int
     root: Path
+    #: Converted ONNX artifacts: how many, and their bytes.
+    converted: int = 0
+    converted_size: int = 0
+    #: Weights PyTorch Hub entry points downloaded, and ONNX Runtime's optimized graphs.
+    torch_hub_size: int = 0
+    graph_cache_size: int = 0
+
+    @property
+    def total_size(self) -> int:
+        """Bytes on disk: blobs and everything derived from them."""
+        return self.size + self.converted_size + self.torch_hub_size + self.graph_cache_size
 
     @property
     def pull_hit_rate(self) -> float | None:
@@ -590,38 +609,121 @@ class Store:
             models=chosen,
             blobs=tuple(self._unshared_blobs([m.key for m in chosen])),
             reasons={m.key: reason for m in chosen if reason},
+            artifacts=tuple(
+                self._artifacts_of([m.key for m in chosen], find_artifacts(self.layout.root))
+            ),
         )
+
+    # ---------------------------------------------------------------- artifacts
+
+    def _digests(self) -> dict[str, str]:
+        """Each stored model's content key (``tree_digest`` of its files)."""
+        files: dict[str, list[tuple[str, str]]] = {}
+        with self.engine.connect() as conn:
+            for key, path, sha256 in conn.execute(
+                select(store_files.c.model_key, store_files.c.path, store_files.c.sha256)
+            ):
+                files.setdefault(key, []).append((path, sha256))
+        with self.engine.connect() as conn:
+            keys = list(conn.execute(select(store_models.c.key)).scalars())
+        return {key: tree_digest(files.get(key, [])) for key in keys}
+
+    def _graphs_of(self, owners: Sequence[Artifact], found: Sequence[Artifact]) -> list[Artifact]:
+        """The optimized graphs made from files of these artifacts."""
+        roots = [(self.layout.root / a.path).resolve() for a in owners]
+        return [
+            a
+            for a in found
+            if a.kind == "ort-cache"
+            and a.made_from
+            and any(Path(a.made_from).is_relative_to(r) for r in roots)
+        ]
+
+    def _artifacts_of(self, keys: Sequence[str], found: Sequence[Artifact]) -> list[Artifact]:
+        """Artifacts of these models' content that no other stored model shares."""
+        if not keys:
+            return []
+        digests = self._digests()
+        going = {digests[k] for k in keys if k in digests}
+        staying = {d for k, d in digests.items() if k not in keys}
+        owned = [
+            a
+            for a in found
+            if a.kind != "ort-cache"
+            and any(a.belongs_to(d) for d in going)
+            and not any(a.belongs_to(d) for d in staying)
+        ]
+        return owned + self._graphs_of(owned, found)
+
+    def _orphans(self, found: Sequence[Artifact]) -> list[list[Artifact]]:
+        """Artifacts no stored model owns (converted from folders, or left over), each with
+        the optimized graphs made from it: what a prune may remove besides models."""
+        digests = set(self._digests().values())
+        groups: list[list[Artifact]] = []
+        for a in found:
+            if a.kind == "ort-cache":
+                source = Path(a.made_from) if a.made_from else None
+                outside = source is None or not source.is_relative_to(self.layout.root.resolve())
+                if source is None or not source.exists() or outside:
+                    groups.append([a])
+            elif not any(a.belongs_to(d) for d in digests):
+                groups.append([a, *self._graphs_of([a], found)])
+        return groups
 
     def plan_prune(
         self, *, max_size: int | None = None, older_than: dt.timedelta | None = None
     ) -> RemovalPlan:
         """Least recently used models to remove so the store fits ``max_size`` and none is
-        older (unused) than ``older_than``."""
+        older (unused) than ``older_than``.
+
+        The size counts blobs and what was derived from them (converted models, PyTorch
+        Hub weights, optimized graphs); a model goes with its artifacts, and artifacts no
+        stored model owns (converted from a folder) are pruned by age like models.
+        """
         models = self.list_models()
         now = _now()
+        found = find_artifacts(self.layout.root)
+        orphans = self._orphans(found)
         chosen: list[StoredModel] = []
+        dropped: list[list[Artifact]] = []
         reasons: dict[str, str] = {}
 
         def last(m: StoredModel) -> dt.datetime:
             return m.last_used or m.pulled_at
+
+        def newest(group: list[Artifact]) -> dt.datetime:
+            return max(a.modified for a in group)
 
         if older_than is not None:
             for m in models:
                 if now - last(m) > older_than:
                     chosen.append(m)
                     reasons[m.key] = f"unused for {(now - last(m)).days} day(s)"
+            dropped += [g for g in orphans if now - newest(g) > older_than]
+
+        def size_after() -> int:
+            freed = sum(b for _, b in self._unshared_blobs([c.key for c in chosen]))
+            freed += sum(a.size for a in self._artifacts_of([c.key for c in chosen], found))
+            freed += sum(a.size for g in dropped for a in g)
+            return self.disk_size() + sum(a.size for a in found) - freed
+
         if max_size is not None:
-            remaining = [m for m in sorted(models, key=last) if m not in chosen]
-            size = self.disk_size() - sum(
-                b for _, b in self._unshared_blobs([m.key for m in chosen])
-            )
-            while size > max_size and remaining:
-                m = remaining.pop(0)
-                chosen.append(m)
-                reasons[m.key] = "least recently used"
-                size = self.disk_size() - sum(
-                    b for _, b in self._unshared_blobs([c.key for c in chosen])
-                )
+            units: list[tuple[dt.datetime, StoredModel | list[Artifact]]] = [
+                (last(m), m) for m in models if m not in chosen
+            ]
+            units += [(newest(g), g) for g in orphans if g not in dropped]
+            units.sort(key=lambda unit: unit[0])
+            size = size_after()
+            while size > max_size and units:
+                _, unit = units.pop(0)
+                if isinstance(unit, StoredModel):
+                    chosen.append(unit)
+                    reasons[unit.key] = "least recently used"
+                else:
+                    dropped.append(unit)
+                size = size_after()
+        artifacts = {a.path: a for a in self._artifacts_of([m.key for m in chosen], found)}
+        artifacts.update({a.path: a for g in dropped for a in g})
         # Partial downloads nobody resumed for a day are abandoned.
         stale = older_than if older_than is not None else dt.timedelta(days=1)
         partials = []
@@ -635,6 +737,7 @@ class Store:
             blobs=tuple(self._unshared_blobs([m.key for m in chosen])),
             reasons=reasons,
             partials=tuple(partials),
+            artifacts=tuple(artifacts.values()),
         )
 
     def execute(self, plan: RemovalPlan) -> int:
@@ -663,7 +766,7 @@ class Store:
             self.layout.manifest(m.registry, m.name, m.revision).unlink(missing_ok=True)
             shutil.rmtree(m.path, ignore_errors=True)
             forget(self.layout.root, registry=m.registry, name=m.name)
-        freed = 0
+        freed = sum(remove_artifact(self.layout.root, a) for a in plan.artifacts)
         for sha, size in plan.blobs:
             blob = self.layout.blob(sha)
             if blob.exists():
@@ -743,7 +846,16 @@ class Store:
             if blobs_dir.exists()
             else []
         )
+        artifacts = find_artifacts(self.layout.root)
+
+        def total(kind: str) -> int:
+            return sum(a.size for a in artifacts if a.kind == kind)
+
         return StoreStats(
+            converted=sum(1 for a in artifacts if a.kind == "converted"),
+            converted_size=total("converted"),
+            torch_hub_size=total("torch-hub"),
+            graph_cache_size=total("ort-cache"),
             models=int(models),
             blobs=len(blobs),
             size=sum(p.stat().st_size for p in blobs),
