@@ -96,6 +96,9 @@ class Knobs:
     omit_length: bool = False  # no Content-Length: bodies end when the connection closes
     required_token: str | None = None  # private/gated repos need it
     search_delay: float = 0.0  # seconds before answering a search
+    # Hostile metadata in model info: "sha" replaces the commit, "lfs_sha256" / "lfs_size"
+    # / "size" replace those fields of every LFS file listed.
+    hostile: dict[str, Any] = field(default_factory=dict)
 
 
 class HubServer:
@@ -288,7 +291,15 @@ class HubServer:
                         "size": len(data),
                         "pointerSize": 134,
                     }
+            if "lfs" in sibling and "lfs_sha256" in self.knobs.hostile:
+                sibling["lfs"]["sha256"] = self.knobs.hostile["lfs_sha256"]
+            if "lfs" in sibling and "lfs_size" in self.knobs.hostile:
+                sibling["lfs"]["size"] = self.knobs.hostile["lfs_size"]
+            if "lfs" in sibling and "size" in self.knobs.hostile:
+                sibling["size"] = self.knobs.hostile["size"]
             siblings.append(sibling)
+        if "sha" in self.knobs.hostile:
+            commit = self.knobs.hostile["sha"]
         return {
             "_id": repo.id,
             "id": repo.id,

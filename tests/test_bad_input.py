@@ -185,3 +185,38 @@ def test_a_database_locked_by_another_program_is_one_sentence(
     # Once the other program lets go, the same command works.
     code, err = _import(capsys, tmp_path / "one.json", json.dumps([_entry()]))
     assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    ("hostile", "field"),
+    [
+        ({"sha": "0123abc/../../etc"}, "sha"),
+        ({"lfs_sha256": "not-hex/../x"}, "lfs.sha256"),
+        ({"lfs_size": -5}, "lfs.size"),
+        ({"lfs_size": "big"}, "lfs.size"),
+        ({"size": -1}, "size"),
+    ],
+    ids=["sha", "lfs-digest", "negative-lfs-size", "text-size", "negative-size"],
+)
+def test_hostile_hub_metadata_is_one_sentence_naming_hub_and_field(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    hostile: dict[str, Any],
+    field: str,
+) -> None:
+    import modelport.api as api
+    from tests.hf_server import serve_hub
+    from tests.test_pull import tiny_files
+
+    with serve_hub() as server:
+        monkeypatch.setenv("HF_ENDPOINT", server.url)
+        api.reset()
+        server.add_repo("acme/tiny", tiny_files())
+        server.knobs.hostile = hostile
+        code, _, err = run(capsys, "pull", "hf:acme/tiny")
+    assert code != 0
+    assert err.count("\n") == 1, err
+    assert "Hugging Face" in err
+    assert f"'{field}'" in err
+    assert "Unexpected" not in err
+    assert "Traceback" not in err

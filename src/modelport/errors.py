@@ -32,6 +32,7 @@ The tree (a test checks it against the classes):
      ├── MissingExtraError            (also ImportError) an optional extra is not installed
      ├── RemoteError                  (also ConnectionError) a remote catalog or hub failed
      │    ├── HubUnavailableError     a hub cannot be reached or answers 5xx
+     │    ├── HubMetadataError        a hub's metadata holds an impossible value
      │    └── RateLimitedError        a hub answered 429; ``retry_after`` says when to retry
      ├── HubAccessError               (also PermissionError) gated, private or a bad token
      ├── RevisionNotFoundError        (also KeyError) the repo has no such branch, tag or commit
@@ -62,6 +63,7 @@ __all__ = [
     "DuplicateModelError",
     "FolderNotFoundError",
     "HubAccessError",
+    "HubMetadataError",
     "HubUnavailableError",
     "IncompatibleModelError",
     "IntegrityError",
@@ -317,6 +319,23 @@ class HubUnavailableError(RemoteError):
     def __init__(self, message: str, *, hub: str, hint: str | None = None) -> None:
         self.hub = hub
         super().__init__(message, hint=hint or "Check the network, or try again later.")
+
+
+class HubMetadataError(RemoteError):
+    """A hub's metadata holds a value no real hub sends: a bad commit, digest or size."""
+
+    code = "hub_bad_metadata"
+    http_status = 502
+
+    def __init__(self, *, hub: str, hub_title: str, field: str, value: object, what: str) -> None:
+        self.hub = hub
+        self.field = field
+        shown = repr(value)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        super().__init__(
+            f"{hub_title} sent an invalid {field!r} ({shown}): it must be {what}.",
+            hint="Nothing was stored; check the hub address (HF_ENDPOINT) or try again later.",
+        )
 
 
 class RateLimitedError(RemoteError):

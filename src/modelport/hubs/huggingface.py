@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from modelport.errors import (
     HubAccessError,
+    HubMetadataError,
     HubUnavailableError,
     IntegrityError,
     InvalidReferenceError,
@@ -48,6 +49,35 @@ __all__ = ["HuggingFaceHub", "is_commit"]
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 _COMMIT_RE = re.compile(r"[0-9a-f]{40}")
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
+#: No single file on the Hub is anywhere near a petabyte.
+_MAX_FILE_SIZE = 10**15
+
+
+def _bad(field: str, value: object, what: str) -> HubMetadataError:
+    return HubMetadataError(
+        hub="hf", hub_title="The Hugging Face Hub", field=field, value=value, what=what
+    )
+
+
+def _checked_size(field: str, value: object) -> int | None:
+    """A file size from the Hub's metadata, or ``HubMetadataError`` naming the field."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_FILE_SIZE:
+        raise _bad(field, value, "a whole number of bytes from 0 to 10**15")
+    return value
+
+
+def _checked_digest(field: str, value: object, pattern: re.Pattern[str], what: str) -> str | None:
+    """A hex digest from the Hub's metadata, or ``HubMetadataError`` naming the field."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise _bad(field, value, what)
+    return value
+
+
 _HOSTS = ("huggingface.co", "hf.co", "www.huggingface.co")
 
 
@@ -256,15 +286,23 @@ class HuggingFaceHub(Hub):
         files = []
         for sibling in info.get("siblings") or []:
             lfs = sibling.get("lfs")
+            size = _checked_size("size", sibling.get("size"))
             if isinstance(lfs, dict):
-                size = lfs.get("size") or sibling.get("size")
-                files.append(HubFile(sibling["rfilename"], size, lfs.get("sha256"), "sha256", True))
+                lfs_size = _checked_size("lfs.size", lfs.get("size"))
+                digest = _checked_digest(
+                    "lfs.sha256", lfs.get("sha256"), _SHA256_RE, "64 lowercase hex digits"
+                )
+                files.append(
+                    HubFile(sibling["rfilename"], lfs_size or size, digest, "sha256", True)
+                )
             else:
-                blob = sibling.get("blobId")
+                blob = _checked_digest(
+                    "blobId", sibling.get("blobId"), _COMMIT_RE, "40 lowercase hex digits"
+                )
                 files.append(
                     HubFile(
                         sibling["rfilename"],
-                        sibling.get("size"),
+                        size,
                         blob,
                         "git-sha1" if blob else None,
                     )
@@ -311,7 +349,8 @@ class HuggingFaceHub(Hub):
             raise HubUnavailableError(
                 f"The Hub did not say which commit {ref.name}@{revision} is.", hub="hf"
             )
-        return self._model(info, revision=str(info["sha"]))
+        commit = _checked_digest("sha", info["sha"], _COMMIT_RE, "40 lowercase hex digits")
+        return self._model(info, revision=str(commit))
 
     # ---------------------------------------------------------------- pulling
 
