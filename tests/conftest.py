@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from modelport.catalog.entry import ModelEntry
 from tests.checkout import ROOT, TREE_KEY, tree_changes, tree_state
@@ -22,6 +23,11 @@ FIXTURES = Path(__file__).parent / "fixtures"
 # though the `tf` extra installs TensorFlow beside it.
 os.environ.setdefault("USE_TF", "0")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# Property tests check answers, not speed: on a loaded 2-core CI machine a per-example
+# deadline or the "input generation is slow" health check fails runs for timing alone.
+settings.register_profile("modelport", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("modelport")
 
 
 @pytest.fixture(scope="session", autouse=True)
