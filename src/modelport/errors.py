@@ -248,7 +248,8 @@ class InvalidValueError(ModelportError, ValueError):
 
     code = "invalid_value"
     exit_code = 2
-    http_status = 422
+    # 400, not 422: the request matched the schema; its value is what cannot be used.
+    http_status = 400
 
 
 class UnknownTaskError(InvalidValueError):

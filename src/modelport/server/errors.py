@@ -10,11 +10,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelport.errors import AmbiguousModelError, ModelNotFoundError, ModelportError
 
-__all__ = ["error_body", "install_error_handlers"]
+__all__ = ["ErrorResponse", "error_body", "error_responses", "install_error_handlers"]
 
 _TYPES = {
     400: "invalid_request_error",
@@ -24,6 +25,36 @@ _TYPES = {
     500: "server_error",
     502: "upstream_error",
 }
+
+
+class _ErrorDetail(BaseModel):
+    message: str
+    type: str
+    code: str
+    param: str | None = None
+    hint: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """The one error document every endpoint answers with."""
+
+    error: _ErrorDetail
+
+
+_MEANINGS = {
+    400: "The request matched the schema but a value cannot be used (unknown task, size…).",
+    404: "No model matches the name or id.",
+    409: "Several models match the name equally well; the error lists them.",
+    422: "The request does not match the schema.",
+    503: "The database is locked by another program; try again.",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the error statuses an endpoint can answer."""
+    return {
+        status: {"model": ErrorResponse, "description": _MEANINGS[status]} for status in statuses
+    }
 
 
 def error_body(
@@ -77,7 +108,12 @@ def install_error_handlers(app: FastAPI) -> None:
         message = str(exc.detail) if exc.detail else "error"
         if exc.status_code == 404 and message == "Not Found":
             message = "No such endpoint."
-        return JSONResponse(error_body(exc.status_code, code, message), status_code=exc.status_code)
+        # Starlette puts Allow on a 405; a 405 without it breaks the HTTP contract.
+        return JSONResponse(
+            error_body(exc.status_code, code, message),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from modelport.catalog.entry import ModelEntry
+from modelport.server.errors import error_responses
 
 __all__ = ["router"]
 
@@ -30,7 +31,7 @@ def list_models() -> dict[str, Any]:
     return {"object": "list", "data": [openai_model(e) for e in list_catalog(sort="id").models]}
 
 
-@router.get("/models/{model_id:path}")
+@router.get("/models/{model_id:path}", responses=error_responses(404, 422))
 def get_model(model_id: str) -> dict[str, Any]:
     """One model by exact id, as OpenAI's ``GET /v1/models/{id}`` returns it."""
     from modelport.api import get_catalog

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from modelport.jsonable import to_jsonable
+from modelport.server.errors import error_responses
 
 __all__ = ["router"]
 
@@ -28,7 +29,7 @@ def health() -> dict[str, Any]:
     return envelope({"status": "ok", "version": __version__, "models": len(get_catalog())})
 
 
-@router.get("/registry/models", tags=["registry"])
+@router.get("/registry/models", tags=["registry"], responses=error_responses(400, 422))
 def list_models(
     q: Annotated[str | None, Query(description="Fuzzy search text; ranks by relevance.")] = None,
     provider: str | None = None,
@@ -69,7 +70,9 @@ def list_models(
     return envelope(list(page.models), total=page.total, limit=limit, offset=offset)
 
 
-@router.get("/registry/models/{model_id:path}", tags=["registry"])
+@router.get(
+    "/registry/models/{model_id:path}", tags=["registry"], responses=error_responses(404, 409, 422)
+)
 def get_model(model_id: str) -> dict[str, Any]:
     """One model by id (ids contain '/'), alias or fuzzy name."""
     from modelport.api import get_catalog, resolve_model
@@ -114,7 +117,12 @@ def tasks() -> dict[str, Any]:
 class ValidateRequest(BaseModel):
     """What to validate and for which machine."""
 
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    # The schema says what _one_model checks: model or model_id is required.
+    model_config = ConfigDict(
+        extra="forbid",
+        protected_namespaces=(),
+        json_schema_extra={"anyOf": [{"required": ["model"]}, {"required": ["model_id"]}]},
+    )
 
     model: str | None = Field(default=None, min_length=1, description="Model id, alias or name.")
     model_id: str | None = Field(
@@ -142,7 +150,11 @@ class ValidateRequest(BaseModel):
         return self.model or self.model_id or ""
 
 
-@router.post("/registry/validate/{purpose}", tags=["registry"])
+@router.post(
+    "/registry/validate/{purpose}",
+    tags=["registry"],
+    responses=error_responses(400, 404, 409, 422),
+)
 def validate(purpose: Literal["training", "inference"], body: ValidateRequest) -> dict[str, Any]:
     """Whether a model can be trained or served on this machine, why, and what would help."""
     from modelport.api import validate_model
@@ -175,7 +187,7 @@ class SelectRequest(BaseModel):
     limit: Annotated[int, Field(ge=1, le=100)] = 10
 
 
-@router.post("/registry/select", tags=["registry"])
+@router.post("/registry/select", tags=["registry"], responses=error_responses(400, 422))
 def select(body: SelectRequest) -> dict[str, Any]:
     """Ranked self-hosted and API models for a task, with reasons."""
     from modelport.api import select_models
@@ -204,7 +216,7 @@ def select(body: SelectRequest) -> dict[str, Any]:
     )
 
 
-@router.get("/system", tags=["system"])
+@router.get("/system", tags=["system"], responses=error_responses(400, 422))
 def system(gpu_memory: str | None = None) -> dict[str, Any]:
     """This machine: CPU, RAM, GPUs, ONNX Runtime providers."""
     from modelport.api import system_info
