@@ -220,3 +220,28 @@ def test_hostile_hub_metadata_is_one_sentence_naming_hub_and_field(
     assert f"'{field}'" in err
     assert "Unexpected" not in err
     assert "Traceback" not in err
+
+
+def test_an_entry_stored_before_ranges_were_enforced_is_skipped_not_a_crash(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, _isolated_home: Path
+) -> None:
+    import sqlite3
+
+    code, err = _import(capsys, tmp_path / "one.json", json.dumps([_entry()]))
+    assert code == 0, err
+    # What an older modelport stored: the same row with a context window of 10**400.
+    db = sqlite3.connect(_isolated_home / "modelport.db")
+    db.execute(
+        "UPDATE catalog_entries SET data = ? WHERE id = 'acme/huge'",
+        (json.dumps(_entry(context_window=10**400)),),
+    )
+    db.commit()
+    db.close()
+    import modelport.api as api
+
+    api.reset()
+    code, _, err = run(capsys, "recommend", "--task", "text-generation", "--json")
+    assert code == 0, err
+    assert "Traceback" not in err
+    code, _, err = run(capsys, "catalog", "remove", "acme/huge")
+    assert "Traceback" not in err

@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from modelport.catalog.catalog import paused_gc
@@ -26,6 +27,25 @@ class RemoteSource:
     entry_count: int
     etag: str | None
     refreshed_at: dt.datetime | None
+
+
+def _skip_stored(data: str, error: ValidationError) -> None:
+    import logging
+
+    first = error.errors(include_url=False)[0]
+    where = ".".join(str(p) for p in first["loc"]) or "$"
+    try:
+        model_id = str(json.loads(data).get("id"))
+    except (ValueError, AttributeError):
+        model_id = "?"
+    logging.getLogger("modelport").warning(
+        "Skipping stored catalog entry %s: %s %s; re-import it or run "
+        "`modelport catalog remove %s`.",
+        model_id,
+        where,
+        first["msg"].lower(),
+        model_id,
+    )
 
 
 def _now() -> dt.datetime:
@@ -48,7 +68,14 @@ class CatalogRepository:
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         with paused_gc(freeze=len(rows) > 10_000):
-            return [(row.origin, ModelEntry.model_validate_json(row.data)) for row in rows]
+            out: list[tuple[str, ModelEntry]] = []
+            for row in rows:
+                try:
+                    out.append((row.origin, ModelEntry.model_validate_json(row.data)))
+                except ValidationError as e:
+                    # A row stored before a range was enforced must not break every command.
+                    _skip_stored(row.data, e)
+            return out
 
     def origin_of(self, model_id: str) -> str | None:
         """Where a stored entry came from (``user`` or ``remote:NAME``), or None."""
