@@ -96,6 +96,10 @@ class Knobs:
     omit_length: bool = False  # no Content-Length: bodies end when the connection closes
     required_token: str | None = None  # private/gated repos need it
     search_delay: float = 0.0  # seconds before answering a search
+    # Requests accepted and never answered: "metadata" (/api/models/…), "search"
+    # (/api/models) or "body" (file bodies stall after ``stall_after`` bytes).
+    stall: set[str] = field(default_factory=set)
+    stall_after: int = 0
     # Hostile metadata in model info: "sha" replaces the commit, "lfs_sha256" / "lfs_size"
     # / "size" replace those fields of every LFS file listed.
     hostile: dict[str, Any] = field(default_factory=dict)
@@ -112,6 +116,7 @@ class HubServer:
         self.bytes_sent: Counter[str] = Counter()
         self.leaked_authorization = False
         self._lock = threading.Lock()
+        self.released = threading.Event()  # set at shutdown: stalled handlers then return
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -238,6 +243,12 @@ class HubServer:
             self._error(
                 h, method, 429, None, "Too many requests", {"Retry-After": self.knobs.retry_after}
             )
+            return
+        stalled = (path == "/api/models" and "search" in self.knobs.stall) or (
+            path.startswith("/api/models/") and "metadata" in self.knobs.stall
+        )
+        if stalled:
+            self.released.wait(120)
             return
         try:
             if path == "/api/models":
@@ -481,6 +492,9 @@ class HubServer:
         if method == "HEAD":
             return
         limit = len(body)
+        stall = "body" in self.knobs.stall
+        if stall:
+            limit = min(limit, self.knobs.stall_after)
         with self._lock:
             if self.knobs.cut_after is not None and self.knobs.cut_after < len(body):
                 limit = self.knobs.cut_after
@@ -498,6 +512,10 @@ class HubServer:
                 self.bytes_sent[name] += len(piece)
             if self.knobs.bytes_per_second:
                 time.sleep(len(piece) / self.knobs.bytes_per_second)
+        if stall:
+            h.wfile.flush()
+            self.released.wait(120)
+            return
         if limit < len(body):
             h.close_connection = True
             h.wfile.flush()
@@ -514,6 +532,7 @@ def serve_hub() -> Iterator[HubServer]:
     try:
         yield server
     finally:
+        server.released.set()
         for httpd in (server.httpd, server.cdn_httpd):
             httpd.shutdown()
             httpd.server_close()

@@ -32,6 +32,7 @@ The tree (a test checks it against the classes):
      ├── MissingExtraError            (also ImportError) an optional extra is not installed
      ├── RemoteError                  (also ConnectionError) a remote catalog or hub failed
      │    ├── HubUnavailableError     a hub cannot be reached or answers 5xx
+     │    │    └── HubTimeoutError    a hub sent nothing for MODELPORT_HTTP_TIMEOUT seconds
      │    ├── HubMetadataError        a hub's metadata holds an impossible value
      │    └── RateLimitedError        a hub answered 429; ``retry_after`` says when to retry
      ├── HubAccessError               (also PermissionError) gated, private or a bad token
@@ -64,6 +65,7 @@ __all__ = [
     "FolderNotFoundError",
     "HubAccessError",
     "HubMetadataError",
+    "HubTimeoutError",
     "HubUnavailableError",
     "IncompatibleModelError",
     "IntegrityError",
@@ -320,6 +322,18 @@ class HubUnavailableError(RemoteError):
     def __init__(self, message: str, *, hub: str, hint: str | None = None) -> None:
         self.hub = hub
         super().__init__(message, hint=hint or "Check the network, or try again later.")
+
+
+class HubTimeoutError(HubUnavailableError):
+    """A hub accepted the request, then sent nothing for ``MODELPORT_HTTP_TIMEOUT`` seconds."""
+
+    def __init__(self, what: str, *, hub: str, seconds: float, hint: str | None = None) -> None:
+        self.seconds = seconds
+        super().__init__(
+            f"{what} within {seconds:g} s.",
+            hub=hub,
+            hint=hint or "Try again later, or raise MODELPORT_HTTP_TIMEOUT (seconds).",
+        )
 
 
 class HubMetadataError(RemoteError):

@@ -46,7 +46,7 @@ def download_archive(
     try:
         with (
             httpx.Client(
-                follow_redirects=True, timeout=httpx.Timeout(timeout, connect=10.0)
+                follow_redirects=True, timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0))
             ) as client,
             client.stream("GET", url, headers=dict(headers or {})) as response,
         ):

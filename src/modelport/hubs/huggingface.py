@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from modelport.errors import (
     HubAccessError,
     HubMetadataError,
+    HubTimeoutError,
     HubUnavailableError,
     IntegrityError,
     InvalidReferenceError,
@@ -158,6 +159,14 @@ class HuggingFaceHub(Hub):
             response = self._http().get(
                 f"{self.endpoint}{path}", params=params, headers=self._headers()
             )
+        except httpx.TimeoutException:
+            from modelport.settings import get_settings
+
+            raise HubTimeoutError(
+                f"The Hugging Face Hub at {self.endpoint} did not answer {path}",
+                hub="hf",
+                seconds=get_settings().http_timeout,
+            ) from None
         except httpx.HTTPError as e:
             raise HubUnavailableError(
                 f"Cannot reach the Hugging Face Hub at {self.endpoint}: {type(e).__name__}.",

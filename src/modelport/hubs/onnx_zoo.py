@@ -485,7 +485,8 @@ class OnnxZooHub(Hub):
         [listed] = target.files or ()
         tag = f"sha256:{sha256}"
         emit(PullEvent("downloading", digest=tag, file=listed.path, total=listed.size, completed=0))
-        timeout = httpx.Timeout(get_settings().http_timeout, connect=10.0)
+        seconds = get_settings().http_timeout
+        timeout = httpx.Timeout(seconds, connect=min(seconds, 10.0))
         with httpx.Client(follow_redirects=True, timeout=timeout) as client:
             sha, got = download_blob(
                 client,

@@ -23,7 +23,7 @@ from typing import IO, TYPE_CHECKING
 
 from filelock import FileLock
 
-from modelport.errors import HubUnavailableError, IntegrityError, RateLimitedError
+from modelport.errors import HubTimeoutError, HubUnavailableError, IntegrityError, RateLimitedError
 from modelport.store.layout import StoreLayout
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def http_client(*, timeout: float, max_connections: int = 16) -> httpx.Client:
 
     return httpx.Client(
         follow_redirects=True,
-        timeout=httpx.Timeout(timeout, connect=10.0),
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         transport=LazyTLS(),
         # http:// never negotiates TLS, so this transport's context is never used.
         mounts={"http://": httpx.HTTPTransport(limits=limits, verify=False)},
@@ -252,6 +252,19 @@ def download_blob(
                         f"{hub} sent more than the {request.size} bytes it lists for "
                         f"{request.label}.",
                         hint="The download was discarded; nothing was stored. Try again later.",
+                    ) from None
+                except httpx.TimeoutException:
+                    # Retrying would multiply the wait the user set; the partial file stays.
+                    sent = partial.stat().st_size if partial.exists() else 0
+                    raise HubTimeoutError(
+                        f"{hub} stopped sending {request.label} after {sent} bytes: "
+                        "nothing more arrived"
+                        if sent
+                        else f"{hub} did not answer the download of {request.label}",
+                        hub=hub,
+                        seconds=client.timeout.read or 0,
+                        hint="Run the pull again to continue where it stopped, or raise "
+                        "MODELPORT_HTTP_TIMEOUT (seconds).",
                     ) from None
                 except (httpx.TransportError, _Retry) as e:
                     hashers = None  # the partial file may hold bytes the hashers missed
