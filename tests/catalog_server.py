@@ -14,11 +14,16 @@ class CatalogServer:
     def __init__(self) -> None:
         self.routes: dict[str, tuple[int, bytes]] = {}
         self.requests: list[str] = []
+        self.stall: set[str] = set()  # paths accepted and never answered
+        self.released = threading.Event()  # set at shutdown: stalled handlers then return
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 server.requests.append(self.path)
+                if self.path in server.stall:
+                    server.released.wait(120)
+                    return
                 status, body = server.routes.get(self.path, (404, b"not found"))
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -43,5 +48,6 @@ def serve_catalogs() -> Iterator[CatalogServer]:
     try:
         yield server
     finally:
+        server.released.set()
         server.httpd.shutdown()
         server.httpd.server_close()

@@ -52,6 +52,10 @@ class GitHubServer:
         self.hostile = False
         self.token: str | None = None
         self.rate_limited = False
+        # Requests accepted and never answered: "api" (every /api/ request) or "archive"
+        # (a zip archive's body stalls after half of it).
+        self.stall: set[str] = set()
+        self.released = threading.Event()  # set at shutdown: stalled handlers then return
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -92,6 +96,9 @@ class GitHubServer:
     def handle(self, h: BaseHTTPRequestHandler) -> None:
         url = urllib.parse.urlsplit(h.path)
         parts = [urllib.parse.unquote(p) for p in url.path.strip("/").split("/")]
+        if parts[0] == "api" and "api" in self.stall:
+            self.released.wait(120)
+            return None
         if self.rate_limited:
             return self._send(h, 403, {"message": "API rate limit exceeded"}, ratelimit=True)
         if self.token and h.headers.get("Authorization") != f"Bearer {self.token}":
@@ -138,7 +145,16 @@ class GitHubServer:
             if self.tamper:
                 other = next(b for b in repo.branches if repo.sha(b) != sha)
                 sha, files = repo.sha(other), repo.branches[other]
-            return self._bytes(h, self._archive(repo, sha, files), "application/zip")
+            data = self._archive(repo, sha, files)
+            if "archive" in self.stall:
+                h.send_response(200)
+                h.send_header("Content-Length", str(len(data)))
+                h.end_headers()
+                h.wfile.write(data[: len(data) // 2])
+                h.wfile.flush()
+                self.released.wait(120)
+                return None
+            return self._bytes(h, data, "application/zip")
         if len(parts) >= 5 and parts[2] == "raw":
             repo = self.repos.get(f"{parts[0]}/{parts[1]}")
             found = self._commit(repo, parts[3]) if repo else None
@@ -186,5 +202,6 @@ def serve_github() -> Iterator[GitHubServer]:
     try:
         yield server
     finally:
+        server.released.set()
         server.httpd.shutdown()
         server.httpd.server_close()

@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
-from modelport.errors import HubUnavailableError, IntegrityError, UnsafeFileError
+from modelport.errors import HubTimeoutError, HubUnavailableError, IntegrityError, UnsafeFileError
 from modelport.hubs.base import ProgressCallback, PullEvent
 from modelport.store.layout import safe_relative_path
 
@@ -55,10 +55,19 @@ def download_archive(
                 on_error(response)
             total = int(response.headers.get("content-length") or 0) or None
             with target.open("wb") as fh:
-                for chunk in response.iter_bytes(1 << 20):
+                for chunk in response.iter_bytes():  # as they arrive: a stall keeps them
                     fh.write(chunk)
                     done += len(chunk)
                     emit(PullEvent("downloading", file=label, total=total, completed=done))
+    except httpx.TimeoutException:
+        raise HubTimeoutError(
+            f"{hub} stopped sending {label} after {done} bytes: nothing more arrived"
+            if done
+            else f"{hub} did not answer the download of {label}",
+            hub=hub,
+            seconds=timeout,
+            hint="Run the pull again, or raise MODELPORT_HTTP_TIMEOUT (seconds).",
+        ) from None
     except httpx.HTTPError as e:
         raise HubUnavailableError(
             f"Downloading {label} from {hub} failed: {type(e).__name__}.",

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelport.errors import (
     AmbiguousModelError,
+    HubTimeoutError,
     HubUnavailableError,
     InvalidReferenceError,
     ModelNotFoundError,
@@ -166,6 +167,12 @@ class OnnxZooHub(Hub):
         url = f"{self.base_url}/{MANIFEST}"
         try:
             response = httpx.get(url, timeout=get_settings().http_timeout, follow_redirects=True)
+        except httpx.TimeoutException:
+            raise HubTimeoutError(
+                f"The ONNX Model Zoo at {self.base_url} did not answer {MANIFEST}",
+                hub="onnx",
+                seconds=get_settings().http_timeout,
+            ) from None
         except httpx.HTTPError as e:
             raise HubUnavailableError(
                 f"Cannot reach the ONNX Model Zoo at {self.base_url}: {type(e).__name__}.",

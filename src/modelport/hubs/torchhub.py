@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from modelport.errors import (
     HubAccessError,
+    HubTimeoutError,
     HubUnavailableError,
     IntegrityError,
     InvalidReferenceError,
@@ -182,6 +183,12 @@ class TorchHub(Hub):
                 timeout=self._settings().http_timeout,
                 follow_redirects=True,
             )
+        except httpx.TimeoutException:
+            raise HubTimeoutError(
+                f"{HUB_NAME} did not answer for {what}",
+                hub="torch",
+                seconds=self._settings().http_timeout,
+            ) from None
         except httpx.HTTPError as e:
             raise HubUnavailableError(
                 f"Cannot reach {HUB_NAME} for {what}: {type(e).__name__}.", hub="torch"
