@@ -61,6 +61,8 @@ class KaggleServer:
         self.tamper = False
         self.require_auth = False
         self.delay = 0.0
+        self.stall = False  # API calls are accepted and never answered
+        self.released = threading.Event()  # set at shutdown: stalled handlers then return
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -94,6 +96,9 @@ class KaggleServer:
 
     def rpc(self, h: BaseHTTPRequestHandler, body: dict[str, object]) -> None:
         time.sleep(self.delay)
+        if self.stall:
+            self.released.wait(120)
+            return None
         method = h.path.rsplit("/", 1)[-1]
         if self.require_auth and not (h.headers.get("Authorization") or "").startswith("Basic "):
             return self._json(h, 401, {"code": 401, "message": "Unauthenticated"})
@@ -217,5 +222,6 @@ def serve_kaggle() -> Iterator[KaggleServer]:
     try:
         yield server
     finally:
+        server.released.set()
         server.httpd.shutdown()
         server.httpd.server_close()

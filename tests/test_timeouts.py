@@ -13,6 +13,7 @@ import pytest
 from tests.catalog_server import serve_catalogs
 from tests.github_server import GitHubServer, Repo, serve_github
 from tests.hf_server import HubServer, serve_hub
+from tests.kaggle_server import serve_kaggle
 from tests.test_pull import tiny_files
 from tests.test_torchhub import HUBCONF
 
@@ -107,3 +108,19 @@ def test_a_stalled_archive_ends_the_pull(github: GitHubServer) -> None:
     github.stall = {"archive"}
     err = _one_sentence_about_the_timeout(_cli("pull", "torch:acme/tinyvision"), "PyTorch Hub")
     assert "stopped sending acme/tinyvision@" in err
+
+
+def test_a_stalled_kaggle_api_ends_the_pull_and_the_search(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytest.importorskip("kagglehub")
+    monkeypatch.setenv("MODELPORT_HTTP_TIMEOUT", "1")
+    with serve_kaggle() as server:
+        server.stall = True
+        monkeypatch.setenv("MODELPORT_KAGGLE_URL", server.url)
+        monkeypatch.setenv("MODELPORT_TFHUB_URL", server.url)
+        pulled = _cli("pull", "tfhub:acme/tiny-classifier/tensorFlow2/default")
+        found = _cli("search", "tiny", "--hub", "tfhub")
+    for done in (pulled, found):
+        err = _one_sentence_about_the_timeout(done, "Kaggle Models did not answer for")
+        assert "within 1 s." in err

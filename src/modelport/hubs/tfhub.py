@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from modelport.errors import (
     HubAccessError,
+    HubTimeoutError,
     HubUnavailableError,
     IntegrityError,
     InvalidReferenceError,
@@ -151,6 +152,25 @@ def _model_api_service() -> Any:
     return model_api_service
 
 
+def _bound_requests(client: Any, seconds: float) -> None:
+    """Give every request of a kagglesdk client a connect and read timeout of ``seconds``.
+
+    kagglesdk sends its API calls with no timeout and has no setting for one, so a stalled
+    Kaggle would hang a command forever; a transport adapter fills in the timeout.
+    """
+    import requests
+
+    class Bounded(requests.adapters.HTTPAdapter):
+        def send(self, request: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+            if kwargs.get("timeout") is None:
+                kwargs["timeout"] = (min(seconds, 10.0), seconds)
+            return super().send(request, **kwargs)
+
+    session = client.http_client()._session  # made when the client's block was entered
+    for prefix in ("http://", "https://"):
+        session.mount(prefix, Bounded())
+
+
 def _kagglehub() -> Any:
     try:
         import kagglehub
@@ -232,6 +252,12 @@ class TensorFlowHub(Hub):
                 f"A file of {what} from Kaggle Models does not match its published MD5.",
                 hint="Nothing was stored. Try again later.",
             ) from None
+        if isinstance(error, requests.Timeout):
+            raise HubTimeoutError(
+                f"Kaggle Models did not answer for {what}",
+                hub="tfhub",
+                seconds=self._settings().http_timeout,
+            ) from None
         if isinstance(error, requests.RequestException | ConnectionError | OSError):
             raise HubUnavailableError(
                 f"Cannot reach Kaggle Models for {what}: {type(error).__name__}.", hub="tfhub"
@@ -248,6 +274,7 @@ class TensorFlowHub(Hub):
         with _kaggle_endpoint(self._settings().kaggle_url):
             try:
                 with build_kaggle_client() as client:
+                    _bound_requests(client, self._settings().http_timeout)
                     return call(client)
             except Exception as e:
                 self._translate(e, what)
