@@ -104,7 +104,8 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "MODELPORT_HTTP_TIMEOUT",
         "http_timeout",
         "30",
-        "Seconds to wait for a remote catalog or registry before giving up.",
+        "Seconds a remote catalog or hub may take to connect or to send more bytes before "
+        "the command gives up.",
     ),
     SettingSpec(
         "db_busy_timeout",
