@@ -492,7 +492,9 @@ class HubServer:
         if method == "HEAD":
             return
         limit = len(body)
-        stall = "body" in self.knobs.stall
+        # Only a body longer than stall_after stalls midway: a shorter one is sent whole and
+        # ends normally, so its keep-alive connection is not left hanging for the next file.
+        stall = "body" in self.knobs.stall and self.knobs.stall_after < len(body)
         if stall:
             limit = min(limit, self.knobs.stall_after)
         with self._lock:

@@ -79,7 +79,7 @@ def test_quantize_and_optimize_apply_to_pytorch_hub_exports_checked_on_the_kept_
     assert quantized.cosine >= 0.98
 
 
-def _ready_onnx(folder: Path, dims: tuple[int, int, int]) -> Path:
+def _ready_onnx(folder: Path, dims: tuple[int, int, int], *, outlier: bool = False) -> Path:
     import torch
 
     folder.mkdir()
@@ -87,6 +87,15 @@ def _ready_onnx(folder: Path, dims: tuple[int, int, int]) -> Path:
     net = torch.nn.Sequential(
         torch.nn.Linear(dims[0], dims[1]), torch.nn.ReLU(), torch.nn.Linear(dims[1], dims[2])
     )
+    if outlier:
+        # One hidden channel is always 10,000 and the output ignores it: int8's one scale
+        # for the whole activation then rounds every channel the output reads to zero, on
+        # any CPU (a merely random net quantizes well or badly depending on the kernels).
+        with torch.no_grad():
+            net[0].weight[0].zero_()
+            net[0].bias[0] = 1e4
+            net[2].weight[:, 0] = 0
+            net[2].bias.zero_()
     torch.onnx.export(
         net,
         (torch.randn(1, dims[0]),),
@@ -120,7 +129,7 @@ def test_quantize_and_optimize_apply_to_a_ready_onnx_model(tmp_path: Path) -> No
 def test_an_int8_ready_onnx_model_that_strays_is_refused_with_its_numbers(tmp_path: Path) -> None:
     from modelport.errors import ConversionError
 
-    folder = _ready_onnx(tmp_path / "fragile", (16, 32, 4))
+    folder = _ready_onnx(tmp_path / "fragile", (16, 32, 4), outlier=True)
     out = tmp_path / "converted"
     with pytest.raises(ConversionError, match=r"only to cosine 0\.\d+ \(needs 0\.98\)"):
         convert_folder(folder, out_root=out, quantize="int8")
@@ -382,3 +391,13 @@ def test_warnings_and_log_hints_inside_a_conversion_stay_off_stderr() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "done" and done.stderr == ""
+
+
+def test_an_all_zero_output_does_not_agree_with_a_non_zero_one() -> None:
+    import numpy as np
+
+    from modelport.convert.parity import compare_outputs
+
+    expected = [np.array([[1.0, 2.0], [0.0, 0.0]])]
+    _, cosine = compare_outputs([np.zeros((2, 2))], expected)
+    assert cosine == pytest.approx(0.5)  # the zero row agrees with zero, the other not at all

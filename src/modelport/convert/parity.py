@@ -174,9 +174,13 @@ def compare_outputs(got: list[Any], expected: list[Any]) -> tuple[float, float]:
             a64.reshape(a64.shape[0], -1) if a64.ndim > 1 else a64[None],
             (b64.reshape(b64.shape[0], -1) if b64.ndim > 1 else b64[None]),
         )
-        norms = np.linalg.norm(fa, axis=1) * np.linalg.norm(fb, axis=1)
+        na, nb = np.linalg.norm(fa, axis=1), np.linalg.norm(fb, axis=1)
+        norms = na * nb
         safe = np.where(norms == 0, 1.0, norms)
-        cos = np.where(norms == 0, 1.0, (fa * fb).sum(axis=1) / safe)
+        # Two zero rows agree; a zero row against a non-zero one does not agree at all.
+        cos = np.where(
+            norms == 0, np.where((na == 0) & (nb == 0), 1.0, 0.0), (fa * fb).sum(axis=1) / safe
+        )
         cosines.extend(cos.tolist())
     return max_diff, float(np.mean(cosines)) if cosines else 1.0
 
