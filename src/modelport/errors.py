@@ -27,7 +27,9 @@ The tree (a test checks it against the classes):
      │    ├── CatalogValidationError  (also ValueError) entries fail the schema
      │    └── CatalogShrinkError      a remote update would drop too many entries
      ├── InvalidValueError            (also ValueError) a number, size or option is out of range
-     │    └── UnknownTaskError        (also ValueError) a pipeline task name is unknown
+     │    ├── UnknownTaskError        (also ValueError) a pipeline task name is unknown
+     │    ├── UnsupportedParameterError  a request parameter this model cannot honour
+     │    └── InputTooLongError       an input has more tokens than the model takes
      ├── FolderNotFoundError          (also FileNotFoundError) a model folder path is no folder
      ├── MissingExtraError            (also ImportError) an optional extra is not installed
      ├── RemoteError                  (also ConnectionError) a remote catalog or hub failed
@@ -46,7 +48,11 @@ The tree (a test checks it against the classes):
      ├── ConversionError              an ONNX export failed or differs from the original
      ├── NotInStoreError              (also KeyError) the model is not in the local store
      ├── UnknownHubError              (also ValueError) no hub is registered under that name
-     └── PortInUseError               ``serve``: the address is already taken
+     ├── PortInUseError               ``serve``: the address is already taken
+     ├── ServerBusyError              ``serve``: a model's queue is full; retry after a while
+     ├── AuthenticationError          ``serve``: a missing or wrong API key
+     ├── RequestTooLargeError         ``serve``: a request body past MODELPORT_MAX_REQUEST_BYTES
+     └── ServerNotRunningError        ``ps``/``stop``: no modelport server listens there
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ from collections.abc import Sequence
 
 __all__ = [
     "AmbiguousModelError",
+    "AuthenticationError",
     "CatalogError",
     "CatalogShrinkError",
     "CatalogValidationError",
@@ -68,6 +75,7 @@ __all__ = [
     "HubTimeoutError",
     "HubUnavailableError",
     "IncompatibleModelError",
+    "InputTooLongError",
     "IntegrityError",
     "InvalidReferenceError",
     "InvalidValueError",
@@ -80,10 +88,14 @@ __all__ = [
     "PortInUseError",
     "RateLimitedError",
     "RemoteError",
+    "RequestTooLargeError",
     "RevisionNotFoundError",
+    "ServerBusyError",
+    "ServerNotRunningError",
     "UnknownHubError",
     "UnknownTaskError",
     "UnsafeFileError",
+    "UnsupportedParameterError",
     "UntrustedCodeError",
 ]
 
@@ -252,6 +264,37 @@ class InvalidValueError(ModelportError, ValueError):
     exit_code = 2
     # 400, not 422: the request matched the schema; its value is what cannot be used.
     http_status = 400
+
+    def __init__(self, message: str, *, hint: str | None = None, param: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        #: The request parameter at fault, where there is one (OpenAI's ``param``).
+        self.param = param
+
+
+class UnsupportedParameterError(InvalidValueError):
+    """A request asks for something this model or endpoint cannot do; never ignored."""
+
+    code = "unsupported_parameter"
+
+    def __init__(self, param: str, reason: str, *, hint: str | None = None) -> None:
+        super().__init__(f"{param}: {reason}", hint=hint, param=param)
+
+
+class InputTooLongError(InvalidValueError):
+    """An input has more tokens than the model takes."""
+
+    code = "context_length_exceeded"
+
+    def __init__(
+        self, model: str, tokens: int, limit: int, *, param: str = "input", what: str = "input"
+    ) -> None:
+        self.tokens = tokens
+        self.limit = limit
+        super().__init__(
+            f"{model} takes at most {limit} tokens, but the {what} has {tokens}.",
+            hint="Shorten the input (or ask for fewer new tokens).",
+            param=param,
+        )
 
 
 class UnknownTaskError(InvalidValueError):
@@ -515,4 +558,60 @@ class PortInUseError(ModelportError):
         super().__init__(
             f"Cannot serve on {host}:{port}: the port is already in use.",
             hint="Stop what listens there, or pick another one with --port.",
+        )
+
+
+class ServerBusyError(ModelportError):
+    """A served model's queue is full: the request is refused rather than kept waiting."""
+
+    code = "server_busy"
+    http_status = 429
+
+    def __init__(self, model: str, waiting: int, *, retry_after: float = 1.0) -> None:
+        self.retry_after = retry_after
+        super().__init__(
+            f"{model} has {waiting} inputs waiting, as many as MODELPORT_MAX_QUEUE allows.",
+            hint=f"Retry in {retry_after:g} s, or raise MODELPORT_MAX_QUEUE.",
+        )
+
+
+class AuthenticationError(ModelportError):
+    """A request to a server started with an API key lacks it or carries another one."""
+
+    code = "invalid_api_key"
+    http_status = 401
+
+    def __init__(self, *, given: bool) -> None:
+        super().__init__(
+            "The API key is wrong." if given else "This server requires an API key.",
+            hint="Send `Authorization: Bearer <key>` with the key the server was started "
+            "with (MODELPORT_API_KEY or --api-key).",
+        )
+
+
+class RequestTooLargeError(ModelportError):
+    """A request body is larger than the server reads."""
+
+    code = "request_too_large"
+    http_status = 413
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"The request body is larger than {limit:,} bytes.",
+            hint="Send fewer or shorter inputs per request, or raise "
+            "MODELPORT_MAX_REQUEST_BYTES on the server.",
+        )
+
+
+class ServerNotRunningError(ModelportError):
+    """No modelport server answers at the configured address."""
+
+    code = "server_not_running"
+    http_status = 503
+
+    def __init__(self, url: str) -> None:
+        super().__init__(
+            f"No modelport server answers at {url}.",
+            hint="Start one with `modelport serve`, or set MODELPORT_HOST/MODELPORT_PORT "
+            "to where it listens.",
         )

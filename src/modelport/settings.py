@@ -11,7 +11,7 @@ import os
 import re
 import threading
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ __all__ = [
     "SettingSpec",
     "Settings",
     "get_settings",
+    "parse_keep_alive",
     "parse_size",
     "reset_settings",
 ]
@@ -91,6 +92,76 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "port",
         "8642",
         "Port `modelport serve` listens on.",
+    ),
+    SettingSpec(
+        "api_key",
+        "MODELPORT_API_KEY",
+        "api_key",
+        "none",
+        "`modelport serve` requires `Authorization: Bearer <key>` on every route but health "
+        "checks when set (also `serve --api-key`).",
+    ),
+    SettingSpec(
+        "cors_origins",
+        "MODELPORT_CORS_ORIGINS",
+        "cors_origins",
+        "none (CORS off)",
+        "Comma-separated browser origins `modelport serve` allows cross-origin requests "
+        "from (`*` for any).",
+    ),
+    SettingSpec(
+        "keep_alive",
+        "MODELPORT_KEEP_ALIVE",
+        "keep_alive",
+        "5m",
+        "How long `modelport serve` keeps a model loaded after its last request (e.g. 30s, "
+        "10m, 1h; 0 unloads at once, -1 keeps it forever); a request's `keep_alive` wins.",
+    ),
+    SettingSpec(
+        "max_loaded_models",
+        "MODELPORT_MAX_LOADED_MODELS",
+        "max_loaded_models",
+        "3",
+        "Models `modelport serve` keeps loaded at once; loading one more unloads the least "
+        "recently used idle one.",
+    ),
+    SettingSpec(
+        "max_memory",
+        "MODELPORT_MAX_MEMORY",
+        "max_memory",
+        "three quarters of the RAM",
+        "Memory the loaded models of `modelport serve` may take together (e.g. 8GB); "
+        "loading past it unloads the least recently used idle models.",
+    ),
+    SettingSpec(
+        "max_queue",
+        "MODELPORT_MAX_QUEUE",
+        "max_queue",
+        "512",
+        "Inputs waiting per model in `modelport serve`; a request past it is answered 429 "
+        "with Retry-After.",
+    ),
+    SettingSpec(
+        "batch_wait_ms",
+        "MODELPORT_BATCH_WAIT_MS",
+        "batch_wait_ms",
+        "2",
+        "Milliseconds `modelport serve` waits for more requests to batch with one that "
+        "arrives at an idle encoder.",
+    ),
+    SettingSpec(
+        "max_batch_tokens",
+        "MODELPORT_MAX_BATCH_TOKENS",
+        "max_batch_tokens",
+        "16384",
+        "Tokens one dynamic batch of an encoder may hold in `modelport serve`.",
+    ),
+    SettingSpec(
+        "max_request_bytes",
+        "MODELPORT_MAX_REQUEST_BYTES",
+        "max_request_bytes",
+        "32MB",
+        "Largest request body `modelport serve` reads (413 beyond it).",
     ),
     SettingSpec(
         "gpu_memory_gb",
@@ -265,6 +336,17 @@ class Settings:
     github_url: str = "https://github.com"
     github_api_url: str = "https://api.github.com"
     debug: bool = False
+    api_key: str | None = field(default=None, repr=False)
+    cors_origins: tuple[str, ...] = ()
+    #: Seconds; negative keeps models loaded forever.
+    keep_alive: float = 300.0
+    max_loaded_models: int = 3
+    #: Bytes; None means three quarters of the machine's memory.
+    max_memory: int | None = None
+    max_queue: int = 512
+    batch_wait_ms: float = 2.0
+    max_batch_tokens: int = 16384
+    max_request_bytes: int = 32 * 10**6
 
     @property
     def database_path(self) -> Path | None:
@@ -443,7 +525,73 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             values[url_field] = str(raw).rstrip("/")
     if (raw := pick("debug")) is not None:
         values["debug"] = _parse_bool("MODELPORT_DEBUG", raw)
+    _serving(pick, values)
     return Settings(**values)
+
+
+def parse_keep_alive(value: object, *, name: str = "keep_alive") -> float:
+    """Seconds from a keep-alive like Ollama's: ``5m``, ``30s``, a number of seconds, ``-1``
+    (forever) or ``0`` (unload at once)."""
+    from modelport.errors import InvalidValueError
+
+    if isinstance(value, bool):
+        raise InvalidValueError(f"{name} must be a duration like 5m or a number of seconds.")
+    if isinstance(value, int | float):
+        number = float(value)
+        if number != number or number in (float("inf"), float("-inf")):
+            raise InvalidValueError(f"{name} must be finite, not {value!r}.")
+        return -1.0 if number < 0 else number
+    text = str(value).strip()
+    if text.startswith("-"):
+        try:
+            parse_seconds(text[1:])
+        except InvalidValueError:
+            raise InvalidValueError(
+                f"{name} must be a duration like 5m or a number of seconds, not {value!r}."
+            ) from None
+        return -1.0
+    try:
+        return parse_seconds(text)
+    except InvalidValueError:
+        raise InvalidValueError(
+            f"{name} must be a duration like 5m or a number of seconds, not {value!r}."
+        ) from None
+
+
+def _serving(pick: Any, values: dict[str, Any]) -> None:
+    """The settings of ``modelport serve``."""
+    from modelport.errors import InvalidValueError
+
+    if (raw := pick("api_key")) not in (None, ""):
+        values["api_key"] = str(raw)
+    if (raw := pick("cors_origins")) is not None:
+        values["cors_origins"] = tuple(o.strip() for o in str(raw).split(",") if o.strip())
+    if (raw := pick("keep_alive")) is not None:
+        try:
+            values["keep_alive"] = parse_keep_alive(raw, name="MODELPORT_KEEP_ALIVE")
+        except InvalidValueError as e:
+            raise ConfigError(e.message) from None
+    for name, env in (
+        ("max_loaded_models", "MODELPORT_MAX_LOADED_MODELS"),
+        ("max_queue", "MODELPORT_MAX_QUEUE"),
+        ("max_batch_tokens", "MODELPORT_MAX_BATCH_TOKENS"),
+    ):
+        if (raw := pick(name)) is not None:
+            number = _parse_number(env, raw, int)
+            if number < 1:
+                raise ConfigError(f"{env} must be at least 1, not {raw!r}.")
+            values[name] = number
+    if (raw := pick("batch_wait_ms")) is not None:
+        values["batch_wait_ms"] = float(_parse_number("MODELPORT_BATCH_WAIT_MS", raw, float))
+    for name, env in (
+        ("max_memory", "MODELPORT_MAX_MEMORY"),
+        ("max_request_bytes", "MODELPORT_MAX_REQUEST_BYTES"),
+    ):
+        if (raw := pick(name)) is not None:
+            try:
+                values[name] = parse_size(str(raw))
+            except InvalidValueError as e:
+                raise ConfigError(f"{env} is invalid: {e.message}") from None
 
 
 _lock = threading.Lock()

@@ -40,6 +40,7 @@ from modelport.api.running import (
     load_model,
     model_source,
     run,
+    unload_model,
 )
 from modelport.api.search import hub_candidates, search_everywhere
 from modelport.api.store import (
@@ -112,6 +113,7 @@ __all__ = [
     "stored_model",
     "stored_revisions",
     "system_info",
+    "unload_model",
     "update_catalogs",
     "validate_model",
     "verify_store",

@@ -177,6 +177,7 @@ def load_model(
     task: str | None = None,
     trust: bool = False,
     input_shapes: Sequence[str] = (),
+    progress: ProgressCallback | None = None,
 ) -> Model:
     """A loaded ``Model`` for repeated calls: a spec folder, or pull → convert → load."""
     from modelport.runtime.model import Model
@@ -201,7 +202,7 @@ def load_model(
         runs.record_use(root, remembered.model_key)
         record_use(*_registry_and_name(remembered.model_key))
     else:
-        source = model_source(ref)
+        source = model_source(ref, progress=progress)
         result = _convert_source(
             source,
             task=task,
@@ -228,6 +229,14 @@ def load_model(
             )
     _loaded[key] = model
     return model
+
+
+def unload_model(model: Model) -> bool:
+    """Forget a loaded model, so that its memory is freed once nothing else holds it."""
+    keys = [key for key, loaded in _loaded.items() if loaded is model]
+    for key in keys:
+        del _loaded[key]
+    return bool(keys)
 
 
 def _graph_cache() -> Path:

@@ -41,17 +41,41 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 def serve(
+    models: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Models to load before the first request: names, refs or model folders "
+            "(a folder is served under its folder name, e.g. GPUX's /predict)."
+        ),
+    ] = None,
     host: Annotated[str | None, typer.Option(help="Address to listen on (MODELPORT_HOST).")] = None,
     port: Annotated[
         int | None, typer.Option(min=1, max=65535, help="Port (MODELPORT_PORT).")
     ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="MODELPORT_API_KEY",
+            show_envvar=False,
+            help="Require `Authorization: Bearer KEY` on every route but health checks "
+            "(prefer the MODELPORT_API_KEY variable: an argument lands in shell history).",
+        ),
+    ] = None,
+    keep_alive: Annotated[
+        str | None,
+        typer.Option(
+            help="Keep idle models loaded this long, e.g. 10m or -1 (MODELPORT_KEEP_ALIVE)."
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
-    """Start the HTTP server on the local catalog (exit code 4: the port is in use)."""
+    """Serve the catalog and the local models over REST, OpenAI /v1 and the other protocols
+    (exit code 4: the port is in use)."""
     import importlib.util
+    import os
 
     from modelport.errors import MissingExtraError
-    from modelport.settings import get_settings
+    from modelport.settings import get_settings, parse_keep_alive, reset_settings
 
     if importlib.util.find_spec("fastapi") is None or importlib.util.find_spec("uvicorn") is None:
         raise MissingExtraError("server", feature="modelport serve")
@@ -60,16 +84,62 @@ def serve(
     from modelport.api import get_catalog
     from modelport.server.app import create_app
 
+    if keep_alive is not None:
+        parse_keep_alive(keep_alive, name="--keep-alive")  # refuse a bad value before starting
+        os.environ["MODELPORT_KEEP_ALIVE"] = keep_alive
+        reset_settings()
     settings = get_settings()
     catalog = get_catalog()  # load before listening, so a bad catalog fails fast
+    folders, preload = _served_models(models or [])
     host = host or settings.host
     port = port or settings.port
     sock = _listen(host, port)
+    _configure_logging(log_level)
+    app = create_app(preload=preload, folders=folders, api_key=api_key)
     typer.echo(
-        f"modelport serving {len(catalog)} models on http://{host}:{port} (API docs at /docs)"
+        f"modelport serving {len(catalog)} catalog models"
+        + (f" and {', '.join(preload)}" if preload else "")
+        + f" on http://{host}:{port} (API docs at /docs)"
     )
-    config = uvicorn.Config(create_app(), host=host, port=port, log_level=log_level)
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level=log_level, access_log=False, log_config=None
+    )
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def _served_models(models: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Model folders the operator serves (by folder name) and the names to preload."""
+    from pathlib import Path
+
+    from modelport.errors import FolderNotFoundError
+    from modelport.refs import is_path
+
+    folders: dict[str, str] = {}
+    preload: list[str] = []
+    for ref in models:
+        path = Path(ref).expanduser()
+        if path.is_dir():
+            name = path.resolve().name
+            folders[name] = str(path.resolve())
+            preload.append(name)
+        elif is_path(ref):
+            raise FolderNotFoundError(ref, is_file=path.exists())
+        else:
+            preload.append(ref)
+    return folders, preload
+
+
+def _configure_logging(level: str) -> None:
+    """One line per event on stderr: model loads and unloads, and one per request."""
+    import logging
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name in ("modelport", "uvicorn", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(level.upper() if level.upper() in logging._nameToLevel else "INFO")
+        logger.propagate = False
 
 
 def register(app: typer.Typer) -> None:

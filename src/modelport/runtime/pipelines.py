@@ -107,7 +107,11 @@ class _TextPipeline(Pipeline):
         """``run`` over length-sorted batches of encodings; one result per text, in order."""
         if batch_size < 1:
             raise InvalidValueError("batch_size must be at least 1.")
-        encodings = self.tokenizer.encode_unpadded(texts)
+        encodings = (
+            [_TokenIds(list(t)) for t in texts]
+            if texts and isinstance(texts[0], list)
+            else self.tokenizer.encode_unpadded(texts)
+        )
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
         results: list[Any] = [None] * len(texts)
         for start in range(0, len(order), batch_size):
@@ -126,13 +130,41 @@ class _TextPipeline(Pipeline):
         raise InvalidValueError("This model takes a text or a list of texts.")
 
 
+class _TokenIds:
+    """Token ids a caller gave instead of text, shaped like a tokenizers ``Encoding``."""
+
+    def __init__(self, ids: list[int]) -> None:
+        self.ids = ids
+        self.attention_mask = [1] * len(ids)
+        self.type_ids = [0] * len(ids)
+
+    def pad(self, length: int, *, pad_id: int = 0, pad_token: str = "") -> None:
+        extra = length - len(self.ids)
+        if extra > 0:
+            self.ids = self.ids + [pad_id] * extra
+            self.attention_mask = self.attention_mask + [0] * extra
+            self.type_ids = self.type_ids + [0] * extra
+
+
 class FeatureExtraction(_TextPipeline):
     """Sentence embeddings, pooled and normalized as the model's own files say."""
 
     task = "feature-extraction"
 
     def __call__(self, inputs: Any, *, batch_size: int = BATCH_SIZE, **options: Any) -> Any:
+        """Embeddings of a text, texts, or token-id lists (the model's own token ids)."""
         np = _np()
+        if (
+            isinstance(inputs, list)
+            and inputs
+            and all(isinstance(t, list) and all(isinstance(i, int) for i in t) for t in inputs)
+        ):
+            vocab = self.tokenizer.tokenizer.get_vocab_size()
+            if any(not 0 <= i < vocab for t in inputs for i in t) or not all(inputs):
+                raise InvalidValueError(
+                    f"Token ids must be non-empty lists of ids below {vocab}.", param="input"
+                )
+            return np.stack(self._each(inputs, self._embed, batch_size))
         texts, single = self._texts(inputs)
         vectors = np.stack(self._each(texts, self._embed, batch_size))
         return vectors[0] if single else vectors
@@ -182,15 +214,34 @@ class TextClassification(_TextPipeline):
     task = "text-classification"
 
     def __call__(
-        self, inputs: Any, *, top_k: int | None = 1, batch_size: int = BATCH_SIZE, **options: Any
+        self,
+        inputs: Any,
+        *,
+        top_k: int | None = 1,
+        batch_size: int = BATCH_SIZE,
+        function_to_apply: str | None = None,
+        **options: Any,
     ) -> Any:
+        """Labels of a text, texts, or text pairs (``[query, passage]``, as cross-encoders
+        score them); ``function_to_apply`` is sigmoid, softmax or none (raw logits)."""
         np = _np()
-        texts, single = self._texts(inputs)
+        texts, single = self._pairs(inputs)
         logits = np.stack(
             self._each(texts, lambda b: self.session.run(None, self._feed(b))[0], batch_size)
         )
         multi = self.spec.modelport.get("problem_type") == "multi_label_classification"
-        scores = 1 / (1 + np.exp(-logits)) if multi or logits.shape[-1] == 1 else _softmax(logits)
+        if function_to_apply not in (None, "sigmoid", "softmax", "none"):
+            raise InvalidValueError(
+                "function_to_apply must be sigmoid, softmax or none.", param="function_to_apply"
+            )
+        if function_to_apply is None:
+            function_to_apply = "sigmoid" if multi or logits.shape[-1] == 1 else "softmax"
+        if function_to_apply == "sigmoid":
+            scores = 1 / (1 + np.exp(-logits))
+        elif function_to_apply == "softmax":
+            scores = _softmax(logits)
+        else:
+            scores = logits
         labels = self._labels()
         results = []
         for row in scores:
@@ -204,6 +255,27 @@ class TextClassification(_TextPipeline):
                 ]
             )
         return results[0] if single else results
+
+    def _pairs(self, inputs: Any) -> tuple[list[Any], bool]:
+        """Texts, or ``[first, second]`` pairs as tuples the tokenizer encodes together."""
+        is_pair = (
+            isinstance(inputs, list | tuple)
+            and len(inputs) == 2
+            and all(isinstance(t, str) for t in inputs)
+            and not isinstance(inputs, list)
+        )
+        if is_pair:
+            return [tuple(inputs)], True
+        if (
+            isinstance(inputs, list)
+            and inputs
+            and all(
+                isinstance(p, list | tuple) and len(p) == 2 and all(isinstance(t, str) for t in p)
+                for p in inputs
+            )
+        ):
+            return [tuple(p) for p in inputs], False
+        return self._texts(inputs)
 
 
 class TokenClassification(_TextPipeline):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,9 @@ class TextTokenizer:
                 hint="Convert the model again; conversion writes one.",
             )
         self.tokenizer = Tokenizer.from_file(str(path))
+        self._path = path
+        self._counter: Any = None
+        self._counter_lock = threading.Lock()
         config: dict[str, Any] = {}
         for name in ("tokenizer_config.json", "special_tokens_map.json"):
             try:
@@ -116,3 +121,18 @@ class TextTokenizer:
     def id_to_token(self, token_id: int) -> str:
         """The token string of an id."""
         return str(self.tokenizer.id_to_token(token_id))
+
+    def count(self, texts: Sequence[str]) -> list[int]:
+        """Tokens of each text with its special tokens, before any truncation.
+
+        Safe from any thread: it uses a tokenizer of its own whose settings never change.
+        """
+        with self._counter_lock:
+            if self._counter is None:
+                from tokenizers import Tokenizer
+
+                counter = Tokenizer.from_file(str(self._path))
+                counter.no_padding()
+                counter.no_truncation()
+                self._counter = counter
+        return [len(e.ids) for e in self._counter.encode_batch(list(texts))]

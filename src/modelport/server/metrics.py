@@ -1,0 +1,147 @@
+"""Prometheus metrics of ``modelport serve`` and its one access-log line per request."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+__all__ = ["Metrics"]
+
+access_log = logging.getLogger("modelport.access")
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+class Metrics:
+    """The server's metrics in a registry of its own (so that two apps never collide)."""
+
+    def __init__(self) -> None:
+        from prometheus_client import (
+            CollectorRegistry,
+            Counter,
+            Gauge,
+            Histogram,
+            ProcessCollector,
+        )
+
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        self.requests = Counter(
+            "modelport_requests",
+            "HTTP requests answered, by route, method and status.",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "modelport_request_seconds",
+            "Time to answer a request (to its last byte for a stream), by route.",
+            ["route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.queue_depth = Gauge(
+            "modelport_queue_depth",
+            "Inputs waiting for a model.",
+            ["model"],
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "modelport_batch_size",
+            "Inputs per dynamic batch run on an encoder.",
+            ["model"],
+            buckets=_BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.tokens = Counter(
+            "modelport_tokens",
+            "Tokens processed, by model and kind (prompt, completion).",
+            ["model", "kind"],
+            registry=self.registry,
+        )
+        self.first_token = Histogram(
+            "modelport_time_to_first_token_seconds",
+            "Time from a generation request to its first token.",
+            ["model"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.loaded_models = Gauge(
+            "modelport_loaded_models", "Models loaded now.", registry=self.registry
+        )
+        self.loaded_bytes = Gauge(
+            "modelport_loaded_model_bytes",
+            "Estimated memory of the loaded models (their weight files).",
+            registry=self.registry,
+        )
+
+    def queue(self, model: str, waiting: int) -> None:
+        """Record how many inputs wait for a model."""
+        self.queue_depth.labels(model).set(waiting)
+
+    def batch(self, model: str, size: int) -> None:
+        """Record one dynamic batch."""
+        self.batch_size.labels(model).observe(size)
+
+    def count_tokens(self, model: str, prompt: int = 0, completion: int = 0) -> None:
+        """Record tokens read and generated."""
+        if prompt:
+            self.tokens.labels(model, "prompt").inc(prompt)
+        if completion:
+            self.tokens.labels(model, "completion").inc(completion)
+
+    def loaded(self, count: int, size: int) -> None:
+        """Record the loaded models."""
+        self.loaded_models.set(count)
+        self.loaded_bytes.set(size)
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The text format Prometheus scrapes, and its content type."""
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+    async def middleware(
+        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        """Count and time the request, and write its access-log line when it ends."""
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", None) or "unmatched"
+        method, status = request.method, response.status_code
+
+        def finished() -> None:
+            seconds = time.perf_counter() - started
+            self.requests.labels(route, method, str(status)).inc()
+            self.latency.labels(route).observe(seconds)
+            model = getattr(request.state, "model", None)
+            access_log.info(
+                '%s "%s %s" %d %.1fms%s',
+                request.client.host if request.client else "-",
+                method,
+                request.url.path,
+                status,
+                seconds * 1000,
+                f" model={model}" if model else "",
+            )
+
+        body_iterator = getattr(response, "body_iterator", None)
+        if body_iterator is None:
+            finished()
+            return response
+
+        async def timed() -> object:
+            try:
+                async for chunk in body_iterator:
+                    yield chunk
+            finally:
+                finished()
+
+        response.body_iterator = timed()  # type: ignore[attr-defined]
+        return response
