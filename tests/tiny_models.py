@@ -242,3 +242,15 @@ def build_vit(folder: Path) -> Path:
     transformers.ViTForImageClassification(config).save_pretrained(str(folder))
     transformers.ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(str(folder))
     return folder
+
+
+def build_cross_encoder(folder: Path) -> Path:
+    """A tiny BERT cross-encoder: one relevance logit for a (query, passage) pair."""
+    import torch
+    import transformers
+
+    torch.manual_seed(1)
+    tokenizer = bert_tokenizer(folder)
+    config = _bert_config(len(tokenizer), num_labels=1)  # type: ignore[arg-type]
+    transformers.BertForSequenceClassification(config).save_pretrained(str(folder))
+    return folder

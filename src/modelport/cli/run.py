@@ -109,13 +109,11 @@ def _say(text: str) -> None:
 
 
 def _show(out: Output, task: str, result: Any) -> None:
-    import numpy as np
-
     if task in ("feature-extraction", "sentence-similarity"):
-        vectors = np.atleast_2d(result)
-        for row in vectors:
+        rows = result.tolist() if hasattr(result, "tolist") else result
+        for row in rows if rows and isinstance(rows[0], list) else [rows]:
             head = ", ".join(f"{v:.4f}" for v in row[:6])
-            _say(f"[{head}, …] ({row.shape[0]} dims)")
+            _say(f"[{head}, …] ({len(row)} dims)")
         return
     if task == "text-generation":
         for item in result if isinstance(result, list) else [result]:
@@ -170,12 +168,40 @@ def run(
     runs: Annotated[int, typer.Option("--runs", min=1, help="Benchmark runs.")] = 20,
     trust: TrustOpt = False,
     input_shape: InputShapeOpt = None,
+    local: Annotated[
+        bool,
+        typer.Option("--local", help="Run in this process even when `modelport serve` listens."),
+    ] = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Run a model (pulled and converted on first use) and print its answer."""
+    """Run a model (pulled and converted on first use) and print its answer.
+
+    When a `modelport serve` listens at MODELPORT_HOST:MODELPORT_PORT, it answers (the
+    model stays loaded there); otherwise the model runs in this process.
+    """
+    inputs = _inputs(text, input_, file)
+    in_process_only = local or benchmark or provider or trust or input_shape
+    if not in_process_only and not Path(ref).expanduser().is_dir():
+        served = _run_on_server(
+            ref,
+            inputs,
+            file=bool(file),
+            top_k=top_k,
+            max_new_tokens=max_new_tokens,
+            sample=sample,
+            temperature=temperature,
+            seed=seed,
+        )
+        if served is not None:
+            task, provider_used, answer = served
+            if json_:
+                document = {"task": task, "provider": provider_used, "result": answer}
+                sys.stdout.write(json.dumps(document) + "\n")
+            else:
+                _show(Output(json_mode=False), task, answer)
+            return
     from modelport.api import load_model
 
-    inputs = _inputs(text, input_, file)
     model = load_model(ref, provider=provider, trust=trust, input_shapes=input_shape or ())
     options: dict[str, Any] = {}
     if model.task == "text-generation":
@@ -223,6 +249,56 @@ def run(
         )
         return
     _show(out, model.task, answer)
+
+
+def _run_on_server(
+    ref: str,
+    inputs: Any,
+    *,
+    file: bool,
+    top_k: int | None,
+    max_new_tokens: int,
+    sample: bool,
+    temperature: float,
+    seed: int | None,
+) -> tuple[str, str, Any] | None:
+    """The answer of a running server as (task, provider, result); None if none listens."""
+    import base64
+
+    from modelport.cli import _client
+    from modelport.errors import ServerNotRunningError
+
+    if not _client.find_server():
+        return None
+    if file:  # the server reads no files of ours: the bytes travel in the request
+        paths = inputs if isinstance(inputs, list) else [inputs]
+        encoded = [base64.b64encode(Path(p).read_bytes()).decode() for p in paths]
+        inputs = encoded if isinstance(inputs, list) else encoded[0]
+    # Only what the user changed travels: the defaults are the pipelines' own.
+    parameters: dict[str, Any] = {}
+    if top_k is not None:
+        parameters["top_k"] = top_k
+    if max_new_tokens != 32:
+        parameters["max_new_tokens"] = max_new_tokens
+    if sample:
+        parameters["do_sample"] = True
+    if temperature != 1.0:
+        parameters["temperature"] = temperature
+    if seed is not None:
+        parameters["seed"] = seed
+    try:
+        answer = _client.request(
+            "POST",
+            "/api/v1/predict/" + _client.quoted(ref),
+            {"inputs": inputs, "parameters": parameters},
+        )
+    except ServerNotRunningError:
+        return None
+    if _client.SERVER_HEADER not in answer.headers:
+        return None  # another program listens on the port
+    _client.raise_for(answer)
+    meta = answer.body["meta"]
+    return str(meta["task"]), str(meta["provider"]), answer.body["data"]
 
 
 def _lists(value: Any) -> Any:

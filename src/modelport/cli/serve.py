@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from modelport.cli._options import JsonOpt
+
 __all__ = ["register"]
 
 
@@ -142,6 +144,63 @@ def _configure_logging(level: str) -> None:
         logger.propagate = False
 
 
+def ps(json_: JsonOpt = False) -> None:
+    """List the models a running `modelport serve` has loaded."""
+    import datetime as dt
+
+    from modelport.cli import _client
+    from modelport.cli import _format as fmt
+    from modelport.cli._output import Output
+
+    answer = _client.request("GET", "/api/v1/ps", timeout=10)
+    _client.raise_for(answer)
+    rows = answer.body["data"]
+    out = Output(json_mode=json_)
+
+    def until(row: dict[str, object]) -> str:
+        if row["state"] != "loaded":
+            return ""
+        expires = row.get("expires_at")
+        if not isinstance(expires, int | float):
+            return "forever"
+        seconds = max(0, round(expires - dt.datetime.now(dt.UTC).timestamp()))
+        return f"{seconds // 60} min {seconds % 60} s" if seconds >= 60 else f"{seconds} s"
+
+    def human() -> None:
+        if not rows:
+            out.message(f"No model is loaded in the server at {_client.url()}.")
+            return
+        out.table(
+            ["NAME", "TASK", "SIZE", "PROCESSOR", "UNTIL", "STATE"],
+            [
+                [
+                    row["name"],
+                    row["task"] or "?",
+                    fmt.size(row["size"]),
+                    (row["provider"] or "").removesuffix("ExecutionProvider"),
+                    until(row),
+                    row["state"],
+                ]
+                for row in rows
+            ],
+        )
+
+    out.result(rows, human)
+
+
+def stop(
+    model: Annotated[str, typer.Argument(help="A loaded model, as `modelport ps` names it.")],
+) -> None:
+    """Unload a model from a running `modelport serve`."""
+    from modelport.cli import _client
+
+    answer = _client.request("DELETE", "/api/v1/ps/" + _client.quoted(model), timeout=10)
+    _client.raise_for(answer)
+    typer.echo(f"stopped {model}")
+
+
 def register(app: typer.Typer) -> None:
-    """Add this command to the app."""
+    """Add these commands to the app."""
     app.command()(serve)
+    app.command()(ps)
+    app.command()(stop)

@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from modelport import __version__
-from modelport.server.errors import install_error_handlers, respond_to
+from modelport.server.errors import document_errors, install_error_handlers, respond_to
 
 __all__ = ["create_app"]
 
@@ -59,6 +59,22 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.pool = pool
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+
+            app.openapi_schema = document_errors(
+                get_openapi(
+                    title=app.title,
+                    version=app.version,
+                    description=app.description,
+                    routes=app.routes,
+                )
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.state.metrics = metrics
     install_error_handlers(app)
     app.include_router(registry.router)
@@ -87,6 +103,14 @@ def create_app(
 
     # Outermost last: the body bound and the key are checked before anything else runs.
     app.middleware("http")(metrics.middleware)
+
+    @app.middleware("http")
+    async def identify(request: Request, call_next: Any) -> Response:
+        # `modelport run` looks for this header to know a modelport server answers.
+        response: Response = await call_next(request)
+        response.headers["X-Modelport-Version"] = __version__
+        return response
+
     key = api_key if api_key is not None else settings.api_key
     if key:
         app.middleware("http")(require_api_key(key, respond_to))

@@ -19,6 +19,8 @@ from modelport.errors import AmbiguousModelError, ModelNotFoundError, ModelportE
 
 __all__ = [
     "ErrorResponse",
+    "ProtocolError",
+    "document_errors",
     "error_body",
     "error_response",
     "error_responses",
@@ -51,9 +53,15 @@ class _ErrorDetail(BaseModel):
 
 
 class ErrorResponse(BaseModel):
-    """The one error document every endpoint answers with."""
+    """The error document of the registry and of OpenAI's /v1."""
 
     error: _ErrorDetail
+
+
+class ProtocolError(BaseModel):
+    """The error document of Ollama's /api, KServe V2 and GPUX: one message."""
+
+    error: str
 
 
 _MEANINGS = {
@@ -68,11 +76,44 @@ _MEANINGS = {
 }
 
 
-def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` for the error statuses an endpoint can answer."""
-    return {
-        status: {"model": ErrorResponse, "description": _MEANINGS[status]} for status in statuses
-    }
+def error_responses(*statuses: int, simple: bool = False) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the error statuses an endpoint can answer (``simple``: the
+    one-message shape of Ollama, KServe V2 and GPUX)."""
+    model = ProtocolError if simple else ErrorResponse
+    return {status: {"model": model, "description": _MEANINGS[status]} for status in statuses}
+
+
+def document_errors(spec: dict[str, Any]) -> dict[str, Any]:
+    """Make the OpenAPI document say what validation errors really look like.
+
+    FastAPI documents every schema mismatch as its own 422 shape; here each route's is the
+    shape of its protocol, and OpenAI's routes answer a mismatch 400, as OpenAI does.
+    """
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    for name, model in (("ErrorResponse", ErrorResponse), ("ProtocolError", ProtocolError)):
+        if name not in schemas:
+            schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            for sub, definition in schema.pop("$defs", {}).items():
+                schemas.setdefault(sub, definition)
+            schemas[name] = schema
+    for path, item in spec.get("paths", {}).items():
+        protocol = protocol_of(path)
+        name = "ErrorResponse" if protocol == "openai" else "ProtocolError"
+        ref = {"$ref": f"#/components/schemas/{name}"}
+        for operation in item.values():
+            responses = operation.get("responses", {})
+            invalid = responses.pop("422", None)
+            if invalid is None:
+                continue
+            status = "400" if path.startswith("/v1/") else "422"
+            meaning = _MEANINGS[400 if status == "400" and "400" in responses else 422]
+            responses[status] = {
+                "description": responses.get(status, {}).get("description", meaning),
+                "content": {"application/json": {"schema": ref}},
+            }
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    return spec
 
 
 def error_body(
