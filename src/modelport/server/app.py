@@ -32,7 +32,7 @@ def create_app(
     from modelport.server import openai, registry, serving
     from modelport.server.metrics import Metrics
     from modelport.server.pool import ModelPool
-    from modelport.server.security import BodyLimit, require_api_key
+    from modelport.server.security import BodyLimit, RequireApiKey
     from modelport.settings import get_settings
 
     settings = get_settings()
@@ -101,19 +101,8 @@ def create_app(
             },
         }
 
-    # Outermost last: the body bound and the key are checked before anything else runs.
-    app.middleware("http")(metrics.middleware)
-
-    @app.middleware("http")
-    async def identify(request: Request, call_next: Any) -> Response:
-        # `modelport run` looks for this header to know a modelport server answers.
-        response: Response = await call_next(request)
-        response.headers["X-Modelport-Version"] = __version__
-        return response
-
-    key = api_key if api_key is not None else settings.api_key
-    if key:
-        app.middleware("http")(require_api_key(key, respond_to))
+    # Added innermost first: CORS, then the key, then the body bound, then the metrics
+    # (outermost), so that every refusal is counted, logged and marked as modelport's.
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
@@ -123,9 +112,23 @@ def create_app(
             allow_methods=["*"],
             allow_headers=["*"],
         )
+    key = api_key if api_key is not None else settings.api_key
+    if key:
+        app.add_middleware(RequireApiKey, key=key, respond=_respond)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes, respond=_respond)
+    app.add_middleware(_Measured, metrics=metrics)
     return app
 
 
 def _respond(request: Request, exc: Any) -> Response:
     return respond_to(request, exc)
+
+
+class _Measured:
+    """The metrics' ASGI middleware, in the form ``add_middleware`` takes."""
+
+    def __init__(self, app: Any, *, metrics: Any) -> None:
+        self.app = metrics.asgi(app, version=__version__)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)

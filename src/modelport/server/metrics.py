@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from starlette.requests import Request
-    from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["Metrics"]
 
@@ -107,41 +103,43 @@ class Metrics:
 
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
-    async def middleware(
-        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        """Count and time the request, and write its access-log line when it ends."""
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", None) or "unmatched"
-        method, status = request.method, response.status_code
+    def asgi(self, app: ASGIApp, *, version: str) -> ASGIApp:
+        """ASGI middleware: count and time each request, write its access-log line when its
+        last byte is sent, and mark the response as modelport's (``X-Modelport-Version``)."""
+        stamp = (b"x-modelport-version", version.encode())
 
-        def finished() -> None:
-            seconds = time.perf_counter() - started
-            self.requests.labels(route, method, str(status)).inc()
-            self.latency.labels(route).observe(seconds)
-            model = getattr(request.state, "model", None)
-            access_log.info(
-                '%s "%s %s" %d %.1fms%s',
-                request.client.host if request.client else "-",
-                method,
-                request.url.path,
-                status,
-                seconds * 1000,
-                f" model={model}" if model else "",
-            )
+        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            started = time.perf_counter()
+            status = 500
 
-        body_iterator = getattr(response, "body_iterator", None)
-        if body_iterator is None:
-            finished()
-            return response
+            async def sending(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                    message["headers"] = [*message.get("headers", []), stamp]
+                await send(message)
 
-        async def timed() -> object:
             try:
-                async for chunk in body_iterator:
-                    yield chunk
+                await app(scope, receive, sending)
             finally:
-                finished()
+                seconds = time.perf_counter() - started
+                route = getattr(scope.get("route"), "path", None) or "unmatched"
+                method = scope.get("method", "")
+                self.requests.labels(route, method, str(status)).inc()
+                self.latency.labels(route).observe(seconds)
+                model = scope.get("state", {}).get("model")
+                client = scope.get("client")
+                access_log.info(
+                    '%s "%s %s" %d %.1fms%s',
+                    client[0] if client else "-",
+                    method,
+                    scope.get("path", ""),
+                    status,
+                    seconds * 1000,
+                    f" model={model}" if model else "",
+                )
 
-        response.body_iterator = timed()  # type: ignore[attr-defined]
-        return response
+        return middleware

@@ -13,11 +13,11 @@ import datetime as dt
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelport.catalog.entry import ModelEntry
@@ -152,7 +152,7 @@ MAX_INPUTS = 2048
 
 
 @router.post("/embeddings", responses=_ERRORS)
-async def embeddings(body: EmbeddingRequest, request: Request) -> dict[str, Any]:
+async def embeddings(body: EmbeddingRequest, request: Request) -> JSONResponse:
     """Embed texts (or token arrays) with a local encoder, batched with concurrent requests."""
     import numpy as np
 
@@ -169,7 +169,7 @@ async def embeddings(body: EmbeddingRequest, request: Request) -> dict[str, Any]
                 f"{body.model} is a {served.task} model: it does not make embeddings.",
                 param="model",
             )
-        counts = await pool.run(served, lambda: token_counts(served, inputs), inputs=0)
+        counts = await counted(pool, served, inputs)
         limit = served.tokenizer.max_length
         if limit:
             for i, n in enumerate(counts):
@@ -191,19 +191,39 @@ async def embeddings(body: EmbeddingRequest, request: Request) -> dict[str, Any]
     metrics = getattr(request.app.state, "metrics", None)
     if metrics is not None:
         metrics.count_tokens(served.name, prompt=total)
-    return {
-        "object": "list",
-        "data": data,
-        "model": body.model,
-        "usage": {"prompt_tokens": total, "total_tokens": total},
-    }
+    # A JSONResponse of plain lists: FastAPI's encoder would walk every float again.
+    return JSONResponse(
+        {
+            "object": "list",
+            "data": data,
+            "model": body.model,
+            "usage": {"prompt_tokens": total, "total_tokens": total},
+        }
+    )
 
 
-def token_counts(served: Any, inputs: list[str] | list[list[int]]) -> list[int]:
-    """Tokens of each input, before truncation."""
-    texts = [i for i in inputs if isinstance(i, str)]
-    counted = iter(served.tokenizer.count(texts) if texts else [])
-    return [next(counted) if isinstance(i, str) else len(i) for i in inputs]
+def token_counts(served: Any, inputs: Sequence[Any]) -> list[int]:
+    """Tokens of each input (a text, a text pair or token ids), before truncation."""
+    texts = [i for i in inputs if not _is_ids(i)]
+    found = iter(served.tokenizer.count(texts) if texts else [])
+    return [len(i) if _is_ids(i) else next(found) for i in inputs]
+
+
+def _is_ids(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(i, int) for i in value)
+
+
+#: Characters tokenized on the event loop itself: a hop to a worker thread costs more.
+_INLINE_CHARACTERS = 4096
+
+
+async def counted(pool: Any, served: Any, inputs: Sequence[Any]) -> list[int]:
+    """Token counts of inputs; long inputs are counted in a worker thread."""
+    size = sum(len(i) if isinstance(i, str) or _is_ids(i) else sum(map(len, i)) for i in inputs)
+    if size <= _INLINE_CHARACTERS:
+        return token_counts(served, inputs)
+    result: list[int] = await pool.run(served, lambda: token_counts(served, inputs), inputs=0)
+    return result
 
 
 def _truncate(matrix: Any, dimensions: int | None, served: Any) -> Any:

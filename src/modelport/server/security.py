@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelport.errors import AuthenticationError, ModelportError, RequestTooLargeError
 
-__all__ = ["PUBLIC_PATHS", "BodyLimit", "require_api_key"]
+__all__ = ["PUBLIC_PATHS", "BodyLimit", "RequireApiKey"]
 
 #: Health checks answer without a key, so that load balancers and Kubernetes probes work.
 PUBLIC_PATHS = frozenset(
@@ -19,28 +19,34 @@ PUBLIC_PATHS = frozenset(
 )
 
 
-def require_api_key(
-    key: str, respond: Callable[[Request, ModelportError], Response]
-) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
-    """Middleware refusing requests without ``Authorization: Bearer <key>`` (or ``x-api-key``)."""
-    expected = key.encode()
+class RequireApiKey:
+    """ASGI middleware refusing requests without ``Authorization: Bearer <key>`` (or
+    ``x-api-key``), but for health checks and CORS preflights."""
 
-    async def middleware(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        if request.url.path in PUBLIC_PATHS or request.method == "OPTIONS":
-            return await call_next(request)
-        header = request.headers.get("authorization", "")
-        scheme, _, given = header.partition(" ")
+    def __init__(
+        self, app: ASGIApp, *, key: str, respond: Callable[[Request, ModelportError], Response]
+    ) -> None:
+        self.app = app
+        self.expected = key.encode()
+        self.respond = respond
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["path"] in PUBLIC_PATHS
+            or scope.get("method") == "OPTIONS"
+        ):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        scheme, _, given = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
         if scheme.lower() != "bearer":
-            given = request.headers.get("x-api-key", "")
-        if not given:
-            return respond(request, AuthenticationError(given=False))
-        if not hmac.compare_digest(given.strip().encode(), expected):
-            return respond(request, AuthenticationError(given=True))
-        return await call_next(request)
-
-    return middleware
+            given = headers.get(b"x-api-key", b"").decode("latin-1")
+        if given and hmac.compare_digest(given.strip().encode(), self.expected):
+            await self.app(scope, receive, send)
+            return
+        response = self.respond(Request(scope, receive), AuthenticationError(given=bool(given)))
+        await response(scope, receive, send)
 
 
 class BodyLimit:
@@ -66,15 +72,13 @@ class BodyLimit:
             await self._refuse(scope, receive, send)
             return
         seen = 0
-        too_large = False
 
         async def bounded() -> Message:
-            nonlocal seen, too_large
+            nonlocal seen
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    too_large = True
                     raise _TooLarge
             return message
 

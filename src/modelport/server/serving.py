@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from modelport.errors import InvalidValueError
 from modelport.jsonable import to_jsonable
 from modelport.server.errors import error_responses
+from modelport.server.openai import counted
 from modelport.server.state import pool_of, record_model
 
 __all__ = ["router"]
@@ -111,7 +112,7 @@ async def predict(model: str, body: PredictRequest, request: Request) -> dict[st
             inputs = _images(inputs)
         if served.task in BATCHED_TASKS and served.batcher is not None and _texts(inputs):
             texts = [inputs] if isinstance(inputs, str) else list(inputs)
-            counts = await pool.run(served, lambda: served.tokenizer.count(texts), inputs=0)
+            counts = await counted(pool, served, texts)
             answers = await served.batcher.submit(texts, counts, **body.parameters)
             result: Any = answers[0] if isinstance(inputs, str) else answers
         else:
@@ -189,7 +190,7 @@ async def _rerank(
     pairs = [(body.query, t) for t in texts]
     pool = pool_of(request)
     assert served.batcher is not None
-    counts = await pool.run(served, lambda: served.tokenizer.count(pairs), inputs=0)
+    counts = await counted(pool, served, pairs)
     scored = await served.batcher.submit(pairs, counts, top_k=None, function_to_apply="none")
     scores = [_relevance(row) for row in scored]
     order = sorted(range(len(texts)), key=lambda i: -scores[i])[: body.top_n or len(texts)]
