@@ -164,6 +164,13 @@ async def test_a_full_id_not_in_the_catalog_is_404_never_another_model(
         r = await client.post(f"/api/v1/registry/validate/{purpose}", json={"model": missing})
         assert r.status_code == 404, r.text
         assert_error_shape(r.json())
+    # A hub reference names that hub's model: the catalog's namesake of another registry
+    # (an alias here, an API model there) is not it.
+    for ref in ("onnx:minilm", "onnx:gpt-4o", "hf:openai/gpt-4o"):
+        r = await client.get(f"/api/v1/registry/models/{ref}")
+        assert r.status_code == 404, (ref, r.text)
+        r = await client.post("/api/v1/registry/validate/inference", json={"model_id": ref})
+        assert r.status_code == 404, (ref, r.text)
 
 
 async def test_validate_accepts_model_id(client: httpx.AsyncClient) -> None:

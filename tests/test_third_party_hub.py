@@ -69,6 +69,16 @@ def test_its_own_name_rules_hold(toy: Path) -> None:
     assert "not a toy model name" in str(bad.value)
 
 
+def test_its_references_are_never_answered_by_a_catalog_namesake(toy: Path) -> None:
+    from modelport.errors import ModelNotFoundError
+
+    # Registered after modelport.api was imported: still a hub, so "minilm" here is the
+    # toy hub's model, not the catalog's MiniLM (an alias of an hf: model).
+    with pytest.raises(ModelNotFoundError) as info:
+        api.resolve_model("toy:minilm")
+    assert info.value.suggestions == ["sentence-transformers/all-MiniLM-L6-v2"]
+
+
 def test_searched_pulled_listed_and_removed_like_hf(toy: Path) -> None:
     assert [m.id for m in api.search_hub("greet", hub="toy")] == ["greeter"]
     everywhere = api.search_everywhere("greeter", sources=["toy"], timeout=10)
