@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from modelport.catalog.catalog import Catalog, CatalogQuery, SearchHit
     from modelport.catalog.discovery import Match
     from modelport.catalog.entry import ModelEntry
+    from modelport.catalog.persistence import RemoteSource
     from modelport.catalog.selection import Selection
     from modelport.hardware import SystemInfo
     from modelport.validation import ValidationResult
@@ -373,7 +374,7 @@ def remove_remote_catalog(name: str) -> None:
     _forget_runs()
 
 
-def remote_catalogs() -> list[Any]:
+def remote_catalogs() -> list[RemoteSource]:
     """Every remote catalog source."""
     return list(_repository().sources())
 
