@@ -96,6 +96,43 @@ async def test_validate_and_select(client: httpx.AsyncClient) -> None:
     assert len(r.json()["data"]) == 2
 
 
+async def test_validate_for_training_honours_the_method_the_capability_and_deprecation(
+    client: httpx.AsyncClient,
+) -> None:
+    from modelport import api
+    from tests.conftest import make_entry
+
+    url = "/api/v1/registry/validate/training"
+    body = {"model_id": "meta-llama/Llama-3.1-8B-Instruct", "gpu_memory": "24GB"}
+    r = await client.post(url, json={**body, "method": "qlora"})
+    assert r.status_code == 200, r.text
+    assert (
+        r.json()["data"]["defaults"]["method"],
+        r.json()["data"]["defaults"]["load_in_4bit"],
+    ) == (
+        "qlora",
+        True,
+    )
+    r = await client.post(url, json={**body, "method": "lora"})
+    assert r.json()["data"]["defaults"]["load_in_4bit"] is False
+    api.add_entries(
+        [
+            make_entry("acme/frozen", parameters=100_000_000, capabilities={"training": False}),
+            make_entry(
+                "acme/old",
+                parameters=100_000_000,
+                status="deprecated",
+                deprecation={"message": "superseded", "replacement": "acme/new"},
+            ),
+        ]
+    )
+    data = (await client.post(url, json={"model_id": "acme/frozen", "gpu_memory": "80GB"})).json()
+    assert data["data"]["fit"] == "does-not-fit"
+    assert any("capabilities.training" in reason for reason in data["data"]["reasons"])
+    data = (await client.post(url, json={"model_id": "acme/old", "gpu_memory": "80GB"})).json()
+    assert data["data"]["warnings"] == ["deprecated: superseded"]
+
+
 async def test_openai_models(client: httpx.AsyncClient) -> None:
     body = (await client.get("/v1/models")).json()
     assert body["object"] == "list"
