@@ -63,3 +63,30 @@ def test_run_refuses_an_input_shape_for_a_folder_ready_to_run(
     code, out, err = run(capsys, "run", ready, "--input", "[[1, 2]]", "--input-shape", "1,2")
     assert (code, out) == (2, "")
     assert err.count("\n") == 1 and "--input-shape cannot apply to it" in err
+
+
+@pytest.mark.parametrize(("optimizing_took", "kept"), [(0.0, False), (1e9, True)])
+def test_the_optimized_graph_is_kept_only_if_loading_it_is_faster(
+    tmp_path: Path, optimizing_took: float, kept: bool
+) -> None:
+    """The second load times the saved graph against the first load's optimizing: a copy
+    that is not faster is deleted and never written again."""
+    import json
+
+    pytest.importorskip("onnxruntime")
+    from modelport.runtime.providers import create_session
+
+    model = tmp_path / "model.onnx"
+    _tiny_onnx(model)
+    cache = tmp_path / "graphs"
+    create_session(str(model), preferred="cpu", graph_cache=cache)
+    [record] = cache.glob("*.json")
+    [graph] = cache.glob("*.onnx")
+    # Pretend the first load's optimizing took no time (nothing can beat it) or forever.
+    record.write_text(json.dumps({**json.loads(record.read_text()), "plain_s": optimizing_took}))
+    create_session(str(model), preferred="cpu", graph_cache=cache)
+    assert json.loads(record.read_text())["verdict"] == ("keep" if kept else "plain")
+    assert graph.exists() is kept
+    create_session(str(model), preferred="cpu", graph_cache=cache)
+    assert graph.exists() is kept
+    assert [p.name for p in cache.iterdir() if p.name.startswith(".")] == []
