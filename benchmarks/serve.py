@@ -311,9 +311,9 @@ def main() -> None:
         scratch = Path(tmp)
         report: list[str] = []
         if "embed" in parts:
-            report += embed(minilm, scratch, args.sentences) + [""]
+            report += [*embed(minilm, scratch, args.sentences), ""]
         if "run" in parts:
-            report += warm_run(minilm, scratch) + [""]
+            report += [*warm_run(minilm, scratch), ""]
         if "memory" in parts:
             report += memory(minilm, scratch)
         print("\n" + "\n".join(report))

@@ -373,7 +373,23 @@ def test_bulk_registration_pauses_and_restores_the_collector() -> None:
     entries = [make_entry(f"acme/m-{i}") for i in range(1500)]
     catalog = Catalog()
     assert gc.isenabled()
-    catalog.register_bulk(entries)
+    collections: list[int] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    threshold = gc.get_threshold()
+    gc.set_threshold(50, 1, 1)  # a collection every 50 allocations, were it running
+    gc.callbacks.append(count)
+    try:
+        catalog.register_bulk(entries)
+    finally:
+        gc.callbacks.remove(count)
+        gc.set_threshold(*threshold)
+    # Indexing 1,500 entries this way runs some 250 collections; paused, only the ones
+    # before the pause (checking the batch) remain.
+    assert len(collections) <= 5, len(collections)
     assert gc.isenabled() and len(catalog) == 1500
     gc.disable()
     try:

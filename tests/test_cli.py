@@ -159,6 +159,15 @@ def test_validate_and_recommend(capsys: pytest.CaptureFixture[str]) -> None:
     assert all(p["model"]["source"] == "api" for p in picks)
 
 
+def test_validate_method_gives_that_methods_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["validate", "meta-llama/Llama-3.1-8B-Instruct", "--for", "training"]
+    for method, four_bit in (("qlora", True), ("lora", False)):
+        code, out, _ = run(capsys, *args, "--gpu-memory", "24GB", "--method", method, "--json")
+        assert code == 0
+        defaults = json.loads(out)["defaults"]
+        assert (defaults["method"], defaults["load_in_4bit"]) == (method, four_bit)
+
+
 def test_validate_overrides(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(
         capsys,

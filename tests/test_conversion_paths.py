@@ -199,6 +199,30 @@ def test_a_list_runs_in_length_sorted_batches_in_the_callers_order(encoder: Path
     assert lengths == sorted(lengths) and lengths[0] < lengths[-1]
 
 
+def test_a_long_list_is_not_run_at_once_by_default(encoder: Path) -> None:
+    """Without a batch size, 70 sentences run as mini-batches, not padded to the longest."""
+    model = api.load_model(str(encoder))
+    texts = [f"sentence number {i} " + "word " * (i % 9) for i in range(70)]
+    rows: list[int] = []
+    session = model.pipeline.session
+
+    class Recording:
+        def __getattr__(self, name: str) -> object:
+            return getattr(session, name)
+
+        def run(self, names: object, feed: dict[str, np.ndarray]) -> object:
+            rows.append(feed["input_ids"].shape[0])
+            return session.run(names, feed)
+
+    model.pipeline.session = Recording()
+    try:
+        vectors = model(texts)
+    finally:
+        model.pipeline.session = session
+    assert len(vectors) == 70
+    assert sum(rows) == 70 and max(rows) == 32
+
+
 def test_the_same_weights_convert_once_from_the_store_or_a_folder(
     classifier: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

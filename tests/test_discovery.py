@@ -7,6 +7,7 @@ from modelport.catalog.discovery import NameIndex, normalize_id, short_name, tok
 from modelport.catalog.ids import infer_traits, parse_model_id
 from modelport.catalog.loader import load_bundled_entries
 from modelport.errors import AmbiguousModelError, ModelNotFoundError
+from tests.conftest import make_entry
 
 
 @pytest.mark.parametrize(
@@ -311,6 +312,33 @@ def test_another_hubs_model_is_not_a_catalog_namesake() -> None:
         api.show_model("onnx:resnet50")  # the zoo's ResNet-50 is not microsoft/resnet-50
     assert "microsoft/resnet-50" in info.value.suggestions
     assert api.show_model("hf:microsoft/resnet-50").id == "microsoft/resnet-50"
+
+
+@pytest.mark.parametrize(
+    ("ref", "other"),
+    [
+        ("onnx:resnet-50", "microsoft/resnet-50"),  # a normalized name, not a fuzzy one
+        ("onnx:minilm", "sentence-transformers/all-MiniLM-L6-v2"),  # an alias
+        ("onnx:gpt-4o", "openai/gpt-4o"),
+        ("hf:openai/gpt-4o", "openai/gpt-4o"),  # an API model is no hub's
+    ],
+)
+def test_a_hub_reference_is_never_answered_by_another_registrys_model(ref: str, other: str) -> None:
+    from modelport import api
+
+    with pytest.raises(ModelNotFoundError) as info:
+        api.resolve_model(ref)
+    assert info.value.suggestions == [other]
+
+
+def test_a_hub_reference_finds_that_hubs_own_catalog_entry() -> None:
+    from modelport import api
+
+    api.add_entries(
+        [make_entry("onnx:resnet50", category="vision", tasks=["image-classification"])]
+    )
+    assert api.resolve_model("onnx:resnet50").id == "onnx:resnet50"
+    assert api.resolve_model("hf:minilm").id == "sentence-transformers/all-MiniLM-L6-v2"
 
 
 def test_adding_a_word_of_the_chosen_model_never_changes_the_choice(bundled: Catalog) -> None:

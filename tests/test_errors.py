@@ -81,3 +81,58 @@ def test_hints_name_cli_flags_not_python_keywords() -> None:
         if "hint" in line and re.search(r"\b[a-z_]+=(True|False|None)\b", line)
     ]
     assert found == []
+
+
+def _hints() -> list[tuple[str, str]]:
+    """Every hint the package writes (``hint=…`` arguments and ``hint = …`` values), as
+    where and its literal text, however many lines it spans."""
+    import ast
+
+    package = Path(errors.__file__).parent
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            is_hint = (isinstance(node, ast.keyword) and node.arg == "hint") or (
+                isinstance(node, ast.Assign)
+                and any(isinstance(t, ast.Name) and t.id == "hint" for t in node.targets)
+            )
+            if is_hint:
+                value = node.value  # type: ignore[union-attr]
+                text = " ".join(
+                    c.value
+                    for c in ast.walk(value)
+                    if isinstance(c, ast.Constant) and isinstance(c.value, str)
+                )
+                found.append((f"{path.relative_to(package)}:{value.lineno}", text))
+    return found
+
+
+def test_every_flag_a_hint_names_is_an_option_of_the_cli() -> None:
+    import typer.main
+
+    from modelport.cli.app import app
+
+    options: set[str] = set()
+
+    def walk(command: object) -> None:
+        for param in getattr(command, "params", ()):
+            options.update(o for o in param.opts + param.secondary_opts if o.startswith("--"))
+        for sub in getattr(command, "commands", {}).values():
+            walk(sub)
+
+    walk(typer.main.get_command(app))
+    hints = _hints()
+    assert len(hints) > 50 and "--replace" in options
+    unknown = [
+        f"{where}: {flag}"
+        for where, text in hints
+        for flag in re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", text)
+        if flag not in options
+    ]
+    assert unknown == []
+    keywords = [
+        f"{where}: {text}"
+        for where, text in hints
+        if re.search(r"\b[a-z_]+=(True|False|None)\b", text)
+    ]
+    assert keywords == []

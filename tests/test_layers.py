@@ -5,6 +5,10 @@ Data flows catalog → hubs → store → convert → runtime, but the import or
 where a layer uses a lower one's types: hubs write ``store`` manifests, and ``convert``
 runs its parity check on ``runtime``. Imports under ``if TYPE_CHECKING:`` never run, so
 they make no cycle; they still may not point at the shells or the use-cases.
+
+Beyond the layers: no two modules import each other (imports inside functions count),
+the server never imports the CLI, and the shells reach the store, the converter, the
+database and catalog queries only through the use-cases.
 """
 
 from __future__ import annotations
@@ -15,8 +19,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import modelport
+from modelport import _LAZY
 
 SRC = Path(modelport.__file__).parent
+NAMES = frozenset(
+    ".".join(p.relative_to(SRC.parent).with_suffix("").parts).removesuffix(".__init__")
+    for p in SRC.rglob("*.py")
+)
 
 #: Bottom to top. ``modelport`` is the package root (``__version__``; its public names
 #: are imported lazily, by name). ``validation`` is the catalog's "does it fit" half.
@@ -53,7 +62,11 @@ def _modules() -> tuple[tuple[str, ast.Module], ...]:
 
 
 def _imports(tree: ast.Module, *, type_only: bool) -> Iterator[tuple[str, int]]:
-    """Every ``modelport`` module a module imports (inside functions too), with its line."""
+    """Every ``modelport`` module a module imports (inside functions too), with its line.
+
+    ``from modelport import pull`` imports the module that the package's lazy table
+    names for ``pull``; ``importlib.import_module("modelport.x")`` imports ``modelport.x``.
+    """
     guarded: set[int] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
@@ -66,6 +79,16 @@ def _imports(tree: ast.Module, *, type_only: bool) -> Iterator[tuple[str, int]]:
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names = [node.module]
+            if node.module == "modelport":
+                names += [_LAZY[a.name] for a in node.names if a.name in _LAZY]
+        elif (
+            isinstance(node, ast.Call)
+            and ast.unparse(node.func) in ("importlib.import_module", "import_module")
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            names = [node.args[0].value]
         for name in names:
             if name.split(".")[0] == "modelport":
                 yield name, node.lineno
@@ -131,3 +154,91 @@ def test_the_layers_have_no_import_cycle() -> None:
         if _rank(a) != _rank(b) and reaches(b, a, {b})
     )
     assert cycles == []
+
+
+def _module(name: str) -> str:
+    """The module an imported name lives in (``modelport.api.pull`` → ``modelport.api``)."""
+    while name not in NAMES and "." in name:
+        name = name.rsplit(".", 1)[0]
+    return name
+
+
+def test_no_module_imports_itself_through_others() -> None:
+    """No circle between modules, counting imports inside functions (they run later, but
+    a circle still means two modules that cannot be read, tested or moved apart)."""
+    graph: dict[str, set[str]] = {}
+    for module, tree in _modules():
+        targets = graph.setdefault(module, set())
+        for target, _ in _imports(tree, type_only=False):
+            target = _module(target)
+            # Importing a.b.c runs a/__init__ and a/b/__init__ first, unless we are inside.
+            parts = target.split(".")
+            for i in range(2, len(parts) + 1):
+                step = ".".join(parts[:i])
+                if step != module and not module.startswith(step + "."):
+                    targets.add(step)
+    circles: list[list[str]] = []
+    done: set[str] = set()
+
+    def visit(node: str, path: list[str]) -> None:
+        if node in path:
+            circles.append([*path[path.index(node) :], node])
+            return
+        if node in done:
+            return
+        for nxt in sorted(graph.get(node, ())):
+            visit(nxt, [*path, node])
+        done.add(node)
+
+    for start in sorted(graph):
+        visit(start, [])
+    assert [" -> ".join(c) for c in circles] == []
+
+
+def test_the_server_never_imports_the_cli() -> None:
+    found = [
+        f"{module}:{line} imports {target}"
+        for module, tree in _modules()
+        if _unit(module) == "server"
+        for target, line in _imports(tree, type_only=True)
+        if _unit(target) == "cli"
+    ]
+    assert found == []
+
+
+def test_the_shells_reach_the_store_and_the_catalog_through_the_use_cases() -> None:
+    """The CLI and the server call ``api/``: they never open the store, the converter or
+    the database themselves, nor build a catalog query of their own."""
+    found = [
+        f"{module}:{line} imports {target}"
+        for module, tree in _modules()
+        if _unit(module) in ("cli", "server")
+        for target, line in _imports(tree, type_only=False)
+        if _unit(target) in ("store", "convert", "db")
+        # The CLI searches, compares, pulls and runs through the use-cases too.
+        or (_unit(module) == "cli" and _unit(target) in ("hubs", "runtime"))
+    ]
+    found += [
+        f"{module}:{node.lineno} calls {ast.unparse(node.func)}"
+        for module, tree in _modules()
+        if _unit(module) in ("cli", "server")
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and ast.unparse(node.func).rsplit(".", 1)[-1] in ("get_store", "CatalogQuery")
+    ]
+    assert found == []
+
+
+def test_the_checks_see_every_way_of_importing() -> None:
+    """The reader above finds the lazy names of the package and import_module calls."""
+    tree = ast.parse(
+        "from modelport import pull\n"
+        "def f():\n    import importlib\n    importlib.import_module('modelport.api.store')\n"
+        "if TYPE_CHECKING:\n    from modelport.cli import app\n"
+    )
+    assert sorted(t for t, _ in _imports(tree, type_only=False)) == [
+        "modelport",
+        "modelport.api",
+        "modelport.api.store",
+    ]
+    assert ("modelport.cli", 6) in set(_imports(tree, type_only=True))

@@ -96,6 +96,43 @@ async def test_validate_and_select(client: httpx.AsyncClient) -> None:
     assert len(r.json()["data"]) == 2
 
 
+async def test_validate_for_training_honours_the_method_the_capability_and_deprecation(
+    client: httpx.AsyncClient,
+) -> None:
+    from modelport import api
+    from tests.conftest import make_entry
+
+    url = "/api/v1/registry/validate/training"
+    body = {"model_id": "meta-llama/Llama-3.1-8B-Instruct", "gpu_memory": "24GB"}
+    r = await client.post(url, json={**body, "method": "qlora"})
+    assert r.status_code == 200, r.text
+    assert (
+        r.json()["data"]["defaults"]["method"],
+        r.json()["data"]["defaults"]["load_in_4bit"],
+    ) == (
+        "qlora",
+        True,
+    )
+    r = await client.post(url, json={**body, "method": "lora"})
+    assert r.json()["data"]["defaults"]["load_in_4bit"] is False
+    api.add_entries(
+        [
+            make_entry("acme/frozen", parameters=100_000_000, capabilities={"training": False}),
+            make_entry(
+                "acme/old",
+                parameters=100_000_000,
+                status="deprecated",
+                deprecation={"message": "superseded", "replacement": "acme/new"},
+            ),
+        ]
+    )
+    data = (await client.post(url, json={"model_id": "acme/frozen", "gpu_memory": "80GB"})).json()
+    assert data["data"]["fit"] == "does-not-fit"
+    assert any("capabilities.training" in reason for reason in data["data"]["reasons"])
+    data = (await client.post(url, json={"model_id": "acme/old", "gpu_memory": "80GB"})).json()
+    assert data["data"]["warnings"] == ["deprecated: superseded"]
+
+
 async def test_openai_models(client: httpx.AsyncClient) -> None:
     body = (await client.get("/v1/models")).json()
     assert body["object"] == "list"
@@ -164,6 +201,13 @@ async def test_a_full_id_not_in_the_catalog_is_404_never_another_model(
         r = await client.post(f"/api/v1/registry/validate/{purpose}", json={"model": missing})
         assert r.status_code == 404, r.text
         assert_error_shape(r.json())
+    # A hub reference names that hub's model: the catalog's namesake of another registry
+    # (an alias here, an API model there) is not it.
+    for ref in ("onnx:minilm", "onnx:gpt-4o", "hf:openai/gpt-4o"):
+        r = await client.get(f"/api/v1/registry/models/{ref}")
+        assert r.status_code == 404, (ref, r.text)
+        r = await client.post("/api/v1/registry/validate/inference", json={"model_id": ref})
+        assert r.status_code == 404, (ref, r.text)
 
 
 async def test_validate_accepts_model_id(client: httpx.AsyncClient) -> None:

@@ -61,12 +61,34 @@ def test_the_hub_is_found_through_its_distributions_entry_point(toy: Path) -> No
     assert type(get_hub("toy")).__module__ == "mp_toyhub"
 
 
+def test_every_hub_supplies_steps_and_pulls_through_the_one_template(toy: Path) -> None:
+    """``Hub.pull`` is the template (resolve, served from the store, fetch, commit); a
+    hub, built in or not, supplies only its steps."""
+    from modelport.hubs.base import Hub, get_hub, hub_names
+
+    assert {"hf", "onnx", "tfhub", "torch", "toy"} <= set(hub_names())
+    for name in hub_names():
+        cls = type(get_hub(name))
+        assert cls.pull is Hub.pull, f"{name} pulls its own way"
+        assert cls.resolve is not Hub.resolve and cls.fetch is not Hub.fetch, name
+
+
 def test_its_own_name_rules_hold(toy: Path) -> None:
     ref = parse_ref("toy:greeter@2")
     assert (ref.registry, ref.name, ref.revision, ref.hub) == ("toy", "greeter", "2", "toy")
     with pytest.raises(InvalidReferenceError) as bad:
         parse_ref("toy:Greeter_1")
     assert "not a toy model name" in str(bad.value)
+
+
+def test_its_references_are_never_answered_by_a_catalog_namesake(toy: Path) -> None:
+    from modelport.errors import ModelNotFoundError
+
+    # Registered after modelport.api was imported: still a hub, so "minilm" here is the
+    # toy hub's model, not the catalog's MiniLM (an alias of an hf: model).
+    with pytest.raises(ModelNotFoundError) as info:
+        api.resolve_model("toy:minilm")
+    assert info.value.suggestions == ["sentence-transformers/all-MiniLM-L6-v2"]
 
 
 def test_searched_pulled_listed_and_removed_like_hf(toy: Path) -> None:

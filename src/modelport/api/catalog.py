@@ -15,13 +15,14 @@ from modelport.errors import (
     InvalidValueError,
     ModelNotFoundError,
 )
-from modelport.refs import HUB_REGISTRIES, parse_ref
+from modelport.refs import hub_registries, parse_ref
 from modelport.settings import get_settings, parse_size
 
 if TYPE_CHECKING:
     from modelport.catalog.catalog import Catalog, CatalogQuery, SearchHit
     from modelport.catalog.discovery import Match
     from modelport.catalog.entry import ModelEntry
+    from modelport.catalog.persistence import RemoteSource
     from modelport.catalog.selection import Selection
     from modelport.hardware import SystemInfo
     from modelport.validation import ValidationResult
@@ -123,11 +124,18 @@ def resolve_model(name: str) -> Match:
     """How a name or reference resolves to one catalog id."""
     ref = parse_ref(name)
     catalog = get_catalog()
-    if ref.registry in HUB_REGISTRIES:
+    # Asked now, not at import: a hub registered later is a hub too.
+    if ref.registry in hub_registries():
+        # Catalog ids are hub ids: ``org/name`` for hf:, ``registry:name`` for the others.
+        hub_id = ref.name if ref.registry == "hf" else f"{ref.registry}:{ref.name}"
+        if hub_id in catalog and _is_hub_model(catalog[hub_id], ref.registry):
+            from modelport.catalog.discovery import Match
+
+            return Match(hub_id, "exact", 1.0, name)
         match = catalog.resolve(ref.name)
-        if match.method == "fuzzy":
-            # A hub reference names that hub's model (``onnx:resnet50`` is the zoo's): a
-            # catalog entry merely named alike is another model.
+        if match.method == "fuzzy" or not _is_hub_model(catalog[match.id], ref.registry):
+            # A hub reference names that hub's model (``onnx:resnet-50`` is the zoo's, not
+            # microsoft/resnet-50): a catalog entry merely named alike is another model.
             raise ModelNotFoundError(name, suggestions=[match.id])
         return match
     text = str(ref.with_revision(None))
@@ -139,6 +147,17 @@ def resolve_model(name: str) -> Match:
         if ref.registry is not None and ref.registry not in catalog.providers():
             return catalog.resolve(ref.name)
         raise
+
+
+def _is_hub_model(entry: ModelEntry, registry: str) -> bool:
+    """Whether a catalog entry is a model of that hub (an API model is no hub's)."""
+    from modelport.catalog.entry import Source
+
+    if registry == "hf":
+        return entry.hugging_face_id is not None or (
+            entry.source is Source.SELF_HOSTED and ":" not in entry.id
+        )
+    return entry.id.startswith(f"{registry}:")
 
 
 def show_model(name: str) -> ModelEntry:
@@ -355,7 +374,7 @@ def remove_remote_catalog(name: str) -> None:
     _forget_runs()
 
 
-def remote_catalogs() -> list[Any]:
+def remote_catalogs() -> list[RemoteSource]:
     """Every remote catalog source."""
     return list(_repository().sources())
 

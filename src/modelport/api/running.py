@@ -188,6 +188,9 @@ def load_model(
         return _loaded[key]
     path = Path(ref).expanduser()
     if path.is_dir() and ((path / "modelport.yml").exists() or (path / "gpux.yml").exists()):
+        _refuse_conversion_options(
+            ref, optimize=optimize, quantize=quantize, task=task, input_shapes=input_shapes
+        )
         model = Model.load(path, provider=provider, graph_cache=_graph_cache())
         _loaded[key] = model
         return model
@@ -237,6 +240,32 @@ def unload_model(model: Model) -> bool:
     for key in keys:
         del _loaded[key]
     return bool(keys)
+
+
+def _refuse_conversion_options(
+    ref: str, *, optimize: bool, quantize: str | None, task: str | None, input_shapes: Sequence[str]
+) -> None:
+    """A folder with its spec runs as it is: options that would convert it are refused,
+    never dropped."""
+    from modelport.errors import InvalidValueError
+
+    given = [
+        flag
+        for flag, value in (
+            ("--optimize", optimize),
+            ("--quantize", quantize),
+            ("--task", task),
+            ("--input-shape", input_shapes),
+        )
+        if value
+    ]
+    if given:
+        raise InvalidValueError(
+            f"{ref} is a model ready to run (it has its spec): "
+            f"{', '.join(given)} cannot apply to it.",
+            hint="Give them to `modelport convert` with the model it was made from, "
+            "or run this folder without them.",
+        )
 
 
 def _graph_cache() -> Path:

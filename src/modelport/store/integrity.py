@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,9 +20,31 @@ from modelport.store.download import git_blob_id, link_into_place
 from modelport.store.layout import StoreLayout, safe_relative_path
 
 if TYPE_CHECKING:
-    from modelport.store.store import Store, VerifyReport
+    from modelport.store.store import Store
 
-__all__ = ["repair_locally", "sha256_of", "verify"]
+__all__ = ["VerifyReport", "repair_locally", "sha256_of", "verify"]
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """The result of re-hashing every blob and checking every alias and folder file."""
+
+    checked: int
+    checked_bytes: int
+    #: sha256 blobs whose bytes do not hash to their name.
+    corrupt: tuple[str, ...]
+    #: Models using a corrupt blob, a damaged alias or a damaged folder file.
+    affected: tuple[str, ...]
+    repaired: tuple[str, ...] = ()
+    #: ``git-sha1:<oid>`` aliases that name a missing or different blob.
+    damaged_aliases: tuple[str, ...] = ()
+    #: ``(model key, path)`` of folder files missing or not holding their blob's bytes.
+    damaged_files: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Whether nothing is wrong."""
+        return not (self.corrupt or self.damaged_aliases or self.damaged_files)
 
 
 def sha256_of(path: Path) -> str:
@@ -36,8 +59,6 @@ def sha256_of(path: Path) -> str:
 def verify(store: Store) -> VerifyReport:
     """Re-hash every blob, check every alias and every model folder file; report the
     damage and the models it touches."""
-    from modelport.store.store import VerifyReport
-
     blobs_root = store.layout.root / "blobs"
     aliases = _aliases(store.layout)
     damaged_aliases = [f"{kind}:{oid}" for kind, oid, sha in aliases if sha is None]

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, delete, func, insert, select, update
 from modelport.db import store_counters, store_files, store_models, store_refs
 from modelport.errors import IntegrityError, NotInStoreError
 from modelport.store.artifacts import Artifact, find_artifacts, remove_artifact
-from modelport.store.integrity import sha256_of
+from modelport.store.integrity import VerifyReport, sha256_of
 from modelport.store.layout import StoreLayout, safe_relative_path, tree_digest
 
 __all__ = [
@@ -154,28 +154,6 @@ class RemovalPlan:
             + sum(size for _, size in self.partials)
             + sum(a.size for a in self.artifacts)
         )
-
-
-@dataclass(frozen=True)
-class VerifyReport:
-    """The result of re-hashing every blob and checking every alias and folder file."""
-
-    checked: int
-    checked_bytes: int
-    #: sha256 blobs whose bytes do not hash to their name.
-    corrupt: tuple[str, ...]
-    #: Models using a corrupt blob, a damaged alias or a damaged folder file.
-    affected: tuple[str, ...]
-    repaired: tuple[str, ...] = ()
-    #: ``git-sha1:<oid>`` aliases that name a missing or different blob.
-    damaged_aliases: tuple[str, ...] = ()
-    #: ``(model key, path)`` of folder files missing or not holding their blob's bytes.
-    damaged_files: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        """Whether nothing is wrong."""
-        return not (self.corrupt or self.damaged_aliases or self.damaged_files)
 
 
 @dataclass(frozen=True)
