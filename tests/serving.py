@@ -32,6 +32,7 @@ class ServerProcess:
     port: int
     process: subprocess.Popen[bytes]
     log: Path
+    home: Path
 
     def output(self) -> str:
         """What the server printed so far."""
@@ -60,7 +61,7 @@ def serve(
             stderr=subprocess.STDOUT,
             cwd=tempfile.gettempdir(),
         )
-    server = ServerProcess(f"http://127.0.0.1:{port}", port, process, log)
+    server = ServerProcess(f"http://127.0.0.1:{port}", port, process, log, home)
     try:
         deadline = time.monotonic() + startup_s
         while True:

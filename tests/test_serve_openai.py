@@ -260,3 +260,29 @@ def test_the_openapi_document_lists_the_openai_routes(server: ServerProcess) -> 
     for path in ("/v1/embeddings", "/v1/chat/completions", "/v1/completions", "/v1/rerank"):
         assert "post" in spec["paths"][path]
     assert json.dumps(spec)  # serializable: no stray objects
+
+
+def test_served_requests_count_as_uses_of_the_catalog_model(server: ServerProcess) -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    httpx.post(f"{server.url}/v1/embeddings", json={"model": MINILM, "input": "count me"})
+    assert httpx.delete(f"{server.url}/api/v1/ps/{MINILM}").status_code == 200
+    home = server.home
+    probe = f"import modelport.api as a;print(a.get_catalog().usage({MINILM!r}))"
+    deadline = time.monotonic() + 20
+    while True:
+        done = subprocess.run(
+            [sys.executable, "-c", probe],
+            env={**os.environ, "MODELPORT_HOME": str(home)},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        uses = int(done.stdout.strip())
+        if uses >= 10 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert uses >= 10  # the pull, and every request this module sent before it stopped

@@ -97,18 +97,19 @@ def _build_catalog(repo: Any) -> Catalog:
 USAGE_JOURNAL = "catalog-usage.log"
 
 
-def record_use(registry: str, name: str) -> None:
-    """Count one use of a model (a run, a pull, a served request): search ranks by it."""
+def record_use(registry: str, name: str, count: int = 1) -> None:
+    """Count uses of a model (runs, pulls, served requests): search ranks by them."""
     from modelport.store.runs import record_use as journal_use
 
     model_id = name if registry == "hf" else f"{registry}:{name}"  # catalog ids are hub ids
     with _lock:
         catalog = _catalog
     if catalog is not None and model_id in catalog:
-        catalog.record_usage(model_id)  # its listener writes the count to the database
+        catalog.record_usage(model_id, count)  # its listener writes the count to the database
         return
     # A warm run opens neither the catalog nor the database: one appended line instead.
-    journal_use(get_settings().home, model_id, journal=USAGE_JOURNAL)
+    for _ in range(count):
+        journal_use(get_settings().home, model_id, journal=USAGE_JOURNAL)
 
 
 def _fold_usage_journal(repo: Any, home: Path) -> None:

@@ -63,6 +63,10 @@ class ServedModel:
     expires_at: float | None = None
     #: Generation streams that may run at once (the rest wait, bounded by the queue).
     slots: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(4))
+    #: The store model behind it (registry, name), whose catalog usage requests count.
+    stored: tuple[str, str] | None = None
+    #: Requests answered since usage was last recorded.
+    uses: int = 0
 
     @property
     def task(self) -> str:
@@ -90,6 +94,24 @@ def _model_bytes(folder: Path) -> int:
         if path.is_file() and (path.suffix in (".onnx", ".data") or path.name.endswith("_data")):
             total += path.stat().st_size
     return total
+
+
+#: Seconds between two records of the requests each model answered.
+USAGE_EVERY_S = 30.0
+
+
+def _stored_as(source: str) -> tuple[str, str] | None:
+    """The store model a request's name reaches (registry, name), if it is one."""
+    from modelport.api import stored_model
+    from modelport.errors import ModelportError
+
+    if Path(source).is_dir():
+        return None
+    try:
+        stored = stored_model(source)
+    except ModelportError:
+        return None
+    return stored.registry, stored.name
 
 
 def _memory_budget(settings: Settings) -> int:
@@ -129,6 +151,8 @@ class ModelPool:
         #: Names the operator served by folder (``modelport serve ./my-model``): the only
         #: folders a request can reach.
         self.folders: dict[str, str] = {}
+        self._dropped: list[ServedModel] = []
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -144,13 +168,18 @@ class ModelPool:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reaper
             self._reaper = None
+        await self._record_usage()
         for served in list(self.models.values()):
             self._drop(served, "the server stops")
 
     async def _reap(self) -> None:
+        last_count = time.monotonic()
         while True:
             await asyncio.sleep(0.25)
             now = time.monotonic()
+            if now - last_count > USAGE_EVERY_S:
+                last_count = now
+                await self._record_usage()
             for served in list(self.models.values()):
                 if (
                     served.active == 0
@@ -237,12 +266,13 @@ class ModelPool:
             else:
                 log.warning("%s: %s", name, event.status.removeprefix("warning: "))
 
-        def load() -> Model:
-            return self._load(source, progress=progress)
+        def load() -> tuple[Model, tuple[str, str] | None]:
+            model = self._load(source, progress=progress)
+            return model, _stored_as(source)
 
         try:
             state.status = "loading"
-            model = await to_thread.run_sync(load)
+            model, stored = await to_thread.run_sync(load)
         except Exception as e:
             log.warning("cannot load %s: %s", name, e)
             raise
@@ -261,6 +291,7 @@ class ModelPool:
             size=_model_bytes(model.folder),
             loaded_at=time.time(),
             names={name},
+            stored=stored,
         )
         if model.task in BATCHED_TASKS:
             served.batcher = Batcher(
@@ -284,6 +315,24 @@ class ModelPool:
         )
         self._observe()
         return served
+
+    async def _record_usage(self) -> None:
+        """Count the requests each model answered in the catalog's usage (ranking reads it)."""
+        from anyio import to_thread
+
+        from modelport.api import record_use
+
+        counts: list[tuple[str, str, int]] = []
+        for served in [*self.models.values(), *self._dropped]:
+            if served.stored is not None and served.uses:
+                counts.append((*served.stored, served.uses))
+            served.uses = 0
+        self._dropped.clear()
+        for registry, name, count in counts:
+            try:
+                await to_thread.run_sync(record_use, registry, name, count)
+            except Exception as e:  # usage is a ranking hint: never fail serving for it
+                log.warning("cannot record the use of %s: %s", name, e)
 
     def _make_room(self, incoming: ServedModel) -> None:
         """Unload idle models, least recently used first, until the newcomer fits."""
@@ -324,6 +373,12 @@ class ModelPool:
                 del self.names[name]
         if served.batcher is not None:
             served.batcher.close()
+        if served.uses:
+            self._dropped.append(served)  # its uses are counted now, not at the next round
+            with contextlib.suppress(RuntimeError):  # no running loop: close() counts them
+                task = asyncio.get_running_loop().create_task(self._record_usage())
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
         self._unload(served.model)
         log.info("unloaded %s: %s", served.name, why)
         self._observe()
@@ -341,6 +396,7 @@ class ModelPool:
         """A loaded model for the length of one request; its keep-alive restarts after it."""
         served = await self.get(name, keep_alive=keep_alive)
         served.active += 1
+        served.uses += 1
         try:
             yield served
         finally:
