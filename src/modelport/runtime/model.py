@@ -49,6 +49,7 @@ class Model:
         provider: str | None = None,
         threads: int | None = None,
         graph_cache: Path | None = None,
+        spinning: bool = True,
     ) -> Model:
         """Load a folder holding ``modelport.yml`` (or GPUX's ``gpux.yml``) and its ONNX file.
 
@@ -66,7 +67,11 @@ class Model:
             spec.runtime.gpu.backend if spec.runtime.gpu.backend != "auto" else None
         )
         session, used = create_session(
-            str(model_path), preferred=preferred, threads=threads, graph_cache=graph_cache
+            str(model_path),
+            preferred=preferred,
+            threads=threads,
+            graph_cache=graph_cache,
+            spinning=spinning,
         )
         return cls(root, spec, session, used, make_pipeline(task, session, root, spec))
 
