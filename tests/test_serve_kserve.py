@@ -17,6 +17,7 @@ import httpx
 import numpy as np
 import pytest
 
+from tests.hf_server import HubServer, serve_hub
 from tests.serving import ServerProcess, serve
 from tests.tiny_models import build_encoder
 
@@ -26,6 +27,18 @@ httpclient = pytest.importorskip("tritonclient.http")
 from tritonclient.utils import InferenceServerException  # noqa: E402
 
 GRAPH, EMBED, CLASSIFY = "tiny-graph", "tiny-embed", "tiny-classify"
+STORED = "hf:acme/tiny-graph"
+#: The server reaches no registry but the loopback Hub: the others point at a closed port.
+OFFLINE = dict.fromkeys(
+    (
+        "MODELPORT_ONNX_ZOO_URL",
+        "MODELPORT_KAGGLE_URL",
+        "MODELPORT_TFHUB_URL",
+        "MODELPORT_GITHUB_URL",
+        "MODELPORT_GITHUB_API_URL",
+    ),
+    "http://127.0.0.1:9",
+)
 TEXTS = ["the quick brown fox", "hello world", "paris is the capital of france today"]
 
 
@@ -66,14 +79,23 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
+def hub(folders: dict[str, Path]) -> Iterator[HubServer]:
+    """A loopback Hub publishing the graph as hf:acme/tiny-graph (pulled into the store)."""
+    with serve_hub() as server:
+        server.add_folder("acme/tiny-graph", folders[GRAPH])
+        yield server
+
+
+@pytest.fixture(scope="module")
 def server(
-    folders: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+    folders: dict[str, Path], hub: HubServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
     home = tmp_path_factory.mktemp("kserve-home")
     with serve(
         home,
         *(str(f) for f in folders.values()),
-        env={"HF_HUB_OFFLINE": "1"},
+        STORED,
+        env={**OFFLINE, "HF_ENDPOINT": hub.url},
         startup_s=300,
     ) as process:
         yield process
@@ -150,6 +172,21 @@ def test_models_are_ready_in_their_one_version(client: Any) -> None:
         client.get_model_metadata(GRAPH, model_version="2")
     assert _status(error) == "404"
     assert "one version, 1" in error.value.message()
+
+
+def test_a_store_model_answers_to_its_store_revision_too(client: Any, hub: HubServer) -> None:
+    revision = hub.repos["acme/tiny-graph"].resolve("main")
+    assert revision is not None
+    assert client.is_model_ready(STORED, revision)
+    assert client.get_model_metadata(STORED, model_version=revision)["name"] == STORED
+    x, bias = np.ones((1, 4), np.float32), np.zeros(3, np.float32)
+    result = client.infer(STORED, _graph_inputs(x, bias, binary=True), model_version=revision)
+    assert result.get_response()["model_version"] == revision
+    assert result.as_numpy("z").tolist() == [4.0]
+    with pytest.raises(InferenceServerException) as error:
+        client.get_model_metadata(STORED, model_version="0" * 40)
+    assert _status(error) == "404"
+    assert f"one version, 1 (store revision {revision})" in error.value.message()
 
 
 @pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
