@@ -31,7 +31,7 @@ def create_app(
     the one model given); ``folders`` maps names to model folders the operator serves
     (requests can reach no other folder).
     """
-    from modelport.server import kserve, openai, registry, serving
+    from modelport.server import gpux, kserve, openai, registry, serving
     from modelport.server.metrics import Metrics
     from modelport.server.pool import ModelPool
     from modelport.server.security import BodyLimit, require_api_key
@@ -68,6 +68,7 @@ def create_app(
     app.include_router(openai.router)
     app.include_router(serving.router)
     app.include_router(kserve.router)
+    app.include_router(gpux.router)
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus_metrics() -> Response:
