@@ -60,7 +60,8 @@ def _renamed(root: Path) -> Path:
         "renamed",
         [
             helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3]),
-            helper.make_tensor_value_info("bias", TensorProto.FLOAT, [3]),
+            # Open, so that a wrong length reaches ONNX Runtime (which refuses to add them).
+            helper.make_tensor_value_info("bias", TensorProto.FLOAT, ["m"]),
         ],
         [
             helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3]),
@@ -73,7 +74,7 @@ def _renamed(root: Path) -> Path:
     (folder / "gpux.yml").write_text(
         "name: renamed\nversion: 2.0.0\nmodel:\n  source: ./model.onnx\n  format: onnx\n"
         "inputs:\n  features:\n    type: float32\n    shape: [-1, 3]\n"
-        "  offset:\n    type: float32\n    shape: [3]\n"
+        "  offset:\n    type: float32\n    shape: [-1]\n"
         "outputs:\n  shifted:\n    type: float32\n  total:\n    type: float32\n"
     )
     return folder
@@ -232,14 +233,24 @@ def test_with_several_models_predict_asks_which_and_names_renamed_tensors(
         info = httpx.get(f"{several.url}/info", params={"model": "renamed"}, timeout=10).json()
         assert [(t["name"], t["type"], t["shape"]) for t in info["inputs"]] == [
             ("features", "float32", [-1, 3]),
-            ("offset", "float32", [3]),
+            ("offset", "float32", [-1]),
         ]
         assert [t["name"] for t in info["outputs"]] == ["shifted", "total"]
         wrong = httpx.post(
             f"{several.url}/predict", params={"model": "renamed"}, json={"x": [1]}, timeout=30
         )
         assert wrong.json()["detail"].startswith(
-            "renamed has no input 'x'; it takes features (float32 [-1, 3]), offset (float32 [3])."
+            "renamed has no input 'x'; it takes features (float32 [-1, 3]), offset (float32 [-1])."
+        )
+        refused = httpx.post(
+            f"{several.url}/predict",
+            params={"model": "renamed"},
+            json={"features": [[1, 2, 3]], "offset": [1, 2]},
+            timeout=30,
+        )
+        assert refused.status_code == 400
+        assert refused.json()["detail"].startswith(
+            "ONNX Runtime cannot run renamed on these inputs: "
         )
 
 

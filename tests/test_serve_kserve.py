@@ -337,6 +337,10 @@ def test_unknown_models_and_outputs_are_refused(client: Any) -> None:
     assert _status(error) == "400"
     assert "tiny-graph has no output 'w'; it gives y, z." in error.value.message()
     with pytest.raises(InferenceServerException) as error:
+        client.get_model_config(GRAPH)
+    assert _status(error) == "400"
+    assert "does not serve Triton's model configuration" in error.value.message()
+    with pytest.raises(InferenceServerException) as error:
         client.infer(EMBED, [_named("text")])
     assert _status(error) == "400"
     assert "The input text of tiny-embed is BYTES; the request sent FP32." in error.value.message()
@@ -395,6 +399,7 @@ def test_plain_json_requests_and_their_errors(server: ServerProcess) -> None:
     assert "inputs" in refused({"outputs": []})
     assert "'FLOAT'" in refused({"inputs": [{**x, "datatype": "FLOAT"}, bias]})
     assert "takes FP32 values, not 'a'" in refused({"inputs": [{**x, "data": ["a"] * 8}, bias]})
+    assert "takes FP32 values, not None" in refused({"inputs": [{**x, "data": [None] * 8}, bias]})
     assert "shape [2, 4] (8 elements) but 3 values" in refused(
         {"inputs": [{**x, "data": [1, 2, 3]}, bias]}
     )

@@ -8,8 +8,9 @@ take a ``BYTES`` input ``text`` (see ``modelport.server.tensors`` for the mappin
 has one version, ``1``; a store model also answers to its store revision.
 
 Not served: the model repository, statistics, trace, logging and shared-memory extensions,
-Triton's model ``config``, the classification extension, BF16 tensors, and the sequence,
-priority and timeout parameters (each refused with a 400 that names it, never ignored).
+Triton's model ``config`` (a 400 that says so), the classification extension, BF16
+tensors, and the sequence, priority and timeout parameters (each refused with a 400 that
+names it, never ignored).
 """
 
 from __future__ import annotations
@@ -122,6 +123,15 @@ async def infer_version(model: str, version: str, request: Request) -> Response:
 async def model_version_metadata(model: str, version: str, request: Request) -> dict[str, Any]:
     """A version's name, platform, and its inputs and outputs."""
     return await _metadata(request, model, version)
+
+
+@router.get("/v2/models/{model:path}/config", responses=_READY_ERRORS)
+def model_config(model: str) -> dict[str, Any]:
+    """Triton's model configuration, which modelport does not keep (a 400 that says so)."""
+    raise InvalidValueError(
+        "modelport does not serve Triton's model configuration: "
+        f"GET /v2/models/{model} gives the model's inputs and outputs."
+    )
 
 
 @router.get("/v2/models/{model:path}/ready", responses=_READY_ERRORS)

@@ -21,6 +21,7 @@ model leaves open is -1.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -206,9 +207,10 @@ def as_array(name: str, data: Any, dtype: str, *, type_name: Callable[[str], str
     else:
         allowed = "iuf"
     if values.dtype.kind not in allowed:
-        example = values.reshape(-1)[0]
+        example = values.flat[0]  # a numpy scalar, or the Python object of an object array
+        example = example.item() if isinstance(example, np.generic) else example
         raise InvalidValueError(
-            f"The input {name} takes {type_name(dtype)} values, not {example.item()!r}."
+            f"The input {name} takes {type_name(dtype)} values, not {example!r}."
         )
     if dtype == "string":
         return values.astype(object)
@@ -253,9 +255,11 @@ async def run(
     except Exception as e:
         if not _from_onnxruntime(e):
             raise
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        # "[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Non-zero status code …": the reason.
+        reason = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", text).rstrip(".")
         raise InvalidValueError(
-            f"ONNX Runtime cannot run {served.name} on these inputs: {first}"
+            f"ONNX Runtime cannot run {served.name} on these inputs: {reason}."
         ) from None
     return dict(zip(wanted, values, strict=True))
 
