@@ -190,6 +190,8 @@ def as_array(name: str, data: Any, dtype: str, *, type_name: Callable[[str], str
     another kind (text for numbers, fractions for integers) and integers out of range."""
     import numpy as np
 
+    if dtype == "bfloat16":  # numpy has no bfloat16 to cast JSON numbers to
+        raise InvalidValueError(f"The input {name} is bfloat16, which modelport does not take.")
     try:
         values = np.asarray(data)
     except ValueError:
@@ -288,6 +290,8 @@ async def _run_texts(
         for i, n in enumerate(counts):
             if n > limit:
                 raise InputTooLongError(served.name, n, limit, param="text", what=f"text [{i}]")
+    if pool.metrics is not None:
+        pool.metrics.count_tokens(served.name, prompt=sum(counts))
     assert served.batcher is not None  # every text task is batched
     if served.task != "text-classification":
         vectors = await served.batcher.submit(texts, counts)
