@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from modelport.server.app import create_app
-from modelport.server.errors import protocol_of
+from modelport.server.errors import error_model_of
 
 pytestmark = pytest.mark.anyio
 
@@ -54,12 +54,11 @@ def test_every_route_documents_the_errors_it_can_answer() -> None:
             assert invalid in documented, where
         if invalid == "400":
             assert "422" not in documented, where
-        # Each protocol documents its own error document.
-        shape = "/ErrorResponse" if protocol_of(path) == "openai" else "/ProtocolError"
         for status in documented - {"200"}:
             content = op["responses"][status].get("content", {})
             ref = content.get("application/json", {}).get("schema", {}).get("$ref", "")
-            assert ref.endswith(shape), (where, status)
+            # Each protocol's own error document: OpenAI's, {"error": …} or GPUX's {"detail": …}.
+            assert ref.endswith("/" + error_model_of(path).__name__), (where, status)
 
 
 def test_the_validate_body_schema_says_a_model_is_required() -> None:

@@ -64,7 +64,8 @@ class Pipeline(abc.ABC):
     def __call__(self, inputs: Any, **options: Any) -> Any:
         """The task's answer for the inputs."""
 
-    def _labels(self) -> dict[int, str]:
+    def labels(self) -> dict[int, str]:
+        """Class labels by id, as the spec names them (empty when it names none)."""
         labels = self.spec.modelport.get("labels")
         if isinstance(labels, dict):
             return {int(k): str(v) for k, v in labels.items()}
@@ -242,7 +243,7 @@ class TextClassification(_TextPipeline):
             scores = _softmax(logits)
         else:
             scores = logits
-        labels = self._labels()
+        labels = self.labels()
         results = []
         for row in scores:
             order = np.argsort(-row)
@@ -297,7 +298,7 @@ class TokenClassification(_TextPipeline):
             probs = _softmax(self.session.run(None, self._feed(batch))[0])
             return list(zip(batch, probs, strict=True))
 
-        labels = self._labels()
+        labels = self.labels()
         results = []
         for text, (enc, row) in zip(texts, self._each(texts, run, batch_size), strict=True):
             tokens = []
@@ -645,7 +646,7 @@ class ImageClassification(Pipeline):
         # Some models (the zoo's) end in a softmax already: their rows are probabilities.
         already = bool(np.all(logits >= 0) and np.allclose(logits.sum(axis=-1), 1, atol=1e-3))
         probs = logits if already else _softmax(logits)
-        labels = self._labels()
+        labels = self.labels()
         results = []
         for row in probs:
             order = np.argsort(-row)[:top_k]

@@ -24,12 +24,14 @@ def create_app(
     folders: dict[str, str] | None = None,
     api_key: str | None = None,
 ) -> FastAPI:
-    """Build the app: /api/v1 (registry), /v1 (OpenAI-compatible), /metrics, OpenAPI.
+    """Build the app: /api/v1 (registry), /v1 (OpenAI-compatible), /v2 (KServe), GPUX's
+    /predict, /metrics, OpenAPI.
 
-    ``preload`` names models loaded before the first request; ``folders`` maps names to
-    model folders the operator serves (requests can reach no other folder).
+    ``preload`` names models loaded before the first request (GPUX's /predict answers for
+    the one model given); ``folders`` maps names to model folders the operator serves
+    (requests can reach no other folder).
     """
-    from modelport.server import openai, registry, serving
+    from modelport.server import gpux, kserve, openai, registry, serving
     from modelport.server.metrics import Metrics
     from modelport.server.pool import ModelPool
     from modelport.server.security import BodyLimit, RequireApiKey
@@ -55,7 +57,7 @@ def create_app(
         title="modelport",
         version=__version__,
         description="The modelport registry API, and the models of the local store served "
-        "over OpenAI's /v1 protocol.",
+        "over OpenAI's /v1 protocol, KServe's V2 protocol (/v2) and GPUX's /predict.",
         lifespan=lifespan,
     )
     app.state.pool = pool
@@ -76,10 +78,13 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     app.state.metrics = metrics
+    app.state.preload = tuple(preload)
     install_error_handlers(app)
     app.include_router(registry.router)
     app.include_router(openai.router)
     app.include_router(serving.router)
+    app.include_router(kserve.router)
+    app.include_router(gpux.router)
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus_metrics() -> Response:
@@ -97,6 +102,7 @@ def create_app(
                 "models": "/api/v1/registry/models",
                 "openai_models": "/v1/models",
                 "loaded_models": "/api/v1/ps",
+                "kserve_v2": "/v2",
                 "metrics": "/metrics",
             },
         }

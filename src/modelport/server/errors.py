@@ -1,6 +1,10 @@
-"""One JSON error shape for every endpoint, OpenAI-compatible.
+"""One JSON error shape per protocol, chosen by the request's path.
 
-{"error": {"message": str, "type": str, "code": str, "param": str | null, "hint": str | null}}
+The registry and OpenAI's ``/v1`` answer the full document
+``{"error": {"message": str, "type": str, "code": str, "param": str | null, "hint": str | null}}``;
+Ollama's ``/api`` and KServe's ``/v2`` answer ``{"error": "message"}`` as their clients read
+it; GPUX's ``/predict``, ``/info`` and ``/health`` answer ``{"detail": "message"}``, as
+GPUX's own server (FastAPI's ``HTTPException``) does.
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from modelport.errors import AmbiguousModelError, ModelNotFoundError, ModelportError
 
 __all__ = [
+    "DetailErrorResponse",
     "ErrorResponse",
-    "ProtocolError",
+    "PlainErrorResponse",
     "document_errors",
     "error_body",
+    "error_model_of",
     "error_response",
     "error_responses",
     "install_error_handlers",
@@ -58,10 +64,29 @@ class ErrorResponse(BaseModel):
     error: _ErrorDetail
 
 
-class ProtocolError(BaseModel):
-    """The error document of Ollama's /api, KServe V2 and GPUX: one message."""
+class PlainErrorResponse(BaseModel):
+    """The error document of Ollama and KServe V2: one sentence under ``error``."""
 
     error: str
+
+
+class DetailErrorResponse(BaseModel):
+    """The error document of GPUX's server: one sentence under ``detail``."""
+
+    detail: str
+
+
+_ERROR_MODELS: dict[str, type[BaseModel]] = {
+    "openai": ErrorResponse,
+    "ollama": PlainErrorResponse,
+    "kserve": PlainErrorResponse,
+    "gpux": DetailErrorResponse,
+}
+
+
+def error_model_of(path: str) -> type[BaseModel]:
+    """The error document a path answers with, for its OpenAPI description."""
+    return _ERROR_MODELS[protocol_of(path)]
 
 
 _MEANINGS = {
@@ -76,10 +101,10 @@ _MEANINGS = {
 }
 
 
-def error_responses(*statuses: int, simple: bool = False) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` for the error statuses an endpoint can answer (``simple``: the
-    one-message shape of Ollama, KServe V2 and GPUX)."""
-    model = ProtocolError if simple else ErrorResponse
+def error_responses(
+    *statuses: int, model: type[BaseModel] = ErrorResponse
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the error statuses an endpoint can answer."""
     return {status: {"model": model, "description": _MEANINGS[status]} for status in statuses}
 
 
@@ -90,16 +115,15 @@ def document_errors(spec: dict[str, Any]) -> dict[str, Any]:
     shape of its protocol, and OpenAI's routes answer a mismatch 400, as OpenAI does.
     """
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})
-    for name, model in (("ErrorResponse", ErrorResponse), ("ProtocolError", ProtocolError)):
+    for model in {*_ERROR_MODELS.values()}:
+        name = model.__name__
         if name not in schemas:
             schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
             for sub, definition in schema.pop("$defs", {}).items():
                 schemas.setdefault(sub, definition)
             schemas[name] = schema
     for path, item in spec.get("paths", {}).items():
-        protocol = protocol_of(path)
-        name = "ErrorResponse" if protocol == "openai" else "ProtocolError"
-        ref = {"$ref": f"#/components/schemas/{name}"}
+        ref = {"$ref": f"#/components/schemas/{error_model_of(path).__name__}"}
         for operation in item.values():
             responses = operation.get("responses", {})
             invalid = responses.pop("422", None)
@@ -162,12 +186,15 @@ def error_response(
 ) -> JSONResponse:
     """An error in the shape of the protocol the request spoke.
 
-    Ollama, KServe V2 and GPUX clients read ``{"error": "message"}``; the registry and
-    OpenAI's ``/v1`` answer the full document with code, param and hint.
+    Ollama and KServe V2 clients read ``{"error": "message"}``, GPUX's read
+    ``{"detail": "message"}``; the registry and OpenAI's ``/v1`` answer the full document
+    with code, param and hint.
     """
-    if protocol_of(request.url.path) != "openai":
+    protocol = protocol_of(request.url.path)
+    if protocol != "openai":
         text = f"{message} {hint}" if hint else message
-        return JSONResponse({"error": text}, status_code=status, headers=headers)
+        key = "detail" if protocol == "gpux" else "error"
+        return JSONResponse({key: text}, status_code=status, headers=headers)
     return JSONResponse(
         error_body(status, code, message, hint=hint, param=param, extra=extra),
         status_code=status,
