@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from modelport.server.app import create_app
+from modelport.server.errors import protocol_of
 
 pytestmark = pytest.mark.anyio
 
@@ -48,10 +49,12 @@ def test_every_route_documents_the_errors_it_can_answer() -> None:
             assert {"400", "422"} <= documented, where
         if params or "requestBody" in op:
             assert "422" in documented, where
+        # Each protocol documents its own error document: Ollama's is {"error": "..."}.
+        shape = "/OllamaErrorResponse" if protocol_of(path) == "ollama" else "/ErrorResponse"
         for status in documented - {"200"}:
             content = op["responses"][status].get("content", {})
             ref = content.get("application/json", {}).get("schema", {}).get("$ref", "")
-            assert ref.endswith("/ErrorResponse"), (where, status)
+            assert ref.endswith(shape), (where, status)
 
 
 def test_the_validate_body_schema_says_a_model_is_required() -> None:
@@ -73,6 +76,10 @@ _SCHEMA_VALID_BUT_UNUSABLE = [
     ("POST", "/api/v1/registry/validate/training", {"model": "claude sonnet"}),
     ("GET", "/api/v1/registry/models/claude sonnet", None),
     ("GET", "/v1/models/nope/nope", None),
+    ("POST", "/api/show", {"model": "zzzz-not-a-model"}),
+    ("POST", "/api/embed", {"model": "minilm", "input": "hi", "options": {"num_gpu": 1}}),
+    ("POST", "/api/generate", {"model": "minilm", "prompt": "hi", "format": "json"}),
+    ("DELETE", "/api/delete", {"model": "zzzz-not-a-model"}),
 ]
 
 

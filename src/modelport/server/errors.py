@@ -1,6 +1,8 @@
-"""One JSON error shape for every endpoint, OpenAI-compatible.
+"""One JSON error shape per protocol: OpenAI-compatible for the registry and /v1.
 
 {"error": {"message": str, "type": str, "code": str, "param": str | null, "hint": str | null}}
+
+Ollama's /api, KServe V2 and GPUX answer their own ``{"error": "message and hint"}``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from modelport.errors import AmbiguousModelError, ModelNotFoundError, ModelportE
 
 __all__ = [
     "ErrorResponse",
+    "OllamaErrorResponse",
     "error_body",
     "error_response",
     "error_responses",
@@ -56,6 +59,12 @@ class ErrorResponse(BaseModel):
     error: _ErrorDetail
 
 
+class OllamaErrorResponse(BaseModel):
+    """The error document of Ollama's /api: one sentence saying what was wrong."""
+
+    error: str
+
+
 _MEANINGS = {
     400: "The request matched the schema but a value cannot be used (unknown task, size…).",
     401: "The server requires an API key and the request lacks it or carries another.",
@@ -68,8 +77,23 @@ _MEANINGS = {
 }
 
 
-def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` for the error statuses an endpoint can answer."""
+#: What a status means on Ollama's /api, where a malformed request is a 400 as in Ollama.
+_OLLAMA_MEANINGS = {
+    **_MEANINGS,
+    400: "The request is malformed, or a value or option cannot be used.",
+    422: "The model cannot be converted or run on this machine.",
+    502: "The hub answered with an error or with something unusable (a wrong digest…).",
+    503: "The hub cannot be reached, or the database is locked by another program.",
+}
+
+
+def error_responses(*statuses: int, shape: str = "openai") -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the error statuses an endpoint can answer, in its shape."""
+    if shape == "ollama":
+        return {
+            status: {"model": OllamaErrorResponse, "description": _OLLAMA_MEANINGS[status]}
+            for status in statuses
+        }
     return {
         status: {"model": ErrorResponse, "description": _MEANINGS[status]} for status in statuses
     }
@@ -172,8 +196,13 @@ def install_error_handlers(app: FastAPI) -> None:
         message = f"{param}: {first.get('msg')}" if param else str(first.get("msg"))
         if first.get("type") == "extra_forbidden" and param:
             message = f"Unrecognized request argument supplied: {param}"
-        # OpenAI's API answers a malformed request 400; so do its compatible routes.
-        status = 400 if request.url.path.startswith("/v1/") else 422
+        if first.get("type") == "json_invalid":
+            # loc is (body, offset): the character where the JSON breaks.
+            where = f" at character {loc[0]}" if loc else ""
+            message, param = f"The request body is not valid JSON{where}.", None
+        # OpenAI's and Ollama's APIs answer a malformed request 400; so do their routes.
+        path = request.url.path
+        status = 400 if path.startswith("/v1/") or protocol_of(path) == "ollama" else 422
         return error_response(request, status, "invalid_request", message, param=param)
 
     @app.exception_handler(StarletteHTTPException)
