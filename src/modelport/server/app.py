@@ -24,12 +24,12 @@ def create_app(
     folders: dict[str, str] | None = None,
     api_key: str | None = None,
 ) -> FastAPI:
-    """Build the app: /api/v1 (registry), /v1 (OpenAI-compatible), /metrics, OpenAPI.
+    """Build the app: /api/v1 (registry), /v1 (OpenAI-compatible), /api (Ollama), /metrics.
 
     ``preload`` names models loaded before the first request; ``folders`` maps names to
     model folders the operator serves (requests can reach no other folder).
     """
-    from modelport.server import openai, registry, serving
+    from modelport.server import ollama, openai, registry, serving
     from modelport.server.metrics import Metrics
     from modelport.server.pool import ModelPool
     from modelport.server.security import BodyLimit, require_api_key
@@ -55,7 +55,7 @@ def create_app(
         title="modelport",
         version=__version__,
         description="The modelport registry API, and the models of the local store served "
-        "over OpenAI's /v1 protocol.",
+        "over OpenAI's /v1 and Ollama's /api protocols.",
         lifespan=lifespan,
     )
     app.state.pool = pool
@@ -63,6 +63,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(registry.router)
     app.include_router(openai.router)
+    app.include_router(ollama.router)
     app.include_router(serving.router)
 
     @app.get("/metrics", include_in_schema=False)
@@ -81,9 +82,16 @@ def create_app(
                 "models": "/api/v1/registry/models",
                 "openai_models": "/v1/models",
                 "loaded_models": "/api/v1/ps",
+                "ollama_models": "/api/tags",
                 "metrics": "/metrics",
             },
         }
+
+    @app.head("/", include_in_schema=False)
+    def alive() -> Response:
+        # Ollama's clients probe HEAD / before they talk (`ollama` CLI's heartbeat); GET /
+        # keeps answering modelport's JSON links.
+        return Response(status_code=200)
 
     # Outermost last: the body bound and the key are checked before anything else runs.
     app.middleware("http")(metrics.middleware)
