@@ -67,14 +67,11 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubServer]:
         files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*.*")}
         files["model.safetensors"] += b" " * 8
         server.add_repo(BROKEN, files, **meta)
-        if _engine_ready():
-            chat = build_decoder(tmp_path_factory.mktemp("chat"), "llama")
-            config = json.loads((chat / "tokenizer_config.json").read_text())
-            config["chat_template"] = CHAT_TEMPLATE
-            (chat / "tokenizer_config.json").write_text(json.dumps(config))
-            server.add_folder(
-                CHAT, chat, pipeline_tag="text-generation", library_name="transformers"
-            )
+        chat = build_decoder(tmp_path_factory.mktemp("chat"), "llama")
+        config = json.loads((chat / "tokenizer_config.json").read_text())
+        config["chat_template"] = CHAT_TEMPLATE
+        (chat / "tokenizer_config.json").write_text(json.dumps(config))
+        server.add_folder(CHAT, chat, pipeline_tag="text-generation", library_name="transformers")
         yield server
 
 
@@ -221,11 +218,21 @@ def test_show_tells_the_architecture_and_capabilities(client: Any, pulled: list[
     assert shown.template is None  # an encoder has no chat template
 
 
-def test_show_of_a_catalog_model_not_in_the_store_is_404(client: Any) -> None:
+def test_show_of_a_chat_model_carries_its_template(client: Any) -> None:
+    assert client.pull(CHAT).status == "success"
+    shown = client.show(CHAT)
+    assert shown.template == CHAT_TEMPLATE
+    assert shown.capabilities == ["completion"]
+    assert (shown.details.family, shown.details.format) == ("llama", "safetensors")
+    assert shown.modelinfo["llama.attention.head_count_kv"] == 2
+
+
+@pytest.mark.parametrize("name", ["acme/never-pulled", "minilm"])
+def test_show_of_a_model_not_in_the_store_is_404(client: Any, name: str) -> None:
     with pytest.raises(ollama.ResponseError) as info:
-        client.show("acme/never-pulled")
+        client.show(name)
     assert info.value.status_code == 404
-    assert "not in the local store" in info.value.error
+    assert f"model '{name}' not found: it is not in the local store" in info.value.error
 
 
 def test_delete_removes_the_model_and_a_second_delete_is_404(client: Any) -> None:
@@ -460,15 +467,6 @@ def test_an_empty_generate_loads_and_keep_alive_0_unloads(client: Any) -> None:
     assert client.chat(CHAT, messages=[]).done_reason == "load"
     assert client.generate(CHAT, keep_alive=0).done_reason == "unload"
     assert f"{CHAT}:latest" not in _loaded(client)
-
-
-@needs_engine
-def test_show_of_a_chat_model_carries_its_template(client: Any) -> None:
-    client.pull(CHAT)
-    shown = client.show(CHAT)
-    assert shown.template == CHAT_TEMPLATE
-    assert shown.capabilities == ["completion"]
-    assert shown.details.family == "llama"
 
 
 @needs_engine
