@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from modelport.server.app import create_app
-from modelport.server.errors import error_model_of
+from modelport.server.errors import error_model_of, invalid_status
 
 pytestmark = pytest.mark.anyio
 
@@ -45,19 +45,18 @@ def test_every_route_documents_the_errors_it_can_answer() -> None:
         if any(p["in"] == "path" for p in params):
             # Every path parameter here names a model (or resolves one), which may not exist.
             assert "404" in documented, where
-        # OpenAI's routes answer a request that does not match the schema 400, as OpenAI
-        # does; every other route answers it 422.
-        invalid = "400" if path.startswith("/v1/") else "422"
+        # OpenAI's and Ollama's routes answer a request that does not match the schema 400,
+        # as their own servers do; every other route answers it 422.
+        invalid = str(invalid_status(path))
         if "requestBody" in op:
             assert {"400", invalid} <= documented, where
         if params or "requestBody" in op:
             assert invalid in documented, where
-        if invalid == "400":
-            assert "422" not in documented, where
         for status in documented - {"200"}:
             content = op["responses"][status].get("content", {})
             ref = content.get("application/json", {}).get("schema", {}).get("$ref", "")
-            # Each protocol's own error document: OpenAI's, {"error": …} or GPUX's {"detail": …}.
+            # Each protocol's own error document: OpenAI's, Ollama's and KServe's
+            # {"error": …}, or GPUX's {"detail": …}.
             assert ref.endswith("/" + error_model_of(path).__name__), (where, status)
 
 
@@ -80,6 +79,10 @@ _SCHEMA_VALID_BUT_UNUSABLE = [
     ("POST", "/api/v1/registry/validate/training", {"model": "claude sonnet"}),
     ("GET", "/api/v1/registry/models/claude sonnet", None),
     ("GET", "/v1/models/nope/nope", None),
+    ("POST", "/api/show", {"model": "zzzz-not-a-model"}),
+    ("POST", "/api/embed", {"model": "minilm", "input": "hi", "options": {"num_gpu": 1}}),
+    ("POST", "/api/generate", {"model": "minilm", "prompt": "hi", "format": "json"}),
+    ("DELETE", "/api/delete", {"model": "zzzz-not-a-model"}),
 ]
 
 

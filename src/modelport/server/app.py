@@ -24,14 +24,14 @@ def create_app(
     folders: dict[str, str] | None = None,
     api_key: str | None = None,
 ) -> FastAPI:
-    """Build the app: /api/v1 (registry), /v1 (OpenAI-compatible), /v2 (KServe), GPUX's
-    /predict, /metrics, OpenAPI.
+    """Build the app: /api/v1 (registry), /v1 (OpenAI-compatible), /api (Ollama), /v2
+    (KServe), GPUX's /predict, /metrics, OpenAPI.
 
     ``preload`` names models loaded before the first request (GPUX's /predict answers for
     the one model given); ``folders`` maps names to model folders the operator serves
     (requests can reach no other folder).
     """
-    from modelport.server import gpux, kserve, openai, registry, serving
+    from modelport.server import gpux, kserve, ollama, openai, registry, serving
     from modelport.server.metrics import Metrics
     from modelport.server.pool import ModelPool
     from modelport.server.security import BodyLimit, RequireApiKey
@@ -57,7 +57,7 @@ def create_app(
         title="modelport",
         version=__version__,
         description="The modelport registry API, and the models of the local store served "
-        "over OpenAI's /v1 protocol, KServe's V2 protocol (/v2) and GPUX's /predict.",
+        "over OpenAI's /v1, Ollama's /api, KServe's V2 (/v2) and GPUX's /predict protocols.",
         lifespan=lifespan,
     )
     app.state.pool = pool
@@ -82,6 +82,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(registry.router)
     app.include_router(openai.router)
+    app.include_router(ollama.router)
     app.include_router(serving.router)
     app.include_router(kserve.router)
     app.include_router(gpux.router)
@@ -102,10 +103,17 @@ def create_app(
                 "models": "/api/v1/registry/models",
                 "openai_models": "/v1/models",
                 "loaded_models": "/api/v1/ps",
+                "ollama_models": "/api/tags",
                 "kserve_v2": "/v2",
                 "metrics": "/metrics",
             },
         }
+
+    @app.head("/", include_in_schema=False)
+    def alive() -> Response:
+        # Ollama's clients probe HEAD / before they talk (`ollama` CLI's heartbeat); GET /
+        # keeps answering modelport's JSON links.
+        return Response(status_code=200)
 
     # Added innermost first: CORS, then the key, then the body bound, then the metrics
     # (outermost), so that every refusal is counted, logged and marked as modelport's.

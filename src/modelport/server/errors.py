@@ -24,6 +24,7 @@ from modelport.errors import AmbiguousModelError, ModelNotFoundError, ModelportE
 __all__ = [
     "DetailErrorResponse",
     "ErrorResponse",
+    "OllamaErrorResponse",
     "PlainErrorResponse",
     "document_errors",
     "error_body",
@@ -31,6 +32,7 @@ __all__ = [
     "error_response",
     "error_responses",
     "install_error_handlers",
+    "invalid_status",
     "protocol_of",
     "respond_to",
 ]
@@ -65,7 +67,13 @@ class ErrorResponse(BaseModel):
 
 
 class PlainErrorResponse(BaseModel):
-    """The error document of Ollama and KServe V2: one sentence under ``error``."""
+    """The error document of KServe V2: one sentence under ``error``."""
+
+    error: str
+
+
+class OllamaErrorResponse(BaseModel):
+    """The error document of Ollama's /api: one sentence saying what was wrong."""
 
     error: str
 
@@ -78,7 +86,7 @@ class DetailErrorResponse(BaseModel):
 
 _ERROR_MODELS: dict[str, type[BaseModel]] = {
     "openai": ErrorResponse,
-    "ollama": PlainErrorResponse,
+    "ollama": OllamaErrorResponse,
     "kserve": PlainErrorResponse,
     "gpux": DetailErrorResponse,
 }
@@ -101,18 +109,40 @@ _MEANINGS = {
 }
 
 
+#: What a status means on Ollama's /api, where a malformed request is a 400 as in Ollama.
+_OLLAMA_MEANINGS = {
+    **_MEANINGS,
+    400: "The request is malformed, or a value or option cannot be used.",
+    422: "The model cannot be converted or run on this machine.",
+    502: "The hub answered with an error or with something unusable (a wrong digest…).",
+    503: "The hub cannot be reached, or the database is locked by another program.",
+}
+
+
 def error_responses(
-    *statuses: int, model: type[BaseModel] = ErrorResponse
+    *statuses: int, model: type[BaseModel] | None = None, shape: str = "openai"
 ) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` for the error statuses an endpoint can answer."""
-    return {status: {"model": model, "description": _MEANINGS[status]} for status in statuses}
+    """OpenAPI ``responses`` for the error statuses an endpoint can answer, in its shape."""
+    if shape == "ollama":
+        return {
+            status: {"model": OllamaErrorResponse, "description": _OLLAMA_MEANINGS[status]}
+            for status in statuses
+        }
+    chosen = model or ErrorResponse
+    return {status: {"model": chosen, "description": _MEANINGS[status]} for status in statuses}
+
+
+def invalid_status(path: str) -> int:
+    """The status a request that does not match the schema gets: 400 where the protocol's
+    own server answers so (OpenAI's /v1, Ollama's /api), else 422."""
+    return 400 if path.startswith("/v1/") or protocol_of(path) == "ollama" else 422
 
 
 def document_errors(spec: dict[str, Any]) -> dict[str, Any]:
     """Make the OpenAPI document say what validation errors really look like.
 
     FastAPI documents every schema mismatch as its own 422 shape; here each route's is the
-    shape of its protocol, and OpenAI's routes answer a mismatch 400, as OpenAI does.
+    shape of its protocol, with the status that protocol's server answers.
     """
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})
     for model in {*_ERROR_MODELS.values()}:
@@ -129,7 +159,7 @@ def document_errors(spec: dict[str, Any]) -> dict[str, Any]:
             invalid = responses.pop("422", None)
             if invalid is None:
                 continue
-            status = "400" if path.startswith("/v1/") else "422"
+            status = str(invalid_status(path))
             meaning = _MEANINGS[400 if status == "400" and "400" in responses else 422]
             responses[status] = {
                 "description": responses.get(status, {}).get("description", meaning),
@@ -240,8 +270,12 @@ def install_error_handlers(app: FastAPI) -> None:
         message = f"{param}: {first.get('msg')}" if param else str(first.get("msg"))
         if first.get("type") == "extra_forbidden" and param:
             message = f"Unrecognized request argument supplied: {param}"
-        # OpenAI's API answers a malformed request 400; so do its compatible routes.
-        status = 400 if request.url.path.startswith("/v1/") else 422
+        if first.get("type") == "json_invalid":
+            # loc is (body, offset): the character where the JSON breaks.
+            where = f" at character {loc[0]}" if loc else ""
+            message, param = f"The request body is not valid JSON{where}.", None
+        # OpenAI's and Ollama's APIs answer a malformed request 400; so do their routes.
+        status = invalid_status(request.url.path)
         return error_response(request, status, "invalid_request", message, param=param)
 
     @app.exception_handler(StarletteHTTPException)

@@ -8,9 +8,10 @@ stream), the ``cancelled`` flag stops the generation between two tokens.
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,17 @@ from modelport.errors import InvalidValueError, ServerBusyError, UnsupportedPara
 if TYPE_CHECKING:
     from modelport.server.pool import ModelPool, ServedModel
 
-__all__ = ["Delta", "GenerationParams", "chat_prompt", "generator_of", "stream"]
+__all__ = [
+    "Delta",
+    "GenerationParams",
+    "ToolCall",
+    "chat_prompt",
+    "context_room",
+    "generator_of",
+    "observe",
+    "split_tool_calls",
+    "stream",
+]
 
 
 @dataclass(frozen=True)
@@ -74,6 +85,21 @@ def context_length(served: ServedModel) -> int | None:
     return int(limit) if isinstance(limit, int) else None
 
 
+def context_room(
+    served: ServedModel, prompt: str, *, window: int | None = None
+) -> tuple[int, int | None]:
+    """Tokens of the prompt, and how many new ones fit after it (None when no limit is known).
+
+    ``window`` narrows the model's own context (Ollama's ``num_ctx``); the model's is the
+    most a request gets.
+    """
+    tokens = int(generator_of(served).count_tokens(prompt))
+    limit = context_length(served)
+    if window is not None:
+        limit = window if limit is None else min(limit, window)
+    return tokens, None if limit is None else limit - tokens
+
+
 async def stream(
     pool: ModelPool,
     served: ServedModel,
@@ -81,7 +107,7 @@ async def stream(
     params: GenerationParams,
     *,
     add_special_tokens: bool = True,
-) -> AsyncIterator[Delta]:
+) -> AsyncGenerator[Delta, None]:
     """Deltas of one generation, produced in a worker thread; stops when the caller stops."""
     pipeline = generator_of(served)
     if served.waiting >= pool.settings.max_queue:
@@ -151,3 +177,43 @@ def refuse(param: str, value: object, reason: str) -> None:
     """Refuse a parameter the model cannot honour when the request sets it."""
     if value not in (None, False, 0, 0.0, [], {}):
         raise UnsupportedParameterError(param, reason)
+
+
+def observe(metrics: Any, model: str, last: Delta) -> None:
+    """Count a finished generation's tokens and its time to first token."""
+    if metrics is None:
+        return
+    metrics.count_tokens(model, prompt=last.prompt_tokens, completion=last.completion_tokens)
+    if last.first_token_s is not None:
+        metrics.first_token.labels(model).observe(last.first_token_s)
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A call the model asked for: a function name and its arguments as the model wrote them."""
+
+    name: str
+    #: Parsed JSON (usually an object), or the text the model wrote when it was a string.
+    arguments: Any
+
+
+def split_tool_calls(text: str) -> tuple[str, list[ToolCall]]:
+    """Hermes-style ``<tool_call>{json}</tool_call>`` blocks as tool calls, and the text left.
+
+    A block that is not a JSON object with a name ends the parsing: it stays in the text.
+    """
+    calls: list[ToolCall] = []
+    rest = text
+    while "<tool_call>" in rest and "</tool_call>" in rest:
+        before, _, after = rest.partition("<tool_call>")
+        inner, _, rest = after.partition("</tool_call>")
+        try:
+            call = json.loads(inner.strip())
+            name = call["name"]
+            arguments = call.get("arguments", call.get("parameters", {}))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            rest = before + "<tool_call>" + inner + "</tool_call>" + rest
+            break
+        calls.append(ToolCall(str(name), arguments))
+        rest = before + rest
+    return (rest if calls else text), calls

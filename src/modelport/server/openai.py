@@ -13,7 +13,7 @@ import datetime as dt
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
@@ -26,14 +26,17 @@ from modelport.errors import (
     InvalidValueError,
     UnsupportedParameterError,
 )
+from modelport.server.embeddings import embed
 from modelport.server.errors import error_responses
 from modelport.server.generation import (
     Delta,
     GenerationParams,
     chat_prompt,
-    context_length,
+    context_room,
     generator_of,
+    observe,
     refuse,
+    split_tool_calls,
     stream,
 )
 from modelport.server.state import pool_of, record_model
@@ -147,47 +150,23 @@ def _inputs(body: EmbeddingRequest) -> list[str] | list[list[int]]:
     )
 
 
-#: Inputs one request may carry (OpenAI's own limit).
-MAX_INPUTS = 2048
-
-
 @router.post("/embeddings", responses=_ERRORS)
 async def embeddings(body: EmbeddingRequest, request: Request) -> JSONResponse:
     """Embed texts (or token arrays) with a local encoder, batched with concurrent requests."""
-    import numpy as np
-
     record_model(request, body.model)
     inputs = _inputs(body)
-    if len(inputs) > MAX_INPUTS:
-        raise InvalidValueError(
-            f"input holds {len(inputs)} items; at most {MAX_INPUTS} per request.", param="input"
-        )
     pool = pool_of(request)
     async with pool.use(body.model) as served:
-        if served.task not in ("feature-extraction", "sentence-similarity"):
-            raise InvalidValueError(
-                f"{body.model} is a {served.task} model: it does not make embeddings.",
-                param="model",
-            )
-        counts = await counted(pool, served, inputs)
-        limit = served.tokenizer.max_length
-        if limit:
-            for i, n in enumerate(counts):
-                if n > limit:
-                    raise InputTooLongError(body.model, n, limit, param="input", what=f"input[{i}]")
-        assert served.batcher is not None
-        vectors = await served.batcher.submit(inputs, counts)  # type: ignore[arg-type]
-    matrix = np.asarray(vectors, dtype=np.float32)
-    matrix = _truncate(matrix, body.dimensions, served)
+        done = await embed(pool, served, inputs, model=body.model, dimensions=body.dimensions)
     data = []
-    for i, row in enumerate(matrix):
+    for i, row in enumerate(done.vectors):
         value: Any = (
             base64.b64encode(row.astype("<f4").tobytes()).decode()
             if body.encoding_format == "base64"
             else row.tolist()
         )
         data.append({"object": "embedding", "index": i, "embedding": value})
-    total = sum(counts)
+    total = done.total_tokens
     metrics = getattr(request.app.state, "metrics", None)
     if metrics is not None:
         metrics.count_tokens(served.name, prompt=total)
@@ -200,55 +179,6 @@ async def embeddings(body: EmbeddingRequest, request: Request) -> JSONResponse:
             "usage": {"prompt_tokens": total, "total_tokens": total},
         }
     )
-
-
-def token_counts(served: Any, inputs: Sequence[Any]) -> list[int]:
-    """Tokens of each input (a text, a text pair or token ids), before truncation."""
-    texts = [i for i in inputs if not _is_ids(i)]
-    found = iter(served.tokenizer.count(texts) if texts else [])
-    return [len(i) if _is_ids(i) else next(found) for i in inputs]
-
-
-def _is_ids(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(i, int) for i in value)
-
-
-#: Characters tokenized on the event loop itself: a hop to a worker thread costs more.
-_INLINE_CHARACTERS = 4096
-
-
-async def counted(pool: Any, served: Any, inputs: Sequence[Any]) -> list[int]:
-    """Token counts of inputs; long inputs are counted in a worker thread."""
-    size = sum(len(i) if isinstance(i, str) or _is_ids(i) else sum(map(len, i)) for i in inputs)
-    if size <= _INLINE_CHARACTERS:
-        return token_counts(served, inputs)
-    result: list[int] = await pool.run(served, lambda: token_counts(served, inputs), inputs=0)
-    return result
-
-
-def _truncate(matrix: Any, dimensions: int | None, served: Any) -> Any:
-    """Shorter embeddings for a model trained for them (Matryoshka), re-normalized."""
-    import numpy as np
-
-    native = matrix.shape[1]
-    if dimensions is None or dimensions == native:
-        return matrix
-    spec = served.model.spec.modelport
-    allowed = spec.get("matryoshka_dims") or spec.get("matryoshka")
-    if not allowed:
-        raise UnsupportedParameterError(
-            "dimensions",
-            f"{served.name} makes {native}-dimensional embeddings and was not trained to "
-            "be shortened (Matryoshka).",
-            hint="Leave dimensions out.",
-        )
-    if dimensions > native:
-        raise UnsupportedParameterError(
-            "dimensions", f"{served.name} makes {native}-dimensional embeddings at most."
-        )
-    short = matrix[:, :dimensions]
-    norms = np.linalg.norm(short, axis=1, keepdims=True)
-    return short / np.clip(norms, 1e-12, None)
 
 
 # -- chat and text completions -------------------------------------------------------------
@@ -469,7 +399,7 @@ async def _generate(
                 last = delta
         finally:
             await stack.aclose()
-        _observe(metrics, served.name, last)
+        observe(metrics, served.name, last)
         finish = last.finish_reason or "stop"
         if kind == "chat":
             message, finish = _assistant_message(text, finish, served)
@@ -517,7 +447,7 @@ async def _generate(
                 yield _sse(chunk({"choices": [], "usage": _usage(last)}))
             yield "data: [DONE]\n\n"
         finally:
-            _observe(metrics, served.name, last)
+            observe(metrics, served.name, last)
             await stack.aclose()
 
     return StreamingResponse(
@@ -538,27 +468,17 @@ def _text_choice(text: str, finish: str | None) -> dict[str, Any]:
     return {"index": 0, "text": text, "logprobs": None, "finish_reason": finish}
 
 
-def _observe(metrics: Any, model: str, last: Delta) -> None:
-    if metrics is None:
-        return
-    metrics.count_tokens(model, prompt=last.prompt_tokens, completion=last.completion_tokens)
-    if last.first_token_s is not None:
-        metrics.first_token.labels(model).observe(last.first_token_s)
-
-
 def _check_context(served: Any, model: str, prompt: str, max_tokens: int | None, kind: str) -> None:
     """Refuse a prompt that, with the tokens asked for, passes the model's context."""
-    limit = context_length(served)
-    if limit is None:
+    tokens, room = context_room(served, prompt)
+    if room is None:
         return
-    pipeline = served.model.pipeline
-    tokens = int(pipeline.count_tokens(prompt))
     wanted = tokens + (max_tokens or 1)
-    if wanted > limit:
+    if wanted > tokens + room:
         raise InputTooLongError(
             model,
             wanted,
-            limit,
+            tokens + room,
             param="messages" if kind == "chat" else "prompt",
             what=f"prompt ({tokens} tokens) with max_tokens ({max_tokens or 1})",
         )
@@ -566,31 +486,22 @@ def _check_context(served: Any, model: str, prompt: str, max_tokens: int | None,
 
 def _assistant_message(text: str, finish: str, served: Any) -> tuple[dict[str, Any], str]:
     """The assistant's message; Hermes-style ``<tool_call>`` blocks become tool calls."""
-    calls = []
-    rest = text
-    while "<tool_call>" in rest and "</tool_call>" in rest:
-        before, _, after = rest.partition("<tool_call>")
-        inner, _, rest = after.partition("</tool_call>")
-        try:
-            call = json.loads(inner.strip())
-            name = call["name"]
-            arguments = call.get("arguments", call.get("parameters", {}))
-        except (ValueError, KeyError, TypeError):
-            rest = before + "<tool_call>" + inner + "</tool_call>" + rest
-            break
-        calls.append(
-            {
-                "id": "call_" + uuid.uuid4().hex[:24],
-                "type": "function",
-                "function": {
-                    "name": str(name),
-                    "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments),
-                },
-            }
-        )
-        rest = before + rest
-    if not calls:
+    rest, found = split_tool_calls(text)
+    if not found:
         return {"role": "assistant", "content": text, "refusal": None}, finish
+    calls = [
+        {
+            "id": "call_" + uuid.uuid4().hex[:24],
+            "type": "function",
+            "function": {
+                "name": call.name,
+                "arguments": call.arguments
+                if isinstance(call.arguments, str)
+                else json.dumps(call.arguments),
+            },
+        }
+        for call in found
+    ]
     content = rest.strip() or None
     message = {"role": "assistant", "content": content, "refusal": None, "tool_calls": calls}
     return message, "tool_calls"

@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from modelport.errors import InvalidValueError
 from modelport.jsonable import to_jsonable
+from modelport.server.embeddings import counted
 from modelport.server.errors import error_responses
-from modelport.server.openai import counted
 from modelport.server.state import pool_of, record_model
 
 __all__ = ["router"]
