@@ -16,10 +16,10 @@ from filelock import FileLock
 from sqlalchemy import Engine, delete, func, insert, select, update
 
 from modelport.db import store_counters, store_files, store_models, store_refs
-from modelport.errors import IntegrityError, NotInStoreError
+from modelport.errors import IntegrityError, NotInStoreError, UnsafeFileError
 from modelport.store.artifacts import Artifact, find_artifacts, remove_artifact
 from modelport.store.integrity import sha256_of
-from modelport.store.layout import StoreLayout, safe_relative_path, tree_digest
+from modelport.store.layout import StoreLayout, safe_relative_path, tree_conflict, tree_digest
 
 __all__ = [
     "Manifest",
@@ -330,6 +330,11 @@ class Store:
         """Make a verified revision visible: its folder, then its manifest, then the index."""
         for f in manifest.files:
             safe_relative_path(f.path)
+        # Whatever hub listed them: a tree that cannot exist is refused before any of it shows.
+        conflict = tree_conflict(f.path for f in manifest.files)
+        if conflict is not None:
+            raise UnsafeFileError(manifest.ref, conflict[0], reason=conflict[1])
+        for f in manifest.files:
             if not self.layout.blob(f.sha256).exists():
                 raise IntegrityError(f"Blob {f.sha256[:12]}… of {f.path} is missing.")
         lock = self.layout.lock(f"manifest-{manifest.registry}-{manifest.revision}")
@@ -379,7 +384,8 @@ class Store:
 
     def _link(self, sha256: str, target: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+        # Not named after the target: a name of the longest length still gets a temporary one.
+        tmp = target.with_name(f".{uuid.uuid4().hex}.tmp")
         try:
             os.link(self.layout.blob(sha256), tmp)
         except OSError:
