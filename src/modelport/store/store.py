@@ -10,7 +10,7 @@ import shutil
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from filelock import FileLock
 from sqlalchemy import Engine, delete, func, insert, select, update
@@ -216,6 +216,20 @@ class StoreStats:
         return self.run_hits / total if total else None
 
 
+def _clear_way(folder: Path, relative: PurePosixPath) -> None:
+    """Remove what stands where a model file or its folders belong: a file or a link where
+    a folder goes (a link would lead the repair out of the store), a folder where the file
+    goes. The model folder is the store's: what stands there is damage."""
+    here = folder
+    for part in relative.parts[:-1]:
+        here = here / part
+        if here.is_symlink() or (here.exists() and not here.is_dir()):
+            here.unlink()
+    target = folder / relative
+    if target.is_dir() and not target.is_symlink():
+        shutil.rmtree(target)
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -407,7 +421,9 @@ class Store:
         """Bring an existing folder in line with a manifest, file by atomic file."""
         wanted = {safe_relative_path(f.path).as_posix() for f in manifest.files}
         for f in manifest.files:
-            target = folder / safe_relative_path(f.path)
+            place = safe_relative_path(f.path)
+            _clear_way(folder, place)
+            target = folder / place
             blob = self.layout.blob(f.sha256)
             if not target.exists() or not os.path.samefile(target, blob):
                 self._link(f.sha256, target)
