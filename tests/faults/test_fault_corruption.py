@@ -177,3 +177,29 @@ def test_random_damage_is_found_and_mended_with_the_selection_kept(
                 assert (old_folder / path).read_bytes() == content, (where, old_folder, path)
         earlier.append((folder, {path: data[path] for path in chosen}))
 
+
+@pytest.mark.parametrize("damage", ["alias wrong", "blob cut"])
+def test_damage_never_reaches_a_new_revision_that_shares_the_file(
+    hub: HubServer, rng: random.Random, damage: str
+) -> None:
+    data = _files(rng)
+    repo = hub.add_repo("acme/faulty", data)
+    model = api.pull("hf:acme/faulty")
+    chosen = {path: sha for path, sha, _ in model.files}
+    layout = api.get_store().layout
+    if damage == "alias wrong":  # config.json's git id now names the README's blob
+        shared = "config.json"
+        layout.alias("git-sha1", git_blob_id(data[shared])).write_text(chosen["README.md"])
+    else:  # the weights' blob lost its tail after the pull
+        shared = "model.safetensors"
+        os.truncate(_writable(layout.blob(chosen[shared])), 1000)
+    # The next commit changes another file; the damaged one is the same on the Hub.
+    repo.commit({**data, "tokenizer.json": b'{"version": "2.0"}'})
+    hub.reset_counts()
+    newer = api.pull("hf:acme/faulty")
+    assert newer.revision != model.revision
+    assert (Path(newer.path) / shared).read_bytes() == data[shared]
+    assert {path: sha for path, sha, _ in newer.files}[shared] == chosen[shared]
+    assert hub.file_gets[shared] == (1 if damage == "blob cut" else 0)  # found again locally
+    api.verify_store(repair=True)
+    assert api.verify_store().ok
