@@ -5,7 +5,7 @@ validation, and JSON output.
 Documents are real bundled entries with random parts replaced by any JSON value (deep
 nesting, numbers of thousands of digits, 1e400, NaN, strings, lists, objects), wrapped as
 a list or an object. (Fixed cases: tests/test_bad_input.py.)
-``MODELPORT_FAULT_EXAMPLES`` sets how many documents hypothesis tries (default 40; the
+``MODELPORT_FAULT_EXAMPLES`` sets how many documents hypothesis tries (default 200; the
 CLI half tries a quarter of them).
 """
 
@@ -37,7 +37,7 @@ from tests.test_cli import run
 
 pytestmark = pytest.mark.slow
 
-EXAMPLES = int(os.environ.get("MODELPORT_FAULT_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("MODELPORT_FAULT_EXAMPLES", "200"))
 MACHINE = SystemInfo(
     os="Linux",
     python="3.11",
