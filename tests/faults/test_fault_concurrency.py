@@ -28,6 +28,6 @@ def test_the_lock_holder_killed_mid_file_is_taken_over(
     done = concurrent_round(
         hub, _isolated_home, rng, processes=PROCESSES, kill_first=True, env=dict(os.environ)
     )
-    assert done.problems == [], f"seed {seed}: {done}"
+    assert done.problems == [], f"seed {seed}: " + "\n".join(done.problems)
     assert done.gets["model.safetensors"] == 2  # the killed start and the one continuation
     assert all(n == 1 for n in done.fresh_gets.values()), done.fresh_gets

@@ -32,6 +32,8 @@ def test_random_kills_then_resume(
         mode = "bytes" if i % 2 == 0 else "time"
         done = kill_round(hub, _isolated_home, rng, mode=mode, env=env)
         rounds.append(done)
-        assert done.survived, f"seed {seed}, kill {i + 1} ({mode}, {done.delay_s:.2f} s): {done}"
+        assert done.survived, f"seed {seed}, kill {i + 1} ({mode}, {done.delay_s:.2f} s): " + (
+            "\n".join(done.problems)
+        )
     # The campaign reached into the files: at least one kill left a partial file behind.
     assert any(kept > 0 for r in rounds for kept in r.kept.values()), (seed, rounds)
