@@ -62,8 +62,9 @@ def test_every_route_documents_the_errors_it_can_answer() -> None:
 
 def test_the_validate_body_schema_says_a_model_is_required() -> None:
     schema = create_app().openapi()["components"]["schemas"]["ValidateRequest"]
-    assert {"required": ["model"]} in schema["anyOf"]
-    assert {"required": ["model_id"]} in schema["anyOf"]
+    for field in ("model", "model_id"):
+        # Present and a string: {"model": null} does not name a model.
+        assert {"required": [field], "properties": {field: {"type": "string"}}} in schema["anyOf"]
 
 
 # Requests that match the schema but carry a value that cannot be used, and what they answer.
@@ -77,6 +78,8 @@ _SCHEMA_VALID_BUT_UNUSABLE = [
     ("POST", "/api/v1/registry/validate/inference", {"model": "minilm", "gpu_memory": "x"}),
     ("POST", "/api/v1/registry/validate/inference", {"model": "zzzz-not-a-model"}),
     ("POST", "/api/v1/registry/validate/training", {"model": "claude sonnet"}),
+    ("POST", "/api/v1/registry/validate/inference", {"model": "minilm", "model_id": "gpt-4o"}),
+    ("GET", "/api/v1/registry/models/bad%00name", None),
     ("GET", "/api/v1/registry/models/claude sonnet", None),
     ("GET", "/v1/models/nope/nope", None),
     ("POST", "/api/show", {"model": "zzzz-not-a-model"}),

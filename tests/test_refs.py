@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modelport.errors import InvalidReferenceError
+from modelport.errors import InvalidReferenceError, ModelportError
+from modelport.hubs.base import get_hub
 from modelport.refs import Ref, parse_ref
+from modelport.store.layout import StoreLayout
 
 
 @pytest.mark.parametrize(
@@ -78,6 +83,8 @@ def test_urls_are_mapped(url: str, expected: Ref) -> None:
         ("torch:resnet18", "not a PyTorch Hub reference"),
         ("model\x00name", "control characters"),
         ("https://example.com/model", "not model references"),
+        ("https://[huggingface.co/org/model", "not a valid web address"),
+        ("http://huggingface.co]/org/model", "not a valid web address"),
         ("x" * 600, "over 512"),
         ("name;rm -rf", "may hold only"),
     ],
@@ -125,3 +132,36 @@ def test_any_string_parses_or_raises_invalid_reference(text: str) -> None:
         assert e.message.startswith("Invalid model reference")
     else:
         assert parse_ref(str(ref)) == ref
+
+
+# Reference-shaped text: registry prefixes, separators, web addresses, odd characters.
+_FRAGMENTS = st.sampled_from(
+    [
+        *("hf:", "onnx:", "torch:", "tfhub:", "openai:", "ft:", "@", "/", ":", "::", "@@"),
+        *("https://", "http://", "huggingface.co/", "tfhub.dev/", "kaggle.com/models/"),
+        *("github.com/", "blob/", "tree/", "resolve/", "?x=1", "#f", "%2F", "%", "~", "\\"),
+        *("..", ".", "//", " ", "\t", "-", "_", "+", "a", "Z", "9", "main", "v1.0", ".lock"),
+        *("é", "\u202e", "0" * 40, "a" * 300),
+    ]
+) | st.text(max_size=6)
+
+
+@settings(max_examples=int(os.environ.get("MODELPORT_FAULT_EXAMPLES", "400")))
+@given(st.lists(_FRAGMENTS, max_size=12).map("".join) | st.text(min_size=500, max_size=700))
+def test_reference_shaped_text_parses_or_is_one_sentence(text: str) -> None:
+    try:
+        ref = parse_ref(text)
+    except InvalidReferenceError as e:
+        assert "\n" not in e.one_line()
+        return
+    assert parse_ref(str(ref)) == ref
+    if ref.hub is not None:
+        # What the store would keep for it is a path inside the store, or a refusal.
+        hub = get_hub(ref.hub)
+        try:
+            kept = hub.store_ref(Ref(ref.name, ref.hub, ref.revision))
+        except ModelportError:
+            return
+        revision = kept.revision or hub.default_revision or "main"
+        folder = StoreLayout(Path("/store")).model_dir(ref.hub, kept.name, revision)
+        assert folder.is_relative_to("/store/models")

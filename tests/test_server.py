@@ -220,7 +220,9 @@ async def test_validate_accepts_model_id(client: httpx.AsyncClient) -> None:
     r = await client.post("/api/v1/registry/validate/inference", json={"gpu_memory": "80GB"})
     assert r.status_code == 422
     assert_error_shape(r.json())
+    # The schema accepts both fields; two different models is a value that cannot be used.
     r = await client.post(
         "/api/v1/registry/validate/inference", json={"model": "minilm", "model_id": "gpt-4o"}
     )
-    assert r.status_code == 422
+    assert r.status_code == 400
+    assert "different models" in r.json()["error"]["message"]

@@ -6,11 +6,17 @@ The public API is imported lazily so that ``modelport --help`` starts fast.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import types
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# ONNX Runtime writes a device id and a telemetry database under ~/.cache/Microsoft (or
+# $XDG_CACHE_HOME/Microsoft) as it loads, outside MODELPORT_HOME, unless this is set before
+# it loads. Set here, before any modelport module can import it; a user's own value wins.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 _LAZY: dict[str, str] = {
     "AmbiguousModelError": "modelport.errors",

@@ -449,16 +449,19 @@ class OfflineError(ModelportError):
 
 
 class UnsafeFileError(ModelportError):
-    """A hub listed a file name that is absolute or would escape the model folder."""
+    """A hub listed a file name that is absolute, would escape the model folder, or that
+    no folder can hold beside the others (listed twice, below a file, too long)."""
 
     code = "unsafe_file_name"
     http_status = 502
 
-    def __init__(self, ref: str, name: str) -> None:
+    def __init__(self, ref: str, name: str, *, reason: str | None = None) -> None:
         self.ref = ref
         self.name = name
+        self.reason = reason
+        why = f" ({reason})" if reason else ""
         super().__init__(
-            f"Refusing to pull {ref}: the hub lists an unsafe file name {name!r}.",
+            f"Refusing to pull {ref}: the hub lists an unsafe file name {name!r}{why}.",
             hint="Nothing was written. Report the repository to its hub.",
         )
 

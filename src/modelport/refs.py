@@ -84,7 +84,14 @@ def _check_name(text: str, registry: str | None, name: str, revision: str | None
 
 
 def _from_url(text: str) -> Ref:
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError as e:  # an unbalanced '[' or ']' around the host
+        raise InvalidReferenceError(
+            text,
+            f"it is not a valid web address ({e})",
+            hint="Give the model's page address, e.g. https://huggingface.co/org/model.",
+        ) from None
     host = (parts.hostname or "").lower()
     path = unquote(parts.path).strip("/")
     for name in hub_names():

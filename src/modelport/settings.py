@@ -306,6 +306,12 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
         "modelport sets it to 2 (unless set) before converting, to keep TensorFlow's C++ log "
         "quiet.",
     ),
+    EnvVar(
+        "ORT_DISABLE_TELEMETRY",
+        "onnxruntime",
+        "modelport sets it to 1 (unless set) before ONNX Runtime loads, so that ONNX Runtime "
+        "writes no device id under `~/.cache/Microsoft` and starts no telemetry; 0 allows them.",
+    ),
 )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -37,10 +38,19 @@ class CatalogFile:
     entries: tuple[ModelEntry, ...]
 
 
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _key(name: str) -> str:
+    """A key as a JSON path step: ``.name``, or ``["…"]`` quoted when it is not a plain
+    word (a key from the file may hold a newline, which must not break the one-line error)."""
+    return f".{name}" if _PLAIN_KEY.fullmatch(name) else f"[{json.dumps(name)}]"
+
+
 def _path(prefix: str, loc: Sequence[int | str]) -> str:
     text = prefix
     for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+        text += f"[{part}]" if isinstance(part, int) else _key(part)
     return text
 
 
@@ -50,7 +60,7 @@ def validate_catalog(data: Any) -> tuple[list[ModelEntry], list[tuple[str, str]]
     if isinstance(data, dict):
         unknown = sorted(set(data) - {"schema_version", "provider", "source", "as_of", "entries"})
         for key in unknown:
-            problems.append((f"$.{key}", "unknown top-level key"))
+            problems.append((_path("$", [key]), "unknown top-level key"))
         version = data.get("schema_version", SCHEMA_VERSION)
         if version != SCHEMA_VERSION:
             problems.append(

@@ -19,7 +19,7 @@ from posixpath import basename, dirname
 
 from modelport.errors import PickleRefusedError, UnsafeFileError
 from modelport.hubs.base import HubFile
-from modelport.store.layout import safe_relative_path
+from modelport.store.layout import safe_relative_path, tree_conflict
 
 __all__ = ["FileChoice", "choose_files", "is_pickle", "weight_format"]
 
@@ -107,8 +107,11 @@ def choose_files(
     for f in files:
         try:
             safe_relative_path(f.path)
-        except ValueError:
-            raise UnsafeFileError(ref, f.path) from None
+        except ValueError as e:
+            raise UnsafeFileError(ref, f.path, reason=str(e)) from None
+    conflict = tree_conflict(f.path for f in files)
+    if conflict is not None:
+        raise UnsafeFileError(ref, conflict[0], reason=conflict[1])
 
     by_folder: dict[str, set[str]] = {}
     for f in files:

@@ -71,7 +71,9 @@ def list_models(
 
 
 @router.get(
-    "/registry/models/{model_id:path}", tags=["registry"], responses=error_responses(404, 409, 422)
+    "/registry/models/{model_id:path}",
+    tags=["registry"],
+    responses=error_responses(400, 404, 409, 422),  # 400: not a model name at all
 )
 def get_model(model_id: str) -> dict[str, Any]:
     """One model by id (ids contain '/'), alias or fuzzy name."""
@@ -117,11 +119,16 @@ def tasks() -> dict[str, Any]:
 class ValidateRequest(BaseModel):
     """What to validate and for which machine."""
 
-    # The schema says what _one_model checks: model or model_id is required.
+    # The schema says what _one_model checks: model or model_id is required, as a string.
     model_config = ConfigDict(
         extra="forbid",
         protected_namespaces=(),
-        json_schema_extra={"anyOf": [{"required": ["model"]}, {"required": ["model_id"]}]},
+        json_schema_extra={
+            "anyOf": [
+                {"required": [field], "properties": {field: {"type": "string"}}}
+                for field in ("model", "model_id")
+            ]
+        },
     )
 
     model: str | None = Field(default=None, min_length=1, description="Model id, alias or name.")
@@ -140,8 +147,6 @@ class ValidateRequest(BaseModel):
     def _one_model(self) -> ValidateRequest:
         if self.model is None and self.model_id is None:
             raise ValueError("give the model to validate as model (or model_id)")
-        if self.model is not None and self.model_id is not None and self.model != self.model_id:
-            raise ValueError("model and model_id name different models: give one")
         return self
 
     @property
@@ -158,7 +163,13 @@ class ValidateRequest(BaseModel):
 def validate(purpose: Literal["training", "inference"], body: ValidateRequest) -> dict[str, Any]:
     """Whether a model can be trained or served on this machine, why, and what would help."""
     from modelport.api import validate_model
+    from modelport.errors import InvalidValueError
 
+    if body.model is not None and body.model_id is not None and body.model != body.model_id:
+        # The schema allows both; naming two different models is a value that cannot be used.
+        raise InvalidValueError(
+            "model and model_id name different models.", hint="Give one of them."
+        )
     result = validate_model(
         body.name,
         purpose=purpose,

@@ -134,18 +134,32 @@ def link_into_place(layout: StoreLayout, sha256: str, kind: str, digest: str) ->
         tmp.unlink(missing_ok=True)
 
 
-def existing_blob(layout: StoreLayout, kind: str, digest: str) -> str | None:
-    """The sha256 of a blob already in the store under this digest, or None."""
+def existing_blob(
+    layout: StoreLayout, kind: str, digest: str, size: int | None = None
+) -> str | None:
+    """The sha256 of a blob already in the store under this digest, or None.
+
+    A blob is reused in a new model only if it still has the listed size, and a git alias
+    only if the blob it names has that git id (git files are small): damage in the store
+    must not reach a model that was never pulled with it.
+    """
     if kind == "sha256":
-        return digest if layout.blob(digest).exists() else None
+        sha256 = digest
+    else:
+        try:
+            sha256 = layout.alias(kind, digest).read_text().strip()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
     try:
-        sha256 = layout.alias(kind, digest).read_text().strip()
-    except (FileNotFoundError, NotADirectoryError):
+        blob = layout.blob(sha256)
+        actual = blob.stat().st_size
+    except (ValueError, FileNotFoundError):  # a damaged alias file; no such blob
         return None
-    try:
-        return sha256 if layout.blob(sha256).exists() else None
-    except ValueError:  # a damaged alias file
+    if size is not None and actual != size:
         return None
+    if kind == "git-sha1" and git_blob_id(blob, actual) != digest:
+        return None
+    return sha256
 
 
 def git_blob_id(path: Path, size: int) -> str:
@@ -214,13 +228,13 @@ def download_blob(
 
     assert isinstance(client, httpx.Client)
     kind, digest = request.digest_kind, request.digest
-    found = existing_blob(layout, kind, digest)
+    found = existing_blob(layout, kind, digest, request.size)
     if found is not None:
         return found, 0
     lock_path = layout.lock(f"blob-{kind}-{digest}")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(lock_path)):
-        found = existing_blob(layout, kind, digest) or recover_alias(
+        found = existing_blob(layout, kind, digest, request.size) or recover_alias(
             layout, kind, digest, request.size
         )
         if found is not None:

@@ -17,10 +17,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-__all__ = ["StoreLayout", "safe_relative_path", "tree_digest"]
+__all__ = ["StoreLayout", "safe_relative_path", "tree_conflict", "tree_digest"]
 
 _DIGEST_RE = {"sha256": re.compile(r"[0-9a-f]{64}"), "git-sha1": re.compile(r"[0-9a-f]{40}")}
 _SEGMENT_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:+=-]*")
+# The longest file name ext4, XFS, APFS and NTFS hold, in bytes of UTF-8.
+MAX_NAME_BYTES = 255
 
 
 def tree_digest(files: Iterable[tuple[str, str]]) -> str:
@@ -39,7 +41,8 @@ def safe_relative_path(name: str) -> PurePosixPath:
     """A hub file name as a relative path that stays inside the model folder.
 
     Refuses absolute paths, drive letters, backslashes, ``..`` and ``.`` segments,
-    empty segments and control characters; raises ``ValueError`` with the reason.
+    empty segments, control characters and segments no file system can hold (over 255
+    bytes); raises ``ValueError`` with the reason.
     """
     if not name or len(name) > 1024:
         raise ValueError("empty or overlong name")
@@ -52,7 +55,27 @@ def safe_relative_path(name: str) -> PurePosixPath:
     parts = name.split("/")
     if any(part in ("", ".", "..") for part in parts):
         raise ValueError("empty, '.' or '..' segment")
+    if any(len(part.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES for part in parts):
+        raise ValueError(f"a name longer than {MAX_NAME_BYTES} bytes")
     return PurePosixPath(*parts)
+
+
+def tree_conflict(names: Iterable[str]) -> tuple[str, str] | None:
+    """The first of a listing's (safe) names that no folder can hold beside the others, and
+    why: a name listed twice, or one below a name that is a file. None when all fit."""
+    listed: set[str] = set()
+    ordered = list(names)
+    for name in ordered:
+        if name in listed:
+            return name, "listed twice"
+        listed.add(name)
+    for name in ordered:
+        parts = name.split("/")
+        for end in range(1, len(parts)):
+            folder = "/".join(parts[:end])
+            if folder in listed:
+                return name, f"{folder!r} is a file, not a folder"
+    return None
 
 
 @dataclass(frozen=True)

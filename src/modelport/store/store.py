@@ -10,16 +10,16 @@ import shutil
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from filelock import FileLock
 from sqlalchemy import Engine, delete, func, insert, select, update
 
 from modelport.db import store_counters, store_files, store_models, store_refs
-from modelport.errors import IntegrityError, NotInStoreError
+from modelport.errors import IntegrityError, NotInStoreError, UnsafeFileError
 from modelport.store.artifacts import Artifact, find_artifacts, remove_artifact
 from modelport.store.integrity import VerifyReport, sha256_of
-from modelport.store.layout import StoreLayout, safe_relative_path, tree_digest
+from modelport.store.layout import StoreLayout, safe_relative_path, tree_conflict, tree_digest
 
 __all__ = [
     "Manifest",
@@ -194,6 +194,20 @@ class StoreStats:
         return self.run_hits / total if total else None
 
 
+def _clear_way(folder: Path, relative: PurePosixPath) -> None:
+    """Remove what stands where a model file or its folders belong: a file or a link where
+    a folder goes (a link would lead the repair out of the store), a folder where the file
+    goes. The model folder is the store's: what stands there is damage."""
+    here = folder
+    for part in relative.parts[:-1]:
+        here = here / part
+        if here.is_symlink() or (here.exists() and not here.is_dir()):
+            here.unlink()
+    target = folder / relative
+    if target.is_dir() and not target.is_symlink():
+        shutil.rmtree(target)
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -308,6 +322,11 @@ class Store:
         """Make a verified revision visible: its folder, then its manifest, then the index."""
         for f in manifest.files:
             safe_relative_path(f.path)
+        # Whatever hub listed them: a tree that cannot exist is refused before any of it shows.
+        conflict = tree_conflict(f.path for f in manifest.files)
+        if conflict is not None:
+            raise UnsafeFileError(manifest.ref, conflict[0], reason=conflict[1])
+        for f in manifest.files:
             if not self.layout.blob(f.sha256).exists():
                 raise IntegrityError(f"Blob {f.sha256[:12]}… of {f.path} is missing.")
         lock = self.layout.lock(f"manifest-{manifest.registry}-{manifest.revision}")
@@ -357,7 +376,8 @@ class Store:
 
     def _link(self, sha256: str, target: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+        # Not named after the target: a name of the longest length still gets a temporary one.
+        tmp = target.with_name(f".{uuid.uuid4().hex}.tmp")
         try:
             os.link(self.layout.blob(sha256), tmp)
         except OSError:
@@ -379,7 +399,9 @@ class Store:
         """Bring an existing folder in line with a manifest, file by atomic file."""
         wanted = {safe_relative_path(f.path).as_posix() for f in manifest.files}
         for f in manifest.files:
-            target = folder / safe_relative_path(f.path)
+            place = safe_relative_path(f.path)
+            _clear_way(folder, place)
+            target = folder / place
             blob = self.layout.blob(f.sha256)
             if not target.exists() or not os.path.samefile(target, blob):
                 self._link(f.sha256, target)
