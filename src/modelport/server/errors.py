@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from modelport.errors import AmbiguousModelError, ModelNotFoundError, ModelportError
 
 __all__ = [
+    "LOADING",
     "DetailErrorResponse",
     "ErrorResponse",
     "OllamaErrorResponse",
@@ -100,13 +101,19 @@ def error_model_of(path: str) -> type[BaseModel]:
 _MEANINGS = {
     400: "The request matched the schema but a value cannot be used (unknown task, size…).",
     401: "The server requires an API key and the request lacks it or carries another.",
+    403: "The model's hub refuses access (gated, private) or its code is not trusted.",
     404: "No model matches the name or id.",
     409: "Several models match the name equally well; the error lists them.",
     413: "The request body is larger than MODELPORT_MAX_REQUEST_BYTES.",
-    422: "The request does not match the schema.",
-    429: "The model's queue is full; Retry-After says when to try again.",
-    503: "The database is locked by another program; try again.",
+    422: "The request does not match the schema, or the model cannot be converted or run here.",
+    429: "The model's queue is full (or its hub rate-limits); Retry-After says when to retry.",
+    502: "The model's hub answered with an error or something unusable (a wrong digest…).",
+    503: "The hub cannot be reached (or offline mode), or the database is locked; try again.",
 }
+
+#: What a route that names a model to load can answer: the model's name may be invalid,
+#: unknown or ambiguous, loading it may pull (hub errors), convert (422) or wait (429).
+LOADING = (400, 401, 403, 404, 409, 413, 422, 429, 502, 503)
 
 
 #: What a status means on Ollama's /api, where a malformed request is a 400 as in Ollama.

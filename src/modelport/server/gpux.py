@@ -29,7 +29,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from modelport.errors import InvalidValueError
-from modelport.server.errors import DetailErrorResponse, error_responses
+from modelport.server.errors import LOADING, DetailErrorResponse, error_responses
 from modelport.server.state import pool_of, record_model
 from modelport.server.tensors import (
     TEXT_TASKS,
@@ -88,7 +88,7 @@ def health(request: Request) -> dict[str, Any]:
     return {"status": "healthy", "model": loaded.model.spec.name if loaded else served[0]}
 
 
-@router.get("/info", responses=error_responses(400, 401, 404, 422, model=DetailErrorResponse))
+@router.get("/info", responses=error_responses(*LOADING, model=DetailErrorResponse))
 async def info(request: Request, model: _ModelQuery = None) -> dict[str, Any]:
     """GPUX's model information: name, version, file, size, inputs, outputs, metadata."""
     name = _model_name(request, model)
@@ -155,9 +155,7 @@ def _required(declared: dict[str, TensorSpec], tensor: TensorInfo) -> bool:
     return True if spec is None else spec.required
 
 
-@router.post(
-    "/predict", responses=error_responses(400, 401, 404, 413, 422, 429, model=DetailErrorResponse)
-)
+@router.post("/predict", responses=error_responses(*LOADING, model=DetailErrorResponse))
 async def predict(request: Request, model: _ModelQuery = None) -> Response:
     """Run the model on ``{input name: nested list}``; answers ``{output name: nested list}``."""
     name = _model_name(request, model)

@@ -33,7 +33,7 @@ from modelport.errors import (
     RequestTooLargeError,
     UnsupportedParameterError,
 )
-from modelport.server.errors import PlainErrorResponse, error_responses
+from modelport.server.errors import LOADING, PlainErrorResponse, error_responses
 from modelport.server.state import pool_of, record_model
 from modelport.server.tensors import (
     Signature,
@@ -70,8 +70,8 @@ _V2 = {
 }
 _NUMPY = {v2: name for name, v2 in _V2.items()}
 
-_ERRORS = error_responses(400, 401, 404, 413, 422, 429, model=PlainErrorResponse)
-_MODEL_ERRORS = error_responses(401, 404, 422, model=PlainErrorResponse)
+_ERRORS = error_responses(*LOADING, model=PlainErrorResponse)
+_MODEL_ERRORS = error_responses(*LOADING, model=PlainErrorResponse)
 _READY_ERRORS = error_responses(400, 401, 404, 422, model=PlainErrorResponse)
 
 

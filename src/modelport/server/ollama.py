@@ -31,7 +31,7 @@ from modelport.errors import (
     ModelportError,
 )
 from modelport.server.embeddings import embed, encoder_of
-from modelport.server.errors import error_responses
+from modelport.server.errors import LOADING, error_responses
 from modelport.server.generation import (
     Delta,
     GenerationParams,
@@ -70,9 +70,9 @@ log = logging.getLogger("modelport.serve")
 
 router = APIRouter(prefix="/api", tags=["ollama"])
 
-_ERRORS = error_responses(400, 401, 404, 413, 422, 429, shape="ollama")
+_ERRORS = error_responses(*LOADING, shape="ollama")
 #: Routes that may pull from a hub (a model loads on first use) answer its errors too.
-_PULLING = error_responses(400, 401, 404, 413, 422, 429, 502, 503, shape="ollama")
+_PULLING = error_responses(*LOADING, shape="ollama")
 _LISTING = error_responses(401, shape="ollama")
 _NDJSON = "application/x-ndjson"
 

@@ -27,7 +27,7 @@ from modelport.errors import (
     UnsupportedParameterError,
 )
 from modelport.server.embeddings import embed
-from modelport.server.errors import error_responses
+from modelport.server.errors import LOADING, error_responses
 from modelport.server.generation import (
     Delta,
     GenerationParams,
@@ -45,7 +45,7 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
-_ERRORS = error_responses(400, 401, 404, 413, 429)
+_ERRORS = error_responses(*LOADING)
 
 
 # -- models --------------------------------------------------------------------------------

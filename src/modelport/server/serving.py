@@ -22,14 +22,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from modelport.errors import InvalidValueError
 from modelport.jsonable import to_jsonable
 from modelport.server.embeddings import counted
-from modelport.server.errors import error_responses
+from modelport.server.errors import LOADING, error_responses
 from modelport.server.state import pool_of, record_model
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["serving"])
 
-_ERRORS = error_responses(400, 401, 404, 413, 429)
+_ERRORS = error_responses(*LOADING)
 
 
 @router.get("/api/v1/ps", responses=error_responses(401))
