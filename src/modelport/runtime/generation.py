@@ -365,21 +365,22 @@ class TextGenerator:
         value = self._ort_value.ortvalue_from_numpy
         run = self.session.run_with_ort_values
         past = {name: value(array) for name, array in self._empty_past.items()}
-        positions = "position_ids" in self.input_names
+        total = len(ids) + max_new_tokens
+        # Made once: each step feeds a prefix of them (a view, not a new array).
+        mask = np.ones((1, total), dtype=np.int64)
+        positions = (
+            np.arange(total, dtype=np.int64)[None] if "position_ids" in self.input_names else None
+        )
         step = np.array([ids], dtype=np.int64)
         seen = 0
         for _ in range(max_new_tokens):
-            length = step.shape[1]
-            feed = {
-                "input_ids": value(step),
-                "attention_mask": value(np.ones((1, seen + length), dtype=np.int64)),
-                **past,
-            }
-            if positions:
-                feed["position_ids"] = value(np.arange(seen, seen + length, dtype=np.int64)[None])
+            end = seen + step.shape[1]
+            feed = {"input_ids": value(step), "attention_mask": value(mask[:, :end]), **past}
+            if positions is not None:
+                feed["position_ids"] = value(positions[:, seen:end])
             outputs = run(self.output_names, feed)
             logits = outputs[self._logits].numpy()[0, -1]
-            seen += length
+            seen = end
             # The present OrtValues become the next past as they are: no copy of the cache.
             past = {n: outputs[i] for n, i in zip(self.past_inputs, self._present, strict=True)}
             token = pick(logits)
