@@ -14,6 +14,7 @@ pytest.importorskip("optimum.exporters.onnx")
 
 import modelport.api as api
 from modelport.errors import InvalidValueError
+from modelport.runtime import generation
 from modelport.runtime.generation import GenerationDelta
 from modelport.runtime.pipelines import TextGeneration
 from tests import tiny_models
@@ -92,12 +93,20 @@ def test_rendered_prompt_equals_apply_chat_template(
         assert chat.count_tokens(ours, add_special_tokens=False) == len(ids)
 
 
+@pytest.mark.parametrize("chunk", [generation.PREFILL_CHUNK, 16])
 @pytest.mark.parametrize("index", range(len(CONVERSATIONS)))
 def test_greedy_stream_equals_transformers_generate(
-    chat_models: dict[str, Path], chat: TextGeneration, index: int
+    chat_models: dict[str, Path],
+    chat: TextGeneration,
+    index: int,
+    chunk: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import torch
     from transformers import AutoModelForCausalLM
+
+    # With chunks of 16, each prompt (34 to 180 tokens) goes in by several prefill passes.
+    monkeypatch.setattr(generation, "PREFILL_CHUNK", chunk)
 
     tokenizer = _tokenizer(chat_models["chat"])
     reference = AutoModelForCausalLM.from_pretrained(str(chat_models["chat"])).eval()
