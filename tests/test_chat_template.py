@@ -194,3 +194,23 @@ def test_a_broken_template_is_a_config_error(tmp_path: Path) -> None:
     tiny_models.chat_tokenizer(tmp_path, template="{% for m in messages %}{{ m.content }")
     with pytest.raises(ConfigError, match="not valid jinja"):
         ChatTemplate.from_folder(tmp_path).render([{"role": "user", "content": "hi"}])
+
+
+def test_conversion_carries_every_template_and_the_generation_config(tmp_path: Path) -> None:
+    from modelport.convert.export import _ensure_tokenizer
+
+    source, out = tmp_path / "source", tmp_path / "out"
+    tokenizer: Any = tiny_models.chat_tokenizer(source)
+    tokenizer.chat_template = {"default": tiny_models.CHATML_TEMPLATE, "tool_use": "{{ tools }}"}
+    tokenizer.save_pretrained(str(source))
+    (source / "generation_config.json").write_text(json.dumps({"eos_token_id": [2, 0]}))
+    out.mkdir()
+    _ensure_tokenizer(source, out, "text-generation")
+    assert (out / "chat_template.jinja").exists()
+    assert (out / "additional_chat_templates" / "tool_use.jinja").exists()
+    assert json.loads((out / "generation_config.json").read_text()) == {"eos_token_id": [2, 0]}
+    converted, original = ChatTemplate.from_folder(out), ChatTemplate.from_folder(source)
+    for tools in (None, [WEATHER_TOOL]):
+        assert converted.render(CONVERSATIONS[1], tools=tools) == original.render(
+            CONVERSATIONS[1], tools=tools
+        )
