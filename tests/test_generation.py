@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -279,3 +280,29 @@ def test_bad_values_are_refused(
 def test_token_ids_are_a_prompt_too(script: TextGeneration) -> None:
     ids = _tokenizer(script.folder)(SCRIPT_PROMPT)["input_ids"]
     assert script.complete(ids, max_new_tokens=40, temperature=0).text == SCRIPT
+
+
+def test_a_graph_without_a_cache_generates_the_same(
+    chat_models: dict[str, Path], chat: TextGeneration, tmp_path: Path
+) -> None:
+    import onnxruntime
+    from optimum.exporters.onnx import main_export
+
+    from modelport.runtime.generation import TextGenerator
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's, as conversion keeps them quiet
+        main_export(
+            str(chat_models["chat"]),
+            output=str(tmp_path),
+            task="text-generation",  # no past_key_values in or present out
+            device="cpu",
+            do_validation=False,
+            library_name="transformers",
+        )
+    session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"))
+    plain = TextGenerator(session, tmp_path)
+    assert not plain.past_inputs
+    prompt = chat.render_chat(CONVERSATIONS[1])
+    options: dict[str, Any] = {"max_new_tokens": 12, "temperature": 0, "add_special_tokens": False}
+    assert plain.complete(prompt, **options) == chat.complete(prompt, **options)

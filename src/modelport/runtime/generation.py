@@ -398,6 +398,15 @@ class TextGenerator:
             past = {n: outputs[i] for n, i in zip(self.past_inputs, self._present, strict=True)}
             return outputs[self._logits]
 
+        if not self.past_inputs:
+            # A graph without a cache (exported without past): the whole text every step.
+            history = list(ids)
+            for _ in range(max_new_tokens):
+                seen = 0
+                token = pick(forward(history).numpy()[0, -1])
+                yield token
+                history.append(token)
+            return
         start = max(0, (len(ids) - 1) // PREFILL_CHUNK * PREFILL_CHUNK)
         for chunk in range(0, start, PREFILL_CHUNK):
             forward(ids[chunk : chunk + PREFILL_CHUNK])
