@@ -1,26 +1,30 @@
 """Generation benchmark: modelport's KV-cache loop against transformers' generate(), and
 onnxruntime-genai when it is importable.
 
-    python benchmarks/generation.py [--sizes tiny,small] [--prompt-tokens 64]
-                                    [--new-tokens 128] [--runs 3] [--int4]
+    python benchmarks/generation.py [--sizes tiny,small,medium,PATH] [--prompt-tokens 64]
+                                    [--new-tokens 128] [--runs 5] [--threads N] [--int4]
 
 Models (random weights, built here with a small byte-level BPE): ``tiny`` is the tests'
 Llama (hidden 32, 2 layers, head_dim 8, 128 positions); ``small`` a Llama of hidden 256,
-4 layers, 4 heads (2 KV heads, head_dim 64); ``medium`` hidden 512, 8 layers. Each engine
-gets the same prompt ids and decodes greedily; the table gives time to first token (TTFT:
-prompt ids in, first new token out, median of ``--runs``), decode speed (tokens/s after
-the first) and whether the tokens equal transformers'. modelport runs through
-``TextGeneration.stream`` (detokenization and stop-string handling included); its token
-times come from the ``cancelled`` hook, which is asked before each token.
+4 layers, 4 heads (2 KV heads, head_dim 64); ``medium`` hidden 512, 8 layers; a folder
+path is a real model (a chat model is asked a question through its chat template; the
+random ones get random prompt ids). Every engine gets the same prompt ids and decodes
+greedily, in interleaved rounds; the table gives time to first token (TTFT: prompt ids
+in, first new token out) and decode speed (tokens/s after the first), medians of
+``--runs``, and whether the tokens equal transformers'. modelport runs through
+``TextGeneration.stream`` (detokenization and stop strings included); its token times come
+from the ``cancelled`` hook, which is asked before each token.
 
-onnxruntime-genai needs its own export: ``python -m onnxruntime_genai.models.builder``
+onnxruntime-genai needs its own export, ``python -m onnxruntime_genai.models.builder``
 (fp32, and int4 with ``--int4``; its GroupQueryAttention wants head_dim a multiple of 16
-on the CPU). Install it beside onnxruntime in a throwaway venv to try it:
+on the CPU). Its 0.16+ builder imports classes of transformers newer than the convert
+extra allows (< 4.58); 0.15.2's works. To try it without touching this venv:
 
-    python -m venv /tmp/genai && echo $(python -c 'import site;print(site.getsitepackages()[0])') \\
+    python -m venv /tmp/genai
+    python -c 'import site; print(site.getsitepackages()[0])' \\
         > /tmp/genai/lib/python3.11/site-packages/shared.pth
     /tmp/genai/bin/pip install --no-deps onnxruntime-genai==0.15.2 onnx-ir
-    PYTHONPATH=src:. /tmp/genai/bin/python benchmarks/generation.py
+    /tmp/genai/bin/python benchmarks/generation.py --int4
 """
 
 from __future__ import annotations
@@ -48,6 +52,13 @@ SIZES: dict[str, dict[str, int] | None] = {
     "small": {"hidden_size": 256, "intermediate_size": 688, "num_hidden_layers": 4},
     "medium": {"hidden_size": 512, "intermediate_size": 1376, "num_hidden_layers": 8},
 }
+
+
+#: The question a real chat model (``--sizes PATH``) is asked.
+QUESTION = (
+    "Explain in a few paragraphs how a transformer language model generates text one token "
+    "at a time, and why a key-value cache makes that faster."
+)
 
 
 def build(folder: Path, size: str) -> Path:
@@ -237,12 +248,18 @@ def bench(size: str, root: Path, args: argparse.Namespace, og: Any) -> None:
     import modelport.api as api
     from modelport.runtime.model import Model
 
-    folder = build(root / size, size)
+    folder = Path(size) if size not in SIZES else build(root / size, size)
     pipeline = Model.load(api.convert(str(folder)).path, threads=args.threads).pipeline
     reference = AutoModelForCausalLM.from_pretrained(str(folder)).eval()
     new = min(args.new_tokens, reference.config.max_position_embeddings - args.prompt_tokens)
     vocab = reference.config.vocab_size
     prompt = np.random.default_rng(0).integers(1, vocab, args.prompt_tokens).tolist()
+    if pipeline.chat_template.available:  # a real chat model: a real question
+        prompt = pipeline.generator.encode(
+            pipeline.render_chat([{"role": "user", "content": QUESTION}]),
+            add_special_tokens=False,
+        )
+    size = folder.name
     engines: list[tuple[str, Engine]] = [
         ("transformers generate()", functools.partial(run_transformers, reference, prompt, new)),
         ("modelport stream (ORT)", functools.partial(run_modelport, pipeline, prompt, new)),
@@ -281,7 +298,9 @@ def bench(size: str, root: Path, args: argparse.Namespace, og: Any) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="tiny,small")
+    parser.add_argument(
+        "--sizes", default="tiny,small", help="tiny, small, medium, or a model folder's path"
+    )
     parser.add_argument("--prompt-tokens", type=int, default=64)
     parser.add_argument("--new-tokens", type=int, default=128)
     parser.add_argument("--runs", type=int, default=5)
@@ -299,6 +318,7 @@ def main() -> None:
     except ImportError:
         og = None
     print(
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; "
         f"torch {torch.__version__} ({torch.get_num_threads()} threads), onnxruntime "
         f"{onnxruntime.__version__} ({args.threads or 'default'} threads), onnxruntime-genai "
         f"{getattr(og, '__version__', 'not installed')}; prompt {args.prompt_tokens} tokens, "
