@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -253,4 +254,182 @@ def build_cross_encoder(folder: Path) -> Path:
     tokenizer = bert_tokenizer(folder)
     config = _bert_config(len(tokenizer), num_labels=1)  # type: ignore[arg-type]
     transformers.BertForSequenceClassification(config).save_pretrained(str(folder))
+    return folder
+
+
+#: A ChatML template with tool use, as Qwen2.5's (system default, tool calls, tool
+#: responses, the generation prompt), plus a raise_exception for an empty conversation.
+CHATML_TEMPLATE = """{%- if not messages %}
+    {{- raise_exception('A conversation needs at least one message.') }}
+{%- endif %}
+{%- if tools %}
+    {{- '<|im_start|>system\\n' }}
+    {%- if messages[0]['role'] == 'system' %}
+        {{- messages[0]['content'] }}
+    {%- else %}
+        {{- 'You are a helpful assistant.' }}
+    {%- endif %}
+    {{- "\\n\\n# Tools\\n\\n<tools>" }}
+    {%- for tool in tools %}
+        {{- "\\n" }}
+        {{- tool | tojson }}
+    {%- endfor %}
+    {{- "\\n</tools><|im_end|>\\n" }}
+{%- else %}
+    {%- if messages[0]['role'] == 'system' %}
+        {{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}
+    {%- else %}
+        {{- '<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' }}
+    {%- endif %}
+{%- endif %}
+{%- for message in messages %}
+    {%- if (message.role == "user") or (message.role == "system" and not loop.first) or (message.role == "assistant" and not message.tool_calls) %}
+        {{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>' + '\\n' }}
+    {%- elif message.role == "assistant" %}
+        {{- '<|im_start|>' + message.role }}
+        {%- if message.content %}
+            {{- '\\n' + message.content }}
+        {%- endif %}
+        {%- for tool_call in message.tool_calls %}
+            {%- if tool_call.function is defined %}
+                {%- set tool_call = tool_call.function %}
+            {%- endif %}
+            {{- '\\n<tool_call>\\n{"name": "' }}
+            {{- tool_call.name }}
+            {{- '", "arguments": ' }}
+            {{- tool_call.arguments | tojson }}
+            {{- '}\\n</tool_call>' }}
+        {%- endfor %}
+        {{- '<|im_end|>\\n' }}
+    {%- elif message.role == "tool" %}
+        {%- if (loop.index0 == 0) or (messages[loop.index0 - 1].role != "tool") %}
+            {{- '<|im_start|>user' }}
+        {%- endif %}
+        {{- '\\n<tool_response>\\n' }}
+        {{- message.content }}
+        {{- '\\n</tool_response>' }}
+        {%- if loop.last or (messages[loop.index0 + 1].role != "tool") %}
+            {{- '<|im_end|>\\n' }}
+        {%- endif %}
+    {%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}
+    {{- '<|im_start|>assistant\\n' }}
+{%- endif %}
+"""
+
+CHAT_WORDS = [
+    "system",
+    "user",
+    "assistant",
+    "tool",
+    "tools",
+    "tool_call",
+    "tool_response",
+    "name",
+    "arguments",
+    "function",
+    "description",
+    "parameters",
+    "weather",
+    "city",
+    "You",
+    "are",
+    "helpful",
+]
+
+
+def chat_tokenizer(folder: Path, *, template: str | None = CHATML_TEMPLATE) -> object:
+    """A byte-level BPE tokenizer with ChatML's special tokens and (by default) a chat
+    template, saved where transformers saves them (``chat_template.jinja``)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train_from_iterator([" ".join(WORDS + CHAT_WORDS)] * 20, trainer=trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        unk_token=None,
+        additional_special_tokens=["<|im_start|>", "<|im_end|>"],
+        model_input_names=["input_ids", "attention_mask"],
+    )
+    if template is not None:
+        fast.chat_template = template
+    fast.save_pretrained(str(folder))
+    return fast
+
+
+def _qwen2(tokenizer: object, folder: Path) -> object:
+    import transformers
+
+    vocab = len(tokenizer)  # type: ignore[arg-type]
+    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")  # type: ignore[attr-defined]
+    end = tokenizer.convert_tokens_to_ids("<|endoftext|>")  # type: ignore[attr-defined]
+    config = transformers.Qwen2Config(
+        vocab_size=vocab,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        tie_word_embeddings=False,
+        eos_token_id=im_end,
+        bos_token_id=end,
+    )
+    model = transformers.Qwen2ForCausalLM(config)
+    # Chat models end a turn on either token, as Qwen2's generation_config.json says.
+    model.generation_config = transformers.GenerationConfig(
+        eos_token_id=[im_end, end], bos_token_id=end, pad_token_id=end
+    )
+    return model
+
+
+def build_chat_decoder(folder: Path) -> Path:
+    """A tiny random Qwen2 chat model: ChatML template with tools, two end-of-turn ids."""
+    import torch
+
+    torch.manual_seed(0)
+    model = _qwen2(chat_tokenizer(folder), folder)
+    model.save_pretrained(str(folder))  # type: ignore[attr-defined]
+    return folder
+
+
+def build_scripted_decoder(folder: Path, prompt: str, continuation: str) -> Path:
+    """A tiny Qwen2 chat model whose greedy answer to ``prompt`` is ``continuation`` and
+    then <|im_end|>: its layers add nothing, so each token's logits depend on the token
+    alone, and the LM head maps each token of the script to the next one."""
+    import torch
+
+    torch.manual_seed(0)
+    tokenizer = chat_tokenizer(folder)
+    model = _qwen2(tokenizer, folder)
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]  # type: ignore[operator]
+    script = tokenizer(continuation, add_special_tokens=False)["input_ids"]  # type: ignore[operator]
+    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")  # type: ignore[attr-defined]
+    chain = [prompt_ids[-1], *script, im_end]
+    sources = chain[:-1]
+    if len(set(sources)) != len(sources):
+        raise ValueError(f"The script repeats a token: {continuation!r} cannot be scripted.")
+    with torch.no_grad():
+        for layer in model.model.layers:  # type: ignore[attr-defined]
+            layer.self_attn.o_proj.weight.zero_()
+            layer.mlp.down_proj.weight.zero_()
+        embeddings = model.model.embed_tokens.weight  # type: ignore[attr-defined]
+        head = model.lm_head.weight  # type: ignore[attr-defined]
+        head.zero_()
+        for source, target in itertools.pairwise(chain):
+            row = embeddings[source]
+            head[target] += 5 * row / row.pow(2).mean().sqrt()  # RMSNorm's output, scaled
+    model.save_pretrained(str(folder))  # type: ignore[attr-defined]
     return folder

@@ -601,6 +601,9 @@ def _adopt(
         for extra in folder.iterdir():
             if extra.is_file() and extra.name != model.name:
                 shutil.copyfile(extra, staging / extra.name)
+        named = "additional_chat_templates"
+        if (folder / named).is_dir():
+            shutil.copytree(folder / named, staging / named)
         if task == "image-classification" and not (staging / "preprocessor_config.json").exists():
             (staging / "preprocessor_config.json").write_text(json.dumps(IMAGENET_PREPROCESSOR))
         graph_opset = max(
@@ -702,17 +705,33 @@ def _torch_export(folder: Path, out: Path, task: str, opset: int) -> None:
     shutil.copy2(folder / "config.json", out / "config.json")
 
 
+#: What a runtime reads beside a text model's graph: the tokenizer and its special tokens,
+#: the chat templates (transformers 4.5x saves them as files of their own) and, for decoders, the
+#: generation config (its end-of-sequence ids, often several for chat models).
+_TOKENIZER_FILES = (
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "tokenizer.json",
+    "chat_template.jinja",
+    "generation_config.json",
+)
+
+
 def _ensure_tokenizer(folder: Path, out: Path, task: str) -> None:
-    """Make sure a ``tokenizer.json`` (and its configs) sits beside the artifact."""
+    """Make sure a ``tokenizer.json`` (with its configs and chat template) and the generation
+    config sit beside the artifact."""
     if task == "image-classification":
         if (folder / "preprocessor_config.json").exists() and not (
             out / "preprocessor_config.json"
         ).exists():
             shutil.copy2(folder / "preprocessor_config.json", out / "preprocessor_config.json")
         return
-    for name in ("tokenizer_config.json", "special_tokens_map.json", "tokenizer.json"):
+    for name in _TOKENIZER_FILES:
         if (folder / name).exists() and not (out / name).exists():
             shutil.copy2(folder / name, out / name)
+    named = "additional_chat_templates"
+    if (folder / named).is_dir() and not (out / named).exists():
+        shutil.copytree(folder / named, out / named)
     if (out / "tokenizer.json").exists():
         return
     from transformers import AutoTokenizer

@@ -93,7 +93,7 @@ def parity(folder: Path, staging: Path, task: str) -> tuple[float, float]:
             if i.name.startswith("past_key_values"):
                 heads, head_dim = i.shape[1], i.shape[3]
                 if not isinstance(heads, int) or not isinstance(head_dim, int):
-                    from modelport.runtime.pipelines import _head_dim, _kv_heads
+                    from modelport.runtime.generation import _head_dim, _kv_heads
 
                     config = read_json(folder / "config.json")
                     heads, head_dim = _kv_heads(config), _head_dim(config)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import abc
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 from modelport.errors import InvalidValueError, MissingExtraError
+from modelport.runtime.chat import ChatTemplate
+from modelport.runtime.generation import Completion, GenerationDelta, TextGenerator
 from modelport.runtime.spec import ModelSpec
 from modelport.runtime.text import TextTokenizer
 
@@ -443,26 +445,96 @@ class FillMask(_TextPipeline):
         return results[0] if single else results
 
 
-class TextGeneration(_TextPipeline):
-    """Greedy or sampled generation that feeds the KV cache back in."""
+class TextGeneration(Pipeline):
+    """Greedy or sampled generation that feeds the KV cache back in, streamed or whole."""
 
     task = "text-generation"
 
     def __init__(self, session: Any, folder: Path, spec: ModelSpec) -> None:
         super().__init__(session, folder, spec)
-        self.past_inputs = [n for n in self.input_names if n.startswith("past_key_values")]
-        self.present_outputs = [n for n in self.output_names if n.startswith("present")]
-        dims = {i.name: i.shape for i in session.get_inputs()}
-        types = {i.name: i.type for i in session.get_inputs()}
-        self.past_shape: dict[str, tuple[int, int]] = {}
-        config = _read_json(folder / "config.json")
-        for name in self.past_inputs:
-            shape = dims[name]
-            heads = shape[1] if isinstance(shape[1], int) else _kv_heads(config)
-            head_dim = shape[3] if isinstance(shape[3], int) else _head_dim(config)
-            self.past_shape[name] = (heads, head_dim)
-        self.past_dtype = (
-            "float16" if any("float16" in str(types[n]) for n in self.past_inputs) else "float32"
+        self.generator = TextGenerator(session, folder)
+        self.past_inputs = self.generator.past_inputs
+        self.chat_template = ChatTemplate.from_folder(folder, name=spec.name or folder.name)
+
+    @property
+    def context_length(self) -> int | None:
+        """The most tokens (prompt + new) the model has positions for, if it says."""
+        return self.generator.context_length
+
+    def count_tokens(self, text: str, *, add_special_tokens: bool = True) -> int:
+        """How many tokens a text is as a prompt."""
+        return self.generator.count_tokens(text, add_special_tokens=add_special_tokens)
+
+    def render_chat(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        documents: Sequence[Mapping[str, Any]] | None = None,
+        add_generation_prompt: bool = True,
+        **variables: Any,
+    ) -> str:
+        """The prompt text of a conversation, rendered with the model's chat template as
+        transformers' ``apply_chat_template(..., tokenize=False)`` renders it. Generate from
+        it with ``add_special_tokens=False``: the template wrote them."""
+        return self.chat_template.render(
+            messages,
+            tools=tools,
+            documents=documents,
+            add_generation_prompt=add_generation_prompt,
+            **variables,
+        )
+
+    def stream(
+        self,
+        prompt: str | Sequence[int],
+        *,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        top_k: int = 0,
+        seed: int | None = None,
+        stop: Sequence[str] = (),
+        cancelled: Callable[[], bool] | None = None,
+        add_special_tokens: bool = True,
+    ) -> Iterator[GenerationDelta]:
+        """The continuation of a prompt as deltas of text (see ``TextGenerator.stream``)."""
+        return self.generator.stream(
+            prompt,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            top_k=top_k,
+            seed=seed,
+            stop=stop,
+            cancelled=cancelled,
+            add_special_tokens=add_special_tokens,
+        )
+
+    def complete(
+        self,
+        prompt: str | Sequence[int],
+        *,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        top_k: int = 0,
+        seed: int | None = None,
+        stop: Sequence[str] = (),
+        cancelled: Callable[[], bool] | None = None,
+        add_special_tokens: bool = True,
+    ) -> Completion:
+        """The whole continuation of a prompt (``stream`` joined)."""
+        return self.generator.complete(
+            prompt,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            top_k=top_k,
+            seed=seed,
+            stop=stop,
+            cancelled=cancelled,
+            add_special_tokens=add_special_tokens,
         )
 
     def __call__(
@@ -477,102 +549,27 @@ class TextGeneration(_TextPipeline):
         seed: int | None = None,
         **options: Any,
     ) -> Any:
-        texts, single = self._texts(inputs)
-        if max_new_tokens < 1:
-            raise InvalidValueError("max_new_tokens must be at least 1.")
-        rng = _np().random.default_rng(seed)
-        outs = [
-            self._generate(t, max_new_tokens, do_sample, temperature, top_k, top_p, rng)
-            for t in texts
-        ]
+        texts, single = _TextPipeline._texts(inputs)
+        if do_sample and temperature <= 0:
+            raise InvalidValueError("temperature must be positive when sampling.")
+        outs: list[dict[str, Any]] = []
+        for text in texts:
+            done = self.complete(
+                text,
+                max_new_tokens=max_new_tokens,
+                temperature=temperature if do_sample else 0.0,
+                top_k=top_k,
+                top_p=top_p,
+                # One seed, several texts: each text its own draw, all reproducible.
+                seed=None if seed is None else seed + len(outs),
+            )
+            new = [t for t in done.token_ids if t not in self.generator.eos_ids]
+            outs.append({"generated_text": text + done.text, "new_tokens": len(new)})
         return outs[0] if single else outs
 
     def generate_ids(self, prompt_ids: list[int], max_new_tokens: int) -> list[int]:
         """Greedy continuation ids of prompt ids (no decoding; what tests compare)."""
-        return self._loop(
-            prompt_ids, max_new_tokens, False, 1.0, 0, 1.0, _np().random.default_rng(0)
-        )
-
-    def _generate(
-        self,
-        text: str,
-        n: int,
-        sample: bool,
-        temperature: float,
-        top_k: int,
-        top_p: float,
-        rng: Any,
-    ) -> dict[str, Any]:
-        ids = self.tokenizer.encode_plain(text)
-        new = self._loop(ids, n, sample, temperature, top_k, top_p, rng)
-        return {"generated_text": text + self.tokenizer.decode(new), "new_tokens": len(new)}
-
-    def _loop(
-        self,
-        ids: list[int],
-        n: int,
-        sample: bool,
-        temperature: float,
-        top_k: int,
-        top_p: float,
-        rng: Any,
-    ) -> list[int]:
-        np = _np()
-        eos = self.tokenizer.eos_id
-        past = {
-            name: np.zeros(
-                (1, *self.past_shape[name][:1], 0, self.past_shape[name][1]), dtype=self.past_dtype
-            )
-            for name in self.past_inputs
-        }
-        step_ids = list(ids)
-        seen = 0
-        new: list[int] = []
-        for _ in range(n):
-            length = len(step_ids)
-            feed: dict[str, Any] = {
-                "input_ids": np.array([step_ids], dtype=np.int64),
-                "attention_mask": np.ones((1, seen + length), dtype=np.int64),
-            }
-            if "position_ids" in self.input_names:
-                feed["position_ids"] = np.arange(seen, seen + length, dtype=np.int64)[None, :]
-            feed.update(past)
-            outputs = dict(zip(self.output_names, self.session.run(None, feed), strict=True))
-            logits = outputs["logits"][0, -1].astype(np.float64)
-            token = self._pick(logits, sample, temperature, top_k, top_p, rng)
-            seen += length
-            past = {
-                name: outputs[name.replace("past_key_values", "present")]
-                for name in self.past_inputs
-            }
-            if eos is not None and token == eos:
-                break
-            new.append(token)
-            step_ids = [token]
-        return new
-
-    @staticmethod
-    def _pick(
-        logits: Any, sample: bool, temperature: float, top_k: int, top_p: float, rng: Any
-    ) -> int:
-        np = _np()
-        if not sample:
-            return int(logits.argmax())
-        if temperature <= 0:
-            raise InvalidValueError("temperature must be positive when sampling.")
-        logits = logits / temperature
-        if top_k and top_k < logits.shape[0]:
-            cutoff = np.partition(logits, -top_k)[-top_k]
-            logits = np.where(logits < cutoff, -np.inf, logits)
-        probs = _softmax(logits)
-        if top_p < 1.0:
-            order = np.argsort(-probs)
-            keep = np.cumsum(probs[order]) - probs[order] < top_p
-            mask = np.zeros_like(probs, dtype=bool)
-            mask[order[keep]] = True
-            probs = np.where(mask, probs, 0)
-            probs = probs / probs.sum()
-        return int(rng.choice(len(probs), p=probs))
+        return self.generator.greedy_ids(prompt_ids, max_new_tokens)
 
 
 class ImageClassification(Pipeline):
@@ -733,20 +730,6 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
-
-
-def _kv_heads(config: dict[str, Any] | None) -> int:
-    c = config or {}
-    return int(c.get("num_key_value_heads") or c.get("n_head") or c.get("num_attention_heads") or 1)
-
-
-def _head_dim(config: dict[str, Any] | None) -> int:
-    c = config or {}
-    if c.get("head_dim"):
-        return int(c["head_dim"])
-    hidden = c.get("hidden_size") or c.get("n_embd") or 0
-    heads = c.get("num_attention_heads") or c.get("n_head") or 1
-    return int(hidden) // int(heads)
 
 
 PIPELINES: dict[str, type[Pipeline]] = {
