@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 import time
 from collections.abc import AsyncGenerator, Sequence
@@ -19,6 +20,8 @@ from modelport.errors import InvalidValueError, ServerBusyError, UnsupportedPara
 
 if TYPE_CHECKING:
     from modelport.server.pool import ModelPool, ServedModel
+
+log = logging.getLogger("modelport.serve")
 
 __all__ = [
     "Delta",
@@ -31,6 +34,10 @@ __all__ = [
     "split_tool_calls",
     "stream",
 ]
+
+
+#: New tokens a request that sets no limit gets when the model names no context length.
+DEFAULT_MAX_TOKENS = 2048
 
 
 @dataclass(frozen=True)
@@ -76,7 +83,7 @@ def chat_prompt(
     pipeline = generator_of(served)
     if not messages:
         raise InvalidValueError("messages must hold at least one message.", param="messages")
-    return str(pipeline.chat_prompt(messages, tools=tools or None))
+    return str(pipeline.render_chat(messages, tools=tools or None))
 
 
 def context_length(served: ServedModel) -> int | None:
@@ -86,14 +93,19 @@ def context_length(served: ServedModel) -> int | None:
 
 
 def context_room(
-    served: ServedModel, prompt: str, *, window: int | None = None
+    served: ServedModel,
+    prompt: str,
+    *,
+    window: int | None = None,
+    add_special_tokens: bool = True,
 ) -> tuple[int, int | None]:
     """Tokens of the prompt, and how many new ones fit after it (None when no limit is known).
 
     ``window`` narrows the model's own context (Ollama's ``num_ctx``); the model's is the
-    most a request gets.
+    most a request gets. A prompt a chat template rendered holds its special tokens
+    already (``add_special_tokens=False``).
     """
-    tokens = int(generator_of(served).count_tokens(prompt))
+    tokens = int(generator_of(served).count_tokens(prompt, add_special_tokens=add_special_tokens))
     limit = context_length(served)
     if window is not None:
         limit = window if limit is None else min(limit, window)
@@ -129,7 +141,7 @@ async def stream(
             first: float | None = None
             for delta in pipeline.stream(
                 prompt,
-                max_new_tokens=params.max_tokens,
+                max_new_tokens=params.max_tokens or DEFAULT_MAX_TOKENS,
                 temperature=params.temperature,
                 top_p=params.top_p,
                 top_k=params.top_k,
@@ -140,17 +152,22 @@ async def stream(
             ):
                 if first is None:
                     first = time.perf_counter() - started
-                put(
-                    Delta(
-                        delta.text,
-                        getattr(delta, "finish_reason", None),
-                        getattr(delta, "prompt_tokens", None) or 0,
-                        getattr(delta, "completion_tokens", None) or 0,
-                        first,
-                    )
+                done = Delta(
+                    delta.text,
+                    getattr(delta, "finish_reason", None),
+                    getattr(delta, "prompt_tokens", None) or 0,
+                    getattr(delta, "completion_tokens", None) or 0,
+                    first,
                 )
-                if cancelled.is_set():
-                    break
+                if done.finish_reason == "cancelled":
+                    # Nobody reads this stream any more: count and log it here.
+                    log.info(
+                        "%s: the client went away; generation stopped after %d tokens",
+                        served.name,
+                        done.completion_tokens,
+                    )
+                    observe(pool.metrics, served.name, done)
+                put(done)
         except BaseException as e:
             put(e)
         finally:

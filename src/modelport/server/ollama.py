@@ -442,7 +442,7 @@ def _fit(
     """The params with max tokens capped to the room the context leaves after the prompt."""
     from dataclasses import replace
 
-    tokens, room = context_room(served, prompt, window=window)
+    tokens, room = context_room(served, prompt, window=window, add_special_tokens=raw)
     if room is None:
         return params
     if room <= 0:

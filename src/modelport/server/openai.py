@@ -371,8 +371,8 @@ async def _generate(
     try:
         generator_of(served)
         prompt = render(served)
+        max_tokens = _check_context(served, body.model, prompt, max_tokens, kind)
         params = _params(body, max_tokens)
-        _check_context(served, body.model, prompt, max_tokens, kind)
     except BaseException:
         await stack.aclose()
         raise
@@ -468,11 +468,14 @@ def _text_choice(text: str, finish: str | None) -> dict[str, Any]:
     return {"index": 0, "text": text, "logprobs": None, "finish_reason": finish}
 
 
-def _check_context(served: Any, model: str, prompt: str, max_tokens: int | None, kind: str) -> None:
-    """Refuse a prompt that, with the tokens asked for, passes the model's context."""
-    tokens, room = context_room(served, prompt)
+def _check_context(
+    served: Any, model: str, prompt: str, max_tokens: int | None, kind: str
+) -> int | None:
+    """Refuse a prompt that, with the tokens asked for, passes the model's context; without
+    max_tokens, the answer may take the rest of the context (as OpenAI's does)."""
+    tokens, room = context_room(served, prompt, add_special_tokens=kind == "text")
     if room is None:
-        return
+        return max_tokens
     wanted = tokens + (max_tokens or 1)
     if wanted > tokens + room:
         raise InputTooLongError(
@@ -482,6 +485,7 @@ def _check_context(served: Any, model: str, prompt: str, max_tokens: int | None,
             param="messages" if kind == "chat" else "prompt",
             what=f"prompt ({tokens} tokens) with max_tokens ({max_tokens or 1})",
         )
+    return max_tokens or room
 
 
 def _assistant_message(text: str, finish: str, served: Any) -> tuple[dict[str, Any], str]:
