@@ -257,6 +257,118 @@ def warm_run(minilm: Path, scratch: Path, runs: int = 5) -> list[str]:
     return lines
 
 
+#: A plain chat template for the random decoder (its tokenizer has no chat tokens).
+_TEMPLATE = (
+    "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}assistant:{% endif %}"
+)
+_QUESTION = "the quick brown fox jumps over the lazy dog near the river bank today " * 4
+
+
+def _small_chat_model(folder: Path) -> Path:
+    """benchmarks/generation.py's small random Llama (hidden 256, 4 layers) with a template."""
+    from benchmarks.generation import build
+    from transformers import AutoTokenizer
+
+    build(folder, "small")
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    tokenizer.chat_template = _TEMPLATE
+    tokenizer.save_pretrained(str(folder))
+    return folder
+
+
+def _transformers_chat(folder: Path, new: int, runs: int) -> tuple[float, float, int]:
+    """Median TTFT (ms) and decode tokens/s of transformers' greedy generate()."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.generation.streamers import BaseStreamer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    model = AutoModelForCausalLM.from_pretrained(str(folder)).eval()
+    messages = [{"role": "user", "content": _QUESTION}]
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")
+    ttfts, rates, count = [], [], 0
+    for _ in range(runs + 1):
+        marks: list[float] = []
+
+        class Clock(BaseStreamer):  # type: ignore[misc]
+            first = True
+            times = marks
+
+            def put(self, value: Any) -> None:
+                if self.first:
+                    self.first = False
+                    return
+                self.times.append(time.perf_counter())
+
+            def end(self) -> None:
+                pass
+
+        started = time.perf_counter()
+        with torch.no_grad():
+            model.generate(
+                **ids,
+                max_new_tokens=new,
+                do_sample=False,
+                streamer=Clock(),
+                pad_token_id=tokenizer.eos_token_id,
+            )
+        ttfts.append((marks[0] - started) * 1000)
+        rates.append((len(marks) - 1) / (marks[-1] - marks[0]))
+        count = len(marks)
+    return statistics.median(ttfts[1:]), statistics.median(rates[1:]), count
+
+
+def _served_chat(url: str, model: str, new: int, runs: int) -> tuple[float, float, int]:
+    """Median TTFT (ms) and decode tokens/s of a streamed /v1/chat/completions."""
+    import openai
+
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused")
+    ttfts, rates, count = [], [], 0
+    for _ in range(runs + 1):
+        marks: list[float] = []
+        started = time.perf_counter()
+        chunks = client.chat.completions.create(
+            model=model,
+            messages=[{"role": "user", "content": _QUESTION}],
+            max_tokens=new,
+            temperature=0,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        tokens = 0
+        for chunk in chunks:
+            if chunk.choices and chunk.choices[0].delta.content:
+                marks.append(time.perf_counter())
+            if chunk.usage is not None:
+                tokens = chunk.usage.completion_tokens
+        ttfts.append((marks[0] - started) * 1000)
+        rates.append((len(marks) - 1) / (marks[-1] - marks[0]))
+        count = tokens
+    return statistics.median(ttfts[1:]), statistics.median(rates[1:]), count
+
+
+def chat(scratch: Path, new: int = 128, runs: int = 5) -> list[str]:
+    """A streamed chat through the server against transformers' generate() in-process."""
+    folder = _small_chat_model(scratch / "small-chat")
+    reference = _transformers_chat(folder, new, runs)
+    with serve(scratch / "chat-home", str(folder), "--log-level", "warning") as server:
+        served = _served_chat(server.url, folder.name, new, runs)
+    lines = [
+        f"chat, small random Llama (hidden 256, 4 layers), greedy, {new} new tokens at most",
+        f"{'engine':<46}{'TTFT ms':>9}{'tok/s':>8}{'vs HF':>7}{'tokens':>8}",
+    ]
+    for label, (ttft, rate, count) in (
+        ("transformers generate(), in-process", reference),
+        ("modelport serve, /v1/chat/completions stream", served),
+    ):
+        lines.append(f"{label:<46}{ttft:>9.1f}{rate:>8.0f}{rate / reference[1]:>6.2f}×{count:>8}")
+    for line in lines:
+        print(line, flush=True)
+    return lines
+
+
 def _rss(server: ServerProcess) -> int:
     status = Path(f"/proc/{server.process.pid}/status").read_text()
     return int(status.split("VmRSS:")[1].split()[0]) * 1024
@@ -312,6 +424,8 @@ def main() -> None:
         report: list[str] = []
         if "embed" in parts:
             report += [*embed(minilm, scratch, args.sentences), ""]
+        if "chat" in parts:
+            report += [*chat(scratch), ""]
         if "run" in parts:
             report += [*warm_run(minilm, scratch), ""]
         if "memory" in parts:

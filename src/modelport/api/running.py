@@ -178,16 +178,12 @@ def load_model(
     trust: bool = False,
     input_shapes: Sequence[str] = (),
     progress: ProgressCallback | None = None,
-    spinning: bool = True,
 ) -> Model:
-    """A loaded ``Model`` for repeated calls: a spec folder, or pull → convert → load.
-
-    ``spinning=False`` suits a server: ONNX Runtime's threads sleep between runs.
-    """
+    """A loaded ``Model`` for repeated calls: a spec folder, or pull → convert → load."""
     from modelport.runtime.model import Model
     from modelport.store import runs
 
-    key = (ref, provider, optimize, quantize, task, tuple(input_shapes), trust, spinning)
+    key = (ref, provider, optimize, quantize, task, tuple(input_shapes), trust)
     if key in _loaded:
         return _loaded[key]
     path = Path(ref).expanduser()
@@ -195,7 +191,7 @@ def load_model(
         _refuse_conversion_options(
             ref, optimize=optimize, quantize=quantize, task=task, input_shapes=input_shapes
         )
-        model = Model.load(path, provider=provider, graph_cache=_graph_cache(), spinning=spinning)
+        model = Model.load(path, provider=provider, graph_cache=_graph_cache())
         _loaded[key] = model
         return model
     root = get_settings().home / "store"
@@ -205,9 +201,7 @@ def load_model(
     # A run resolved before starts without the catalog or the database.
     remembered = None if path.is_dir() else runs.lookup(root, ref, options)
     if remembered is not None:
-        model = Model.load(
-            remembered.path, provider=provider, graph_cache=_graph_cache(), spinning=spinning
-        )
+        model = Model.load(remembered.path, provider=provider, graph_cache=_graph_cache())
         runs.record_use(root, remembered.model_key)
         record_use(*_registry_and_name(remembered.model_key))
     else:
@@ -221,9 +215,7 @@ def load_model(
             input_shapes=input_shapes,
         )
         check_runnable(result.path, provider=provider)
-        model = Model.load(
-            result.path, provider=provider, graph_cache=_graph_cache(), spinning=spinning
-        )
+        model = Model.load(result.path, provider=provider, graph_cache=_graph_cache())
         if source.stored is not None:
             store = get_store()
             store.count("run.miss" if source.pulled else "run.hit")

@@ -49,7 +49,6 @@ class Model:
         provider: str | None = None,
         threads: int | None = None,
         graph_cache: Path | None = None,
-        spinning: bool = True,
     ) -> Model:
         """Load a folder holding ``modelport.yml`` (or GPUX's ``gpux.yml``) and its ONNX file.
 
@@ -71,7 +70,6 @@ class Model:
             preferred=preferred,
             threads=threads,
             graph_cache=graph_cache,
-            spinning=spinning,
         )
         return cls(root, spec, session, used, make_pipeline(task, session, root, spec))
 

@@ -94,12 +94,8 @@ def create_session(
     preferred: str | None = None,
     threads: int | None = None,
     graph_cache: Path | None = None,
-    spinning: bool = True,
 ) -> tuple[Any, str]:
     """An InferenceSession and the provider it really runs on (a missing CUDA falls back).
-
-    ``spinning=False`` lets ONNX Runtime's threads sleep between runs instead of spinning:
-    slower for one caller in a loop, but a server's event loop then keeps its cores.
 
     With ``graph_cache`` (a folder of the store), on the CPU the graph ONNX Runtime
     optimizes is saved there the first time (it is specific to this machine and ONNX
@@ -113,9 +109,6 @@ def create_session(
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
-    if not spinning:
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     source = Path(path)
     cpu_only = providers[0] == "CPUExecutionProvider"
     small = source.stat().st_size < 1_500_000_000 and not any(source.parent.glob("*.onnx_data"))

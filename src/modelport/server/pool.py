@@ -267,7 +267,7 @@ class ModelPool:
                 log.warning("%s: %s", name, event.status.removeprefix("warning: "))
 
         def load() -> tuple[Model, tuple[str, str] | None]:
-            model = self._load(source, progress=progress, spinning=False)
+            model = self._load(source, progress=progress)
             return model, _stored_as(source)
 
         try:
