@@ -344,7 +344,8 @@ def _served_chat(url: str, model: str, new: int, runs: int) -> tuple[float, floa
             if chunk.usage is not None:
                 tokens = chunk.usage.completion_tokens
         ttfts.append((marks[0] - started) * 1000)
-        rates.append((len(marks) - 1) / (marks[-1] - marks[0]))
+        # Tokens, not chunks: a chunk may carry several tokens when the client lags.
+        rates.append((tokens - 1) / (marks[-1] - marks[0]))
         count = tokens
     return statistics.median(ttfts[1:]), statistics.median(rates[1:]), count
 

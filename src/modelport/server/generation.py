@@ -177,9 +177,24 @@ async def stream(
     served.waiting += 1
     thread = threading.Thread(target=work, name=f"generate-{served.name}", daemon=True)
     thread.start()
+    held: Delta | BaseException | None = None
+    holding = False
     try:
         while True:
-            item = await queue.get()
+            if holding:
+                item, holding = held, False
+            else:
+                item = await queue.get()
+            # Deltas that arrived while the last one was being sent go out as one: a client
+            # that reads slower than the model generates gets fewer, longer chunks.
+            while isinstance(item, Delta) and item.finish_reason is None and not queue.empty():
+                following = queue.get_nowait()
+                if not isinstance(following, Delta):
+                    held, holding = following, True  # the end (or an error) comes next
+                    break
+                following.text = item.text + following.text
+                following.first_token_s = item.first_token_s
+                item = following
             if item is None:
                 break
             if isinstance(item, BaseException):
