@@ -340,6 +340,8 @@ class MissingExtraError(ModelportError, ImportError):
     """An optional dependency is needed but not installed."""
 
     code = "missing_extra"
+    # A server without the extra cannot do this at all; the request itself was fine.
+    http_status = 501
 
     def __init__(self, extra: str, *, feature: str) -> None:
         self.extra = extra

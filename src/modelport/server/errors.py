@@ -107,13 +107,14 @@ _MEANINGS = {
     413: "The request body is larger than MODELPORT_MAX_REQUEST_BYTES.",
     422: "The request does not match the schema, or the model cannot be converted or run here.",
     429: "The model's queue is full (or its hub rate-limits); Retry-After says when to retry.",
+    501: "This server lacks the optional dependencies the model needs (the hint names them).",
     502: "The model's hub answered with an error or something unusable (a wrong digest…).",
     503: "The hub cannot be reached (or offline mode), or the database is locked; try again.",
 }
 
 #: What a route that names a model to load can answer: the model's name may be invalid,
 #: unknown or ambiguous, loading it may pull (hub errors), convert (422) or wait (429).
-LOADING = (400, 401, 403, 404, 409, 413, 422, 429, 502, 503)
+LOADING = (400, 401, 403, 404, 409, 413, 422, 429, 501, 502, 503)
 
 
 #: What a status means on Ollama's /api, where a malformed request is a 400 as in Ollama.
