@@ -268,7 +268,10 @@ def test_served_requests_count_as_uses_of_the_catalog_model(server: ServerProces
     import sys
     import time
 
-    httpx.post(f"{server.url}/v1/embeddings", json={"model": MINILM, "input": "count me"})
+    answer = httpx.post(
+        f"{server.url}/v1/embeddings", json={"model": MINILM, "input": "count me"}, timeout=300
+    )
+    assert answer.status_code == 200, answer.text
     assert httpx.delete(f"{server.url}/api/v1/ps/{MINILM}").status_code == 200
     home = server.home
     probe = f"import modelport.api as a;print(a.get_catalog().usage({MINILM!r}))"
@@ -285,4 +288,4 @@ def test_served_requests_count_as_uses_of_the_catalog_model(server: ServerProces
         if uses >= 10 or time.monotonic() > deadline:
             break
         time.sleep(0.5)
-    assert uses >= 10  # the pull, and every request this module sent before it stopped
+    assert uses >= 10, server.output()[-3000:]  # the pull, and every request before it stopped

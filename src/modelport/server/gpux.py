@@ -79,7 +79,7 @@ def _model_name(request: Request, model: str | None) -> str:
 
 
 @router.get("/health")
-def health(request: Request) -> dict[str, Any]:
+async def health(request: Request) -> dict[str, Any]:
     """GPUX's health check: the server answers, and for which model (null: several or none)."""
     served: Sequence[str] = getattr(request.app.state, "preload", ())
     if len(served) != 1:

@@ -135,7 +135,7 @@ def model_config(model: str) -> dict[str, Any]:
 
 
 @router.get("/v2/models/{model:path}/ready", responses=_READY_ERRORS)
-def model_ready(model: str, request: Request) -> dict[str, Any]:
+async def model_ready(model: str, request: Request) -> dict[str, Any]:
     """Whether a model is loaded (it loads on its first request, or at start)."""
     return _ready(request, model)
 

@@ -311,7 +311,7 @@ def local_models(pool: ModelPool) -> list[dict[str, Any]]:
             "digest": digest,
             "details": facts.details(),
         }
-    for served in pool.models.values():
+    for served in list(pool.models.values()):  # a copy: the event loop changes it
         name = display_name(served.name)
         if name not in rows:
             rows[name] = {
@@ -322,7 +322,7 @@ def local_models(pool: ModelPool) -> list[dict[str, Any]]:
                 "digest": "",
                 "details": _Facts(served.folder, None, "onnx").details(),
             }
-    for alias, folder in pool.folders.items():
+    for alias, folder in list(pool.folders.items()):
         name = display_name(alias)
         path = Path(folder)
         if name not in rows and path.is_dir():

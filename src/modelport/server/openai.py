@@ -59,14 +59,16 @@ def openai_model(entry: ModelEntry) -> dict[str, Any]:
     return {"id": entry.id, "object": "model", "created": created, "owned_by": entry.provider}
 
 
-def _local_models(request: Request) -> list[dict[str, Any]]:
+async def _local_models(request: Request) -> list[dict[str, Any]]:
     """Runnable models of the store and the models being served, as OpenAI lists them."""
+    from anyio import to_thread
+
     from modelport.api import list_models
     from modelport.runtime.pipelines import SUPPORTED_TASKS
 
-    pool = pool_of(request)
+    pool = pool_of(request)  # read on the event loop, where it changes
     rows: dict[str, dict[str, Any]] = {}
-    for stored in list_models():
+    for stored in await to_thread.run_sync(list_models):
         if stored.task is not None and stored.task not in SUPPORTED_TASKS:
             continue
         name = stored.name if stored.registry == "hf" else f"{stored.registry}:{stored.name}"
@@ -97,25 +99,30 @@ def _local_models(request: Request) -> list[dict[str, Any]]:
 
 
 @router.get("/models", responses=error_responses(401))
-def list_openai_models(request: Request) -> dict[str, Any]:
+async def list_openai_models(request: Request) -> dict[str, Any]:
     """Local models first, then every catalog model, as OpenAI's ``GET /v1/models``."""
+    from anyio import to_thread
+
     from modelport.api import list_catalog
 
-    local = _local_models(request)
+    local = await _local_models(request)
     seen = {m["id"] for m in local}
-    catalog = [openai_model(e) for e in list_catalog(sort="id").models if e.id not in seen]
+    entries = await to_thread.run_sync(lambda: list_catalog(sort="id").models)
+    catalog = [openai_model(e) for e in entries if e.id not in seen]
     return {"object": "list", "data": local + catalog}
 
 
 @router.get("/models/{model_id:path}", responses=error_responses(401, 404))
-def get_openai_model(model_id: str, request: Request) -> dict[str, Any]:
+async def get_openai_model(model_id: str, request: Request) -> dict[str, Any]:
     """One model by exact id, as OpenAI's ``GET /v1/models/{id}`` returns it."""
+    from anyio import to_thread
+
     from modelport.api import get_catalog
 
-    for row in _local_models(request):
+    for row in await _local_models(request):
         if row["id"] == model_id:
             return row
-    return openai_model(get_catalog()[model_id])
+    return openai_model(await to_thread.run_sync(lambda: get_catalog()[model_id]))
 
 
 # -- embeddings ----------------------------------------------------------------------------

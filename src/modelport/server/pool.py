@@ -424,7 +424,8 @@ class ModelPool:
                 self.metrics.queue(served.name, served.waiting)
 
     def describe(self) -> list[dict[str, Any]]:
-        """Loaded and loading models, for ``ps``: name, task, size, expiry, state."""
+        """Loaded and loading models, for ``ps``: name, task, size, expiry, state (safe to
+        call from a worker thread: it reads copies)."""
         now, wall = time.monotonic(), time.time()
         rows: list[dict[str, Any]] = []
         for served in sorted(self.models.values(), key=lambda m: -m.last_used):
@@ -446,7 +447,7 @@ class ModelPool:
                     "state": "loaded",
                 }
             )
-        for state in self.loading.values():
+        for state in list(self.loading.values()):
             rows.append(
                 {
                     "name": state.name,

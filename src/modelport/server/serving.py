@@ -33,13 +33,13 @@ _ERRORS = error_responses(*LOADING)
 
 
 @router.get("/api/v1/ps", responses=error_responses(401))
-def loaded_models(request: Request) -> dict[str, Any]:
+async def loaded_models(request: Request) -> dict[str, Any]:
     """The models loaded (or loading) now, most recently used first."""
     return {"data": pool_of(request).describe(), "meta": {}}
 
 
 @router.delete("/api/v1/ps/{model:path}", responses=error_responses(401, 404))
-def stop_model(model: str, request: Request) -> dict[str, Any]:
+async def stop_model(model: str, request: Request) -> dict[str, Any]:
     """Unload a model (once the requests it is answering end)."""
     from modelport.errors import ModelNotFoundError
 
