@@ -262,3 +262,17 @@ def test_the_memory_budget_unloads_the_older_model(
         httpx.post(f"{s.url}/api/v1/predict/embedder", json={"inputs": "x"})
         assert [r["name"] for r in httpx.get(ps).json()["data"]] == ["embedder"]
         assert "MODELPORT_MAX_MEMORY" in s.output()
+
+
+def test_a_model_that_cannot_load_at_start_is_one_sentence(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "modelport", "serve", "hf:acme/nothing", "--log-level", "error"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MODELPORT_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1"},
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("Error: hf:acme/nothing is not")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -98,6 +99,9 @@ def serve(
     sock = _listen(host, port)
     _configure_logging(log_level)
     app = create_app(preload=preload, folders=folders, api_key=api_key)
+    if preload:
+        # Loaded before the server starts: a model that cannot load is one sentence here.
+        asyncio.run(_load_all(app.state.pool, preload))
     typer.echo(
         f"modelport serving {len(catalog)} catalog models"
         + (f" and {', '.join(preload)}" if preload else "")
@@ -107,6 +111,11 @@ def serve(
         app, host=host, port=port, log_level=log_level, access_log=False, log_config=None
     )
     uvicorn.Server(config).run(sockets=[sock])
+
+
+async def _load_all(pool: Any, names: list[str]) -> None:
+    for name in names:
+        await pool.get(name)
 
 
 def _served_models(models: list[str]) -> tuple[dict[str, str], list[str]]:

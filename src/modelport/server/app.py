@@ -47,7 +47,8 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         pool.start()
         for name in preload:
-            await pool.get(name)
+            if pool.find(name) is None:  # `modelport serve` loads them before it starts
+                await pool.get(name)
         try:
             yield
         finally:
