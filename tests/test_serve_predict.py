@@ -127,3 +127,31 @@ async def test_cors_is_off_unless_origins_are_configured(
     opened = await ask()
     assert opened.status_code == 200
     assert opened.headers["access-control-allow-origin"] == "http://app.example"
+
+
+async def test_dimensions_shorten_only_a_model_trained_for_it(tmp_path: Path) -> None:
+    from modelport.server.app import create_app
+
+    folder = tiny_models.build_encoder(tmp_path / "mrl", "sentence-similarity")
+    (folder / "README.md").write_text(
+        "---\ntags:\n- sentence-transformers\n- matryoshka\n---\nTrained with MatryoshkaLoss.\n"
+    )
+    plain = tiny_models.build_encoder(tmp_path / "plain", "sentence-similarity")
+    app = create_app(folders={"mrl": str(folder), "plain": str(plain)})
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t", timeout=300) as c:
+        full = await c.post("/v1/embeddings", json={"model": "mrl", "input": "hello world"})
+        short = await c.post(
+            "/v1/embeddings", json={"model": "mrl", "input": "hello world", "dimensions": 8}
+        )
+        refused = await c.post(
+            "/v1/embeddings", json={"model": "plain", "input": "hello world", "dimensions": 8}
+        )
+    await app.state.pool.close()
+    vector = np.array(full.json()["data"][0]["embedding"])
+    shortened = np.array(short.json()["data"][0]["embedding"])
+    assert shortened.shape == (8,)
+    np.testing.assert_allclose(shortened, vector[:8] / np.linalg.norm(vector[:8]), atol=1e-6)
+    assert refused.status_code == 400
+    assert refused.json()["error"]["param"] == "dimensions"
+    assert "Matryoshka" in refused.json()["error"]["message"]

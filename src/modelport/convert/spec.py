@@ -64,7 +64,23 @@ def _st_settings(folder: Path) -> dict[str, Any]:
     bert = read_json(folder / "sentence_bert_config.json")
     if bert.get("max_seq_length"):
         settings["max_seq_length"] = int(bert["max_seq_length"])
+    if _matryoshka(folder):
+        settings["matryoshka"] = True
     return settings
+
+
+def _matryoshka(folder: Path) -> bool:
+    """Whether the model card says the model was trained to be shortened (Matryoshka):
+    the ``matryoshka`` tag of its front matter, or the MatryoshkaLoss it was trained with."""
+    import re
+
+    try:
+        card = (folder / "README.md").read_text(errors="replace")[:500_000]
+    except OSError:
+        return False
+    front = re.match(r"---\n(.*?)\n---", card, re.S)
+    tags = re.findall(r"^\s*-\s*([\w.-]+)\s*$", front.group(1), re.M) if front else []
+    return "matryoshka" in {t.lower() for t in tags} or "MatryoshkaLoss" in card
 
 
 def write_conversion_spec(
