@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from typing import Annotated, Any
 
@@ -100,6 +99,8 @@ def serve(
     _configure_logging(log_level)
     app = create_app(preload=preload, folders=folders, api_key=api_key)
     if preload:
+        import asyncio
+
         # Loaded before the server starts: a model that cannot load is one sentence here.
         asyncio.run(_load_all(app.state.pool, preload))
     typer.echo(
