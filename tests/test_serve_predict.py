@@ -155,3 +155,14 @@ async def test_dimensions_shorten_only_a_model_trained_for_it(tmp_path: Path) ->
     assert refused.status_code == 400
     assert refused.json()["error"]["param"] == "dimensions"
     assert "Matryoshka" in refused.json()["error"]["message"]
+
+
+async def test_a_name_no_file_system_could_hold_is_an_answer_not_a_crash() -> None:
+    from modelport.server.app import create_app
+
+    transport = httpx.ASGITransport(app=create_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        long = await c.post("/v1/embeddings", json={"model": "a" * 400, "input": "x"})
+        odd = await c.post("/api/chat", json={"model": "0" * 27 + "\x80" * 60})
+    assert long.status_code == 404  # never an OSError (file name too long) as a 500
+    assert odd.status_code == 400 and "model name may hold only" in odd.json()["error"]

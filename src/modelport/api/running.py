@@ -49,7 +49,7 @@ def model_source(
     from modelport.store.layout import tree_digest
 
     path = Path(ref).expanduser()
-    if path.is_dir():
+    if _is_folder(path):
         digests = get_settings().home / "store" / "digests"
         return ModelSource(path, source_digest(path, cache_dir=digests), path.name, None)
     _refuse_missing_folder(ref, path)
@@ -75,6 +75,14 @@ def model_source(
         entrypoint,
         entry_kwargs,
     )
+
+
+def _is_folder(path: Path) -> bool:
+    """Whether a reference names a folder; a name no file system could hold names none."""
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):  # too long, or a NUL byte: it is a name, not a path
+        return False
 
 
 def _refuse_missing_folder(ref: str, path: Path) -> None:
@@ -187,7 +195,7 @@ def load_model(
     if key in _loaded:
         return _loaded[key]
     path = Path(ref).expanduser()
-    if path.is_dir() and ((path / "modelport.yml").exists() or (path / "gpux.yml").exists()):
+    if _is_folder(path) and ((path / "modelport.yml").exists() or (path / "gpux.yml").exists()):
         _refuse_conversion_options(
             ref, optimize=optimize, quantize=quantize, task=task, input_shapes=input_shapes
         )
@@ -199,7 +207,7 @@ def load_model(
     if input_shapes:
         options += ";shapes=" + ",".join(input_shapes)
     # A run resolved before starts without the catalog or the database.
-    remembered = None if path.is_dir() else runs.lookup(root, ref, options)
+    remembered = None if _is_folder(path) else runs.lookup(root, ref, options)
     if remembered is not None:
         model = Model.load(remembered.path, provider=provider, graph_cache=_graph_cache())
         runs.record_use(root, remembered.model_key)

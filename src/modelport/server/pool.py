@@ -209,6 +209,9 @@ class ModelPool:
                 hint="Name a model (e.g. `minilm` or `hf:org/name`), or start the server "
                 "with the folder: `modelport serve ./my-model`.",
             )
+        from modelport.refs import parse_ref
+
+        parse_ref(name.strip())  # a name that is no reference is a 400 before anything runs
         return name.strip()
 
     def find(self, name: str) -> ServedModel | None:
