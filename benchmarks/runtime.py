@@ -69,7 +69,8 @@ def build_bert_base(minilm: Path, out: Path) -> Path:
     return out
 
 
-_WORDS = [
+#: The words benchmark sentences are drawn from.
+WORDS = [
     "the",
     "model",
     "converts",
@@ -118,7 +119,7 @@ def varied_sentences(count: int = 1000, seed: int = 0) -> list[str]:
     """``count`` sentences of 3 to 200 words (most short, a few long), reproducibly."""
     rng = np.random.default_rng(seed)
     lengths = np.clip(rng.lognormal(mean=2.8, sigma=0.8, size=count).astype(int), 3, 200)
-    return [" ".join(rng.choice(_WORDS, size=n)) for n in lengths]
+    return [" ".join(rng.choice(WORDS, size=n)) for n in lengths]
 
 
 _EMBED_CHILD = """

@@ -37,57 +37,15 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("USE_TF", "0")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from tests.serving import ServerProcess, free_port, serve  # noqa: E402
+from benchmarks.runtime import WORDS  # noqa: E402
 
-_WORDS = [
-    "the",
-    "model",
-    "converts",
-    "text",
-    "into",
-    "vectors",
-    "that",
-    "capture",
-    "meaning",
-    "so",
-    "similar",
-    "sentences",
-    "land",
-    "close",
-    "together",
-    "while",
-    "unrelated",
-    "ones",
-    "stay",
-    "far",
-    "apart",
-    "in",
-    "the",
-    "embedding",
-    "space",
-    "of",
-    "a",
-    "network",
-    "trained",
-    "on",
-    "many",
-    "pairs",
-    "of",
-    "questions",
-    "answers",
-    "titles",
-    "and",
-    "passages",
-    "from",
-    "the",
-    "web",
-]
+from tests.serving import ServerProcess, free_port, serve  # noqa: E402
 
 
 def sentences(count: int, seed: int = 0) -> list[str]:
     """``count`` sentences of 3 to 60 words, uniformly, reproducibly."""
     rng = np.random.default_rng(seed)
-    return [" ".join(rng.choice(_WORDS, size=int(n))) for n in rng.integers(3, 61, size=count)]
+    return [" ".join(rng.choice(WORDS, size=int(n))) for n in rng.integers(3, 61, size=count)]
 
 
 _ST_APP = """

@@ -23,13 +23,9 @@ from typing import Any
 from modelport.convert.detect import detect_folder
 from modelport.convert.parity import FP32_TOLERANCE, INT8_MIN_COSINE, auto_class, parity
 from modelport.convert.sandbox import contained
-from modelport.convert.spec import (
-    package_version,
-    read_json,
-    read_yaml,
-    write_conversion_spec,
-)
+from modelport.convert.spec import package_version, read_yaml, write_conversion_spec
 from modelport.errors import ConversionError, InvalidValueError, MissingExtraError
+from modelport.runtime.spec import read_json
 from modelport.store.layout import tree_digest  # one content key with the store
 
 __all__ = [

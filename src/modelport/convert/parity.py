@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelport.convert.spec import read_json
 from modelport.errors import ConversionError, IntegrityError
+from modelport.runtime.spec import read_json
 
 __all__ = [
     "FP32_TOLERANCE",

@@ -7,7 +7,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["package_version", "read_json", "read_yaml", "write_conversion_spec"]
+from modelport.runtime.spec import read_json
+
+__all__ = ["package_version", "read_yaml", "write_conversion_spec"]
 
 
 def package_version(package: str) -> str:
@@ -16,14 +18,6 @@ def package_version(package: str) -> str:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return "none"
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def read_yaml(path: Path) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport.errors import ConfigError, InvalidValueError, MissingExtraError
+from modelport.runtime.text import tokenizer_config
 
 __all__ = ["ChatTemplate"]
 
@@ -45,14 +46,6 @@ def _token_text(value: Any) -> Any:
     return value
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _templates(folder: Path, config: Mapping[str, Any]) -> dict[str, str]:
     """The named templates of a folder; files win over ``tokenizer_config.json``."""
     found: dict[str, str] = {}
@@ -75,10 +68,9 @@ def _templates(folder: Path, config: Mapping[str, Any]) -> dict[str, str]:
     return {}
 
 
-def _special_tokens(folder: Path, config: Mapping[str, Any]) -> dict[str, Any]:
+def _special_tokens(config: Mapping[str, Any]) -> dict[str, Any]:
     """The special tokens as transformers' ``special_tokens_map`` (only those set)."""
-    # tokenizer_config.json wins over the legacy special_tokens_map.json, as in transformers.
-    merged = {**_read_json(folder / "special_tokens_map.json"), **config}
+    merged = dict(config)
     names = list(SPECIAL_TOKENS)
     extra = config.get("extra_special_tokens")
     if isinstance(extra, dict):  # model-specific named tokens (transformers ≥ 4.50)
@@ -159,10 +151,9 @@ class ChatTemplate:
     @classmethod
     def from_folder(cls, folder: Path, *, name: str | None = None) -> ChatTemplate:
         """The templates and special tokens saved in a model folder (maybe no template)."""
-        config = _read_json(folder / "tokenizer_config.json")
-        return cls(
-            _templates(folder, config), _special_tokens(folder, config), name=name or folder.name
-        )
+        # tokenizer_config.json over the legacy special_tokens_map.json, as in transformers.
+        config = tokenizer_config(folder)
+        return cls(_templates(folder, config), _special_tokens(config), name=name or folder.name)
 
     @property
     def available(self) -> bool:

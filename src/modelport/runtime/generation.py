@@ -19,13 +19,14 @@ One ``TextGenerator`` serves many threads at once: its tokenizer is never reconf
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from modelport.errors import ConfigError, InvalidValueError, MissingExtraError
+from modelport.runtime.spec import read_json
+from modelport.runtime.text import load_tokenizer, special_token, tokenizer_config
 
 __all__ = [
     "Completion",
@@ -77,14 +78,6 @@ def _np() -> Any:
     except ImportError:
         raise MissingExtraError("run", feature="Running models") from None
     return numpy
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _ids(value: Any) -> set[int]:
@@ -202,7 +195,6 @@ class TextGenerator:
     def __init__(self, session: Any, folder: Path) -> None:
         try:
             import onnxruntime
-            from tokenizers import Tokenizer
         except ImportError:
             raise MissingExtraError("run", feature="Generating text") from None
         self._ort_value = onnxruntime.OrtValue
@@ -221,7 +213,7 @@ class TextGenerator:
             self.output_names.index(n.replace("past_key_values", "present"))
             for n in self.past_inputs
         ]
-        config = _read_json(folder / "config.json")
+        config = read_json(folder / "config.json")
         self._empty_past: dict[str, Any] = {}
         np = _np()
         for name in self.past_inputs:
@@ -230,26 +222,12 @@ class TextGenerator:
             head_dim = shape[3] if isinstance(shape[3], int) else _head_dim(config)
             dtype = np.float16 if "float16" in str(inputs[name].type) else np.float32
             self._empty_past[name] = np.zeros((1, heads, 0, head_dim), dtype=dtype)
-        path = folder / "tokenizer.json"
-        if not path.exists():
-            raise ConfigError(
-                f"{folder} has no tokenizer.json.",
-                hint="Convert the model again; conversion writes one.",
-            )
         # Its own tokenizer, configured once: shared by every thread, never toggled.
-        self.tokenizer = Tokenizer.from_file(str(path))
-        self.tokenizer.no_padding()
-        self.tokenizer.no_truncation()
-        tokenizer_config = {
-            **_read_json(folder / "special_tokens_map.json"),
-            **_read_json(folder / "tokenizer_config.json"),
-        }
-        generation_config = _read_json(folder / "generation_config.json")
+        self.tokenizer = load_tokenizer(folder)
+        generation_config = read_json(folder / "generation_config.json")
         eos = _ids(generation_config.get("eos_token_id")) or _ids(config.get("eos_token_id"))
-        eos_token = tokenizer_config.get("eos_token")
-        if isinstance(eos_token, dict):
-            eos_token = eos_token.get("content")
-        if isinstance(eos_token, str) and self.tokenizer.token_to_id(eos_token) is not None:
+        eos_token = special_token(tokenizer_config(folder), "eos_token")
+        if eos_token is not None and self.tokenizer.token_to_id(eos_token) is not None:
             eos.add(int(self.tokenizer.token_to_id(eos_token)))
         #: Every id that ends a generation: generation_config.json's (a list for many chat
         #: models), else config.json's, and the tokenizer's end-of-sequence token.
@@ -309,34 +287,12 @@ class TextGenerator:
 
         return self._deltas(ids, max_new_tokens, pick, stop, cancelled)
 
-    def complete(
-        self,
-        prompt: str | Sequence[int],
-        *,
-        max_new_tokens: int,
-        temperature: float = 1.0,
-        top_p: float = 1.0,
-        top_k: int = 0,
-        seed: int | None = None,
-        stop: Sequence[str] = (),
-        cancelled: Callable[[], bool] | None = None,
-        add_special_tokens: bool = True,
-    ) -> Completion:
-        """The whole continuation of a prompt at once (``stream`` joined)."""
+    def complete(self, prompt: str | Sequence[int], **options: Any) -> Completion:
+        """The whole continuation of a prompt at once (``stream`` joined; same options)."""
         texts: list[str] = []
         ids: list[int] = []
         last = None
-        for delta in self.stream(
-            prompt,
-            max_new_tokens=max_new_tokens,
-            temperature=temperature,
-            top_p=top_p,
-            top_k=top_k,
-            seed=seed,
-            stop=stop,
-            cancelled=cancelled,
-            add_special_tokens=add_special_tokens,
-        ):
+        for delta in self.stream(prompt, **options):
             texts.append(delta.text)
             ids.extend(delta.token_ids)
             last = delta

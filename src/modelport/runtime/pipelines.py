@@ -9,7 +9,6 @@ and sampled generation with a KV cache, and image classification from a file.
 from __future__ import annotations
 
 import abc
-import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -17,7 +16,7 @@ from typing import Any, ClassVar
 from modelport.errors import InvalidValueError, MissingExtraError
 from modelport.runtime.chat import ChatTemplate
 from modelport.runtime.generation import Completion, GenerationDelta, TextGenerator
-from modelport.runtime.spec import ModelSpec
+from modelport.runtime.spec import ModelSpec, read_json
 from modelport.runtime.text import TextTokenizer
 
 __all__ = ["PIPELINES", "Pipeline", "make_pipeline"]
@@ -485,57 +484,13 @@ class TextGeneration(Pipeline):
             **variables,
         )
 
-    def stream(
-        self,
-        prompt: str | Sequence[int],
-        *,
-        max_new_tokens: int,
-        temperature: float = 1.0,
-        top_p: float = 1.0,
-        top_k: int = 0,
-        seed: int | None = None,
-        stop: Sequence[str] = (),
-        cancelled: Callable[[], bool] | None = None,
-        add_special_tokens: bool = True,
-    ) -> Iterator[GenerationDelta]:
-        """The continuation of a prompt as deltas of text (see ``TextGenerator.stream``)."""
-        return self.generator.stream(
-            prompt,
-            max_new_tokens=max_new_tokens,
-            temperature=temperature,
-            top_p=top_p,
-            top_k=top_k,
-            seed=seed,
-            stop=stop,
-            cancelled=cancelled,
-            add_special_tokens=add_special_tokens,
-        )
+    def stream(self, prompt: str | Sequence[int], **options: Any) -> Iterator[GenerationDelta]:
+        """The continuation of a prompt as deltas of text (options: ``TextGenerator.stream``)."""
+        return self.generator.stream(prompt, **options)
 
-    def complete(
-        self,
-        prompt: str | Sequence[int],
-        *,
-        max_new_tokens: int,
-        temperature: float = 1.0,
-        top_p: float = 1.0,
-        top_k: int = 0,
-        seed: int | None = None,
-        stop: Sequence[str] = (),
-        cancelled: Callable[[], bool] | None = None,
-        add_special_tokens: bool = True,
-    ) -> Completion:
+    def complete(self, prompt: str | Sequence[int], **options: Any) -> Completion:
         """The whole continuation of a prompt (``stream`` joined)."""
-        return self.generator.complete(
-            prompt,
-            max_new_tokens=max_new_tokens,
-            temperature=temperature,
-            top_p=top_p,
-            top_k=top_k,
-            seed=seed,
-            stop=stop,
-            cancelled=cancelled,
-            add_special_tokens=add_special_tokens,
-        )
+        return self.generator.complete(prompt, **options)
 
     def __call__(
         self,
@@ -579,7 +534,7 @@ class ImageClassification(Pipeline):
 
     def __init__(self, session: Any, folder: Path, spec: ModelSpec) -> None:
         super().__init__(session, folder, spec)
-        self.config = _read_json(folder / "preprocessor_config.json") or {}
+        self.config = read_json(folder / "preprocessor_config.json")
 
     def preprocess(self, image: Any) -> Any:
         """An image (path or PIL image) as a normalized NCHW float32 array."""
@@ -722,14 +677,6 @@ def _center_crop(image: Any, width: int, height: int) -> Any:
     left = max(0, round((w - width) / 2))
     top = max(0, round((h - height) / 2))
     return image.crop((left, top, left + width, top + height))
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 PIPELINES: dict[str, type[Pipeline]] = {

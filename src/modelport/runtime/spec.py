@@ -14,6 +14,7 @@ and timeouts as seconds or with a unit (``5s``, ``500ms``).
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -23,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from modelport.errors import ConfigError, InvalidValueError
 
-__all__ = ["SPEC_FILE", "ModelSpec", "read_spec", "write_spec"]
+__all__ = ["SPEC_FILE", "ModelSpec", "read_json", "read_spec", "write_spec"]
 
 SPEC_FILE = "modelport.yml"
 GPUX_FILE = "gpux.yml"
@@ -207,3 +208,12 @@ def write_spec(folder: Path, spec: ModelSpec) -> Path:
         fh.write(text)
     os.replace(tmp, path)
     return path
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object file of a model folder; {} when it is missing, unreadable or no object."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from modelport.errors import ConfigError, MissingExtraError
+from modelport.runtime.spec import read_json
 
-__all__ = ["TextTokenizer"]
+__all__ = ["TextTokenizer", "load_tokenizer", "special_token", "tokenizer_config"]
 
 
 def _token(value: Any) -> str | None:
@@ -21,36 +21,54 @@ def _token(value: Any) -> str | None:
     return None
 
 
+def load_tokenizer(folder: Path) -> Any:
+    """The fast tokenizer of a model folder (``tokenizer.json``), padding and truncation off.
+
+    Nothing changes its settings afterwards, so any number of threads may share it.
+    """
+    try:
+        from tokenizers import Tokenizer
+    except ImportError:
+        raise MissingExtraError("run", feature="Tokenizing text") from None
+    path = folder / "tokenizer.json"
+    if not path.exists():
+        raise ConfigError(
+            f"{folder} has no tokenizer.json.",
+            hint="Convert the model again; conversion writes one.",
+        )
+    tokenizer = Tokenizer.from_file(str(path))
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    return tokenizer
+
+
+def tokenizer_config(folder: Path) -> dict[str, Any]:
+    """``tokenizer_config.json`` over ``special_tokens_map.json``: the special tokens and
+    the length limit a model's tokenizer files name."""
+    return {
+        **read_json(folder / "special_tokens_map.json"),
+        **read_json(folder / "tokenizer_config.json"),
+    }
+
+
+def special_token(config: dict[str, Any], name: str) -> str | None:
+    """A special token's text (``eos_token`` …), given as a string or as an object."""
+    return _token(config.get(name))
+
+
 class TextTokenizer:
     """A fast tokenizer read from ``tokenizer.json``, with its special tokens."""
 
     def __init__(self, folder: Path, *, max_length: int | None = None) -> None:
-        try:
-            from tokenizers import Tokenizer
-        except ImportError:
-            raise MissingExtraError("run", feature="Tokenizing text") from None
-        path = folder / "tokenizer.json"
-        if not path.exists():
-            raise ConfigError(
-                f"{folder} has no tokenizer.json.",
-                hint="Convert the model again; conversion writes one.",
-            )
-        self.tokenizer = Tokenizer.from_file(str(path))
-        self._path = path
+        self.folder = folder
+        self.tokenizer = load_tokenizer(folder)
         self._counter: Any = None
         self._counter_lock = threading.Lock()
-        config: dict[str, Any] = {}
-        for name in ("tokenizer_config.json", "special_tokens_map.json"):
-            try:
-                data = json.loads((folder / name).read_text())
-            except (OSError, ValueError):
-                continue
-            if isinstance(data, dict):
-                config = {**data, **config}
-        self.pad_token = _token(config.get("pad_token"))
-        self.mask_token = _token(config.get("mask_token"))
-        self.eos_token = _token(config.get("eos_token"))
-        self.bos_token = _token(config.get("bos_token"))
+        config = tokenizer_config(folder)
+        self.pad_token = special_token(config, "pad_token")
+        self.mask_token = special_token(config, "mask_token")
+        self.eos_token = special_token(config, "eos_token")
+        self.bos_token = special_token(config, "bos_token")
         pad_id = self.token_id(self.pad_token) if self.pad_token else None
         self.pad_id = pad_id if pad_id is not None else 0
         limit = config.get("model_max_length")
@@ -58,12 +76,9 @@ class TextTokenizer:
             max_length = limit
         self.max_length = max_length
         # Files often fix padding to 128 tokens: pad to the longest input instead.
-        self.tokenizer.no_padding()
         self.tokenizer.enable_padding(pad_id=self.pad_id, pad_token=self.pad_token or "[PAD]")
         if max_length:
             self.tokenizer.enable_truncation(max_length=max_length)
-        else:
-            self.tokenizer.no_truncation()
 
     def token_id(self, token: str | None) -> int | None:
         """The id of a token string."""
@@ -129,10 +144,5 @@ class TextTokenizer:
         """
         with self._counter_lock:
             if self._counter is None:
-                from tokenizers import Tokenizer
-
-                counter = Tokenizer.from_file(str(self._path))
-                counter.no_padding()
-                counter.no_truncation()
-                self._counter = counter
+                self._counter = load_tokenizer(self.folder)
         return [len(e.ids) for e in self._counter.encode_batch(list(texts))]
