@@ -12,7 +12,9 @@ __all__ = ["to_jsonable"]
 
 
 def to_jsonable(value: Any) -> Any:
-    """Turn dataclasses, pydantic models, enums, dates and paths into JSON data."""
+    """Turn dataclasses, pydantic models, enums, dates, paths and arrays into JSON data."""
+    if hasattr(value, "tolist"):  # numpy arrays and scalars
+        return value.tolist()
     if hasattr(value, "model_dump"):
         return value.model_dump(mode="json", exclude_none=True)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):

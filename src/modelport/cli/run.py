@@ -242,7 +242,7 @@ def run(
                 {
                     "task": model.task,
                     "provider": model.provider,
-                    "result": to_jsonable(_lists(answer)),
+                    "result": to_jsonable(answer),
                 }
             )
             + "\n"
@@ -299,16 +299,6 @@ def _run_on_server(
     _client.raise_for(answer)
     meta = answer.body["meta"]
     return str(meta["task"]), str(meta["provider"]), answer.body["data"]
-
-
-def _lists(value: Any) -> Any:
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, list):
-        return [_lists(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _lists(v) for k, v in value.items()}
-    return value
 
 
 def register(app: typer.Typer) -> None:

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncGenerator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from modelport.errors import InvalidValueError, ServerBusyError, UnsupportedParameterError
@@ -61,7 +61,6 @@ class Delta:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     first_token_s: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def generator_of(served: ServedModel, param: str = "model") -> Any:
@@ -112,7 +111,7 @@ def context_room(
     return tokens, None if limit is None else limit - tokens
 
 
-async def stream(
+def stream(
     pool: ModelPool,
     served: ServedModel,
     prompt: str,
@@ -120,10 +119,24 @@ async def stream(
     *,
     add_special_tokens: bool = True,
 ) -> AsyncGenerator[Delta, None]:
-    """Deltas of one generation, produced in a worker thread; stops when the caller stops."""
+    """Deltas of one generation, produced in a worker thread; stops when the caller stops.
+
+    A full queue is refused here, when it is called: before a streamed answer starts.
+    """
     pipeline = generator_of(served)
     if served.waiting >= pool.settings.max_queue:
         raise ServerBusyError(served.name, served.waiting)
+    return _deltas(pool, served, pipeline, prompt, params, add_special_tokens)
+
+
+async def _deltas(
+    pool: ModelPool,
+    served: ServedModel,
+    pipeline: Any,
+    prompt: str,
+    params: GenerationParams,
+    add_special_tokens: bool,
+) -> AsyncGenerator[Delta, None]:
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Delta | BaseException | None] = asyncio.Queue()
     cancelled = threading.Event()

@@ -60,8 +60,8 @@ from modelport.server.ollama_protocol import (
     ShowRequest,
     embedding_window,
     generation_options,
-    keep_alive_seconds,
 )
+from modelport.server.pool import keep_alive_seconds
 from modelport.server.state import pool_of, record_model
 
 __all__ = ["router"]

@@ -51,7 +51,6 @@ __all__ = [
     "ShowRequest",
     "embedding_window",
     "generation_options",
-    "keep_alive_seconds",
 ]
 
 
@@ -330,14 +329,6 @@ def generation_options(options: dict[str, Any] | None) -> tuple[GenerationParams
         stop=[s for s in stop if s],
     )
     return params, _window(given)
-
-
-def keep_alive_seconds(value: KeepAlive) -> float | None:
-    if value is None:
-        return None
-    from modelport.settings import parse_keep_alive
-
-    return parse_keep_alive(value)
 
 
 def embedding_window(options: dict[str, Any] | None) -> int | None:

@@ -39,6 +39,7 @@ from modelport.server.generation import (
     split_tool_calls,
     stream,
 )
+from modelport.server.pool import keep_alive_seconds
 from modelport.server.state import pool_of, record_model
 
 __all__ = ["router"]
@@ -288,14 +289,6 @@ def _params(body: _GenerationRequest, max_tokens: int | None) -> GenerationParam
     )
 
 
-def _keep_alive(value: str | float | None) -> float | None:
-    if value is None:
-        return None
-    from modelport.settings import parse_keep_alive
-
-    return parse_keep_alive(value)
-
-
 def _usage(last: Delta) -> dict[str, int]:
     return {
         "prompt_tokens": last.prompt_tokens,
@@ -373,20 +366,20 @@ async def _generate(
     pool = pool_of(request)
     stack = contextlib.AsyncExitStack()
     served = await stack.enter_async_context(
-        pool.use(body.model, keep_alive=_keep_alive(body.keep_alive))
+        pool.use(body.model, keep_alive=keep_alive_seconds(body.keep_alive))
     )
     try:
         generator_of(served)
         prompt = render(served)
         max_tokens = _check_context(served, body.model, prompt, max_tokens, kind)
         params = _params(body, max_tokens)
+        deltas = stream(pool, served, prompt, params, add_special_tokens=kind == "text")
     except BaseException:
         await stack.aclose()
         raise
     created = int(time.time())
     ident = ("chatcmpl-" if kind == "chat" else "cmpl-") + uuid.uuid4().hex
     metrics = getattr(request.app.state, "metrics", None)
-    deltas = stream(pool, served, prompt, params, add_special_tokens=kind == "text")
 
     def chunk(payload: dict[str, Any]) -> dict[str, Any]:
         return {

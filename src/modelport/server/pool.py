@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from modelport.runtime.text import TextTokenizer
     from modelport.settings import Settings
 
-__all__ = ["Loading", "ModelPool", "ServedModel"]
+__all__ = ["Loading", "ModelPool", "ServedModel", "keep_alive_seconds"]
 
 log = logging.getLogger("modelport.serve")
 
@@ -94,6 +94,15 @@ def _model_bytes(folder: Path) -> int:
         if path.is_file() and (path.suffix in (".onnx", ".data") or path.name.endswith("_data")):
             total += path.stat().st_size
     return total
+
+
+def keep_alive_seconds(value: str | float | None) -> float | None:
+    """A request's keep-alive in seconds (``5m``, ``30``, ``0``, ``-1``), or None if unset."""
+    if value is None:
+        return None
+    from modelport.settings import parse_keep_alive
+
+    return parse_keep_alive(value)
 
 
 #: Seconds between two records of the requests each model answered.

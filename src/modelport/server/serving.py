@@ -23,6 +23,7 @@ from modelport.errors import InvalidValueError
 from modelport.jsonable import to_jsonable
 from modelport.server.embeddings import counted
 from modelport.server.errors import LOADING, error_responses
+from modelport.server.pool import keep_alive_seconds
 from modelport.server.state import pool_of, record_model
 
 __all__ = ["router"]
@@ -93,7 +94,7 @@ async def predict(model: str, body: PredictRequest, request: Request) -> dict[st
     record_model(request, model)
     pool = pool_of(request)
     started = time.perf_counter()
-    keep_alive = _keep_alive(body.keep_alive)
+    keep_alive = keep_alive_seconds(body.keep_alive)
     async with pool.use(model, keep_alive=keep_alive) as served:
         if body.query is not None or body.documents is not None:
             return await _rerank(request, model, served, body)
@@ -123,7 +124,7 @@ async def predict(model: str, body: PredictRequest, request: Request) -> dict[st
                 inputs=len(inputs) if isinstance(inputs, list) else 1,
             )
     return {
-        "data": _plain(result),
+        "data": to_jsonable(result),
         "meta": {
             "model": model,
             "task": served.task,
@@ -255,22 +256,3 @@ def _images(inputs: Any) -> Any:
         return image
 
     return [one(v) for v in inputs] if isinstance(inputs, list) else one(inputs)
-
-
-def _keep_alive(value: str | float | None) -> float | None:
-    if value is None:
-        return None
-    from modelport.settings import parse_keep_alive
-
-    return parse_keep_alive(value)
-
-
-def _plain(value: Any) -> Any:
-    """Arrays as lists, so that every answer is JSON."""
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return to_jsonable(value)
