@@ -204,6 +204,15 @@ def test_tools_reach_a_template_that_reads_them(client: Any) -> None:
         model=CHAT, messages=MESSAGES, tools=tools, max_tokens=8, temperature=0
     )
     assert answer.choices[0].finish_reason in ("stop", "length", "tool_calls")
+    without = client.chat.completions.create(
+        model=CHAT, messages=MESSAGES, max_tokens=8, temperature=0
+    )
+    # The template wrote the tool's schema into the prompt: it is longer by that much.
+    assert answer.usage.prompt_tokens > without.usage.prompt_tokens + 20
+    none = client.chat.completions.create(
+        model=CHAT, messages=MESSAGES, tools=tools, tool_choice="none", max_tokens=8
+    )
+    assert none.usage.prompt_tokens == without.usage.prompt_tokens
 
 
 def test_a_client_that_goes_away_stops_its_generation(server: ServerProcess) -> None:

@@ -150,7 +150,8 @@ def _configure_logging(level: str) -> None:
     for name in ("modelport", "uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
-        logger.setLevel(level.upper() if level.upper() in logging._nameToLevel else "INFO")
+        known = isinstance(logging.getLevelName(level.upper()), int)
+        logger.setLevel(level.upper() if known else "INFO")
         logger.propagate = False
 
 

@@ -402,7 +402,7 @@ async def _generate(
         observe(metrics, served.name, last)
         finish = last.finish_reason or "stop"
         if kind == "chat":
-            message, finish = _assistant_message(text, finish, served)
+            message, finish = _assistant_message(text, finish)
             choice: dict[str, Any] = {
                 "index": 0,
                 "message": message,
@@ -488,7 +488,7 @@ def _check_context(
     return max_tokens or room
 
 
-def _assistant_message(text: str, finish: str, served: Any) -> tuple[dict[str, Any], str]:
+def _assistant_message(text: str, finish: str) -> tuple[dict[str, Any], str]:
     """The assistant's message; Hermes-style ``<tool_call>`` blocks become tool calls."""
     rest, found = split_tool_calls(text)
     if not found:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import threading
 import time
@@ -139,18 +140,11 @@ class ModelPool:
         self,
         settings: Settings,
         *,
-        loader: Callable[..., Model] | None = None,
-        unloader: Callable[[Model], object] | None = None,
         metrics: Any = None,
     ) -> None:
-        from modelport.api import load_model, unload_model
-
         self.settings = settings
         self.max_loaded = settings.max_loaded_models
-        self.max_memory = _memory_budget(settings)
         self.default_keep_alive = settings.keep_alive
-        self._load = loader or load_model
-        self._unload = unloader or unload_model
         self.metrics = metrics
         self.models: dict[str, ServedModel] = {}  # by key (the converted folder)
         self.names: dict[str, str] = {}  # a requested name → key
@@ -162,6 +156,11 @@ class ModelPool:
         self.folders: dict[str, str] = {}
         self._dropped: list[ServedModel] = []
         self._tasks: set[asyncio.Task[None]] = set()
+
+    @functools.cached_property
+    def max_memory(self) -> int:
+        """Bytes the loaded models may weigh together (the machine is asked on first need)."""
+        return _memory_budget(self.settings)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -279,7 +278,9 @@ class ModelPool:
                 log.warning("%s: %s", name, event.status.removeprefix("warning: "))
 
         def load() -> tuple[Model, tuple[str, str] | None]:
-            model = self._load(source, progress=progress)
+            from modelport.api import load_model
+
+            model = load_model(source, progress=progress)
             return model, _stored_as(source)
 
         try:
@@ -391,7 +392,9 @@ class ModelPool:
                 task = asyncio.get_running_loop().create_task(self._record_usage())
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
-        self._unload(served.model)
+        from modelport.api import unload_model
+
+        unload_model(served.model)
         log.info("unloaded %s: %s", served.name, why)
         self._observe()
 
