@@ -31,13 +31,24 @@ NAMES = frozenset(
 #: are imported lazily, by name). ``validation`` is the catalog's "does it fit" half.
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset(
-        {"modelport", "errors", "settings", "db", "hardware", "trust", "hubconf", "jsonable"}
+        {
+            "modelport",
+            "errors",
+            "settings",
+            "db",
+            "hardware",
+            "trust",
+            "hubconf",
+            "jsonable",
+            "secrets",
+        }
     ),
     frozenset({"catalog", "validation"}),
     frozenset({"store"}),
     frozenset({"hubs", "refs"}),
     frozenset({"runtime"}),
     frozenset({"convert"}),
+    frozenset({"providers"}),
     frozenset({"api"}),
     frozenset({"cli", "server", "docs", "__main__"}),
 )

@@ -52,7 +52,20 @@ The tree (a test checks it against the classes):
      ├── ServerBusyError              ``serve``: a model's queue is full; retry after a while
      ├── AuthenticationError          ``serve``: a missing or wrong API key
      ├── RequestTooLargeError         ``serve``: a request body past MODELPORT_MAX_REQUEST_BYTES
-     └── ServerNotRunningError        ``ps``/``stop``: no modelport server listens there
+     ├── ServerNotRunningError        ``ps``/``stop``: no modelport server listens there
+     ├── UnknownProviderError         (also ValueError) no hosted provider has that name
+     ├── UnsupportedOperationError    (also ValueError) a provider cannot do what was asked
+     ├── ProviderError                (also ConnectionError) a hosted provider failed a call
+     │    ├── ProviderUnavailableError  unreachable, or a 5xx after the retries
+     │    │    └── ProviderTimeoutError  no answer within the provider's timeout
+     │    ├── ProviderRateLimitError  429 after the retries; ``retry_after`` says when
+     │    ├── ContentFilteredError    the provider refused the content
+     │    └── ModelRetiredError       the provider no longer serves the model
+     ├── MissingKeyError              no key for a provider anywhere it is looked up
+     ├── KeyRejectedError             (also PermissionError) the provider rejected the key
+     ├── KeyExpiredError              a stored key is past the expiry date it was set with
+     ├── SecretStoreError             the key store cannot be read or written
+     └── BudgetExceededError          today's spend reached MODELPORT_DAILY_BUDGET
 """
 
 from __future__ import annotations
@@ -62,10 +75,12 @@ from collections.abc import Sequence
 __all__ = [
     "AmbiguousModelError",
     "AuthenticationError",
+    "BudgetExceededError",
     "CatalogError",
     "CatalogShrinkError",
     "CatalogValidationError",
     "ConfigError",
+    "ContentFilteredError",
     "ConversionError",
     "DatabaseBusyError",
     "DuplicateModelError",
@@ -79,22 +94,33 @@ __all__ = [
     "IntegrityError",
     "InvalidReferenceError",
     "InvalidValueError",
+    "KeyExpiredError",
+    "KeyRejectedError",
     "MissingExtraError",
+    "MissingKeyError",
     "ModelNotFoundError",
+    "ModelRetiredError",
     "ModelportError",
     "NotInStoreError",
     "OfflineError",
     "PickleRefusedError",
     "PortInUseError",
+    "ProviderError",
+    "ProviderRateLimitError",
+    "ProviderTimeoutError",
+    "ProviderUnavailableError",
     "RateLimitedError",
     "RemoteError",
     "RequestTooLargeError",
     "RevisionNotFoundError",
+    "SecretStoreError",
     "ServerBusyError",
     "ServerNotRunningError",
     "UnknownHubError",
+    "UnknownProviderError",
     "UnknownTaskError",
     "UnsafeFileError",
+    "UnsupportedOperationError",
     "UnsupportedParameterError",
     "UntrustedCodeError",
 ]
@@ -619,4 +645,163 @@ class ServerNotRunningError(ModelportError):
             f"No modelport server answers at {url}.",
             hint="Start one with `modelport serve`, or set MODELPORT_HOST/MODELPORT_PORT "
             "to where it listens.",
+        )
+
+
+class UnknownProviderError(ModelportError, ValueError):
+    """No hosted provider is registered under a name."""
+
+    code = "unknown_provider"
+    exit_code = 2
+    http_status = 400
+
+    def __init__(self, name: str, known: Sequence[str]) -> None:
+        self.name = name
+        super().__init__(
+            f"No hosted provider is called {name!r}.",
+            hint="Known providers: " + ", ".join(sorted(known)) + ".",
+        )
+
+
+class UnsupportedOperationError(ModelportError, ValueError):
+    """A provider or model cannot do what was asked (embeddings of a chat-only API...)."""
+
+    code = "unsupported_operation"
+    exit_code = 2
+    http_status = 400
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+
+
+class ProviderError(ModelportError, ConnectionError):
+    """A hosted provider failed a call; ``provider`` is its name, ``status`` its HTTP status."""
+
+    code = "provider_error"
+    http_status = 502
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        status: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.provider = provider
+        self.status = status
+        super().__init__(message, hint=hint)
+
+
+class ProviderUnavailableError(ProviderError):
+    """A provider cannot be reached or kept answering 5xx through the retries."""
+
+    code = "provider_unavailable"
+    http_status = 503
+
+
+class ProviderTimeoutError(ProviderUnavailableError):
+    """A provider sent no answer within its timeout."""
+
+    code = "provider_timeout"
+    http_status = 504
+
+
+class ProviderRateLimitError(ProviderError):
+    """A provider kept answering 429 through the retries; ``retry_after`` is in seconds."""
+
+    code = "provider_rate_limited"
+    http_status = 429
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        retry_after: float | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, provider=provider, status=429, hint=hint)
+
+
+class ContentFilteredError(ProviderError):
+    """The provider refused the request or the answer with its content filter."""
+
+    code = "content_filtered"
+    http_status = 400
+
+
+class ModelRetiredError(ProviderError):
+    """The provider no longer serves a model (or never did under that name)."""
+
+    code = "model_retired"
+    http_status = 404
+
+
+class MissingKeyError(ModelportError):
+    """No key for a provider: none given, none in its environment variables, none stored."""
+
+    code = "missing_key"
+    http_status = 401
+
+    def __init__(self, provider: str, label: str, env_vars: Sequence[str]) -> None:
+        self.provider = provider
+        where = " or ".join(env_vars[:2])
+        super().__init__(
+            f"No {label} key is set.",
+            hint=f"Set one with `modelport keys set {provider}`"
+            + (f", or in {where}." if where else "."),
+        )
+
+
+class KeyRejectedError(ModelportError, PermissionError):
+    """A provider answered 401 or 403 to the key it was sent."""
+
+    code = "key_rejected"
+    http_status = 401
+
+    def __init__(self, provider: str, label: str, status: int, *, source: str) -> None:
+        self.provider = provider
+        self.status = status
+        self.source = source
+        super().__init__(
+            f"The {label} key is rejected ({status}).",
+            hint=f"Set one with `modelport keys set {provider}` (the key came from {source}).",
+        )
+
+
+class KeyExpiredError(ModelportError):
+    """A stored key is past the expiry date it was set with."""
+
+    code = "key_expired"
+    http_status = 401
+
+    def __init__(self, provider: str, expired: str) -> None:
+        self.provider = provider
+        super().__init__(
+            f"The stored {provider} key expired on {expired}.",
+            hint=f"Set a new one with `modelport keys rotate {provider}`.",
+        )
+
+
+class SecretStoreError(ModelportError):
+    """The encrypted key store cannot be read (another data key, a damaged file) or written."""
+
+    code = "secret_store_error"
+    http_status = 500
+
+
+class BudgetExceededError(ModelportError):
+    """Today's recorded spend reached the daily budget: further paid calls are refused."""
+
+    code = "budget_exceeded"
+    http_status = 402
+
+    def __init__(self, spent: float, budget: float) -> None:
+        self.spent = spent
+        self.budget = budget
+        super().__init__(
+            f"Today's spend (${spent:.4f}) reached the daily budget of ${budget:.2f}.",
+            hint="Raise MODELPORT_DAILY_BUDGET, wait for tomorrow (UTC), or use a local model.",
         )

@@ -11,6 +11,7 @@ import os
 import re
 import threading
 import tomllib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -228,6 +229,78 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "GitHub API resolving PyTorch Hub branches and tags to commits (sends `GITHUB_TOKEN`).",
     ),
     SettingSpec(
+        "provider_timeout",
+        "MODELPORT_PROVIDER_TIMEOUT",
+        "provider_timeout",
+        "120",
+        "Seconds a hosted provider may take to answer (to its first token when streaming); "
+        "`60,anthropic=300` sets a default and per-provider values.",
+    ),
+    SettingSpec(
+        "provider_retries",
+        "MODELPORT_PROVIDER_RETRIES",
+        "provider_retries",
+        "2",
+        "How often a call to a hosted provider is retried after a 429 (honouring "
+        "`Retry-After`), a 5xx or a lost connection, with exponential backoff.",
+    ),
+    SettingSpec(
+        "provider_access",
+        "MODELPORT_PROVIDER_ACCESS",
+        "provider_access",
+        "auto",
+        "How providers with a vendor CLI are reached: `auto` (the CLI when it is installed "
+        "and signed in, else the API with a key), `api` or `cli`; `auto,anthropic=api` sets "
+        "a default and per-provider values (also `--access`).",
+    ),
+    SettingSpec(
+        "fallbacks",
+        "MODELPORT_FALLBACKS",
+        "fallbacks",
+        "none",
+        "Comma-separated models the gateway tries, in order, when the requested one fails "
+        "(a request's own `fallbacks` wins).",
+    ),
+    SettingSpec(
+        "daily_budget",
+        "MODELPORT_DAILY_BUDGET",
+        "daily_budget",
+        "none",
+        "US dollars: once today's (UTC) recorded spend reaches it, paid calls are refused "
+        "(calls of unknown cost are not counted).",
+    ),
+    SettingSpec(
+        "secrets_key",
+        "MODELPORT_SECRETS_KEY",
+        "secrets_key",
+        "none (the OS keyring, else $MODELPORT_HOME/secrets/data.key)",
+        "The key store's data key (base64 of 32 bytes), for servers without a keyring; "
+        "`modelport keys data-key` prints a new one.",
+    ),
+    *(
+        SettingSpec(
+            "provider_urls",
+            f"MODELPORT_{name.upper()}_URL",
+            f"{name}_url",
+            url,
+            f"Base URL of the {label} API.",
+        )
+        for name, (label, url) in {
+            "openai": ("OpenAI", "https://api.openai.com/v1"),
+            "anthropic": ("Anthropic", "https://api.anthropic.com"),
+            "gemini": ("Gemini", "https://generativelanguage.googleapis.com"),
+            "cohere": ("Cohere", "https://api.cohere.com"),
+            "groq": ("Groq", "https://api.groq.com/openai/v1"),
+            "deepseek": ("DeepSeek", "https://api.deepseek.com"),
+            "mistral": ("Mistral", "https://api.mistral.ai/v1"),
+            "xai": ("xAI", "https://api.x.ai/v1"),
+            "together": ("Together AI", "https://api.together.xyz/v1"),
+            "fireworks": ("Fireworks AI", "https://api.fireworks.ai/inference/v1"),
+            "openrouter": ("OpenRouter", "https://openrouter.ai/api/v1"),
+            "perplexity": ("Perplexity", "https://api.perplexity.ai"),
+        }.items()
+    ),
+    SettingSpec(
         "debug",
         "MODELPORT_DEBUG",
         "debug",
@@ -307,6 +380,76 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
         "quiet.",
     ),
     EnvVar(
+        "OPENAI_API_KEY",
+        "openai",
+        "The openai provider's key; wins over a stored key, loses to one given explicitly.",
+    ),
+    EnvVar(
+        "ANTHROPIC_API_KEY",
+        "anthropic",
+        "The anthropic provider's key; wins over a stored key, loses to one given explicitly.",
+    ),
+    EnvVar(
+        "GEMINI_API_KEY",
+        "gemini",
+        "The gemini provider's key; wins over a stored key, loses to one given explicitly.",
+    ),
+    EnvVar(
+        "GOOGLE_API_KEY",
+        "gemini",
+        "The gemini provider's key when `GEMINI_API_KEY` is not set.",
+    ),
+    EnvVar(
+        "CO_API_KEY",
+        "cohere",
+        "The cohere provider's key; wins over a stored key, loses to one given explicitly.",
+    ),
+    EnvVar(
+        "COHERE_API_KEY",
+        "cohere",
+        "The cohere provider's key when `CO_API_KEY` is not set.",
+    ),
+    EnvVar(
+        "GROQ_API_KEY",
+        "groq",
+        "The groq provider's key; wins over a stored key, loses to one given explicitly.",
+    ),
+    EnvVar(
+        "DEEPSEEK_API_KEY",
+        "deepseek",
+        "The deepseek provider's key; wins over a stored key, loses to one given explicitly.",
+    ),
+    EnvVar(
+        "MISTRAL_API_KEY",
+        "mistral",
+        "The mistral provider's key; wins over a stored key, loses to one given explicitly.",
+    ),
+    EnvVar(
+        "XAI_API_KEY",
+        "xai",
+        "The xai provider's key; wins over a stored key, loses to one given explicitly.",
+    ),
+    EnvVar(
+        "TOGETHER_API_KEY",
+        "together",
+        "The together provider's key; wins over a stored key, loses to one given explicitly.",
+    ),
+    EnvVar(
+        "FIREWORKS_API_KEY",
+        "fireworks",
+        "The fireworks provider's key; wins over a stored key, loses to one given explicitly.",
+    ),
+    EnvVar(
+        "OPENROUTER_API_KEY",
+        "openrouter",
+        "The openrouter provider's key; wins over a stored key, loses to one given explicitly.",
+    ),
+    EnvVar(
+        "PERPLEXITY_API_KEY",
+        "perplexity",
+        "The perplexity provider's key; wins over a stored key, loses to one given explicitly.",
+    ),
+    EnvVar(
         "ORT_DISABLE_TELEMETRY",
         "onnxruntime",
         "modelport sets it to 1 (unless set) before ONNX Runtime loads, so that ONNX Runtime "
@@ -353,6 +496,24 @@ class Settings:
     batch_wait_ms: float = 2.0
     max_batch_tokens: int = 16384
     max_request_bytes: int = 32 * 10**6
+    #: Seconds per provider name; ``"*"`` is every other provider's.
+    provider_timeout: Mapping[str, float] = field(default_factory=lambda: {"*": 120.0})
+    provider_retries: int = 2
+    #: ``auto``, ``api`` or ``cli`` per provider name; ``"*"`` is every other provider's.
+    provider_access: Mapping[str, str] = field(default_factory=lambda: {"*": "auto"})
+    fallbacks: tuple[str, ...] = ()
+    daily_budget: float | None = None
+    secrets_key: str | None = field(default=None, repr=False)
+    #: Base URLs of the built-in providers' APIs, by provider name.
+    provider_urls: Mapping[str, str] = field(default_factory=lambda: dict(PROVIDER_URLS))
+
+    def timeout_of(self, provider: str) -> float:
+        """Seconds a call to that provider may take."""
+        return self.provider_timeout.get(provider, self.provider_timeout.get("*", 120.0))
+
+    def access_of(self, provider: str) -> str:
+        """How that provider is reached: auto, api or cli."""
+        return self.provider_access.get(provider, self.provider_access.get("*", "auto"))
 
     @property
     def database_path(self) -> Path | None:
@@ -532,6 +693,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     if (raw := pick("debug")) is not None:
         values["debug"] = _parse_bool("MODELPORT_DEBUG", raw)
     _serving(pick, values)
+    _providers(pick, env, config, values)
     return Settings(**values)
 
 
@@ -598,6 +760,90 @@ def _serving(pick: Any, values: dict[str, Any]) -> None:
                 values[name] = parse_size(str(raw))
             except InvalidValueError as e:
                 raise ConfigError(f"{env} is invalid: {e.message}") from None
+
+
+#: The built-in providers' default base URLs (from their SettingSpec rows).
+PROVIDER_URLS: dict[str, str] = {
+    spec.key.removesuffix("_url"): spec.default
+    for spec in SETTINGS
+    if spec.field == "provider_urls"
+}
+
+ACCESS_MODES = ("auto", "api", "cli")
+
+
+def _per_provider(env: str, raw: object, parse: Any) -> dict[str, Any]:
+    """``60,anthropic=300`` (or a TOML table) → ``{"*": 60, "anthropic": 300}``."""
+    items: list[tuple[str, object]]
+    if isinstance(raw, dict):
+        items = [(str(k), v) for k, v in raw.items()]
+    else:
+        items = []
+        for part in str(raw).split(","):
+            head, sep, text = part.strip().rpartition("=")
+            if text.strip():
+                items.append((head.strip() if sep else "*", text.strip()))
+    out: dict[str, Any] = {}
+    for name, value in items:
+        if name != "*" and not re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", name):
+            raise ConfigError(f"{env} names an invalid provider {name!r}.")
+        out[name] = parse(value)
+    return out
+
+
+def _providers(
+    pick: Any, env: dict[str, str], config: dict[str, Any], values: dict[str, Any]
+) -> None:
+    """The settings of hosted providers: timeouts, retries, access, URLs, budget."""
+
+    def seconds(value: object) -> float:
+        number = float(_parse_number("MODELPORT_PROVIDER_TIMEOUT", value, float))
+        if number == 0:
+            raise ConfigError("MODELPORT_PROVIDER_TIMEOUT must be above 0 seconds.")
+        return number
+
+    def access(value: object) -> str:
+        text = str(value).strip().lower()
+        if text not in ACCESS_MODES:
+            raise ConfigError(f"MODELPORT_PROVIDER_ACCESS must be auto, api or cli, not {value!r}.")
+        return text
+
+    if (raw := pick("provider_timeout")) is not None:
+        values["provider_timeout"] = {"*": 120.0} | _per_provider(
+            "MODELPORT_PROVIDER_TIMEOUT", raw, seconds
+        )
+    if (raw := pick("provider_retries")) is not None:
+        values["provider_retries"] = int(_parse_number("MODELPORT_PROVIDER_RETRIES", raw, int))
+    if (raw := pick("provider_access")) is not None:
+        values["provider_access"] = {"*": "auto"} | _per_provider(
+            "MODELPORT_PROVIDER_ACCESS", raw, access
+        )
+    if (raw := pick("fallbacks")) is not None:
+        items = raw if isinstance(raw, list) else str(raw).split(",")
+        values["fallbacks"] = tuple(str(m).strip() for m in items if str(m).strip())
+    if (raw := pick("daily_budget")) is not None:
+        values["daily_budget"] = float(_parse_number("MODELPORT_DAILY_BUDGET", raw, float))
+    if (raw := pick("secrets_key")) not in (None, ""):
+        values["secrets_key"] = str(raw)
+    urls = dict(PROVIDER_URLS)
+    for name in PROVIDER_URLS:
+        variable = f"MODELPORT_{name.upper()}_URL"
+        value = env.get(variable) or config.get(f"{name}_url")
+        if value:
+            if not re.match(r"https?://", str(value)):
+                raise ConfigError(f"{variable} must be an http(s) URL, not {value!r}.")
+            urls[name] = str(value).rstrip("/")
+    values["provider_urls"] = urls
+
+
+def environment_key(names: Sequence[str]) -> tuple[str, str] | None:
+    """The first of these environment variables that is set, and its value (a provider's
+    conventional key variables, read at call time so that a key set later is seen)."""
+    for name in names:
+        value = os.environ.get(name)
+        if value:
+            return name, value
+    return None
 
 
 _lock = threading.Lock()

@@ -1,0 +1,1 @@
+"""Hosted model APIs behind one OpenAI-shaped interface (see ``providers/base.py``)."""

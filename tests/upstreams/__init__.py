@@ -1,0 +1,1 @@
+"""Loopback servers that speak hosted providers' HTTP protocols, for the official SDKs."""
