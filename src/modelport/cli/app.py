@@ -9,6 +9,7 @@ from modelport.cli import cache as cache_cmds
 from modelport.cli import catalog as catalog_cmds
 from modelport.cli import local as local_cmds
 from modelport.cli import models as model_cmds
+from modelport.cli import prompt as prompt_cmds
 from modelport.cli import pull as pull_cmds
 from modelport.cli import run as run_cmds
 from modelport.cli import serve as serve_cmds
@@ -43,6 +44,7 @@ def _root(
 
 pull_cmds.register(app)
 run_cmds.register(app)
+prompt_cmds.register(app)
 local_cmds.register(app)
 model_cmds.register(app)
 system_cmds.register(app)

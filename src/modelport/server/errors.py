@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from modelport.errors import AmbiguousModelError, ModelNotFoundError, ModelportError
 
 __all__ = [
+    "GATEWAY",
     "LOADING",
     "DetailErrorResponse",
     "ErrorResponse",
@@ -46,10 +47,13 @@ _TYPES = {
     401: "authentication_error",
     409: "conflict_error",
     413: "invalid_request_error",
+    402: "insufficient_quota",
     429: "rate_limit_error",
     422: "invalid_request_error",
     500: "server_error",
     502: "upstream_error",
+    503: "upstream_error",
+    504: "timeout_error",
 }
 
 
@@ -107,14 +111,30 @@ _MEANINGS = {
     413: "The request body is larger than MODELPORT_MAX_REQUEST_BYTES.",
     422: "The request does not match the schema, or the model cannot be converted or run here.",
     429: "The model's queue is full (or its hub rate-limits); Retry-After says when to retry.",
+    500: "The server failed, or the key store cannot be read.",
     501: "This server lacks the optional dependencies the model needs (the hint names them).",
     502: "The model's hub answered with an error or something unusable (a wrong digest…).",
     503: "The hub cannot be reached (or offline mode), or the database is locked; try again.",
 }
 
+#: What a route that calls hosted providers can answer besides ``LOADING``.
+_GATEWAY_MEANINGS = {
+    401: "The server requires an API key, or the provider has no usable key or rejected it.",
+    402: "Today's recorded spend reached MODELPORT_DAILY_BUDGET.",
+    404: "No model matches the name, or the provider no longer serves it.",
+    429: "A queue is full, or the provider rate-limits; Retry-After says when to retry.",
+    502: "The provider (or a hub) answered with an error.",
+    503: "The provider cannot be reached or kept failing; try again.",
+    504: "The provider sent no answer within MODELPORT_PROVIDER_TIMEOUT.",
+}
+_MEANINGS.update({s: m for s, m in _GATEWAY_MEANINGS.items() if s not in _MEANINGS})
+
 #: What a route that names a model to load can answer: the model's name may be invalid,
 #: unknown or ambiguous, loading it may pull (hub errors), convert (422) or wait (429).
 LOADING = (400, 401, 403, 404, 409, 413, 422, 429, 501, 502, 503)
+
+#: What a route that may call a hosted provider can answer.
+GATEWAY = (*LOADING, 402, 500, 504)
 
 
 #: What a status means on Ollama's /api, where a malformed request is a 400 as in Ollama.

@@ -20,14 +20,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelport.api.prompting import ChatResult, ChatStream, Target
 from modelport.catalog.entry import ModelEntry
 from modelport.errors import (
     InputTooLongError,
     InvalidValueError,
     UnsupportedParameterError,
 )
+from modelport.providers.base import Usage
 from modelport.server.embeddings import embed
-from modelport.server.errors import LOADING, error_responses
+from modelport.server.errors import GATEWAY, LOADING, error_responses
 from modelport.server.generation import (
     Delta,
     GenerationParams,
@@ -41,12 +43,14 @@ from modelport.server.generation import (
 )
 from modelport.server.pool import keep_alive_seconds
 from modelport.server.state import pool_of, record_model
+from modelport.settings import get_settings
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
 _ERRORS = error_responses(*LOADING)
+_GATEWAY_ERRORS = error_responses(*GATEWAY)
 
 
 # -- models --------------------------------------------------------------------------------
@@ -160,9 +164,12 @@ def _inputs(body: EmbeddingRequest) -> list[str] | list[list[int]]:
 
 @router.post("/embeddings", responses=_ERRORS)
 async def embeddings(body: EmbeddingRequest, request: Request) -> JSONResponse:
-    """Embed texts (or token arrays) with a local encoder, batched with concurrent requests."""
+    """Embed texts with a local encoder (batched with concurrent requests) or a hosted model."""
     record_model(request, body.model)
     inputs = _inputs(body)
+    target = await _target(body.model)
+    if target.kind == "hosted":
+        return await _hosted_embeddings(body, inputs, target)
     pool = pool_of(request)
     async with pool.use(body.model) as served:
         done = await embed(pool, served, inputs, model=body.model, dimensions=body.dimensions)
@@ -187,6 +194,67 @@ async def embeddings(body: EmbeddingRequest, request: Request) -> JSONResponse:
             "usage": {"prompt_tokens": total, "total_tokens": total},
         }
     )
+
+
+async def _hosted_embeddings(
+    body: EmbeddingRequest, inputs: list[str] | list[list[int]], target: Target
+) -> JSONResponse:
+    from modelport.api.prompting import embed_texts
+
+    if not all(isinstance(i, str) for i in inputs):
+        raise UnsupportedParameterError("input", "hosted models here take texts, not token ids.")
+    done = await embed_texts(
+        target.reference, [str(i) for i in inputs], dimensions=body.dimensions, origin="gateway"
+    )
+    data = []
+    for i, row in enumerate(done.vectors):
+        value: Any = row
+        if body.encoding_format == "base64":
+            import numpy as np
+
+            value = base64.b64encode(np.asarray(row, dtype="<f4").tobytes()).decode()
+        data.append({"object": "embedding", "index": i, "embedding": value})
+    tokens = done.usage.input_tokens or 0
+    return JSONResponse(
+        {
+            "object": "list",
+            "data": data,
+            "model": done.model,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        },
+        headers=_served_headers(target, "api", []),
+    )
+
+
+async def _target(model: str) -> Target:
+    """What answers a model name: resolved once per name (the catalog does not change under
+    a running server's feet often enough to matter; a reload clears the cache)."""
+    from modelport.api.prompting import resolve_target
+
+    cached = _TARGETS.get(model)
+    if cached is None:
+        from anyio import to_thread
+
+        cached = await to_thread.run_sync(resolve_target, model)
+        if len(_TARGETS) > 4096:
+            _TARGETS.clear()
+        _TARGETS[model] = cached
+    return cached
+
+
+_TARGETS: dict[str, Target] = {}
+
+
+def _served_headers(target: Target, access: str, failed: list[tuple[str, str]]) -> dict[str, str]:
+    """Which model answered, through which path, after which failed ones."""
+    headers = {
+        "x-modelport-model": target.name,
+        "x-modelport-provider": target.provider or "local",
+        "x-modelport-access": access,
+    }
+    if failed:
+        headers["x-modelport-fallback-from"] = ", ".join(name for name, _ in failed)
+    return headers
 
 
 # -- chat and text completions -------------------------------------------------------------
@@ -253,6 +321,10 @@ class ChatRequest(_GenerationRequest):
     reasoning_effort: str | None = None
     metadata: dict[str, Any] | None = None
     store: bool | None = None
+    #: modelport's extension (LiteLLM's name): models tried in order when ``model`` fails.
+    fallbacks: list[str] | None = None
+    #: modelport's extension: how a provider with a vendor CLI is reached (auto, api, cli).
+    access: Literal["auto", "api", "cli"] | None = None
 
 
 class CompletionRequest(_GenerationRequest):
@@ -301,10 +373,20 @@ def _sse(data: dict[str, Any]) -> str:
     return f"data: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-@router.post("/chat/completions", responses=_ERRORS)
+@router.post("/chat/completions", responses=_GATEWAY_ERRORS)
 async def chat_completions(body: ChatRequest, request: Request) -> Any:
-    """Chat with a local text-generation model, rendered with its own chat template."""
+    """Chat with a hosted model (``openai:gpt-4o``, ``anthropic:…``, a catalog name) or a
+    local one, with fallbacks; the ``x-modelport-model`` header names the one that answered."""
     record_model(request, body.model)
+    target = await _target(body.model)
+    fallbacks = body.fallbacks if body.fallbacks is not None else get_settings().fallbacks
+    if target.kind == "hosted" or fallbacks:
+        return await _gateway_chat(body, request, fallbacks)
+    return await _local_chat(body, request)
+
+
+async def _local_chat(body: ChatRequest, request: Request) -> Any:
+    """Chat with a local text-generation model, rendered with its own chat template."""
     body.refuse_unsupported()
     refuse("top_logprobs", body.top_logprobs, "log probabilities are not returned yet.")
     if body.response_format and body.response_format.get("type") not in (None, "text"):
@@ -509,3 +591,173 @@ def _assistant_message(text: str, finish: str) -> tuple[dict[str, Any], str]:
     content = rest.strip() or None
     message = {"role": "assistant", "content": content, "refusal": None, "tool_calls": calls}
     return message, "tool_calls"
+
+
+# -- the gateway: hosted models, fallbacks, and local models among them ---------------------
+
+#: Request fields the gateway hands to providers as they are (the rest are modelport's).
+_PASSED = (
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "n",
+    "user",
+    "reasoning_effort",
+    "metadata",
+    "store",
+    "parallel_tool_calls",
+)
+
+
+def _gateway_params(body: ChatRequest) -> dict[str, Any]:
+    """The request's generation parameters, OpenAI-shaped, for ``chat_completion``."""
+    options = {name: getattr(body, name) for name in _PASSED if getattr(body, name) is not None}
+    return {
+        "max_tokens": body.max_completion_tokens or body.max_tokens,
+        "temperature": body.temperature,
+        "top_p": body.top_p,
+        "stop": body.stops() or None,
+        "seed": body.seed,
+        "tools": body.tools,
+        "tool_choice": body.tool_choice,
+        "response_format": body.response_format,
+        "options": options,
+    }
+
+
+def _local_runner(request: Request, body: ChatRequest) -> Any:
+    """Local models of a fallback chain run through the pool, like any local request."""
+
+    async def run(target: Target, chat: Any) -> AsyncIterator[Any]:
+        from modelport.providers.base import ChatChunk, Usage
+
+        pool = pool_of(request)
+        async with pool.use(target.model, keep_alive=keep_alive_seconds(body.keep_alive)) as served:
+            prompt = chat_prompt(served, chat.messages, tools=chat.tools)
+            max_tokens = _check_context(served, target.model, prompt, chat.max_tokens, "chat")
+            params = GenerationParams(
+                max_tokens=max_tokens,
+                temperature=1.0 if chat.temperature is None else chat.temperature,
+                top_p=1.0 if chat.top_p is None else chat.top_p,
+                seed=chat.seed,
+                stop=chat.stop,
+            )
+            deltas = stream(pool, served, prompt, params, add_special_tokens=False)
+            yield ChatChunk(delta={"role": "assistant", "content": ""}, model=target.name)
+            async for delta in deltas:
+                usage = None
+                if delta.finish_reason is not None:
+                    usage = Usage(delta.prompt_tokens, delta.completion_tokens)
+                yield ChatChunk(
+                    delta={"content": delta.text} if delta.text else {},
+                    finish_reason=delta.finish_reason,
+                    usage=usage,
+                    model=target.name,
+                )
+
+    return run
+
+
+async def _gateway_chat(body: ChatRequest, request: Request, fallbacks: Any) -> Any:
+    from modelport.api.prompting import chat_completion, stream_completion
+
+    messages = [m.model_dump(exclude_none=True) for m in body.messages]
+    params = _gateway_params(body)
+    common: dict[str, Any] = {
+        "access": body.access,
+        "origin": "gateway",
+        "fallbacks": fallbacks,
+        "local": _local_runner(request, body),
+    }
+    if not body.stream:
+        result: ChatResult = await chat_completion(body.model, messages, **common, **params)
+        return JSONResponse(
+            _completion_body(result),
+            headers=_served_headers(result.target, result.response.access, result.failed),
+        )
+    started: ChatStream = await stream_completion(body.model, messages, **common, **params)
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    return StreamingResponse(
+        _gateway_events(started, include_usage),
+        media_type="text/event-stream",
+        headers={
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+            **_served_headers(started.target, started.access, started.failed),
+        },
+    )
+
+
+def _completion_body(result: ChatResult) -> dict[str, Any]:
+    response = result.response
+    message = {"role": "assistant", "content": None, "refusal": None, **response.message}
+    return {
+        "id": response.id or "chatcmpl-" + uuid.uuid4().hex,
+        "object": "chat.completion",
+        "created": response.created or int(time.time()),
+        "model": response.model,
+        "system_fingerprint": None,
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "logprobs": None,
+                "finish_reason": response.finish_reason,
+            }
+        ],
+        "usage": response.usage.to_openai(),
+        "modelport": {
+            "model": result.target.name,
+            "provider": result.target.provider or "local",
+            "access": response.access,
+            "cost_usd": result.cost_usd,
+            "fallback_from": [name for name, _ in result.failed],
+        },
+    }
+
+
+async def _gateway_events(started: ChatStream, include_usage: bool) -> AsyncIterator[str]:
+    ident = "chatcmpl-" + uuid.uuid4().hex
+    created = int(time.time())
+    model = started.target.model
+    usage = None
+    try:
+        async for chunk in started:
+            model = chunk.model or model
+            if chunk.usage is not None:
+                usage = chunk.usage
+            if not chunk.delta and chunk.finish_reason is None:
+                continue  # a usage-only chunk: sent below, when asked for
+            choice = {
+                "index": 0,
+                "delta": chunk.delta,
+                "logprobs": None,
+                "finish_reason": chunk.finish_reason,
+            }
+            yield _sse(
+                {
+                    "id": ident,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": model,
+                    "system_fingerprint": None,
+                    "choices": [choice],
+                }
+            )
+        if include_usage:
+            yield _sse(
+                {
+                    "id": ident,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": model,
+                    "system_fingerprint": None,
+                    "choices": [],
+                    "usage": (usage or Usage()).to_openai(),
+                }
+            )
+        yield "data: [DONE]\n\n"
+    finally:
+        await started.aclose()

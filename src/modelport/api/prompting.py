@@ -1,0 +1,1109 @@
+"""Prompting any model, hosted or local, through one path: resolve, key, call, record.
+
+``openai:gpt-4o``, ``anthropic:claude-sonnet-4-5``, ``gemini:gemini-2.5-flash``, a bare
+catalog name (``gpt-4o``) or a local model (``hf:Qwen/Qwen2.5-0.5B-Instruct``) are all
+resolved to a ``Target`` here; a hosted one is called through its provider (with its key,
+its access path and its retries), a local one through ONNX Runtime. Every call, whatever
+its outcome, is recorded in the call log with its tokens, latency and cost.
+
+The core is async (the gateway runs it on its event loop); ``prompt`` and ``chat`` are
+the synchronous faces for the CLI and Python, run on one background event loop so that
+SDK clients and their connections are reused between calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from modelport.errors import (
+    ContentFilteredError,
+    InvalidValueError,
+    KeyExpiredError,
+    KeyRejectedError,
+    MissingKeyError,
+    ModelNotFoundError,
+    ModelportError,
+    ModelRetiredError,
+    ProviderError,
+    UnknownProviderError,
+    UnsupportedOperationError,
+)
+from modelport.providers.base import (
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    Credentials,
+    Embeddings,
+    Provider,
+    Reranking,
+    Usage,
+    get_provider,
+    provider_for_catalog,
+    provider_names,
+)
+from modelport.settings import environment_key, get_settings
+
+if TYPE_CHECKING:
+    from modelport.catalog.entry import ModelEntry
+
+__all__ = [
+    "ChatResult",
+    "ChatStream",
+    "Conversation",
+    "LocalRunner",
+    "Response",
+    "Target",
+    "chat",
+    "chat_completion",
+    "credentials_for",
+    "embed_texts",
+    "key_status",
+    "prompt",
+    "rerank_documents",
+    "resolve_target",
+    "stream_completion",
+]
+
+log = logging.getLogger("modelport.prompt")
+
+Origin = Literal["cli", "python", "gateway"]
+
+#: Runs a local model's chat: the server's runs it through its model pool, others in-process.
+LocalRunner = Callable[["Target", ChatRequest], AsyncIterator[ChatChunk]]
+
+#: Errors after which the next model in a fallback list is tried: the model or its
+#: provider failed, not the request (a content refusal would be refused again).
+FALLBACK_ERRORS: tuple[type[Exception], ...] = (
+    ProviderError,
+    KeyRejectedError,
+    MissingKeyError,
+    KeyExpiredError,
+)
+
+
+# -- which model, reached how ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """A model reference resolved to what answers it."""
+
+    #: The reference as it was given.
+    reference: str
+    kind: Literal["hosted", "local"]
+    #: The registered provider (hosted), or None (local).
+    provider: str | None
+    #: The provider's name for the model (hosted), or the local reference.
+    model: str
+    #: The catalog entry's id, when the catalog knows the model.
+    catalog_id: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The canonical reference: ``provider:model`` for hosted models."""
+        return f"{self.provider}:{self.model}" if self.kind == "hosted" else self.model
+
+
+def _entry(catalog_id: str | None) -> ModelEntry | None:
+    if catalog_id is None:
+        return None
+    from modelport.api.catalog import get_catalog
+
+    catalog = get_catalog()
+    if catalog_id not in catalog:  # Catalog.get resolves names; this is an exact id
+        return None
+    return catalog[catalog_id]
+
+
+def _provider_registry(registry: str) -> str | None:
+    """The provider a reference's registry names (``gemini``, or ``google`` for Gemini)."""
+    if registry in provider_names():
+        return registry
+    return provider_for_catalog(registry)
+
+
+def resolve_target(reference: str) -> Target:
+    """What answers a model reference: a hosted provider's model or a local model.
+
+    ``provider:model`` is that provider's model, in the catalog or not (a new model is
+    callable before the catalog knows it; its cost is then unknown). A bare name must
+    resolve in the catalog exactly (by id, name or alias): a fuzzy match is refused with
+    "did you mean", never answered by another model.
+    """
+    from modelport.api.catalog import get_catalog, resolve_model
+    from modelport.catalog.entry import Source
+    from modelport.refs import hub_registries, parse_ref
+
+    ref = parse_ref(reference)
+    if ref.registry is not None and ref.registry not in hub_registries():
+        name = _provider_registry(ref.registry)
+        if name is None:
+            raise UnknownProviderError(ref.registry, provider_names())
+        if ref.revision is not None:
+            raise InvalidValueError(
+                f"{reference}: a hosted model has no revision (@{ref.revision}).",
+                hint="Name the model's dated version instead, e.g. openai:gpt-4o-2024-08-06.",
+            )
+        provider = get_provider(name)
+        catalog_id = f"{provider.catalog_name}/{ref.name}"
+        catalog = get_catalog()
+        return Target(
+            reference, "hosted", name, ref.name, catalog_id if catalog_id in catalog else None
+        )
+    if ref.registry is not None:
+        return Target(reference, "local", None, reference)
+    try:
+        match = resolve_model(reference)
+    except ModelNotFoundError as e:
+        if "/" in ref.name and not getattr(e, "suggestions", None):
+            return Target(reference, "local", None, reference)  # an org/name the hub may have
+        raise
+    if match.method == "fuzzy":
+        raise ModelNotFoundError(reference, suggestions=[match.id])
+    entry = get_catalog()[match.id]
+    if entry.source is not Source.API:
+        return Target(reference, "local", None, reference, match.id)
+    name = provider_for_catalog(entry.provider)
+    if name is None:
+        raise UnsupportedOperationError(
+            f"{entry.id} is a {entry.provider} model, and no provider here calls "
+            f"{entry.provider}'s API.",
+            hint="Install a plugin that registers it (entry point group modelport.providers).",
+        )
+    model = entry.id.split("/", 1)[1] if "/" in entry.id else entry.id
+    return Target(reference, "hosted", name, model, entry.id)
+
+
+def credentials_for(provider: Provider, key: str | None = None) -> Credentials | None:
+    """The key to call a provider with: given > its environment variable > the key store."""
+    from modelport.secrets import get_key_store
+
+    if key:
+        return Credentials(key, "the key given")
+    found = environment_key(provider.env_keys)
+    if found is not None:
+        return Credentials(found[1], f"${found[0]}")
+    stored = get_key_store().get(provider.name)
+    if stored:
+        return Credentials(stored, "the key store")
+    if provider.needs_key:
+        raise MissingKeyError(provider.name, provider.label, provider.env_keys)
+    return None
+
+
+def key_status(provider_name: str) -> str | None:
+    """Where a usable key for a provider is (``$OPENAI_API_KEY``, ``the key store``,
+    ``the claude CLI``), or None; never the key."""
+    from modelport.secrets import get_key_store
+
+    try:
+        provider = get_provider(provider_name)
+    except ModelportError:
+        return None
+    found = environment_key(provider.env_keys)
+    if found is not None:
+        return f"${found[0]}"
+    try:
+        if get_key_store().get(provider.name):
+            return "the key store"
+    except ModelportError:
+        pass
+    if not provider.needs_key:
+        return "no key needed"
+    if provider.cli and get_settings().access_of(provider.name) != "api" and provider.cli_ready():
+        return f"the {provider.cli} CLI"
+    return None
+
+
+def _access(provider: Provider, access: str | None) -> str:
+    """``api`` or ``cli``: the asked mode, else the setting; ``auto`` prefers a ready CLI."""
+    mode = (access or get_settings().access_of(provider.name)).lower()
+    if mode not in ("auto", "api", "cli"):
+        raise InvalidValueError(f"access must be auto, api or cli, not {mode!r}.")
+    if mode == "cli":
+        if provider.cli is None:
+            raise UnsupportedOperationError(
+                f"{provider.label} has no CLI modelport can use.", hint="Use `--access api`."
+            )
+        if not provider.cli_ready():
+            raise ProviderError(
+                f"The `{provider.cli}` CLI is not installed or not signed in.",
+                provider=provider.name,
+                hint=f"Install it and sign in, or use `--access api` with a {provider.label} key.",
+            )
+        return "cli"
+    if mode == "auto" and provider.cli is not None and provider.cli_ready():
+        return "cli"
+    return "api"
+
+
+# -- results -----------------------------------------------------------------------------
+
+
+@dataclass
+class ChatResult:
+    """A whole answer and how it came about."""
+
+    response: ChatResponse
+    #: The model that answered (after fallbacks).
+    target: Target
+    latency_ms: float
+    cost_usd: float | None
+    #: Models tried before the one that answered, with why each failed.
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        """The answer's text."""
+        return self.response.text
+
+
+class ChatStream:
+    """A streamed answer: async iteration yields ``ChatChunk``s; the bookkeeping fills in.
+
+    ``target``, ``access`` and ``failed`` are known once the first chunk arrived (fallbacks
+    happen before it); ``usage``, ``cost_usd`` and ``latency_ms`` once the stream ended.
+    """
+
+    def __init__(self, target: Target, access: str) -> None:
+        self._chunks: AsyncIterator[ChatChunk] | None = None
+        self.target = target
+        self.access = access
+        self.failed: list[tuple[str, str]] = []
+        self.usage: Usage | None = None
+        self.cost_usd: float | None = None
+        self.latency_ms: float | None = None
+        self.ttft_ms: float | None = None
+        self.finish_reason: str | None = None
+
+    def attach(self, chunks: AsyncIterator[ChatChunk]) -> None:
+        """Set the chunks this stream yields."""
+        self._chunks = chunks
+
+    def __aiter__(self) -> AsyncIterator[ChatChunk]:
+        assert self._chunks is not None, "a ChatStream yields once its chunks are attached"
+        return self._chunks
+
+    async def aclose(self) -> None:
+        """Stop the stream early (the call is recorded as far as it went)."""
+        if self._chunks is not None:
+            with contextlib.suppress(Exception):
+                await self._chunks.aclose()  # type: ignore[attr-defined]
+
+
+# -- recording ---------------------------------------------------------------------------
+
+
+def _record(
+    target: Target,
+    *,
+    access: str,
+    origin: Origin,
+    operation: str,
+    started: float,
+    started_at: dt.datetime,
+    usage: Usage | None,
+    ttft_ms: float | None = None,
+    status: str = "ok",
+    served_by: str | None = None,
+) -> float | None:
+    """Write one call to the call log; returns its cost (None: unknown)."""
+    from modelport.api.usage import CallRecord, cost_of, record_call
+
+    usage = usage or Usage()
+    cost: float | None
+    if target.kind == "local" or (status != "ok" and usage.input_tokens is None):
+        cost = 0.0  # no per-call charge: a local model, or a call that failed before billing
+    elif target.catalog_id is None:
+        cost = None  # a model the catalog does not know: its price is unknown
+    else:
+        # Over a vendor CLI too: the tokens are what the API would have charged for them.
+        cost = cost_of(
+            target.catalog_id,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cached_tokens=usage.cached_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+        )
+    try:
+        record_call(
+            CallRecord(
+                started_at=started_at,
+                model=target.catalog_id or target.name,
+                provider=target.provider or "local",
+                access=access,
+                origin=origin,
+                operation=operation,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cached_tokens=usage.cached_tokens,
+                reasoning_tokens=usage.reasoning_tokens,
+                latency_ms=(time.perf_counter() - started) * 1000,
+                ttft_ms=ttft_ms,
+                cost_usd=cost,
+                status=status,
+                served_by=served_by,
+            )
+        )
+    except Exception as e:  # the log is bookkeeping: never fail a call for it
+        log.warning("cannot record the call to %s: %s", target.name, e)
+    return cost
+
+
+def _status(error: BaseException) -> str:
+    return error.code if isinstance(error, ModelportError) else "error"
+
+
+def _explain_retired(error: ModelRetiredError, target: Target) -> ModelRetiredError:
+    """The catalog's deprecation note added to a provider's "no such model"."""
+    entry = _entry(target.catalog_id)
+    if entry is None or entry.deprecation is None:
+        return error
+    note = entry.deprecation
+    instead = f" Use {note.replacement} instead." if note.replacement else ""
+    return ModelRetiredError(
+        f"{error.message} The catalog says: {note.message}",
+        provider=error.provider,
+        status=error.status,
+        hint=(instead.strip() or error.hint),
+    )
+
+
+# -- hosted calls ------------------------------------------------------------------------
+
+
+def _request(
+    target: Target, messages: Sequence[dict[str, Any]], params: dict[str, Any]
+) -> ChatRequest:
+    known = {
+        "max_tokens",
+        "temperature",
+        "top_p",
+        "stop",
+        "seed",
+        "tools",
+        "tool_choice",
+        "response_format",
+    }
+    options = dict(params.pop("options", None) or {})
+    options.update({k: v for k, v in params.items() if k not in known and v is not None})
+    stop = params.get("stop")
+    return ChatRequest(
+        model=target.model,
+        messages=[dict(m) for m in messages],
+        max_tokens=params.get("max_tokens"),
+        temperature=params.get("temperature"),
+        top_p=params.get("top_p"),
+        stop=[stop] if isinstance(stop, str) else list(stop or []),
+        seed=params.get("seed"),
+        tools=params.get("tools"),
+        tool_choice=params.get("tool_choice"),
+        response_format=params.get("response_format"),
+        options=options,
+    )
+
+
+def _check_budget(target: Target) -> None:
+    if target.kind == "hosted":
+        from modelport.api.usage import check_budget
+
+        check_budget()
+
+
+async def _hosted_chat(
+    target: Target, request: ChatRequest, *, key: str | None, access: str | None
+) -> tuple[ChatResponse, str]:
+    assert target.provider is not None
+    provider = get_provider(target.provider)
+    path = _access(provider, access)
+    if path == "cli":
+        return await provider.cli_chat(request), "cli"
+    credentials = credentials_for(provider, key)
+    try:
+        response = await provider.call(lambda: provider.chat(request, credentials), credentials)
+    except KeyRejectedError:
+        previous = _previous_key(provider, credentials)
+        if previous is None:
+            raise
+        response = await provider.call(lambda: provider.chat(request, previous), previous)
+    _mark_used(provider, credentials)
+    return response, "api"
+
+
+def _previous_key(provider: Provider, credentials: Credentials | None) -> Credentials | None:
+    """The key a rotation replaced, while its grace lasts, after the new one was rejected."""
+    from modelport.secrets import get_key_store
+
+    if credentials is None or credentials.source != "the key store":
+        return None
+    previous = get_key_store().previous(provider.name)
+    return Credentials(previous, "the key store (before rotation)") if previous else None
+
+
+def _mark_used(provider: Provider, credentials: Credentials | None) -> None:
+    if credentials is not None and credentials.source.startswith("the key store"):
+        from modelport.secrets import get_key_store
+
+        with contextlib.suppress(Exception):
+            get_key_store().mark_used(provider.name)
+
+
+async def _hosted_stream(
+    target: Target, request: ChatRequest, *, key: str | None, access: str | None
+) -> tuple[AsyncIterator[ChatChunk], str, ChatChunk | None]:
+    """A hosted stream, started: its first chunk is already here (errors came before it)."""
+    assert target.provider is not None
+    provider = get_provider(target.provider)
+    path = _access(provider, access)
+    if path == "cli":
+        chunks = provider.cli_stream_chat(request)
+    else:
+        credentials = credentials_for(provider, key)
+        chunks = provider.call_stream(
+            lambda: provider.stream_chat(request, credentials), credentials
+        )
+        _mark_used(provider, credentials)
+    try:
+        first = await anext(chunks)
+    except StopAsyncIteration:
+        first = None
+    except KeyRejectedError:
+        previous = _previous_key(provider, credentials if path == "api" else None)
+        if previous is None:
+            raise
+        chunks = provider.call_stream(lambda: provider.stream_chat(request, previous), previous)
+        first = await anext(chunks, None)
+    return chunks, path, first
+
+
+# -- local calls -------------------------------------------------------------------------
+
+
+def _local_pipeline(target: Target) -> Any:
+    from modelport.api.running import load_model
+
+    model = load_model(target.model)
+    pipeline = model.pipeline
+    if not hasattr(pipeline, "render_chat"):
+        raise InvalidValueError(
+            f"{target.reference} is a {model.task} model: it does not chat.",
+            hint="Pick a text-generation model (see `modelport ls`).",
+        )
+    return pipeline
+
+
+def _local_options(request: ChatRequest, pipeline: Any) -> dict[str, Any]:
+    for name, value in (
+        ("tools", request.tools),
+        ("response_format", request.response_format),
+        ("tool_choice", request.tool_choice),
+    ):
+        if value:
+            raise UnsupportedOperationError(
+                f"Local models do not take `{name}` here yet.",
+                hint="Serve the model (`modelport serve`) for tools, or use a hosted model.",
+            )
+    if request.options:
+        name = sorted(request.options)[0]
+        raise UnsupportedOperationError(f"Local models do not take `{name}`.")
+    room = pipeline.context_length
+    return {
+        "max_new_tokens": request.max_tokens or (512 if room is None else min(room, 512)),
+        "temperature": 0.7 if request.temperature is None else request.temperature,
+        "top_p": 1.0 if request.top_p is None else request.top_p,
+        "seed": request.seed,
+        "stop": request.stop,
+        "add_special_tokens": False,
+    }
+
+
+def _local_deltas(target: Target, request: ChatRequest) -> Iterator[ChatChunk]:
+    pipeline = _local_pipeline(target)
+    prompt_text = pipeline.render_chat(request.messages)
+    options = _local_options(request, pipeline)
+    yield ChatChunk(delta={"role": "assistant", "content": ""}, model=target.name)
+    for delta in pipeline.stream(prompt_text, **options):
+        usage = None
+        if delta.finish_reason is not None:
+            usage = Usage(input_tokens=delta.prompt_tokens, output_tokens=delta.completion_tokens)
+        yield ChatChunk(
+            delta={"content": delta.text} if delta.text else {},
+            finish_reason=delta.finish_reason,
+            usage=usage,
+            model=target.name,
+        )
+
+
+async def _local_stream(target: Target, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+    """A local model's answer, generated in a worker thread, chunk by chunk."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for chunk in _local_deltas(target, request):
+                if stop.is_set():
+                    break
+                loop.call_soon_threadsafe(queue.put_nowait, ("chunk", chunk))
+        except BaseException as e:  # handed to the awaiting side
+            loop.call_soon_threadsafe(queue.put_nowait, ("error", e))
+        finally:
+            loop.call_soon_threadsafe(queue.put_nowait, ("end", None))
+
+    worker = threading.Thread(target=work, name="modelport-local-chat", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = await queue.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+
+
+def _gather(first: ChatChunk | None, pieces: list[ChatChunk], target: Target) -> ChatResponse:
+    """A whole answer from its chunks (tool call deltas joined by index)."""
+    content: list[str] = []
+    reasoning: list[str] = []
+    calls: dict[int, dict[str, Any]] = {}
+    finish, usage, model = "stop", Usage(), target.model
+    for chunk in ([first] if first else []) + pieces:
+        delta = chunk.delta
+        if delta.get("content"):
+            content.append(delta["content"])
+        if delta.get("reasoning_content"):
+            reasoning.append(delta["reasoning_content"])
+        for call in delta.get("tool_calls") or []:
+            slot = calls.setdefault(
+                int(call.get("index", 0)),
+                {"id": "", "type": "function", "function": {"name": "", "arguments": ""}},
+            )
+            slot["id"] = call.get("id") or slot["id"]
+            function = call.get("function") or {}
+            slot["function"]["name"] += function.get("name") or ""
+            slot["function"]["arguments"] += function.get("arguments") or ""
+        if chunk.finish_reason:
+            finish = chunk.finish_reason
+        if chunk.usage is not None:
+            usage = chunk.usage
+        if chunk.model:
+            model = chunk.model
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(content) or None}
+    if calls:
+        message["tool_calls"] = [calls[i] for i in sorted(calls)]
+    if reasoning:
+        message["reasoning_content"] = "".join(reasoning)
+    if not calls and message["content"] is None:
+        message["content"] = ""
+    return ChatResponse(message=message, finish_reason=finish, usage=usage, model=model)
+
+
+# -- the use-cases -----------------------------------------------------------------------
+
+
+def _falls_back(error: Exception) -> bool:
+    """Whether the next model of a fallback list is worth trying after this error."""
+    return isinstance(error, FALLBACK_ERRORS) and not isinstance(error, ContentFilteredError)
+
+
+def _candidates(model: str, fallbacks: Sequence[str] | None) -> list[str]:
+    chain = [model, *(fallbacks if fallbacks is not None else get_settings().fallbacks)]
+    seen: list[str] = []
+    for name in chain:
+        if name not in seen:
+            seen.append(name)
+    return seen
+
+
+async def chat_completion(
+    model: str,
+    messages: Sequence[dict[str, Any]],
+    *,
+    key: str | None = None,
+    access: str | None = None,
+    origin: Origin = "python",
+    fallbacks: Sequence[str] | None = None,
+    local: LocalRunner | None = None,
+    **params: Any,
+) -> ChatResult:
+    """One whole chat answer from a hosted or local model, trying fallbacks in order."""
+    from anyio import to_thread
+
+    failed: list[tuple[str, str]] = []
+    candidates = _candidates(model, fallbacks)
+    for i, name in enumerate(candidates):
+        target = await to_thread.run_sync(resolve_target, name)
+        request = _request(target, messages, dict(params))
+        started, started_at = time.perf_counter(), dt.datetime.now(dt.UTC)
+        path = "local" if target.kind == "local" else "api"
+        try:
+            _check_budget(target)
+            if target.kind == "hosted":
+                response, path = await _hosted_chat(target, request, key=key, access=access)
+            else:
+                pieces = [c async for c in (local or _local_stream)(target, request)]
+                response = _gather(None, pieces, target)
+        except Exception as error:
+            if isinstance(error, ModelRetiredError):
+                error = _explain_retired(error, target)
+            _record(
+                target,
+                access=path,
+                origin=origin,
+                operation="chat",
+                started=started,
+                started_at=started_at,
+                usage=None,
+                status=_status(error),
+            )
+            if i + 1 < len(candidates) and _falls_back(error):
+                log.info("%s failed (%s); trying %s", name, error, candidates[i + 1])
+                failed.append((target.name, str(error)))
+                continue
+            raise error from None
+        response.access = path
+        cost = _record(
+            target,
+            access=path,
+            origin=origin,
+            operation="chat",
+            started=started,
+            started_at=started_at,
+            usage=response.usage,
+            served_by=response.model,
+        )
+        latency = (time.perf_counter() - started) * 1000
+        return ChatResult(response, target, latency, cost, failed)
+    raise AssertionError("unreachable: the loop returns or raises")
+
+
+async def stream_completion(
+    model: str,
+    messages: Sequence[dict[str, Any]],
+    *,
+    key: str | None = None,
+    access: str | None = None,
+    origin: Origin = "python",
+    fallbacks: Sequence[str] | None = None,
+    local: LocalRunner | None = None,
+    **params: Any,
+) -> ChatStream:
+    """A streamed chat answer, started: fallbacks are tried until one sends its first chunk."""
+    from anyio import to_thread
+
+    failed: list[tuple[str, str]] = []
+    candidates = _candidates(model, fallbacks)
+    for i, name in enumerate(candidates):
+        target = await to_thread.run_sync(resolve_target, name)
+        request = _request(target, messages, dict(params))
+        started, started_at = time.perf_counter(), dt.datetime.now(dt.UTC)
+        path = "local" if target.kind == "local" else "api"
+        try:
+            _check_budget(target)
+            if target.kind == "hosted":
+                chunks, path, first = await _hosted_stream(target, request, key=key, access=access)
+            else:
+                chunks = (local or _local_stream)(target, request)
+                first = await anext(chunks, None)
+        except Exception as error:
+            if isinstance(error, ModelRetiredError):
+                error = _explain_retired(error, target)
+            _record(
+                target,
+                access=path,
+                origin=origin,
+                operation="chat",
+                started=started,
+                started_at=started_at,
+                usage=None,
+                status=_status(error),
+            )
+            if i + 1 < len(candidates) and _falls_back(error):
+                log.info("%s failed (%s); trying %s", name, error, candidates[i + 1])
+                failed.append((target.name, str(error)))
+                continue
+            raise error from None
+        stream = ChatStream(target, path)
+        stream.failed = failed
+        stream.ttft_ms = (time.perf_counter() - started) * 1000
+        stream.attach(_follow(stream, chunks, first, origin, started, started_at))
+        return stream
+    raise AssertionError("unreachable: the loop returns or raises")
+
+
+async def _follow(
+    stream: ChatStream,
+    chunks: AsyncIterator[ChatChunk],
+    first: ChatChunk | None,
+    origin: Origin,
+    started: float,
+    started_at: dt.datetime,
+) -> AsyncIterator[ChatChunk]:
+    """The chunks as they come, then the call recorded and the stream's bookkeeping filled."""
+    usage: Usage | None = None
+    served_by: str | None = None
+    status = "ok"
+    try:
+        if first is not None:
+            if first.usage is not None:
+                usage = first.usage
+            yield first
+        async for chunk in chunks:
+            if chunk.usage is not None:
+                usage = chunk.usage
+            if chunk.model:
+                served_by = chunk.model
+            if chunk.finish_reason:
+                stream.finish_reason = chunk.finish_reason
+            yield chunk
+    except BaseException as error:
+        status = _status(error) if isinstance(error, Exception) else "cancelled"
+        raise
+    finally:
+        with contextlib.suppress(Exception):
+            await chunks.aclose()  # type: ignore[attr-defined]
+        stream.usage = usage
+        stream.latency_ms = (time.perf_counter() - started) * 1000
+        stream.cost_usd = _record(
+            stream.target,
+            access=stream.access,
+            origin=origin,
+            operation="chat",
+            started=started,
+            started_at=started_at,
+            usage=usage,
+            ttft_ms=stream.ttft_ms,
+            status=status,
+            served_by=served_by,
+        )
+
+
+async def embed_texts(
+    model: str,
+    texts: Sequence[str],
+    *,
+    key: str | None = None,
+    dimensions: int | None = None,
+    origin: Origin = "python",
+) -> Embeddings:
+    """Vectors for texts from a hosted model (local encoders are served by ``run``)."""
+    from anyio import to_thread
+
+    target = await to_thread.run_sync(resolve_target, model)
+    if target.kind != "hosted" or target.provider is None:
+        raise UnsupportedOperationError(
+            f"{model} is a local model.", hint="Use `modelport run` or the server's /v1/embeddings."
+        )
+    provider = get_provider(target.provider)
+    started, started_at = time.perf_counter(), dt.datetime.now(dt.UTC)
+    try:
+        _check_budget(target)
+        credentials = credentials_for(provider, key)
+        done = await provider.call(
+            lambda: provider.embed(target.model, texts, credentials, dimensions=dimensions),
+            credentials,
+        )
+    except Exception as error:
+        _record(
+            target,
+            access="api",
+            origin=origin,
+            operation="embeddings",
+            started=started,
+            started_at=started_at,
+            usage=None,
+            status=_status(error),
+        )
+        raise
+    _mark_used(provider, credentials)
+    _record(
+        target,
+        access="api",
+        origin=origin,
+        operation="embeddings",
+        started=started,
+        started_at=started_at,
+        usage=done.usage,
+        served_by=done.model,
+    )
+    return done
+
+
+async def rerank_documents(
+    model: str,
+    query: str,
+    documents: Sequence[str],
+    *,
+    key: str | None = None,
+    top_n: int | None = None,
+    origin: Origin = "python",
+) -> Reranking:
+    """Documents ordered by relevance to a query, by a hosted rerank model."""
+    from anyio import to_thread
+
+    target = await to_thread.run_sync(resolve_target, model)
+    if target.kind != "hosted" or target.provider is None:
+        raise UnsupportedOperationError(
+            f"{model} is a local model.", hint="Use the server's /v1/rerank for local rerankers."
+        )
+    provider = get_provider(target.provider)
+    started, started_at = time.perf_counter(), dt.datetime.now(dt.UTC)
+    try:
+        _check_budget(target)
+        credentials = credentials_for(provider, key)
+        done = await provider.call(
+            lambda: provider.rerank(target.model, query, documents, credentials, top_n=top_n),
+            credentials,
+        )
+    except Exception as error:
+        _record(
+            target,
+            access="api",
+            origin=origin,
+            operation="rerank",
+            started=started,
+            started_at=started_at,
+            usage=None,
+            status=_status(error),
+        )
+        raise
+    _mark_used(provider, credentials)
+    _record(
+        target,
+        access="api",
+        origin=origin,
+        operation="rerank",
+        started=started,
+        started_at=started_at,
+        usage=done.usage,
+        served_by=done.model,
+    )
+    return done
+
+
+# -- the synchronous faces ---------------------------------------------------------------
+
+
+class _Loop:
+    """One background event loop for synchronous callers (SDK clients live on it)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def get(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._loop.is_closed():
+                loop = asyncio.new_event_loop()
+                threading.Thread(
+                    target=loop.run_forever, name="modelport-prompt-loop", daemon=True
+                ).start()
+                self._loop = loop
+            return self._loop
+
+    def run(self, coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.get()).result()
+
+
+_LOOP = _Loop()
+
+
+class Response:
+    """An answer to a prompt: iterate it for the text as it streams, or ask ``text()``.
+
+    After the answer is complete: ``model`` (what answered), ``provider``, ``access``
+    (``api``, ``cli`` or ``local``), ``usage``, ``cost_usd`` (None: unknown),
+    ``latency_ms``, ``tool_calls`` and ``failed`` (fallbacks that failed first).
+    """
+
+    def __init__(self, start: Any, *, stream: bool) -> None:
+        self._start = start
+        self._stream = stream
+        self._pieces: list[str] = []
+        self._done = False
+        self.message: dict[str, Any] = {}
+        self.model: str | None = None
+        self.provider: str | None = None
+        self.access: str | None = None
+        self.usage: Usage | None = None
+        self.cost_usd: float | None = None
+        self.latency_ms: float | None = None
+        self.finish_reason: str | None = None
+        self.failed: list[tuple[str, str]] = []
+
+    def __iter__(self) -> Iterator[str]:
+        if self._done:
+            yield from self._pieces
+            return
+        if not self._stream:
+            self._whole()
+            yield from self._pieces
+            return
+        stream: ChatStream = _LOOP.run(self._start(stream=True))
+        self.model, self.provider, self.access = (
+            stream.target.name,
+            stream.target.provider or "local",
+            stream.access,
+        )
+        self.failed = stream.failed
+        iterator = stream.__aiter__()
+        pieces: list[ChatChunk] = []
+        try:
+            while True:
+                try:
+                    chunk = _LOOP.run(anext(iterator))
+                except StopAsyncIteration:
+                    break
+                pieces.append(chunk)
+                text = chunk.delta.get("content")
+                if text:
+                    self._pieces.append(text)
+                    yield text
+        finally:
+            if len(pieces) and not self._done:
+                with contextlib.suppress(Exception):
+                    _LOOP.run(stream.aclose())
+        whole = _gather(None, pieces, stream.target)
+        self.message = whole.message
+        self.usage = whole.usage
+        self.finish_reason = whole.finish_reason
+        self.cost_usd = stream.cost_usd
+        self.latency_ms = stream.latency_ms
+        self._done = True
+
+    def _whole(self) -> None:
+        result: ChatResult = _LOOP.run(self._start(stream=False))
+        self.message = result.response.message
+        self._pieces = [result.text] if result.text else []
+        self.model = result.target.name
+        self.provider = result.target.provider or "local"
+        self.access = result.response.access
+        self.usage = result.response.usage
+        self.cost_usd = result.cost_usd
+        self.latency_ms = result.latency_ms
+        self.finish_reason = result.response.finish_reason
+        self.failed = result.failed
+        self._done = True
+
+    def text(self) -> str:
+        """The whole answer's text (waits for the end)."""
+        for _ in self:
+            pass
+        return "".join(self._pieces)
+
+    @property
+    def tool_calls(self) -> list[dict[str, Any]]:
+        """The tools the model asked to call, in OpenAI's shape."""
+        self.text()
+        return list(self.message.get("tool_calls") or [])
+
+    def __repr__(self) -> str:
+        state = "done" if self._done else "pending"
+        return f"<Response {self.model or '?'} {state}>"
+
+
+def prompt(
+    model: str,
+    text: str | None = None,
+    *,
+    system: str | None = None,
+    messages: Sequence[dict[str, Any]] | None = None,
+    stream: bool = False,
+    key: str | None = None,
+    access: str | None = None,
+    fallbacks: Sequence[str] | None = None,
+    origin: Origin = "python",
+    **params: Any,
+) -> Response:
+    """Ask a hosted or local model once; ``stream=True`` yields the text as it comes."""
+    history = list(messages or [])
+    if system is not None:
+        history.insert(0, {"role": "system", "content": system})
+    if text is not None:
+        history.append({"role": "user", "content": text})
+    if not history:
+        raise InvalidValueError("A prompt needs text or messages.")
+
+    async def start(*, stream: bool) -> Any:
+        call = stream_completion if stream else chat_completion
+        return await call(
+            model, history, key=key, access=access, origin=origin, fallbacks=fallbacks, **params
+        )
+
+    return Response(start, stream=stream)
+
+
+class Conversation:
+    """A chat with one model that keeps its history: each ``prompt`` sees the turns before."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        system: str | None = None,
+        key: str | None = None,
+        access: str | None = None,
+        origin: Origin = "python",
+        **params: Any,
+    ) -> None:
+        self.model = model
+        self.messages: list[dict[str, Any]] = []
+        if system:
+            self.messages.append({"role": "system", "content": system})
+        self._key = key
+        self._access = access
+        self._origin = origin
+        self._params = params
+        self.responses: list[Response] = []
+
+    def prompt(self, text: str, *, stream: bool = False, **params: Any) -> Response:
+        """Say something; the answer joins the history once it is complete."""
+        turn = {"role": "user", "content": text}
+        response = prompt(
+            self.model,
+            messages=[*self.messages, turn],
+            stream=stream,
+            key=self._key,
+            access=self._access,
+            origin=self._origin,
+            **{**self._params, **params},
+        )
+        conversation = self
+
+        class _Turn(Response):
+            def __iter__(self) -> Iterator[str]:
+                yield from Response.__iter__(self)
+                if self.message and turn not in conversation.messages:
+                    conversation.messages.append(turn)
+                    conversation.messages.append(
+                        {
+                            k: v
+                            for k, v in self.message.items()
+                            if k in ("role", "content", "tool_calls")
+                        }
+                    )
+
+        response.__class__ = _Turn
+        self.responses.append(response)
+        return response
+
+    def __repr__(self) -> str:
+        return f"<Conversation {self.model} {len(self.messages)} messages>"
+
+
+def chat(model: str, *, system: str | None = None, **options: Any) -> Conversation:
+    """Start a conversation with a hosted or local model."""
+    resolve_target(model)  # a bad name fails here, not at the first turn
+    return Conversation(model, system=system, **options)
