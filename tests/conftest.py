@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from modelport.catalog.entry import ModelEntry
+from modelport.settings import ENVIRONMENT, PROVIDER_URLS
 from tests.checkout import ROOT, TREE_KEY, tree_changes, tree_state
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -65,8 +66,19 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         "KAGGLE_KEY",
         "KAGGLE_API_TOKEN",
         "KAGGLE_API_ENVIRONMENT",
+        "MODELPORT_SECRETS_KEY",
+        "MODELPORT_DAILY_BUDGET",
+        "MODELPORT_FALLBACKS",
+        "MODELPORT_PROVIDER_ACCESS",
+        "MODELPORT_PROVIDER_TIMEOUT",
+        "MODELPORT_PROVIDER_RETRIES",
+        *PROVIDER_KEY_VARIABLES,
     ):
         monkeypatch.delenv(var, raising=False)
+    # No test reaches a real provider, or the developer's keyring.
+    for name in PROVIDER_URLS:
+        monkeypatch.setenv(f"MODELPORT_{name.upper()}_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     # Every other registry points at a closed local port unless a test serves it.
     for var in (
         "MODELPORT_ONNX_ZOO_URL",
@@ -87,6 +99,10 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     api.reset()
     yield home
     api.reset()
+
+
+#: Every provider's conventional key variables (a developer's real keys must not leak in).
+PROVIDER_KEY_VARIABLES = tuple(v.name for v in ENVIRONMENT if v.name.endswith("_API_KEY"))
 
 
 def make_entry(model_id: str = "acme/tiny-model", **fields: Any) -> ModelEntry:

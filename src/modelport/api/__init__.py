@@ -164,6 +164,10 @@ def reset() -> None:
             from modelport.hubs.base import reset_hubs
 
             reset_hubs()
+        if "modelport.providers.base" in sys.modules:
+            from modelport.providers.base import reset_providers
+
+            reset_providers()
         if "modelport.db" in sys.modules:
             from modelport.db import dispose_engines
 

@@ -134,9 +134,10 @@ def resolve_target(reference: str) -> Target:
     """What answers a model reference: a hosted provider's model or a local model.
 
     ``provider:model`` is that provider's model, in the catalog or not (a new model is
-    callable before the catalog knows it; its cost is then unknown). A bare name must
-    resolve in the catalog exactly (by id, name or alias): a fuzzy match is refused with
-    "did you mean", never answered by another model.
+    callable before the catalog knows it; its cost is then unknown). A bare name is a
+    hosted model when it names a catalog API entry exactly (id, name or alias); anything
+    else is local, where the store and the hubs answer or refuse with "did you mean" (a
+    near name is never answered by another model).
     """
     from modelport.api.catalog import get_catalog, resolve_model
     from modelport.catalog.entry import Source
@@ -162,12 +163,12 @@ def resolve_target(reference: str) -> Target:
         return Target(reference, "local", None, reference)
     try:
         match = resolve_model(reference)
-    except ModelNotFoundError as e:
-        if "/" in ref.name and not getattr(e, "suggestions", None):
-            return Target(reference, "local", None, reference)  # an org/name the hub may have
-        raise
-    if match.method == "fuzzy":
-        raise ModelNotFoundError(reference, suggestions=[match.id])
+    except ModelNotFoundError:
+        match = None
+    if match is None or match.method == "fuzzy":
+        # Not a catalog model by name: the local path looks in the store and the hubs, and
+        # refuses with "did you mean" itself; a near name is never another model.
+        return Target(reference, "local", None, reference)
     entry = get_catalog()[match.id]
     if entry.source is not Source.API:
         return Target(reference, "local", None, reference, match.id)

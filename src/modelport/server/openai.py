@@ -227,22 +227,25 @@ async def _hosted_embeddings(
 
 
 async def _target(model: str) -> Target:
-    """What answers a model name: resolved once per name (the catalog does not change under
-    a running server's feet often enough to matter; a reload clears the cache)."""
+    """What answers a model name, remembered for a few seconds: a gateway resolves the same
+    few names on every request, and a catalog change is seen within ``_TARGET_TTL``."""
     from modelport.api.prompting import resolve_target
 
+    now = time.monotonic()
     cached = _TARGETS.get(model)
-    if cached is None:
-        from anyio import to_thread
+    if cached is not None and now - cached[0] < _TARGET_TTL:
+        return cached[1]
+    from anyio import to_thread
 
-        cached = await to_thread.run_sync(resolve_target, model)
-        if len(_TARGETS) > 4096:
-            _TARGETS.clear()
-        _TARGETS[model] = cached
-    return cached
+    target = await to_thread.run_sync(resolve_target, model)
+    if len(_TARGETS) > 4096:
+        _TARGETS.clear()
+    _TARGETS[model] = (now, target)
+    return target
 
 
-_TARGETS: dict[str, Target] = {}
+_TARGET_TTL = 5.0
+_TARGETS: dict[str, tuple[float, Target]] = {}
 
 
 def _served_headers(target: Target, access: str, failed: list[tuple[str, str]]) -> dict[str, str]:
