@@ -16,6 +16,8 @@ from pathlib import Path
 
 import httpx
 
+from modelport.settings import PROVIDER_URLS
+
 
 def free_port() -> int:
     """A TCP port nothing listens on now."""
@@ -49,7 +51,16 @@ def serve(
 ) -> Iterator[ServerProcess]:
     """Start ``modelport serve ARGS`` with MODELPORT_HOME=home; stop it at the end."""
     port = free_port()
-    environ = {**os.environ, "MODELPORT_HOME": str(home), **(env or {})}
+    # No provider is reached and no developer's key is read unless the test says so.
+    inherited = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    closed = {f"MODELPORT_{name.upper()}_URL": "http://127.0.0.1:9" for name in PROVIDER_URLS}
+    environ = {
+        **inherited,
+        **closed,
+        "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+        "MODELPORT_HOME": str(home),
+        **(env or {}),
+    }
     if api_key is not None:
         environ["MODELPORT_API_KEY"] = api_key
     log = Path(tempfile.mkstemp(prefix="modelport-serve-", suffix=".log")[1])

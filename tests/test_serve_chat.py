@@ -236,3 +236,21 @@ def test_a_client_that_goes_away_stops_its_generation(server: ServerProcess) -> 
         time.sleep(0.1)
     assert found, server.output()[-2000:]
     assert int(found.group(1)) < 400
+
+
+def test_a_hosted_model_that_fails_falls_back_to_a_local_one(
+    client: Any, folders: dict[str, Path]
+) -> None:
+    # The OpenAI URL of the server is a closed port: the hosted model cannot answer.
+    raw = client.chat.completions.with_raw_response.create(
+        model="openai:gpt-4o",
+        messages=MESSAGES,
+        max_tokens=6,
+        temperature=0,
+        extra_body={"fallbacks": [CHAT]},
+    )
+    done = raw.parse()
+    assert raw.headers["x-modelport-model"] == CHAT
+    assert raw.headers["x-modelport-fallback-from"] == "openai:gpt-4o"
+    expected, _ = _reference(folders[CHAT], MESSAGES, 6)
+    assert done.choices[0].message.content == expected

@@ -232,11 +232,23 @@ def select_models(
     gpu_memory: str | float | None = None,
     purpose: str = "inference",
     limit: int = 10,
+    usable_only: bool = False,
 ) -> list[Selection]:
-    """Rank self-hosted and API models for a task under constraints, with reasons."""
+    """Rank self-hosted and API models for a task under constraints, with reasons; API
+    models say whether a key for them is here (``usable_only`` keeps only those)."""
+    from modelport.api.prompting import key_status
     from modelport.catalog.selection import select_models as _select
+    from modelport.providers.base import provider_for_catalog
 
     system = system_info(gpu_memory=gpu_memory) if fits_this_machine else None
+    keys: dict[str, str | None] = {}
+
+    def key_of(entry: ModelEntry) -> str | None:
+        if entry.provider not in keys:
+            name = provider_for_catalog(entry.provider)
+            keys[entry.provider] = None if name is None else key_status(name)
+        return keys[entry.provider]
+
     return _select(
         get_catalog(),
         task,
@@ -249,6 +261,8 @@ def select_models(
         system=system,
         purpose=purpose,
         limit=limit,
+        key_of=key_of if include_api else None,
+        usable_only=usable_only,
     )
 
 

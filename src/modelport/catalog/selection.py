@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from modelport.catalog.catalog import Catalog, CatalogQuery, _price
@@ -24,6 +24,9 @@ class Selection:
     score: float
     reasons: tuple[str, ...]
     validation: ValidationResult | None = None
+    #: API models: where a usable key is (``$OPENAI_API_KEY``, ``the key store``), or None
+    #: when there is none here; self-hosted models: None.
+    key: str | None = None
 
 
 def select_models(
@@ -39,8 +42,14 @@ def select_models(
     system: SystemInfo | None = None,
     purpose: str = "inference",
     limit: int = 10,
+    key_of: Callable[[ModelEntry], str | None] | None = None,
+    usable_only: bool = False,
 ) -> list[Selection]:
-    """Rank models for ``task`` under the constraints, best first, each with its reasons."""
+    """Rank models for ``task`` under the constraints, best first, each with its reasons.
+
+    ``key_of`` says where a usable key for an API model is (None: none here); with it, API
+    models that can be called here rank higher, and ``usable_only`` drops those that cannot.
+    """
     task = canonical_task(task)
     if limit < 1:
         raise InvalidValueError(f"limit must be at least 1, got {limit}.")
@@ -90,6 +99,17 @@ def select_models(
         else:
             score += 8
             reasons.append("self-hosted: no per-token cost")
+        key = None
+        if entry.is_api and key_of is not None:
+            key = key_of(entry)
+            if key is not None:
+                score += 5
+                reasons.append(f"callable here (key: {key})")
+            elif usable_only:
+                continue
+            else:
+                score -= 5
+                reasons.append(f"no key here: `modelport keys set {entry.provider}`")
         usage = catalog.usage(entry.id)
         if usage:
             score += math.log1p(usage) * 2
@@ -107,6 +127,6 @@ def select_models(
             if verdict.fit is FitLevel.TIGHT:
                 score -= 10
             reasons.append(f"{verdict.fit.value} on this machine ({verdict.reasons[0]})")
-        picks.append(Selection(entry, round(score, 2), tuple(reasons), verdict))
+        picks.append(Selection(entry, round(score, 2), tuple(reasons), verdict, key))
     picks.sort(key=lambda s: (-s.score, s.entry.id))
     return picks[:limit]

@@ -532,6 +532,10 @@ def recommend(
         typer.Option("--hubs/--catalog-only", help="Also ask every hub for popular candidates."),
     ] = True,
     timeout: Annotated[float, typer.Option(min=0.1, help="Seconds each hub may take.")] = 5.0,
+    usable: Annotated[
+        bool,
+        typer.Option("--usable", help="Only API models with a usable key here (and local ones)."),
+    ] = False,
     limit: LimitOpt = 10,
     json_: JsonOpt = False,
 ) -> None:
@@ -548,6 +552,7 @@ def recommend(
         fits_this_machine=fits or gpu_memory is not None,
         gpu_memory=gpu_memory,
         limit=limit,
+        usable_only=usable,
     )
     rows: list[dict[str, Any]] = [
         {
@@ -556,6 +561,7 @@ def recommend(
             "reasons": p.reasons,
             "model": p.entry,
             "fit": p.validation.fit.value if p.validation else None,
+            "key": p.key,
         }
         for p in picks
     ]
@@ -575,7 +581,14 @@ def recommend(
             if not json_:
                 sys.stderr.write(f"warning: {source}: {reason}\n")
         rows += [
-            {"ref": c.ref, "score": c.score, "reasons": c.reasons, "model": None, "fit": c.fit}
+            {
+                "ref": c.ref,
+                "score": c.score,
+                "reasons": c.reasons,
+                "model": None,
+                "fit": c.fit,
+                "key": None,
+            }
             for c in found
             if not (fits and c.fit == "does-not-fit")
         ]

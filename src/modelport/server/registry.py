@@ -196,6 +196,8 @@ class SelectRequest(BaseModel):
     fits_this_machine: bool = False
     gpu_memory: str | float | None = None
     limit: Annotated[int, Field(ge=1, le=100)] = 10
+    #: Only API models with a usable key here (and self-hosted ones).
+    usable_only: bool = False
 
 
 @router.post("/registry/select", tags=["registry"], responses=error_responses(400, 422))
@@ -213,6 +215,7 @@ def select(body: SelectRequest) -> dict[str, Any]:
         fits_this_machine=body.fits_this_machine,
         gpu_memory=body.gpu_memory,
         limit=body.limit,
+        usable_only=body.usable_only,
     )
     return envelope(
         [
@@ -221,6 +224,7 @@ def select(body: SelectRequest) -> dict[str, Any]:
                 "score": p.score,
                 "reasons": p.reasons,
                 "fit": p.validation.fit.value if p.validation else None,
+                "key": p.key,
             }
             for p in picks
         ]
