@@ -10,6 +10,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Engine,
+    Float,
     Integer,
     MetaData,
     String,
@@ -23,6 +24,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 from modelport.errors import ConfigError, DatabaseBusyError
 
 __all__ = [
+    "call_log",
     "catalog_entries",
     "catalog_sources",
     "catalog_state",
@@ -149,6 +151,31 @@ trusted_sources = Table(
     Column("kind", String(32), primary_key=True),
     Column("name", String(400), primary_key=True),
     Column("added_at", DateTime(timezone=True), nullable=False),
+)
+
+#: One row per call to a model (hosted, CLI, local or simulated): what it used and cost.
+call_log = Table(
+    "call_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("started_at", DateTime(timezone=True), nullable=False, index=True),
+    #: The catalog id, or the reference as the caller gave it.
+    Column("model", String(400), nullable=False),
+    Column("provider", String(100), nullable=False),
+    Column("access", String(16), nullable=False),  # api, cli, local or sim
+    Column("origin", String(16), nullable=False),  # cli, python or gateway
+    Column("operation", String(32), nullable=False),  # chat, embeddings, rerank, completion
+    Column("input_tokens", Integer, nullable=True),
+    Column("output_tokens", Integer, nullable=True),
+    Column("cached_tokens", Integer, nullable=True),
+    Column("reasoning_tokens", Integer, nullable=True),
+    Column("latency_ms", Float, nullable=False),
+    Column("ttft_ms", Float, nullable=True),
+    #: NULL when the price is unknown: never counted as free.
+    Column("cost_usd", Float, nullable=True),
+    Column("status", String(64), nullable=False),  # "ok" or the error's code
+    #: The model that answered when a fallback served the call.
+    Column("served_by", String(400), nullable=True),
 )
 
 _lock = threading.Lock()

@@ -1,8 +1,9 @@
 """The use-cases of modelport; the CLI, the server and Python callers all go through these.
 
 ``catalog`` knows and chooses models, ``store`` pulls and keeps them, ``running`` converts
-and runs them. The catalog (pydantic models) and the database load only when a use-case
-needs them: `run` of a model it resolved before starts without either.
+and runs them, ``usage`` logs every call to a model and its cost. The catalog (pydantic
+models) and the database load only when a use-case needs them: `run` of a model it
+resolved before starts without either.
 """
 
 from __future__ import annotations
@@ -79,9 +80,20 @@ from modelport.api.store import (
     stored_revisions,
     verify_store,
 )
+from modelport.api.usage import (
+    CallRecord,
+    UsageReport,
+    check_budget,
+    cost_of,
+    flush_usage,
+    record_call,
+    spent_today,
+    usage_report,
+)
 
 __all__ = [
     "MAX_SHRINK",
+    "CallRecord",
     "ChatResult",
     "ChatStream",
     "Comparison",
@@ -92,16 +104,20 @@ __all__ = [
     "Response",
     "Target",
     "UpdateReport",
+    "UsageReport",
     "add_entries",
     "add_remote_catalog",
     "chat",
     "chat_completion",
+    "check_budget",
     "check_runnable",
     "compare_models",
     "convert",
+    "cost_of",
     "embed_texts",
     "execute_plan",
     "export_catalog",
+    "flush_usage",
     "get_catalog",
     "get_store",
     "hub_candidates",
@@ -122,6 +138,7 @@ __all__ = [
     "pull",
     "query_models",
     "recommend",
+    "record_call",
     "record_use",
     "remote_catalogs",
     "remove",
@@ -137,6 +154,7 @@ __all__ = [
     "search_models",
     "select_models",
     "show_model",
+    "spent_today",
     "store_stats",
     "stored_files",
     "stored_model",
@@ -145,16 +163,21 @@ __all__ = [
     "system_info",
     "unload_model",
     "update_catalogs",
+    "usage_report",
     "validate_model",
     "verify_store",
 ]
 
 
 def reset() -> None:
-    """Forget the loaded catalog, store, models and settings (the next call reads them again)."""
-    from modelport.api import catalog, running, store
+    """Forget the loaded catalog, store, models and settings (the next call reads them again).
+
+    The call log's queue is written first, while the settings still name its database.
+    """
+    from modelport.api import catalog, running, store, usage
     from modelport.settings import reset_settings
 
+    usage._forget()
     with catalog._lock, store._lock:
         catalog._catalog = None
         store._store = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from modelport.catalog.entry import ModelEntry
+from modelport.catalog.entry import ModelEntry, Pricing
 from modelport.catalog.ids import infer_traits
 from modelport.errors import InvalidValueError
 
@@ -13,6 +13,7 @@ __all__ = [
     "CostEstimate",
     "MemoryEstimate",
     "bytes_per_param",
+    "call_cost",
     "estimate_cost",
     "estimate_inference_memory",
     "estimate_training_memory",
@@ -257,3 +258,50 @@ def estimate_cost(
         output_usd=round(output_tokens * p.output_per_1m_tokens / 1e6, 6),
         cached_input_usd=round(cached_input_tokens * cached_rate / 1e6, 6),
     )
+
+
+def call_cost(
+    pricing: Pricing | None,
+    *,
+    input_tokens: int | None,
+    output_tokens: int | None,
+    cached_tokens: int = 0,
+    reasoning_tokens: int = 0,
+) -> float | None:
+    """What one call cost in USD at these prices, or None when any priced part is unknown.
+
+    ``cached_tokens`` are part of ``input_tokens`` (read from the provider's prompt cache)
+    and ``reasoning_tokens`` part of ``output_tokens``, as providers report them. Unlike
+    ``estimate_cost`` nothing is guessed: a part that has tokens but no price makes the
+    whole cost unknown (never 0), and a part with no tokens needs no price.
+    """
+    if pricing is None or input_tokens is None or output_tokens is None:
+        return None
+    if min(input_tokens, output_tokens, cached_tokens, reasoning_tokens) < 0:
+        raise InvalidValueError("Token counts must not be negative.")
+    if cached_tokens > input_tokens or reasoning_tokens > output_tokens:
+        raise InvalidValueError(
+            "Cached tokens are part of the input tokens and reasoning tokens part of the "
+            f"output tokens: got {cached_tokens} cached of {input_tokens} input and "
+            f"{reasoning_tokens} reasoning of {output_tokens} output."
+        )
+    reasoning_rate = (
+        pricing.reasoning_output_per_1m_tokens
+        if pricing.reasoning_output_per_1m_tokens is not None
+        else pricing.output_per_1m_tokens
+    )
+    parts = (
+        (input_tokens - cached_tokens, pricing.input_per_1m_tokens),
+        (cached_tokens, pricing.cached_input_per_1m_tokens),
+        (output_tokens - reasoning_tokens, pricing.output_per_1m_tokens),
+        (reasoning_tokens, reasoning_rate),
+    )
+    total = 0.0
+    for count, rate in parts:
+        if count == 0:
+            continue
+        if rate is None:
+            return None
+        total += count * rate / 1e6
+    # Float noise (0.1 + 0.2) is far below a cent: drop it so equal costs compare equal.
+    return round(total, 10)

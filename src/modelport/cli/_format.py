@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["age", "count", "params", "price", "size", "tokens"]
+__all__ = ["age", "count", "millis", "params", "price", "size", "tokens", "usd"]
 
 
 def params(value: int | None) -> str:
@@ -39,6 +39,22 @@ def price(value: float | None) -> str:
     if value is None:
         return "-"
     return f"${value:,.2f}" if value >= 0.01 else f"${value:.4f}"
+
+
+def usd(value: float | None) -> str:
+    """A sum of money: ``0.01234`` → ``$0.0123``; ``None`` → ``unknown`` (never $0)."""
+    if value is None:
+        return "unknown"
+    if 0 < value < 0.0001:
+        return f"${value:.6f}"  # one cheap call still shows what it cost
+    return f"${value:,.4f}"
+
+
+def millis(value: float | None) -> str:
+    """Milliseconds: ``1234.5`` → ``1,234 ms``, or ``-``."""
+    if value is None:
+        return "-"
+    return f"{value:,.0f} ms" if value >= 10 else f"{value:.1f} ms"
 
 
 def count(value: int) -> str:

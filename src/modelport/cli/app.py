@@ -15,6 +15,7 @@ from modelport.cli import run as run_cmds
 from modelport.cli import serve as serve_cmds
 from modelport.cli import system as system_cmds
 from modelport.cli import trust as trust_cmds
+from modelport.cli import usage as usage_cmds
 
 app = typer.Typer(
     name="modelport",
@@ -50,5 +51,6 @@ model_cmds.register(app)
 system_cmds.register(app)
 serve_cmds.register(app)
 trust_cmds.register(app)
+usage_cmds.register(app)
 app.add_typer(catalog_cmds.app, name="catalog")
 app.add_typer(cache_cmds.app, name="cache")

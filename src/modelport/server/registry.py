@@ -1,4 +1,5 @@
-"""/api/v1: the registry — models, categories, tasks, search, validation, selection, system."""
+"""/api/v1: the registry — models, categories, tasks, search, validation, selection, system,
+and the call log's usage report."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from modelport.api.usage import UsageReport
 from modelport.jsonable import to_jsonable
 from modelport.server.errors import error_responses
 
@@ -237,3 +239,34 @@ def system(gpu_memory: str | None = None) -> dict[str, Any]:
     from modelport.api import system_info
 
     return envelope(system_info(gpu_memory=gpu_memory))
+
+
+class UsageResponse(BaseModel):
+    """The call log's report in the envelope of /api/v1."""
+
+    data: UsageReport
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+
+@router.get(
+    "/usage",
+    tags=["usage"],
+    response_model=UsageResponse,
+    responses=error_responses(400, 422, 503),
+)
+def usage(
+    since: Annotated[
+        str,
+        Query(description="Since a duration ago (30m, 24h, 7d), an ISO date or time, or all."),
+    ] = "7d",
+    by: Annotated[
+        Literal["model", "provider", "day", "access", "origin", "call"],
+        Query(description="Add the calls up per this, or list them one by one (call)."),
+    ] = "model",
+    limit: Annotated[int, Query(ge=1, le=1000, description="At most this many calls.")] = 100,
+) -> dict[str, Any]:
+    """What calls to models used and cost: tokens, latency, known cost, calls of unknown cost."""
+    from modelport.api import usage_report
+
+    report = usage_report(since=since, by=None if by == "call" else by, limit=limit)
+    return envelope(report, since=since, by=by)
