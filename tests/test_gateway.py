@@ -28,9 +28,11 @@ GROQ_KEY = "gsk_leakcheck-GROQ-8d3e6b0c5a"
 
 @pytest.fixture(scope="module")
 def upstreams() -> Iterator[tuple[OpenAIServer, OpenAIServer]]:
-    with running(OpenAIServer(key=OPENAI_KEY)) as primary:
-        with running(OpenAIServer(key=GROQ_KEY, reply="Groq answers.")) as second:
-            yield primary, second
+    with (
+        running(OpenAIServer(key=OPENAI_KEY)) as primary,
+        running(OpenAIServer(key=GROQ_KEY, reply="Groq answers.")) as second,
+    ):
+        yield primary, second
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +108,9 @@ def test_a_stream_arrives_in_pieces_with_usage_at_the_end(client: openai.OpenAI)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "Hello from gpt-4o-mini."
     assert sum(1 for c in chunks if c.choices and c.choices[0].delta.content) == 3
-    finish = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    finish = [
+        c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason
+    ]
     assert finish == ["stop"]
     assert chunks[-1].usage is not None
     assert chunks[-1].usage.prompt_tokens == 2

@@ -52,6 +52,7 @@ from modelport.providers.base import (
 from modelport.settings import environment_key, get_settings
 
 if TYPE_CHECKING:
+    from modelport.api.usage import Access, Operation, Origin
     from modelport.catalog.entry import ModelEntry
 
 __all__ = [
@@ -74,7 +75,6 @@ __all__ = [
 
 log = logging.getLogger("modelport.prompt")
 
-Origin = Literal["cli", "python", "gateway"]
 
 #: Runs a local model's chat: the server's runs it through its model pool, others in-process.
 LocalRunner = Callable[["Target", ChatRequest], AsyncIterator[ChatChunk]]
@@ -224,7 +224,7 @@ def key_status(provider_name: str) -> str | None:
     return None
 
 
-def _access(provider: Provider, access: str | None) -> str:
+def _access(provider: Provider, access: str | None) -> Literal["api", "cli"]:
     """``api`` or ``cli``: the asked mode, else the setting; ``auto`` prefers a ready CLI."""
     mode = (access or get_settings().access_of(provider.name)).lower()
     if mode not in ("auto", "api", "cli"):
@@ -274,7 +274,7 @@ class ChatStream:
     happen before it); ``usage``, ``cost_usd`` and ``latency_ms`` once the stream ended.
     """
 
-    def __init__(self, target: Target, access: str) -> None:
+    def __init__(self, target: Target, access: Access) -> None:
         self._chunks: AsyncIterator[ChatChunk] | None = None
         self.target = target
         self.access = access
@@ -306,9 +306,9 @@ class ChatStream:
 def _record(
     target: Target,
     *,
-    access: str,
+    access: Access,
     origin: Origin,
-    operation: str,
+    operation: Operation,
     started: float,
     started_at: dt.datetime,
     usage: Usage | None,
@@ -421,7 +421,7 @@ def _check_budget(target: Target) -> None:
 
 async def _hosted_chat(
     target: Target, request: ChatRequest, *, key: str | None, access: str | None
-) -> tuple[ChatResponse, str]:
+) -> tuple[ChatResponse, Access]:
     assert target.provider is not None
     provider = get_provider(target.provider)
     path = _access(provider, access)
@@ -459,7 +459,7 @@ def _mark_used(provider: Provider, credentials: Credentials | None) -> None:
 
 async def _hosted_stream(
     target: Target, request: ChatRequest, *, key: str | None, access: str | None
-) -> tuple[AsyncIterator[ChatChunk], str, ChatChunk | None]:
+) -> tuple[AsyncIterator[ChatChunk], Access, ChatChunk | None]:
     """A hosted stream, started: its first chunk is already here (errors came before it)."""
     assert target.provider is not None
     provider = get_provider(target.provider)
@@ -648,7 +648,7 @@ async def chat_completion(
         target = await to_thread.run_sync(resolve_target, name)
         request = _request(target, messages, dict(params))
         started, started_at = time.perf_counter(), dt.datetime.now(dt.UTC)
-        path = "local" if target.kind == "local" else "api"
+        path: Access = "local" if target.kind == "local" else "api"
         try:
             _check_budget(target)
             if target.kind == "hosted":
@@ -710,7 +710,7 @@ async def stream_completion(
         target = await to_thread.run_sync(resolve_target, name)
         request = _request(target, messages, dict(params))
         started, started_at = time.perf_counter(), dt.datetime.now(dt.UTC)
-        path = "local" if target.kind == "local" else "api"
+        path: Access = "local" if target.kind == "local" else "api"
         try:
             _check_budget(target)
             if target.kind == "hosted":
