@@ -33,6 +33,7 @@ from modelport.api.catalog import (
     validate_model,
 )
 from modelport.api.compare import Comparison, compare_models
+from modelport.api.keys import data_key, list_keys, remove_key, rotate_key, set_key
 from modelport.api.listing import ModelPage, list_catalog
 from modelport.api.prompting import (
     ChatResult,
@@ -99,6 +100,7 @@ __all__ = [
     "check_runnable",
     "compare_models",
     "convert",
+    "data_key",
     "embed_texts",
     "execute_plan",
     "export_catalog",
@@ -110,6 +112,7 @@ __all__ = [
     "import_catalog",
     "key_status",
     "list_catalog",
+    "list_keys",
     "list_models",
     "load_model",
     "model_source",
@@ -126,16 +129,19 @@ __all__ = [
     "remote_catalogs",
     "remove",
     "remove_entry",
+    "remove_key",
     "remove_remote_catalog",
     "rerank_documents",
     "reset",
     "resolve_model",
     "resolve_target",
+    "rotate_key",
     "run",
     "search_everywhere",
     "search_hub",
     "search_models",
     "select_models",
+    "set_key",
     "show_model",
     "store_stats",
     "stored_files",
@@ -153,6 +159,7 @@ __all__ = [
 def reset() -> None:
     """Forget the loaded catalog, store, models and settings (the next call reads them again)."""
     from modelport.api import catalog, running, store
+    from modelport.secrets import reset_key_store
     from modelport.settings import reset_settings
 
     with catalog._lock, store._lock:
@@ -160,6 +167,7 @@ def reset() -> None:
         store._store = None
         running._loaded.clear()
         reset_settings()
+        reset_key_store()
         if "modelport.hubs.base" in sys.modules:
             from modelport.hubs.base import reset_hubs
 
