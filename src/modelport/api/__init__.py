@@ -34,6 +34,15 @@ from modelport.api.catalog import (
     validate_model,
 )
 from modelport.api.compare import Comparison, compare_models
+from modelport.api.keys import (
+    credentials_for,
+    data_key,
+    key_status,
+    list_keys,
+    remove_key,
+    rotate_key,
+    set_key,
+)
 from modelport.api.listing import ModelPage, list_catalog
 from modelport.api.prompting import (
     ChatResult,
@@ -44,7 +53,6 @@ from modelport.api.prompting import (
     chat,
     chat_completion,
     embed_texts,
-    key_status,
     prompt,
     rerank_documents,
     resolve_target,
@@ -114,6 +122,8 @@ __all__ = [
     "compare_models",
     "convert",
     "cost_of",
+    "credentials_for",
+    "data_key",
     "embed_texts",
     "execute_plan",
     "export_catalog",
@@ -126,6 +136,7 @@ __all__ = [
     "import_catalog",
     "key_status",
     "list_catalog",
+    "list_keys",
     "list_models",
     "load_model",
     "model_source",
@@ -143,16 +154,19 @@ __all__ = [
     "remote_catalogs",
     "remove",
     "remove_entry",
+    "remove_key",
     "remove_remote_catalog",
     "rerank_documents",
     "reset",
     "resolve_model",
     "resolve_target",
+    "rotate_key",
     "run",
     "search_everywhere",
     "search_hub",
     "search_models",
     "select_models",
+    "set_key",
     "show_model",
     "spent_today",
     "store_stats",
@@ -175,6 +189,7 @@ def reset() -> None:
     The call log's queue is written first, while the settings still name its database.
     """
     from modelport.api import catalog, running, store, usage
+    from modelport.secrets import reset_key_store
     from modelport.settings import reset_settings
 
     usage._forget()
@@ -183,6 +198,7 @@ def reset() -> None:
         store._store = None
         running._loaded.clear()
         reset_settings()
+        reset_key_store()
         if "modelport.hubs.base" in sys.modules:
             from modelport.hubs.base import reset_hubs
 

@@ -236,7 +236,7 @@ def select_models(
 ) -> list[Selection]:
     """Rank self-hosted and API models for a task under constraints, with reasons; API
     models say whether a key for them is here (``usable_only`` keeps only those)."""
-    from modelport.api.prompting import key_status
+    from modelport.api.keys import key_status
     from modelport.catalog.selection import select_models as _select
     from modelport.providers.base import provider_for_catalog
 

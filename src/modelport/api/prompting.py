@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from modelport.api.keys import credentials_for
 from modelport.errors import (
     ContentFilteredError,
     InvalidValueError,
@@ -49,7 +50,7 @@ from modelport.providers.base import (
     provider_for_catalog,
     provider_names,
 )
-from modelport.settings import environment_key, get_settings
+from modelport.settings import get_settings
 
 if TYPE_CHECKING:
     from modelport.api.usage import Access, Operation, Origin
@@ -64,9 +65,7 @@ __all__ = [
     "Target",
     "chat",
     "chat_completion",
-    "credentials_for",
     "embed_texts",
-    "key_status",
     "prompt",
     "rerank_documents",
     "resolve_target",
@@ -181,47 +180,6 @@ def resolve_target(reference: str) -> Target:
         )
     model = entry.id.split("/", 1)[1] if "/" in entry.id else entry.id
     return Target(reference, "hosted", name, model, entry.id)
-
-
-def credentials_for(provider: Provider, key: str | None = None) -> Credentials | None:
-    """The key to call a provider with: given > its environment variable > the key store."""
-    from modelport.secrets import get_key_store
-
-    if key:
-        return Credentials(key, "the key given")
-    found = environment_key(provider.env_keys)
-    if found is not None:
-        return Credentials(found[1], f"${found[0]}")
-    stored = get_key_store().get(provider.name)
-    if stored:
-        return Credentials(stored, "the key store")
-    if provider.needs_key:
-        raise MissingKeyError(provider.name, provider.label, provider.env_keys)
-    return None
-
-
-def key_status(provider_name: str) -> str | None:
-    """Where a usable key for a provider is (``$OPENAI_API_KEY``, ``the key store``,
-    ``the claude CLI``), or None; never the key."""
-    from modelport.secrets import get_key_store
-
-    try:
-        provider = get_provider(provider_name)
-    except ModelportError:
-        return None
-    found = environment_key(provider.env_keys)
-    if found is not None:
-        return f"${found[0]}"
-    try:
-        if get_key_store().get(provider.name):
-            return "the key store"
-    except ModelportError:
-        pass
-    if not provider.needs_key:
-        return "no key needed"
-    if provider.cli and get_settings().access_of(provider.name) != "api" and provider.cli_ready():
-        return f"the {provider.cli} CLI"
-    return None
 
 
 def _access(provider: Provider, access: str | None) -> Literal["api", "cli"]:

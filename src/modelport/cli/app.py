@@ -7,6 +7,7 @@ import typer
 from modelport import __version__
 from modelport.cli import cache as cache_cmds
 from modelport.cli import catalog as catalog_cmds
+from modelport.cli import keys as keys_cmds
 from modelport.cli import local as local_cmds
 from modelport.cli import models as model_cmds
 from modelport.cli import prompt as prompt_cmds
@@ -54,3 +55,4 @@ trust_cmds.register(app)
 usage_cmds.register(app)
 app.add_typer(catalog_cmds.app, name="catalog")
 app.add_typer(cache_cmds.app, name="cache")
+app.add_typer(keys_cmds.app, name="keys")
