@@ -378,6 +378,26 @@ def test_a_streamed_tool_call(server: GeminiServer) -> None:
     assert chunks[-1].finish_reason == "tool_calls"
 
 
+def test_a_stream_cut_midway_is_an_error_after_the_text_that_came(server: GeminiServer) -> None:
+    server.reply = "one two three four five"
+    server.cut_stream_after = 2
+    provider = make(server)
+    got: list[ChatChunk] = []
+
+    async def go() -> None:
+        request = ChatRequest("gemini-2.0-flash", [user("Count")])
+        async for chunk in provider.call_stream(
+            lambda: provider.stream_chat(request, CREDS), CREDS
+        ):
+            got.append(chunk)
+
+    with pytest.raises(ProviderUnavailableError):
+        asyncio.run(go())
+    assert "".join(c.delta.get("content", "") for c in got) == "one two"
+    assert all(c.finish_reason is None for c in got)
+    assert len(server.requests()) == 1  # a stream that has begun is not retried
+
+
 def test_a_streamed_answer_stopped_by_the_safety_filter_is_an_error(
     server: GeminiServer,
 ) -> None:
@@ -628,6 +648,7 @@ def test_a_streamed_chat_through_the_cli(cli: Path) -> None:
         ChatRequest("gemini-2.5-flash", [user("Hi")], response_format={"type": "json_object"}),
         ChatRequest("gemini-2.5-flash", [user("Hi")], temperature=0.1),
         ChatRequest("gemini-2.5-flash", [user("Hi")], options={"reasoning_effort": "low"}),
+        ChatRequest("gemini-2.5-flash", [user("word " * 40_000)]),
     ],
 )
 def test_what_the_cli_cannot_take_is_refused_with_the_api_as_the_way(

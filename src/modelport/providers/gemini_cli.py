@@ -32,7 +32,15 @@ from modelport.errors import ProviderError, UnsupportedOperationError
 from modelport.providers.base import ChatChunk, ChatRequest, ChatResponse, Usage, content_text
 from modelport.providers.cli import cli_json, cli_json_lines, find_cli
 
-__all__ = ["chat", "ready", "render_prompt", "signed_in", "stream_chat"]
+__all__ = [
+    "chat",
+    "ready",
+    "render_prompt",
+    "signed_in",
+    "stream_chat",
+    "usage_of_result",
+    "usage_of_stats",
+]
 
 NAME = "gemini"
 
@@ -40,6 +48,9 @@ NAME = "gemini"
 _AMBIENT = frozenset({"cloud-shell", "compute-default-credentials"})
 
 _HINT = "Use the Gemini API with `--access api`."
+
+#: The longest prompt passed as an argument: Linux refuses one argument over 128 KiB.
+MAX_PROMPT_BYTES = 120_000
 
 
 def _settings(folder: Path) -> dict[str, Any]:
@@ -152,6 +163,12 @@ def _argv(request: ChatRequest, output: str) -> list[str]:
             hint="Install it (`npm install -g @google/gemini-cli`), or use `--access api`.",
         )
     prompt = render_prompt(request)
+    if len(prompt.encode()) > MAX_PROMPT_BYTES:
+        raise UnsupportedOperationError(
+            f"The conversation is too long for the gemini CLI's prompt argument "
+            f"({len(prompt.encode()) // 1000} kB; at most {MAX_PROMPT_BYTES // 1000} kB).",
+            hint=_HINT,
+        )
     # `--prompt=` keeps a prompt that starts with "-" from being read as a flag.
     return [path, "--output-format", output, "--model", request.model, f"--prompt={prompt}"]
 
