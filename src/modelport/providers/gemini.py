@@ -13,7 +13,7 @@ back with the call in the next turn. The signature travels in the OpenAI tool ca
 compatibility layer puts it, so a client that sends the tool calls back unchanged keeps
 multi-turn tool use working.
 
-The translation between the two shapes is ``providers/gemini_translation.py``; the
+The translation between the two shapes is ``providers/gemini_protocol.py``; the
 ``gemini`` CLI half (``gemini -p``) is ``providers/gemini_cli.py``.
 
 The SDK is pinned to its ``httpx`` transport (it prefers ``aiohttp`` when installed,
@@ -40,7 +40,7 @@ from modelport.providers.base import (
     Upstream,
     Usage,
 )
-from modelport.providers.gemini_translation import (
+from modelport.providers.gemini_protocol import (
     check_finish,
     check_prompt,
     config_of,
