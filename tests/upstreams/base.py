@@ -60,7 +60,7 @@ class UpstreamServer:
     #: The header and scheme the protocol carries its key in: ("authorization", "Bearer ").
     key_header: tuple[str, str] = ("authorization", "Bearer ")
 
-    def __init__(self, *, key: str = "test-key") -> None:
+    def __init__(self, *, key: str | None = "test-key") -> None:
         self.key = key
         self.seen: list[Seen] = []
         self.faults: list[Fault] = []
