@@ -994,6 +994,7 @@ def prompt(
         history.append({"role": "user", "content": text})
     if not history:
         raise InvalidValueError("A prompt needs text or messages.")
+    resolve_target(model)  # a name nothing answers fails here, not when the text is read
 
     async def start(*, stream: bool) -> Any:
         call = stream_completion if stream else chat_completion

@@ -82,12 +82,13 @@ def _stats_line(response: Any) -> str:
 
 
 def _document(response: Any) -> dict[str, Any]:
+    text = response.text()  # the answer first: the bookkeeping fills in as it completes
     usage = response.usage
     return {
         "model": response.model,
         "provider": response.provider,
         "access": response.access,
-        "text": response.text(),
+        "text": text,
         "tool_calls": response.tool_calls,
         "finish_reason": response.finish_reason,
         "usage": None if usage is None else usage.to_openai(),

@@ -81,7 +81,7 @@ async def cli_json(
         raise ProviderError(
             f"`{os.path.basename(argv[0])}` printed something that is not JSON.",
             provider=provider,
-            hint="Check that the CLI is recent enough for `--output-format json`.",
+            hint="Check that the CLI is recent enough to print its answer as JSON.",
         ) from None
 
 
@@ -121,7 +121,7 @@ async def cli_json_lines(
                 raise ProviderError(
                     f"`{os.path.basename(argv[0])}` printed a line that is not JSON.",
                     provider=provider,
-                    hint="Check that the CLI is recent enough for `--output-format stream-json`.",
+                    hint="Check that the CLI is recent enough to stream its answer as JSON lines.",
                 ) from None
         code = await process.wait()
         if code != 0:
