@@ -1,7 +1,8 @@
 """Running a vendor's CLI a user is signed in to (``claude -p``, ``gemini -p``) as a provider.
 
 The CLI is found on ``PATH``; its prompt goes in as an argument (never through a shell),
-its answer comes back as JSON or JSON lines on stdout. A CLI that fails, times out or
+its answer comes back as JSON or JSON lines on stdout. It runs in an empty private folder,
+never the user's. A CLI that fails, times out or
 prints what is not JSON is a ``ProviderError`` naming the CLI, never a traceback.
 """
 
@@ -12,6 +13,7 @@ import contextlib
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
@@ -34,14 +36,33 @@ def _env(extra: Mapping[str, str] | None) -> dict[str, str]:
     return env
 
 
-async def _start(argv: Sequence[str], env: Mapping[str, str] | None) -> Any:
-    return await asyncio.create_subprocess_exec(
-        *argv,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=_env(env),
-    )
+async def _start(provider: str, argv: Sequence[str], env: Mapping[str, str] | None) -> Any:
+    # Vendor CLIs are agents: they read instruction files (CLAUDE.md, GEMINI.md) and may use
+    # file tools in their working directory. An empty private folder keeps the user's
+    # folder out of the prompt and out of reach.
+    workdir = tempfile.mkdtemp(prefix="modelport-cli-")
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=_env(env),
+            cwd=workdir,
+        )
+    except OSError as e:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise ProviderError(
+            f"`{os.path.basename(argv[0])}` cannot be started: {e.strerror or e}.",
+            provider=provider,
+            hint="Check the CLI's installation, or use the API with `--access api`.",
+        ) from None
+    process.modelport_workdir = workdir
+    return process
+
+
+def _cleanup(process: Any) -> None:
+    shutil.rmtree(getattr(process, "modelport_workdir", ""), ignore_errors=True)
 
 
 def _failed(provider: str, argv: Sequence[str], code: int | None, stderr: bytes) -> ProviderError:
@@ -61,18 +82,20 @@ async def cli_json(
     env: Mapping[str, str] | None = None,
 ) -> Any:
     """Run a CLI to the end and parse its stdout as one JSON document."""
-    process = await _start(argv, env)
+    process = await _start(provider, argv, env)
     try:
         stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
     except TimeoutError:
         with contextlib.suppress(ProcessLookupError):
             process.kill()
         await process.wait()
+        _cleanup(process)
         raise ProviderTimeoutError(
             f"`{os.path.basename(argv[0])}` gave no answer within {timeout:g} s.",
             provider=provider,
             hint="Raise MODELPORT_PROVIDER_TIMEOUT, or use the API with `--access api`.",
         ) from None
+    _cleanup(process)
     if process.returncode != 0:
         raise _failed(provider, argv, process.returncode, stderr)
     try:
@@ -97,7 +120,7 @@ async def cli_json_lines(
     ``timeout`` bounds the wait for each line; the process is killed when the caller stops
     early.
     """
-    process = await _start(argv, env)
+    process = await _start(provider, argv, env)
     assert process.stdout is not None
     assert process.stderr is not None
     try:
@@ -131,3 +154,4 @@ async def cli_json_lines(
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             await process.wait()
+        _cleanup(process)
