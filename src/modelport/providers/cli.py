@@ -36,7 +36,9 @@ def _env(extra: Mapping[str, str] | None) -> dict[str, str]:
     return env
 
 
-async def _start(provider: str, argv: Sequence[str], env: Mapping[str, str] | None) -> Any:
+async def _start(
+    provider: str, argv: Sequence[str], env: Mapping[str, str] | None
+) -> tuple[Any, str]:
     # Vendor CLIs are agents: they read instruction files (CLAUDE.md, GEMINI.md) and may use
     # file tools in their working directory. An empty private folder keeps the user's
     # folder out of the prompt and out of reach.
@@ -57,12 +59,7 @@ async def _start(provider: str, argv: Sequence[str], env: Mapping[str, str] | No
             provider=provider,
             hint="Check the CLI's installation, or use the API with `--access api`.",
         ) from None
-    process.modelport_workdir = workdir
-    return process
-
-
-def _cleanup(process: Any) -> None:
-    shutil.rmtree(getattr(process, "modelport_workdir", ""), ignore_errors=True)
+    return process, workdir
 
 
 def _failed(provider: str, argv: Sequence[str], code: int | None, stderr: bytes) -> ProviderError:
@@ -82,20 +79,20 @@ async def cli_json(
     env: Mapping[str, str] | None = None,
 ) -> Any:
     """Run a CLI to the end and parse its stdout as one JSON document."""
-    process = await _start(provider, argv, env)
+    process, workdir = await _start(provider, argv, env)
     try:
         stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
     except TimeoutError:
         with contextlib.suppress(ProcessLookupError):
             process.kill()
         await process.wait()
-        _cleanup(process)
+        shutil.rmtree(workdir, ignore_errors=True)
         raise ProviderTimeoutError(
             f"`{os.path.basename(argv[0])}` gave no answer within {timeout:g} s.",
             provider=provider,
             hint="Raise MODELPORT_PROVIDER_TIMEOUT, or use the API with `--access api`.",
         ) from None
-    _cleanup(process)
+    shutil.rmtree(workdir, ignore_errors=True)
     if process.returncode != 0:
         raise _failed(provider, argv, process.returncode, stderr)
     try:
@@ -120,7 +117,7 @@ async def cli_json_lines(
     ``timeout`` bounds the wait for each line; the process is killed when the caller stops
     early.
     """
-    process = await _start(provider, argv, env)
+    process, workdir = await _start(provider, argv, env)
     assert process.stdout is not None
     assert process.stderr is not None
     try:
@@ -154,4 +151,4 @@ async def cli_json_lines(
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             await process.wait()
-        _cleanup(process)
+        shutil.rmtree(workdir, ignore_errors=True)
