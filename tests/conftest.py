@@ -22,7 +22,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 # The reference libraries (sentence-transformers, transformers) must use PyTorch even
 # though the `tf` extra installs TensorFlow beside it.
-os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"  # never a developer's keyring
+os.environ["PYTHON_KEYRING_BACKEND"] = (
+    "keyring.backends.fail.Keyring"  # never a developer's keyring
+)
 os.environ.setdefault("USE_TF", "0")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

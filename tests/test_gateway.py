@@ -199,7 +199,7 @@ def test_hosted_embeddings_through_the_gateway(client: openai.OpenAI) -> None:
 
 def test_every_call_is_in_the_usage_log(client: openai.OpenAI, gateway: ServerProcess) -> None:
     client.chat.completions.create(
-        model="openai:gpt-4o", messages=[{"role": "user", "content": "count me please"}]
+        model="openai:gpt-4o", messages=[{"role": "user", "content": "count me please now friend"}]
     )
     deadline = time.monotonic() + 10
     rows: list[dict[str, Any]] = []

@@ -27,6 +27,7 @@ from modelport.errors import (
 from modelport.providers.anthropic import AnthropicProvider
 from modelport.providers.anthropic_messages import DEFAULT_MAX_TOKENS
 from modelport.providers.base import ChatChunk, ChatRequest, ChatResponse, Credentials, get_provider
+from modelport.settings import PROVIDER_URLS
 from tests.upstreams.anthropic_server import AnthropicServer
 from tests.upstreams.base import running
 
@@ -104,7 +105,9 @@ def test_registered_through_the_entry_point() -> None:
         ("ANTHROPIC_API_KEY",),
         "claude",
     )
-    assert found.base_url == "https://api.anthropic.com"
+    # The tests point every provider at a closed port; the default is the vendor's API.
+    assert found.base_url == "http://127.0.0.1:9"
+    assert PROVIDER_URLS["anthropic"] == "https://api.anthropic.com"
 
 
 def test_base_url_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
