@@ -16,6 +16,7 @@ import pytest
 
 import modelport.api as api
 from tests.serving import ServerProcess, serve
+from tests.upstreams.anthropic_server import AnthropicServer
 from tests.upstreams.base import running
 from tests.upstreams.openai_server import OpenAIServer
 
@@ -24,6 +25,13 @@ pytestmark = pytest.mark.slow
 #: Recognisable keys: the leak test greps for them everywhere.
 OPENAI_KEY = "sk-leakcheck-OPENAI-4f9c2a7e1b"
 GROQ_KEY = "gsk_leakcheck-GROQ-8d3e6b0c5a"
+ANTHROPIC_KEY = "sk-ant-leakcheck-ANTHROPIC-77aa01"
+
+
+@pytest.fixture(scope="module")
+def anthropic_upstream() -> Iterator[AnthropicServer]:
+    with running(AnthropicServer(key=ANTHROPIC_KEY)) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +45,9 @@ def upstreams() -> Iterator[tuple[OpenAIServer, OpenAIServer]]:
 
 @pytest.fixture(scope="module")
 def gateway(
-    upstreams: tuple[OpenAIServer, OpenAIServer], tmp_path_factory: pytest.TempPathFactory
+    upstreams: tuple[OpenAIServer, OpenAIServer],
+    anthropic_upstream: AnthropicServer,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[ServerProcess]:
     primary, second = upstreams
     home = tmp_path_factory.mktemp("gateway-home")
@@ -46,6 +56,9 @@ def gateway(
         "MODELPORT_GROQ_URL": second.base_url,
         "OPENAI_API_KEY": OPENAI_KEY,
         "GROQ_API_KEY": GROQ_KEY,
+        "MODELPORT_ANTHROPIC_URL": anthropic_upstream.url,
+        "ANTHROPIC_API_KEY": ANTHROPIC_KEY,
+        "MODELPORT_PROVIDER_ACCESS": "api",
         "MODELPORT_PROVIDER_TIMEOUT": "5",
         "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
     }
@@ -235,10 +248,36 @@ def test_no_key_appears_anywhere(
     bodies.append(httpx.get(f"{gateway.url}/v1/models").text)
     bodies.append(gateway.output())
     for body in bodies:
-        assert OPENAI_KEY not in body
-        assert GROQ_KEY not in body
+        for key in (OPENAI_KEY, GROQ_KEY, ANTHROPIC_KEY):
+            assert key not in body
     for path in Path(gateway.home).rglob("*"):
         if path.is_file():
             data = path.read_bytes()
-            assert OPENAI_KEY.encode() not in data, path
-            assert GROQ_KEY.encode() not in data, path
+            for key in (OPENAI_KEY, GROQ_KEY, ANTHROPIC_KEY):
+                assert key.encode() not in data, path
+
+
+def test_an_anthropic_model_answers_in_openai_shapes(
+    client: openai.OpenAI, anthropic_upstream: AnthropicServer
+) -> None:
+    raw = client.chat.completions.with_raw_response.create(
+        model="anthropic:claude-sonnet-4-5",
+        messages=[
+            {"role": "system", "content": "Be kind."},
+            {"role": "user", "content": "hello there"},
+        ],
+        max_tokens=50,
+    )
+    done = raw.parse()
+    assert done.choices[0].message.content == "Hello from claude-sonnet-4-5."
+    assert raw.headers["x-modelport-provider"] == "anthropic"
+    seen = anthropic_upstream.requests("/v1/messages")[-1]
+    assert seen.body["system"] in ("Be kind.", [{"type": "text", "text": "Be kind."}])
+    assert seen.body["max_tokens"] == 50
+    stream = client.chat.completions.create(
+        model="anthropic:claude-sonnet-4-5",
+        messages=[{"role": "user", "content": "stream it"}],
+        stream=True,
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert text == "Hello from claude-sonnet-4-5."

@@ -14,7 +14,12 @@ import pytest
 
 import modelport
 import modelport.api as api
-from modelport.errors import MissingKeyError, ModelportError, UnknownProviderError
+from modelport.errors import (
+    BudgetExceededError,
+    MissingKeyError,
+    ModelportError,
+    UnknownProviderError,
+)
 from tests.upstreams.base import running
 from tests.upstreams.openai_server import OpenAIServer
 
@@ -183,3 +188,40 @@ def test_recommendations_say_which_api_models_have_a_key_here(
     assert usable
     assert {p.entry.provider for p in usable} == {"openai"}
     assert KEY not in repr(usable)
+
+
+BIN = Path(__file__).parent / "bin"
+
+
+def test_auto_access_uses_a_signed_in_vendor_cli_and_says_so(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.setenv("MODELPORT_FAKE_CLAUDE_ARGV", str(tmp_path / "argv.jsonl"))
+    api.reset()
+    response = modelport.prompt("anthropic:claude-sonnet-4-5", "hello", access="auto")
+    assert response.text() == "Hello from claude-sonnet-4-5."
+    assert response.access == "cli"
+    assert (tmp_path / "argv.jsonl").exists()
+    report = api.usage_report(since="1h", by="access")
+    assert [row.key for row in report.rows] == ["cli"]
+    # Signed out: auto falls back to the API, which needs a key.
+    monkeypatch.setenv("MODELPORT_FAKE_CLAUDE_SIGNED_IN", "0")
+    api.reset()
+    with pytest.raises(MissingKeyError):
+        modelport.prompt("anthropic:claude-sonnet-4-5", "hello", access="auto").text()
+
+
+def test_a_daily_budget_refuses_calls_once_spent(
+    upstream: OpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODELPORT_DAILY_BUDGET", "0.00001")
+    api.reset()
+    first = modelport.prompt("openai:gpt-4o", "one two three four five six seven eight")
+    assert first.text()
+    assert first.cost_usd is not None
+    assert first.cost_usd > 0.00001
+    with pytest.raises(BudgetExceededError) as caught:
+        modelport.prompt("openai:gpt-4o", "again").text()
+    assert "daily budget" in caught.value.message
+    assert len(upstream.requests("/chat/completions")) == 1  # refused before any request

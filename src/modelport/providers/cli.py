@@ -71,6 +71,20 @@ def _failed(provider: str, argv: Sequence[str], code: int | None, stderr: bytes)
     )
 
 
+def _said(stdout: bytes) -> bytes:
+    """The message a CLI printed as JSON (``result`` or ``error``) when it failed."""
+    try:
+        document = json.loads(stdout)
+    except ValueError:
+        return b""
+    if not isinstance(document, dict):
+        return b""
+    said = document.get("result") or document.get("error")
+    if isinstance(said, dict):
+        said = said.get("message")
+    return str(said).encode() if said else b""
+
+
 async def cli_json(
     provider: str,
     argv: Sequence[str],
@@ -94,7 +108,8 @@ async def cli_json(
         ) from None
     shutil.rmtree(workdir, ignore_errors=True)
     if process.returncode != 0:
-        raise _failed(provider, argv, process.returncode, stderr)
+        # Some CLIs (claude -p) say why they failed as JSON on stdout, not on stderr.
+        raise _failed(provider, argv, process.returncode, _said(stdout) or stderr)
     try:
         return json.loads(stdout)
     except ValueError:
