@@ -188,7 +188,7 @@ def reset() -> None:
 
     The call log's queue is written first, while the settings still name its database.
     """
-    from modelport.api import catalog, running, store, usage
+    from modelport.api import catalog, prompting, running, store, usage
     from modelport.secrets import reset_key_store
     from modelport.settings import reset_settings
 
@@ -197,6 +197,7 @@ def reset() -> None:
         catalog._catalog = None
         store._store = None
         running._loaded.clear()
+        prompting._targets.clear()
         reset_settings()
         reset_key_store()
         if "modelport.hubs.base" in sys.modules:

@@ -70,6 +70,7 @@ __all__ = [
     "rerank_documents",
     "resolve_target",
     "stream_completion",
+    "target_of",
 ]
 
 log = logging.getLogger("modelport.prompt")
@@ -180,6 +181,27 @@ def resolve_target(reference: str) -> Target:
         )
     model = entry.id.split("/", 1)[1] if "/" in entry.id else entry.id
     return Target(reference, "hosted", name, model, entry.id)
+
+
+#: How long a resolved name is remembered: a gateway resolves the same few names on every
+#: request; a catalog change is seen after this many seconds.
+TARGET_TTL = 5.0
+_targets: dict[str, tuple[float, Target]] = {}
+
+
+async def target_of(reference: str) -> Target:
+    """``resolve_target`` for async callers, remembered for ``TARGET_TTL`` seconds."""
+    now = time.monotonic()
+    cached = _targets.get(reference)
+    if cached is not None and now - cached[0] < TARGET_TTL:
+        return cached[1]
+    from anyio import to_thread
+
+    target = await to_thread.run_sync(resolve_target, reference)
+    if len(_targets) > 4096:
+        _targets.clear()
+    _targets[reference] = (now, target)
+    return target
 
 
 def _access(provider: Provider, access: str | None) -> Literal["api", "cli"]:
@@ -598,12 +620,11 @@ async def chat_completion(
     **params: Any,
 ) -> ChatResult:
     """One whole chat answer from a hosted or local model, trying fallbacks in order."""
-    from anyio import to_thread
 
     failed: list[tuple[str, str]] = []
     candidates = _candidates(model, fallbacks)
     for i, name in enumerate(candidates):
-        target = await to_thread.run_sync(resolve_target, name)
+        target = await target_of(name)
         request = _request(target, messages, dict(params))
         started, started_at = time.perf_counter(), dt.datetime.now(dt.UTC)
         path: Access = "local" if target.kind == "local" else "api"
@@ -660,12 +681,11 @@ async def stream_completion(
     **params: Any,
 ) -> ChatStream:
     """A streamed chat answer, started: fallbacks are tried until one sends its first chunk."""
-    from anyio import to_thread
 
     failed: list[tuple[str, str]] = []
     candidates = _candidates(model, fallbacks)
     for i, name in enumerate(candidates):
-        target = await to_thread.run_sync(resolve_target, name)
+        target = await target_of(name)
         request = _request(target, messages, dict(params))
         started, started_at = time.perf_counter(), dt.datetime.now(dt.UTC)
         path: Access = "local" if target.kind == "local" else "api"
@@ -758,9 +778,8 @@ async def embed_texts(
     origin: Origin = "python",
 ) -> Embeddings:
     """Vectors for texts from a hosted model (local encoders are served by ``run``)."""
-    from anyio import to_thread
 
-    target = await to_thread.run_sync(resolve_target, model)
+    target = await target_of(model)
     if target.kind != "hosted" or target.provider is None:
         raise UnsupportedOperationError(
             f"{model} is a local model.", hint="Use `modelport run` or the server's /v1/embeddings."
@@ -810,9 +829,8 @@ async def rerank_documents(
     origin: Origin = "python",
 ) -> Reranking:
     """Documents ordered by relevance to a query, by a hosted rerank model."""
-    from anyio import to_thread
 
-    target = await to_thread.run_sync(resolve_target, model)
+    target = await target_of(model)
     if target.kind != "hosted" or target.provider is None:
         raise UnsupportedOperationError(
             f"{model} is a local model.", hint="Use the server's /v1/rerank for local rerankers."

@@ -227,25 +227,10 @@ async def _hosted_embeddings(
 
 
 async def _target(model: str) -> Target:
-    """What answers a model name, remembered for a few seconds: a gateway resolves the same
-    few names on every request, and a catalog change is seen within ``_TARGET_TTL``."""
-    from modelport.api.prompting import resolve_target
+    """What answers a model name (remembered for a few seconds by the use-case)."""
+    from modelport.api.prompting import target_of
 
-    now = time.monotonic()
-    cached = _TARGETS.get(model)
-    if cached is not None and now - cached[0] < _TARGET_TTL:
-        return cached[1]
-    from anyio import to_thread
-
-    target = await to_thread.run_sync(resolve_target, model)
-    if len(_TARGETS) > 4096:
-        _TARGETS.clear()
-    _TARGETS[model] = (now, target)
-    return target
-
-
-_TARGET_TTL = 5.0
-_TARGETS: dict[str, tuple[float, Target]] = {}
+    return await target_of(model)
 
 
 def _served_headers(target: Target, access: str, failed: list[tuple[str, str]]) -> dict[str, str]:
