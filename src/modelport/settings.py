@@ -450,6 +450,61 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
         "The perplexity provider's key; wins over a stored key, loses to one given explicitly.",
     ),
     EnvVar(
+        "HOME",
+        "anthropic, gemini (CLI)",
+        "Where the vendor CLIs keep their sign-in (`~/.claude`, `~/.gemini`).",
+    ),
+    EnvVar(
+        "CLAUDE_CONFIG_DIR",
+        "anthropic (CLI)",
+        "Claude Code's folder, where modelport looks for its sign-in (default `~/.claude`).",
+    ),
+    EnvVar(
+        "CLAUDE_CODE_MAX_OUTPUT_TOKENS",
+        "anthropic (CLI)",
+        "modelport sets it for one `claude -p` run from the request's `max_tokens`.",
+    ),
+    EnvVar(
+        "MAX_THINKING_TOKENS",
+        "anthropic (CLI)",
+        "modelport sets it for one `claude -p` run from the request's `reasoning_effort`.",
+    ),
+    EnvVar(
+        "GEMINI_CLI_HOME",
+        "gemini (CLI)",
+        "The Gemini CLI's home, where modelport looks for its sign-in (default `~`).",
+    ),
+    EnvVar(
+        "GOOGLE_GENAI_USE_GCA",
+        "gemini (CLI)",
+        "One of the Gemini CLI's sign-in choices, read to tell whether it is signed in.",
+    ),
+    EnvVar(
+        "GEMINI_CLI_USE_COMPUTE_ADC",
+        "gemini (CLI)",
+        "One of the Gemini CLI's sign-in choices, read to tell whether it is signed in.",
+    ),
+    EnvVar(
+        "CLOUD_SHELL",
+        "gemini (CLI)",
+        "Cloud Shell signs the Gemini CLI in; read to tell whether it is signed in.",
+    ),
+    EnvVar(
+        "GOOGLE_GENAI_USE_VERTEXAI",
+        "gemini (CLI)",
+        "The Gemini CLI on Vertex AI; read to tell whether it is signed in.",
+    ),
+    EnvVar(
+        "GOOGLE_CLOUD_PROJECT",
+        "gemini (CLI)",
+        "Vertex AI's project for the Gemini CLI; read to tell whether it is signed in.",
+    ),
+    EnvVar(
+        "GOOGLE_CLOUD_LOCATION",
+        "gemini (CLI)",
+        "Vertex AI's location for the Gemini CLI; read to tell whether it is signed in.",
+    ),
+    EnvVar(
         "ORT_DISABLE_TELEMETRY",
         "onnxruntime",
         "modelport sets it to 1 (unless set) before ONNX Runtime loads, so that ONNX Runtime "

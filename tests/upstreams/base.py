@@ -193,7 +193,7 @@ class UpstreamServer:
 
             do_GET = do_POST = do_DELETE = _serve
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = _QuietServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
 
@@ -201,6 +201,16 @@ class UpstreamServer:
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hangs up mid-answer (a cancelled stream, a timeout) is no error here."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 S = TypeVar("S", bound=UpstreamServer)

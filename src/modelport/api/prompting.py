@@ -141,8 +141,10 @@ def resolve_target(reference: str) -> Target:
     """
     from modelport.api.catalog import get_catalog, resolve_model
     from modelport.catalog.entry import Source
-    from modelport.refs import hub_registries, parse_ref
+    from modelport.refs import hub_registries, is_path, parse_ref
 
+    if is_path(reference):
+        return Target(reference, "local", None, reference)  # the local path says what a folder is
     ref = parse_ref(reference)
     if ref.registry is not None and ref.registry not in hub_registries():
         name = _provider_registry(ref.registry)

@@ -166,7 +166,7 @@ def response_of(result: Any, request: ChatRequest) -> ChatResponse:
         raise ProviderError(
             "`claude` printed JSON that is not a result.",
             provider="anthropic",
-            hint="Check that the CLI is recent enough for `--output-format json`.",
+            hint="Check that the CLI is recent enough to print its answer as JSON.",
         )
     if result.get("is_error"):
         raise _failed(result)
