@@ -57,7 +57,7 @@ def test_a_short_request_does_not_wait_for_a_long_one_to_finish(model: object) -
 
     # A budget of about 40 tokens per batch: the long request needs many batches.
     batcher = Batcher("enc", model, max_batch_tokens=40, wait_s=0.0, max_queue=5000)  # type: ignore[arg-type]
-    long_texts = _texts(400)
+    long_texts = _texts(2000)
     finished: list[str] = []
 
     async def main() -> None:
@@ -66,7 +66,10 @@ def test_a_short_request_does_not_wait_for_a_long_one_to_finish(model: object) -
             finished.append("long")
 
         async def short() -> None:
-            await asyncio.sleep(0.05)  # arrives while the long one is being worked through
+            # Arrives once the long one is being worked through (not after a fixed sleep:
+            # on a fast machine the long one could be done by then).
+            while not 0 < batcher.waiting < len(long_texts):
+                await asyncio.sleep(0.0005)
             await batcher.submit(["hello world"], [4])
             finished.append("short")
 
