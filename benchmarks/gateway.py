@@ -3,7 +3,8 @@
     python benchmarks/gateway.py [--requests 2000] [--concurrency 1,64]
 
 A loopback upstream speaking OpenAI's chat completions API (``tests/upstreams``, answering
-at once) is called twice with the same load, in one run: directly, and through a real
+at once, in its own process) is called twice with the same load, in one run: directly, and
+through a real
 `modelport serve` process that routes ``openai:gpt-4o`` to it (the same ``openai`` SDK path
 every hosted call takes: key lookup, retries, error translation, the call log). The table
 gives p50/p99 latency of each and what the gateway adds, non-streaming and streaming (time
@@ -14,10 +15,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -25,9 +29,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.serving import serve  # noqa: E402
-from tests.upstreams.base import running  # noqa: E402
-from tests.upstreams.openai_server import OpenAIServer  # noqa: E402
+from tests.serving import free_port, serve  # noqa: E402
 
 KEY = "sk-benchmark-key-0000000000"
 BODY = {"messages": [{"role": "user", "content": "Say hello to the benchmark"}]}
@@ -78,6 +80,24 @@ async def _load(
     return totals, firsts
 
 
+@contextlib.contextmanager
+def _upstream() -> Iterator[str]:
+    """The loopback OpenAI upstream in its own process (not sharing the client's GIL)."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.upstreams.openai_server", str(port), KEY],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        yield process.stdout.readline().strip()
+    finally:
+        process.terminate()
+        process.wait()
+
+
 def _pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
@@ -87,20 +107,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", default="1,64")
+    parser.add_argument(
+        "--log-level", default="info", help="the server's (info writes an access-log line)"
+    )
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     rows = []
-    with running(OpenAIServer(key=KEY)) as upstream, tempfile.TemporaryDirectory() as home:
+    with _upstream() as base_url, tempfile.TemporaryDirectory() as home:
         env = {
-            "MODELPORT_OPENAI_URL": upstream.base_url,
+            "MODELPORT_OPENAI_URL": base_url,
             "OPENAI_API_KEY": KEY,
         }
-        with serve(Path(home), env=env) as gateway:
-            direct_url = f"{upstream.base_url}/chat/completions"
+        with serve(Path(home), "--log-level", args.log_level, env=env) as gateway:
+            direct_url = f"{base_url}/chat/completions"
             gateway_url = f"{gateway.url}/v1/chat/completions"
             for stream in (False, True):
                 for concurrency in levels:
-                    n = args.requests if concurrency > 1 else max(200, args.requests // 4)
+                    n = args.requests
                     direct, direct_first = asyncio.run(
                         _load(
                             direct_url, "gpt-4o", stream=stream, requests=n, concurrency=concurrency

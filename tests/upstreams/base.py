@@ -9,6 +9,7 @@ shape, a stall past the client's timeout, a stream cut mid-way).
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -70,6 +71,8 @@ class UpstreamServer:
         self.stream_delay = 0.0
         #: Cut a stream after this many pieces (a lost connection mid-answer).
         self.cut_stream_after: int | None = None
+        #: The port to listen on (0: any free one).
+        self.port = 0
 
     # -- what a protocol implements -----------------------------------------------------
 
@@ -150,6 +153,12 @@ class UpstreamServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
+            def setup(self) -> None:
+                super().setup()
+                # Headers and body go out in two writes: without this, Nagle's algorithm and
+                # the client's delayed ACK hold the body back 40 ms on every keep-alive request.
+                self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
             def _serve(self) -> None:
                 parts = urlsplit(self.path)
                 length = int(self.headers.get("content-length") or 0)
@@ -193,7 +202,7 @@ class UpstreamServer:
 
             do_GET = do_POST = do_DELETE = _serve
 
-        self._httpd = _QuietServer(("127.0.0.1", 0), Handler)
+        self._httpd = _QuietServer(("127.0.0.1", self.port), Handler)
         self._httpd.daemon_threads = True
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
 
@@ -205,6 +214,9 @@ class UpstreamServer:
 
 class _QuietServer(ThreadingHTTPServer):
     """A client that hangs up mid-answer (a cancelled stream, a timeout) is no error here."""
+
+    #: The listen backlog: the default 5 resets connections a load test opens at once.
+    request_queue_size = 256
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         import sys

@@ -172,3 +172,18 @@ class OpenAIServer(UpstreamServer):
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
             }
         )
+
+
+if __name__ == "__main__":
+    # A standalone upstream for benchmarks: python -m tests.upstreams.openai_server PORT KEY
+    import sys
+    import time as _time
+
+    from tests.upstreams.base import running as _running
+
+    server = OpenAIServer(key=sys.argv[2] if len(sys.argv) > 2 else "test-key")
+    server.port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+    with _running(server):
+        print(server.base_url, flush=True)
+        while True:
+            _time.sleep(3600)

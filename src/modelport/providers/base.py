@@ -389,7 +389,8 @@ class Provider(ABC):
         attempt = 0
         while True:
             try:
-                return await asyncio.wait_for(make(), self.timeout)
+                async with asyncio.timeout(self.timeout):  # no extra task, unlike wait_for
+                    return await make()
             except (ProviderError, UnsupportedOperationError, KeyRejectedError):
                 raise
             except Exception as exc:
@@ -415,7 +416,8 @@ class Provider(ABC):
         while True:
             stream = make()
             try:
-                first = await asyncio.wait_for(anext(stream), self.timeout)
+                async with asyncio.timeout(self.timeout):
+                    first = await anext(stream)
             except StopAsyncIteration:
                 return
             except (ProviderError, UnsupportedOperationError, KeyRejectedError):
