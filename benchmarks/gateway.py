@@ -57,7 +57,7 @@ async def _one(
 
 async def _load(
     url: str, model: str, *, stream: bool, requests: int, concurrency: int
-) -> tuple[list[float], list[float]]:
+) -> tuple[list[float], list[float], int]:
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     headers = {"authorization": f"Bearer {KEY}"}
     async with httpx.AsyncClient(limits=limits, headers=headers, timeout=60) as client:
@@ -68,16 +68,22 @@ async def _load(
             queue.put_nowait(i)
         totals: list[float] = []
         firsts: list[float] = []
+        errors = 0
 
         async def worker() -> None:
+            nonlocal errors
             while not queue.empty():
                 queue.get_nowait()
-                total, first = await _one(client, url, model, stream)
+                try:
+                    total, first = await _one(client, url, model, stream)
+                except httpx.HTTPError:
+                    errors += 1  # counted and shown: a benchmark that hides failures lies
+                    continue
                 totals.append(total)
                 firsts.append(first)
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return totals, firsts
+    return totals, firsts, errors
 
 
 @contextlib.contextmanager
@@ -124,12 +130,12 @@ def main() -> None:
             for stream in (False, True):
                 for concurrency in levels:
                     n = args.requests
-                    direct, direct_first = asyncio.run(
+                    direct, direct_first, direct_errors = asyncio.run(
                         _load(
                             direct_url, "gpt-4o", stream=stream, requests=n, concurrency=concurrency
                         )
                     )
-                    through, through_first = asyncio.run(
+                    through, through_first, through_errors = asyncio.run(
                         _load(
                             gateway_url,
                             "openai:gpt-4o",
@@ -138,16 +144,26 @@ def main() -> None:
                             concurrency=concurrency,
                         )
                     )
+                    errors = f"{direct_errors}/{through_errors}"
                     rows.append(
-                        (stream, concurrency, n, direct, through, direct_first, through_first)
+                        (
+                            stream,
+                            concurrency,
+                            n,
+                            direct,
+                            through,
+                            direct_first,
+                            through_first,
+                            errors,
+                        )
                     )
     print()
     print(
         "| mode | conc. | requests | direct p50 | direct p99 | gateway p50 | gateway p99 "
-        "| added p50 | added p99 | TTFT direct p50 | TTFT gateway p50 |"
+        "| added p50 | added p99 | TTFT direct p50 | TTFT gateway p50 | errors d/g |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for stream, concurrency, n, direct, through, direct_first, through_first in rows:
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for stream, concurrency, n, direct, through, direct_first, through_first, errors in rows:
         d50, d99 = _pct(direct, 50), _pct(direct, 99)
         g50, g99 = _pct(through, 50), _pct(through, 99)
         ttft = (
@@ -158,9 +174,9 @@ def main() -> None:
         print(
             f"| {'stream' if stream else 'whole'} | {concurrency} | {n} | {d50:.2f} ms | "
             f"{d99:.2f} ms | {g50:.2f} ms | {g99:.2f} ms | {g50 - d50:+.2f} ms | "
-            f"{g99 - d99:+.2f} ms | {ttft} |"
+            f"{g99 - d99:+.2f} ms | {ttft} | {errors} |"
         )
-    mean = statistics.mean(_pct(t, 50) - _pct(d, 50) for _, _, _, d, t, _, _ in rows)
+    mean = statistics.mean(_pct(t, 50) - _pct(d, 50) for _, _, _, d, t, _, _, _ in rows)
     print(f"\nMean added p50 over all rows: {mean:.2f} ms (target ≤ 2 ms).")
 
 
