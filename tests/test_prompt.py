@@ -18,8 +18,10 @@ from modelport.errors import (
     BudgetExceededError,
     MissingKeyError,
     ModelportError,
+    ModelRetiredError,
     UnknownProviderError,
 )
+from tests.conftest import make_entry
 from tests.upstreams.base import running
 from tests.upstreams.openai_server import OpenAIServer
 
@@ -225,3 +227,26 @@ def test_a_daily_budget_refuses_calls_once_spent(
         modelport.prompt("openai:gpt-4o", "again").text()
     assert "daily budget" in caught.value.message
     assert len(upstream.requests("/chat/completions")) == 1  # refused before any request
+
+
+def test_a_retired_model_is_explained_with_the_catalogs_deprecation(
+    upstream: OpenAIServer,
+) -> None:
+    api.add_entries(
+        [
+            make_entry(
+                "openai/retired-davinci",
+                source="api",
+                provider="openai",
+                status="deprecated",
+                deprecation={
+                    "message": "Shut down on 2024-01-04.",
+                    "replacement": "openai/gpt-4o-mini",
+                },
+            )
+        ]
+    )
+    with pytest.raises(ModelRetiredError) as caught:
+        modelport.prompt("openai:retired-davinci", "hi").text()
+    assert "The catalog says: Shut down on 2024-01-04." in caught.value.message
+    assert caught.value.hint == "Use openai/gpt-4o-mini instead."
