@@ -90,9 +90,10 @@ class OpenAIServer(UpstreamServer):
         text, calls = self.answer(body)
         prompt = count_tokens(body.get("messages", []))
         completion = len((text or "").split()) + (3 if calls else 0)
-        if body.get("max_tokens") and completion > body["max_tokens"]:
-            text = " ".join((text or "").split()[: body["max_tokens"]])
-            completion = body["max_tokens"]
+        limit = body.get("max_completion_tokens") or body.get("max_tokens")
+        if limit and completion > limit:
+            text = " ".join((text or "").split()[:limit])
+            completion = limit
         usage = {
             "prompt_tokens": prompt,
             "completion_tokens": completion,

@@ -241,12 +241,18 @@ def select_models(
     from modelport.providers.base import provider_for_catalog
 
     system = system_info(gpu_memory=gpu_memory) if fits_this_machine else None
-    keys: dict[str, str | None] = {}
+    keys: dict[str, tuple[str | None, str]] = {}
 
-    def key_of(entry: ModelEntry) -> str | None:
+    def key_of(entry: ModelEntry) -> tuple[str | None, str]:
         if entry.provider not in keys:
             name = provider_for_catalog(entry.provider)
-            keys[entry.provider] = None if name is None else key_status(name)
+            if name is None:
+                keys[entry.provider] = (None, f"no provider here calls {entry.provider}'s API")
+            else:
+                keys[entry.provider] = (
+                    key_status(name),
+                    f"no key here: `modelport keys set {name}`",
+                )
         return keys[entry.provider]
 
     return _select(

@@ -123,9 +123,9 @@ def credentials_for(provider: Provider, key: str | None = None) -> Credentials |
     return None
 
 
-def key_status(provider_name: str) -> str | None:
+def key_status(provider_name: str, *, cli: bool = True) -> str | None:
     """Where a usable key for a provider is (``$OPENAI_API_KEY``, ``the key store``,
-    ``the claude CLI``), or None; never the key."""
+    ``the claude CLI``; ``cli=False``: an API key only), or None; never the key."""
     try:
         provider = get_provider(provider_name)
     except ModelportError:
@@ -140,6 +140,11 @@ def key_status(provider_name: str) -> str | None:
         pass
     if not provider.needs_key:
         return "no key needed"
-    if provider.cli and get_settings().access_of(provider.name) != "api" and provider.cli_ready():
+    if (
+        cli
+        and provider.cli
+        and get_settings().access_of(provider.name) != "api"
+        and provider.cli_ready()
+    ):
         return f"the {provider.cli} CLI"
     return None

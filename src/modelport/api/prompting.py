@@ -67,6 +67,7 @@ __all__ = [
     "chat_completion",
     "embed_texts",
     "prompt",
+    "record_local_call",
     "rerank_documents",
     "resolve_target",
     "stream_completion",
@@ -206,8 +207,11 @@ async def target_of(reference: str) -> Target:
     return target
 
 
-def _access(provider: Provider, access: str | None) -> Literal["api", "cli"]:
-    """``api`` or ``cli``: the asked mode, else the setting; ``auto`` prefers a ready CLI."""
+def _access(
+    provider: Provider, access: str | None, request: ChatRequest | None = None
+) -> Literal["api", "cli"]:
+    """``api`` or ``cli``: the asked mode, else the setting; ``auto`` prefers a ready CLI,
+    unless the CLI would refuse this request and a key for the API is here."""
     mode = (access or get_settings().access_of(provider.name)).lower()
     if mode not in ("auto", "api", "cli"):
         raise InvalidValueError(f"access must be auto, api or cli, not {mode!r}.")
@@ -224,6 +228,11 @@ def _access(provider: Provider, access: str | None) -> Literal["api", "cli"]:
             )
         return "cli"
     if mode == "auto" and provider.cli is not None and provider.cli_ready():
+        if request is not None and provider.cli_refusal(request) is not None:
+            from modelport.api.keys import key_status
+
+            if key_status(provider.name, cli=False) is not None:
+                return "api"  # the CLI cannot take it; the API can
         return "cli"
     return "api"
 
@@ -297,25 +306,35 @@ def _record(
     ttft_ms: float | None = None,
     status: str = "ok",
     served_by: str | None = None,
+    billed: bool = True,
 ) -> float | None:
-    """Write one call to the call log; returns its cost (None: unknown)."""
+    """Write one call to the call log; returns its cost (None: unknown).
+
+    ``billed=False`` says a failed call was refused before the provider generated anything
+    (no key, a 4xx, the budget): it cost nothing. A call cut short after it started
+    (a timeout, a lost stream, a client that left) was billed for tokens nobody counted:
+    its cost is unknown.
+    """
     from modelport.api.usage import CallRecord, cost_of, record_call
 
     usage = usage or Usage()
-    cost: float | None
-    if target.kind == "local" or (status != "ok" and usage.input_tokens is None):
-        cost = 0.0  # no per-call charge: a local model, or a call that failed before billing
-    elif target.catalog_id is None:
-        cost = None  # a model the catalog does not know: its price is unknown
-    else:
-        # Over a vendor CLI too: the tokens are what the API would have charged for them.
-        cost = cost_of(
-            target.catalog_id,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            cached_tokens=usage.cached_tokens,
-            reasoning_tokens=usage.reasoning_tokens,
-        )
+    cost: float | None = None
+    try:
+        if target.kind == "local" or (status != "ok" and not billed):
+            cost = 0.0  # no per-call charge: a local model, or refused before any token
+        elif access == "cli":
+            cost = None  # the vendor CLI's own plan: no per-call price modelport knows
+        elif target.catalog_id is not None and usage.input_tokens is not None:
+            cost = cost_of(
+                target.catalog_id,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cached_tokens=usage.cached_tokens,
+                reasoning_tokens=usage.reasoning_tokens,
+            )
+    except Exception as e:  # a provider's odd counts must not fail an answered call
+        log.warning("cannot price the call to %s: %s", target.name, e)
+        cost = None
     try:
         record_call(
             CallRecord(
@@ -341,8 +360,42 @@ def _record(
     return cost
 
 
+def record_local_call(
+    model: str,
+    *,
+    operation: Operation,
+    started: float,
+    started_at: dt.datetime,
+    input_tokens: int | None,
+    output_tokens: int | None = 0,
+    ttft_ms: float | None = None,
+    status: str = "ok",
+    origin: Origin = "gateway",
+) -> None:
+    """Write a call a local model answered outside ``chat_completion`` (the server's own
+    local routes) to the call log; it costs nothing per call."""
+    _record(
+        Target(model, "local", None, model),
+        access="local",
+        origin=origin,
+        operation=operation,
+        started=started,
+        started_at=started_at,
+        usage=Usage(input_tokens=input_tokens, output_tokens=output_tokens),
+        ttft_ms=ttft_ms,
+        status=status,
+    )
+
+
 def _status(error: BaseException) -> str:
     return error.code if isinstance(error, ModelportError) else "error"
+
+
+def _billed(error: BaseException) -> bool:
+    """Whether a failed call may have been billed: it timed out or was cut after it began."""
+    from modelport.errors import ProviderTimeoutError
+
+    return isinstance(error, ProviderTimeoutError)
 
 
 def _explain_retired(error: ModelRetiredError, target: Target) -> ModelRetiredError:
@@ -394,21 +447,39 @@ def _request(
     )
 
 
-def _check_budget(target: Target) -> None:
-    if target.kind == "hosted":
+async def _check_budget(target: Target) -> None:
+    if target.kind == "hosted" and get_settings().daily_budget is not None:
+        from anyio import to_thread
+
         from modelport.api.usage import check_budget
 
-        check_budget()
+        await to_thread.run_sync(check_budget)  # it may read the database
+
+
+async def _path(target: Target, access: str | None, request: ChatRequest) -> Access:
+    """How a hosted target is reached (asking a vendor CLI may start a process)."""
+    from anyio import to_thread
+
+    assert target.provider is not None
+    provider = get_provider(target.provider)
+    if provider.cli is None:
+        return _access(provider, access, request)
+    return await to_thread.run_sync(_access, provider, access, request)
+
+
+def _key_for(target: Target, key: str | None, owner: str | None) -> str | None:
+    """An explicit key belongs to the first model's provider: a fallback to another
+    provider uses that provider's own key, never this one."""
+    return key if target.provider == owner else None
 
 
 async def _hosted_chat(
-    target: Target, request: ChatRequest, *, key: str | None, access: str | None
-) -> tuple[ChatResponse, Access]:
+    target: Target, request: ChatRequest, *, key: str | None, path: Access
+) -> ChatResponse:
     assert target.provider is not None
     provider = get_provider(target.provider)
-    path = _access(provider, access)
     if path == "cli":
-        return await provider.cli_chat(request), "cli"
+        return await provider.cli_chat(request)
     credentials = credentials_for(provider, key)
     try:
         response = await provider.call(lambda: provider.chat(request, credentials), credentials)
@@ -417,8 +488,8 @@ async def _hosted_chat(
         if previous is None:
             raise
         response = await provider.call(lambda: provider.chat(request, previous), previous)
-    _mark_used(provider, credentials)
-    return response, "api"
+    await _mark_used(provider, credentials)
+    return response
 
 
 def _previous_key(provider: Provider, credentials: Credentials | None) -> Credentials | None:
@@ -431,21 +502,23 @@ def _previous_key(provider: Provider, credentials: Credentials | None) -> Creden
     return Credentials(previous, "the key store (before rotation)") if previous else None
 
 
-def _mark_used(provider: Provider, credentials: Credentials | None) -> None:
+async def _mark_used(provider: Provider, credentials: Credentials | None) -> None:
     if credentials is not None and credentials.source.startswith("the key store"):
+        from anyio import to_thread
+
         from modelport.secrets import get_key_store
 
-        with contextlib.suppress(Exception):
-            get_key_store().mark_used(provider.name)
+        with contextlib.suppress(Exception):  # at most one file write a minute
+            await to_thread.run_sync(get_key_store().mark_used, provider.name)
 
 
 async def _hosted_stream(
-    target: Target, request: ChatRequest, *, key: str | None, access: str | None
-) -> tuple[AsyncIterator[ChatChunk], Access, ChatChunk | None]:
+    target: Target, request: ChatRequest, *, key: str | None, path: Access
+) -> tuple[AsyncIterator[ChatChunk], ChatChunk | None]:
     """A hosted stream, started: its first chunk is already here (errors came before it)."""
     assert target.provider is not None
     provider = get_provider(target.provider)
-    path = _access(provider, access)
+    credentials: Credentials | None = None
     if path == "cli":
         chunks = provider.cli_stream_chat(request)
     else:
@@ -453,18 +526,18 @@ async def _hosted_stream(
         chunks = provider.call_stream(
             lambda: provider.stream_chat(request, credentials), credentials
         )
-        _mark_used(provider, credentials)
     try:
         first = await anext(chunks)
     except StopAsyncIteration:
         first = None
     except KeyRejectedError:
-        previous = _previous_key(provider, credentials if path == "api" else None)
+        previous = _previous_key(provider, credentials)
         if previous is None:
             raise
         chunks = provider.call_stream(lambda: provider.stream_chat(request, previous), previous)
         first = await anext(chunks, None)
-    return chunks, path, first
+    await _mark_used(provider, credentials)
+    return chunks, first
 
 
 # -- local calls -------------------------------------------------------------------------
@@ -500,7 +573,7 @@ def _local_options(request: ChatRequest, pipeline: Any) -> dict[str, Any]:
     room = pipeline.context_length
     return {
         "max_new_tokens": request.max_tokens or (512 if room is None else min(room, 512)),
-        "temperature": 0.7 if request.temperature is None else request.temperature,
+        "temperature": 1.0 if request.temperature is None else request.temperature,
         "top_p": 1.0 if request.top_p is None else request.top_p,
         "seed": request.seed,
         "stop": request.stop,
@@ -625,15 +698,20 @@ async def chat_completion(
 
     failed: list[tuple[str, str]] = []
     candidates = _candidates(model, fallbacks)
+    owner: str | None = None
     for i, name in enumerate(candidates):
         target = await target_of(name)
+        owner = target.provider if i == 0 else owner
         request = _request(target, messages, dict(params))
         started, started_at = time.perf_counter(), dt.datetime.now(dt.UTC)
         path: Access = "local" if target.kind == "local" else "api"
         try:
-            _check_budget(target)
+            await _check_budget(target)
             if target.kind == "hosted":
-                response, path = await _hosted_chat(target, request, key=key, access=access)
+                path = await _path(target, access, request)
+                response = await _hosted_chat(
+                    target, request, key=_key_for(target, key, owner), path=path
+                )
             else:
                 pieces = [c async for c in (local or _local_stream)(target, request)]
                 response = _gather(None, pieces, target)
@@ -649,6 +727,7 @@ async def chat_completion(
                 started_at=started_at,
                 usage=None,
                 status=_status(error),
+                billed=_billed(error),
             )
             if i + 1 < len(candidates) and _falls_back(error):
                 log.info("%s failed (%s); trying %s", name, error, candidates[i + 1])
@@ -686,15 +765,20 @@ async def stream_completion(
 
     failed: list[tuple[str, str]] = []
     candidates = _candidates(model, fallbacks)
+    owner: str | None = None
     for i, name in enumerate(candidates):
         target = await target_of(name)
+        owner = target.provider if i == 0 else owner
         request = _request(target, messages, dict(params))
         started, started_at = time.perf_counter(), dt.datetime.now(dt.UTC)
         path: Access = "local" if target.kind == "local" else "api"
         try:
-            _check_budget(target)
+            await _check_budget(target)
             if target.kind == "hosted":
-                chunks, path, first = await _hosted_stream(target, request, key=key, access=access)
+                path = await _path(target, access, request)
+                chunks, first = await _hosted_stream(
+                    target, request, key=_key_for(target, key, owner), path=path
+                )
             else:
                 chunks = (local or _local_stream)(target, request)
                 first = await anext(chunks, None)
@@ -710,6 +794,7 @@ async def stream_completion(
                 started_at=started_at,
                 usage=None,
                 status=_status(error),
+                billed=_billed(error),
             )
             if i + 1 < len(candidates) and _falls_back(error):
                 log.info("%s failed (%s); trying %s", name, error, candidates[i + 1])
@@ -789,7 +874,7 @@ async def embed_texts(
     provider = get_provider(target.provider)
     started, started_at = time.perf_counter(), dt.datetime.now(dt.UTC)
     try:
-        _check_budget(target)
+        await _check_budget(target)
         credentials = credentials_for(provider, key)
         done = await provider.call(
             lambda: provider.embed(target.model, texts, credentials, dimensions=dimensions),
@@ -805,9 +890,10 @@ async def embed_texts(
             started_at=started_at,
             usage=None,
             status=_status(error),
+            billed=_billed(error),
         )
         raise
-    _mark_used(provider, credentials)
+    await _mark_used(provider, credentials)
     _record(
         target,
         access="api",
@@ -840,7 +926,7 @@ async def rerank_documents(
     provider = get_provider(target.provider)
     started, started_at = time.perf_counter(), dt.datetime.now(dt.UTC)
     try:
-        _check_budget(target)
+        await _check_budget(target)
         credentials = credentials_for(provider, key)
         done = await provider.call(
             lambda: provider.rerank(target.model, query, documents, credentials, top_n=top_n),
@@ -856,9 +942,10 @@ async def rerank_documents(
             started_at=started_at,
             usage=None,
             status=_status(error),
+            billed=_billed(error),
         )
         raise
-    _mark_used(provider, credentials)
+    await _mark_used(provider, credentials)
     _record(
         target,
         access="api",
@@ -881,19 +968,28 @@ class _Loop:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = 0
 
     def get(self) -> asyncio.AbstractEventLoop:
+        import os
+
         with self._lock:
-            if self._loop is None or self._loop.is_closed():
+            # A forked child inherits the loop but not the thread that runs it.
+            if self._loop is None or self._loop.is_closed() or self._pid != os.getpid():
                 loop = asyncio.new_event_loop()
                 threading.Thread(
                     target=loop.run_forever, name="modelport-prompt-loop", daemon=True
                 ).start()
-                self._loop = loop
+                self._loop, self._pid = loop, os.getpid()
             return self._loop
 
     def run(self, coroutine: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.get()).result()
+        future = asyncio.run_coroutine_threadsafe(coroutine, self.get())
+        try:
+            return future.result()
+        except KeyboardInterrupt:
+            future.cancel()  # Ctrl-C stops the call on the loop too, not only the caller
+            raise
 
 
 _LOOP = _Loop()
@@ -921,11 +1017,15 @@ class Response:
         self.latency_ms: float | None = None
         self.finish_reason: str | None = None
         self.failed: list[tuple[str, str]] = []
+        self._began = False
 
     def __iter__(self) -> Iterator[str]:
-        if self._done:
+        if self._done or self._began:
+            # Read again after the end, or after the caller stopped early: the text so far,
+            # never a second (billed) call.
             yield from self._pieces
             return
+        self._began = True
         if not self._stream:
             self._whole()
             yield from self._pieces
@@ -951,15 +1051,12 @@ class Response:
                     self._pieces.append(text)
                     yield text
         finally:
-            if len(pieces) and not self._done:
-                with contextlib.suppress(Exception):
-                    _LOOP.run(stream.aclose())
-        whole = _gather(None, pieces, stream.target)
-        self.message = whole.message
-        self.usage = whole.usage
-        self.finish_reason = whole.finish_reason
-        self.cost_usd = stream.cost_usd
-        self.latency_ms = stream.latency_ms
+            whole = _gather(None, pieces, stream.target)
+            self.message, self.usage = whole.message, whole.usage
+            self.finish_reason = whole.finish_reason
+            with contextlib.suppress(Exception):
+                _LOOP.run(stream.aclose())  # an early stop records the call as far as it went
+            self.cost_usd, self.latency_ms = stream.cost_usd, stream.latency_ms
         self._done = True
 
     def _whole(self) -> None:
@@ -1065,7 +1162,7 @@ class Conversation:
         class _Turn(Response):
             def __iter__(self) -> Iterator[str]:
                 yield from Response.__iter__(self)
-                if self.message and turn not in conversation.messages:
+                if self.message and not any(m is turn for m in conversation.messages):
                     conversation.messages.append(turn)
                     conversation.messages.append(
                         {

@@ -42,13 +42,14 @@ def select_models(
     system: SystemInfo | None = None,
     purpose: str = "inference",
     limit: int = 10,
-    key_of: Callable[[ModelEntry], str | None] | None = None,
+    key_of: Callable[[ModelEntry], tuple[str | None, str]] | None = None,
     usable_only: bool = False,
 ) -> list[Selection]:
     """Rank models for ``task`` under the constraints, best first, each with its reasons.
 
-    ``key_of`` says where a usable key for an API model is (None: none here); with it, API
-    models that can be called here rank higher, and ``usable_only`` drops those that cannot.
+    ``key_of`` says where a usable key for an API model is (None: none here) and, when
+    there is none, what to do about it; with it, API models that can be called here rank
+    higher, and ``usable_only`` drops those that cannot.
     """
     task = canonical_task(task)
     if limit < 1:
@@ -101,7 +102,7 @@ def select_models(
             reasons.append("self-hosted: no per-token cost")
         key = None
         if entry.is_api and key_of is not None:
-            key = key_of(entry)
+            key, missing = key_of(entry)
             if key is not None:
                 score += 5
                 reasons.append(f"callable here (key: {key})")
@@ -109,7 +110,7 @@ def select_models(
                 continue
             else:
                 score -= 5
-                reasons.append(f"no key here: `modelport keys set {entry.provider}`")
+                reasons.append(missing)
         usage = catalog.usage(entry.id)
         if usage:
             score += math.log1p(usage) * 2

@@ -46,6 +46,12 @@ FallbackOpt = Annotated[
 ]
 
 
+#: Names the commands set themselves: an option may not override them.
+_RESERVED = frozenset(
+    {"model", "messages", "stream", "origin", "key", "access", "fallbacks", "system", "local"}
+)
+
+
 def _options(pairs: list[str] | None) -> dict[str, Any]:
     """``-o name=value`` pairs as request options (values read as JSON when they parse)."""
     from modelport.errors import InvalidValueError
@@ -57,6 +63,11 @@ def _options(pairs: list[str] | None) -> dict[str, Any]:
         if not sep or not name:
             raise InvalidValueError(
                 f"Option {pair!r} is not NAME=VALUE.", hint="Write it as -o temperature=0.2."
+            )
+        if name in _RESERVED:
+            raise InvalidValueError(
+                f"`{name}` is not a request option.",
+                hint="Use the command's own flag for it (see --help).",
             )
         try:
             options[name] = json.loads(raw)
@@ -136,6 +147,11 @@ def prompt(
     from modelport.api import prompt as ask
     from modelport.errors import InvalidValueError
 
+    if json_ and stream:
+        raise InvalidValueError(
+            "--json prints the whole answer at the end; it cannot stream.",
+            hint="Leave out --stream, or --json.",
+        )
     piped = None if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
     if piped is not None and piped.strip():
         text = piped.rstrip("\n") + ("\n\n" + text if text else "")
@@ -170,6 +186,7 @@ def chat(
 ) -> None:
     """Talk with a model turn by turn; it sees the whole conversation (`exit` ends it)."""
     from modelport.api import chat as start_chat
+    from modelport.errors import ModelportError
 
     conversation = start_chat(
         model, system=system, key=key, access=access, origin="cli", **_options(option)
@@ -194,7 +211,13 @@ def chat(
         if said == "!reset":
             conversation.messages = [m for m in conversation.messages if m["role"] == "system"]
             continue
-        _show(conversation.prompt(said, stream=True), stream=True)
+        try:
+            _show(conversation.prompt(said, stream=True), stream=True)
+        except ModelportError as e:  # one failed turn does not end the conversation
+            sys.stdout.write("\n")
+            sys.stderr.write(f"Error: {e.one_line()}\n")
+            if not interactive:
+                raise
 
 
 def register(app: typer.Typer) -> None:

@@ -12,7 +12,7 @@ import weakref
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
-from modelport.errors import MissingExtraError
+from modelport.errors import MissingExtraError, ModelportError
 from modelport.providers import claude_code
 from modelport.providers.anthropic_messages import (
     ERROR_STATUS,
@@ -134,6 +134,14 @@ class AnthropicProvider(Provider):
         if path not in self._signed_in:
             self._signed_in[path] = claude_code.signed_in(path)
         return self._signed_in[path]
+
+    def cli_refusal(self, request: ChatRequest) -> Exception | None:
+        """Why ``claude -p`` cannot take this request, or None."""
+        try:
+            claude_code.command(request, output="json")
+        except ModelportError as e:
+            return e
+        return None
 
     async def cli_chat(self, request: ChatRequest) -> ChatResponse:
         """One whole answer from ``claude -p --output-format json``."""

@@ -302,6 +302,10 @@ class Provider(ABC):
         """Whether the vendor CLI is installed and signed in (False without one)."""
         return False
 
+    def cli_refusal(self, request: ChatRequest) -> Exception | None:
+        """Why the vendor CLI cannot take this request (tools, sampling...), or None."""
+        return None
+
     async def cli_chat(self, request: ChatRequest) -> ChatResponse:
         """One whole answer through the vendor CLI."""
         raise UnsupportedOperationError(f"{self.label} has no CLI modelport can use.")
@@ -315,6 +319,9 @@ class Provider(ABC):
     def error(self, up: Upstream, credentials: Credentials | None) -> Exception:
         """The domain error for what the vendor answered."""
         message = up.message.strip().rstrip(".") or "no message"
+        if credentials is not None and credentials.key and credentials.key in message:
+            # Some APIs quote the key they refused: it must not reach a log or a client.
+            message = message.replace(credentials.key, "…" + credentials.key[-4:])
         if len(message) > 300:
             message = message[:297] + "..."
         if up.timeout:

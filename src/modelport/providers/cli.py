@@ -62,6 +62,15 @@ async def _start(
     return process, workdir
 
 
+def _end(process: Any, workdir: str) -> None:
+    """Kill the CLI if it still runs and remove its folder; never awaits, so a cancelled
+    caller (a client that left, Ctrl-C) cannot skip it."""
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()  # the event loop's child watcher reaps it
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
 def _failed(provider: str, argv: Sequence[str], code: int | None, stderr: bytes) -> ProviderError:
     said = stderr.decode(errors="replace").strip()[-_STDERR_SHOWN:]
     return ProviderError(
@@ -97,16 +106,13 @@ async def cli_json(
     try:
         stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
     except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-        await process.wait()
-        shutil.rmtree(workdir, ignore_errors=True)
         raise ProviderTimeoutError(
             f"`{os.path.basename(argv[0])}` gave no answer within {timeout:g} s.",
             provider=provider,
             hint="Raise MODELPORT_PROVIDER_TIMEOUT, or use the API with `--access api`.",
         ) from None
-    shutil.rmtree(workdir, ignore_errors=True)
+    finally:
+        _end(process, workdir)
     if process.returncode != 0:
         # Some CLIs (claude -p) say why they failed as JSON on stdout, not on stderr.
         raise _failed(provider, argv, process.returncode, _said(stdout) or stderr)
@@ -162,8 +168,4 @@ async def cli_json_lines(
         if code != 0:
             raise _failed(provider, argv, code, await process.stderr.read())
     finally:
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            await process.wait()
-        shutil.rmtree(workdir, ignore_errors=True)
+        _end(process, workdir)

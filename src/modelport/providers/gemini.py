@@ -29,7 +29,7 @@ import weakref
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, ClassVar
 
-from modelport.errors import MissingExtraError, ProviderError
+from modelport.errors import MissingExtraError, ModelportError, ProviderError
 from modelport.providers.base import (
     ChatChunk,
     ChatRequest,
@@ -249,6 +249,16 @@ class GeminiProvider(Provider):
 
             self._cli_ready = ready()
         return self._cli_ready
+
+    def cli_refusal(self, request: ChatRequest) -> Exception | None:
+        """Why ``gemini -p`` cannot take this request, or None."""
+        from modelport.providers.gemini_cli import _check
+
+        try:
+            _check(request)
+        except ModelportError as e:
+            return e
+        return None
 
     async def cli_chat(self, request: ChatRequest) -> ChatResponse:
         """One whole answer from ``gemini -p --output-format json``."""

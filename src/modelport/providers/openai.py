@@ -52,10 +52,41 @@ def usage_of(raw: Any) -> Usage:
     )
 
 
+#: OpenAI chat parameters passed on as they are (``n``, ``logprobs`` only at their defaults:
+#: one choice and no log probabilities come back through modelport's shapes).
+PASSED_OPTIONS = frozenset(
+    {
+        "frequency_penalty",
+        "presence_penalty",
+        "logit_bias",
+        "user",
+        "reasoning_effort",
+        "metadata",
+        "store",
+        "parallel_tool_calls",
+        "service_tier",
+        "prediction",
+        "modalities",
+        "audio",
+        "web_search_options",
+        "verbosity",
+        "prompt_cache_key",
+        "safety_identifier",
+        "max_completion_tokens",
+        "n",
+        "logprobs",
+        "top_logprobs",
+    }
+)
+
+
 class OpenAICompatibleProvider(Provider):
     """A provider answering OpenAI's chat completions and embeddings API."""
 
     label: ClassVar[str] = "OpenAI-compatible API"
+    #: How the answer's length limit is named (OpenAI's reasoning models refuse
+    #: ``max_tokens``; compatible APIs mostly know only ``max_tokens``).
+    max_tokens_name: ClassVar[str] = "max_tokens"
     #: Whether ``stream_options.include_usage`` is understood (usage on the last chunk).
     stream_usage: ClassVar[bool] = True
     #: Whether the provider has ``/embeddings``.
@@ -90,17 +121,38 @@ class OpenAICompatibleProvider(Provider):
 
     def _arguments(self, request: ChatRequest) -> dict[str, Any]:
         args: dict[str, Any] = {"model": request.model, "messages": request.messages}
-        for name in ("max_tokens", "temperature", "top_p", "seed", "tool_choice"):
+        for name in ("temperature", "top_p", "seed", "tool_choice"):
             value = getattr(request, name)
             if value is not None:
                 args[name] = value
+        if request.max_tokens is not None:
+            args[self.max_tokens_name] = request.max_tokens
         if request.stop:
             args["stop"] = request.stop
         if request.tools:
             args["tools"] = request.tools
         if request.response_format is not None:
             args["response_format"] = request.response_format
-        args.update(request.options)
+        for name, value in request.options.items():
+            if name not in PASSED_OPTIONS:
+                raise UnsupportedOperationError(
+                    f"{self.label} calls here do not take `{name}`.",
+                    hint="Known options: " + ", ".join(sorted(PASSED_OPTIONS)) + ".",
+                )
+            if name == "n" and value not in (None, 1):
+                raise UnsupportedOperationError(
+                    "One choice per call: `n` above 1 is not supported here.",
+                    hint="Send several requests instead.",
+                )
+            if name in ("logprobs", "top_logprobs") and value:
+                raise UnsupportedOperationError(
+                    f"`{name}` is not returned through modelport yet.",
+                    hint="Leave it out, or call the provider's API directly.",
+                )
+            if name == "max_completion_tokens" and value is not None:
+                args[self.max_tokens_name] = value
+            elif value is not None:
+                args[name] = value
         return args
 
     async def chat(self, request: ChatRequest, credentials: Credentials | None) -> ChatResponse:
@@ -220,6 +272,7 @@ class OpenAIProvider(OpenAICompatibleProvider):
     label = "OpenAI"
     env_keys = ("OPENAI_API_KEY",)
     has_embeddings = True
+    max_tokens_name = "max_completion_tokens"
 
 
 class GroqProvider(OpenAICompatibleProvider):

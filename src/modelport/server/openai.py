@@ -20,7 +20,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from modelport.api.prompting import ChatResult, ChatStream, Target
+from modelport.api.prompting import ChatResult, ChatStream, Target, record_local_call
 from modelport.catalog.entry import ModelEntry
 from modelport.errors import (
     InputTooLongError,
@@ -162,7 +162,7 @@ def _inputs(body: EmbeddingRequest) -> list[str] | list[list[int]]:
     )
 
 
-@router.post("/embeddings", responses=_ERRORS)
+@router.post("/embeddings", responses=_GATEWAY_ERRORS)
 async def embeddings(body: EmbeddingRequest, request: Request) -> JSONResponse:
     """Embed texts with a local encoder (batched with concurrent requests) or a hosted model."""
     record_model(request, body.model)
@@ -171,8 +171,16 @@ async def embeddings(body: EmbeddingRequest, request: Request) -> JSONResponse:
     if target.kind == "hosted":
         return await _hosted_embeddings(body, inputs, target)
     pool = pool_of(request)
+    started, started_at = time.perf_counter(), dt.datetime.now(dt.UTC)
     async with pool.use(body.model) as served:
         done = await embed(pool, served, inputs, model=body.model, dimensions=body.dimensions)
+    record_local_call(
+        served.name,
+        operation="embeddings",
+        started=started,
+        started_at=started_at,
+        input_tokens=done.total_tokens,
+    )
     data = []
     for i, row in enumerate(done.vectors):
         value: Any = (
@@ -373,10 +381,12 @@ async def chat_completions(body: ChatRequest, request: Request) -> Any:
     return await _local_chat(body, request)
 
 
-async def _local_chat(body: ChatRequest, request: Request) -> Any:
-    """Chat with a local text-generation model, rendered with its own chat template."""
+def _refuse_for_local(body: ChatRequest) -> None:
+    """What a local model cannot honour is a 400 naming it (whether asked directly or as a
+    fallback)."""
     body.refuse_unsupported()
     refuse("top_logprobs", body.top_logprobs, "log probabilities are not returned yet.")
+    refuse("reasoning_effort", body.reasoning_effort, "local models have no reasoning effort.")
     if body.response_format and body.response_format.get("type") not in (None, "text"):
         raise UnsupportedParameterError(
             "response_format", "local generation cannot guarantee JSON output yet."
@@ -387,6 +397,11 @@ async def _local_chat(body: ChatRequest, request: Request) -> Any:
         raise UnsupportedParameterError(
             "tool_choice", "local models cannot be forced to call a tool."
         )
+
+
+async def _local_chat(body: ChatRequest, request: Request) -> Any:
+    """Chat with a local text-generation model, rendered with its own chat template."""
+    _refuse_for_local(body)
     messages = [
         {**m.model_dump(exclude_none=True), "content": _text_of(m.content) or ""}
         for m in body.messages
@@ -434,6 +449,7 @@ async def _generate(
     echo: str | None = None,
 ) -> Any:
     pool = pool_of(request)
+    started, started_at = time.perf_counter(), dt.datetime.now(dt.UTC)
     stack = contextlib.AsyncExitStack()
     served = await stack.enter_async_context(
         pool.use(body.model, keep_alive=keep_alive_seconds(body.keep_alive))
@@ -469,6 +485,7 @@ async def _generate(
                 last = delta
         finally:
             await stack.aclose()
+            _record_generation(served.name, kind, started, started_at, last, None)
         observe(metrics, served.name, last)
         finish = last.finish_reason or "stop"
         if kind == "chat":
@@ -502,6 +519,7 @@ async def _generate(
 
     async def events() -> AsyncIterator[str]:
         last = Delta("")
+        first_at: float | None = None
         try:
             if kind == "chat":
                 first = {"index": 0, "delta": {"role": "assistant", "content": ""}}
@@ -511,6 +529,8 @@ async def _generate(
             async for delta in deltas:
                 last = delta
                 if delta.text:
+                    if first_at is None:
+                        first_at = time.perf_counter()
                     yield _sse(chunk({"choices": [_choice(kind, delta.text, None)]}))
             yield _sse(chunk({"choices": [_choice(kind, "", last.finish_reason or "stop")]}))
             if include_usage:
@@ -519,11 +539,33 @@ async def _generate(
         finally:
             observe(metrics, served.name, last)
             await stack.aclose()
+            _record_generation(served.name, kind, started, started_at, last, first_at)
 
     return StreamingResponse(
         events(),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _record_generation(
+    name: str,
+    kind: str,
+    started: float,
+    started_at: dt.datetime,
+    last: Delta,
+    first_at: float | None,
+) -> None:
+    """The call log's row for a local generation (cut short: status ``cancelled``)."""
+    record_local_call(
+        name,
+        operation="chat" if kind == "chat" else "completion",
+        started=started,
+        started_at=started_at,
+        input_tokens=last.prompt_tokens or None,
+        output_tokens=last.completion_tokens,
+        ttft_ms=None if first_at is None else (first_at - started) * 1000,
+        status="ok" if last.finish_reason not in (None, "cancelled") else "cancelled",
     )
 
 
@@ -621,9 +663,11 @@ def _local_runner(request: Request, body: ChatRequest) -> Any:
     async def run(target: Target, chat: Any) -> AsyncIterator[Any]:
         from modelport.providers.base import ChatChunk, Usage
 
+        _refuse_for_local(body)
+        messages = [{**m, "content": _text_of(m.get("content")) or ""} for m in chat.messages]
         pool = pool_of(request)
         async with pool.use(target.model, keep_alive=keep_alive_seconds(body.keep_alive)) as served:
-            prompt = chat_prompt(served, chat.messages, tools=chat.tools)
+            prompt = chat_prompt(served, messages, tools=chat.tools)
             max_tokens = _check_context(served, target.model, prompt, chat.max_tokens, "chat")
             params = GenerationParams(
                 max_tokens=max_tokens,
