@@ -229,7 +229,7 @@ def test_the_report_by_model_adds_up_exactly() -> None:
     assert total.cost_usd == 0.53
     assert total.input_tokens == 3022
     assert report.since is not None
-    assert abs((NOW - dt.timedelta(days=7) - report.since).total_seconds()) < 60
+    assert abs((dt.datetime.now(dt.UTC) - dt.timedelta(days=7) - report.since).total_seconds()) < 60
 
 
 def test_the_report_by_provider_origin_access_and_since() -> None:

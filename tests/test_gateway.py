@@ -281,3 +281,14 @@ def test_an_anthropic_model_answers_in_openai_shapes(
     )
     text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     assert text == "Hello from claude-sonnet-4-5."
+
+
+def test_what_cannot_come_back_is_refused_not_dropped(
+    client: openai.OpenAI, upstreams: tuple[OpenAIServer, OpenAIServer]
+) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(
+            model="openai:gpt-4o", messages=[{"role": "user", "content": "hi"}], n=2
+        )
+    assert "`n` above 1" in caught.value.body["message"]  # type: ignore[index]
+    assert upstreams[0].requests("/chat/completions") == []

@@ -250,3 +250,63 @@ def test_a_retired_model_is_explained_with_the_catalogs_deprecation(
         modelport.prompt("openai:retired-davinci", "hi").text()
     assert "The catalog says: Shut down on 2024-01-04." in caught.value.message
     assert caught.value.hint == "Use openai/gpt-4o-mini instead."
+
+
+def test_an_explicit_key_never_reaches_a_fallbacks_provider(
+    upstream: OpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with running(OpenAIServer(key="gsk-groq-own-key-0000", reply="Groq here.")) as groq:
+        monkeypatch.setenv("MODELPORT_GROQ_URL", groq.base_url)
+        monkeypatch.setenv("GROQ_API_KEY", "gsk-groq-own-key-0000")
+        api.reset()
+        upstream.fail(503, times=3)
+        response = modelport.prompt(
+            "openai:gpt-4o", "hi", key=KEY, fallbacks=["groq:llama-3.3-70b-versatile"]
+        )
+        assert response.text() == "Groq here."
+        assert response.failed[0][0] == "openai:gpt-4o"
+        [seen] = groq.requests("/chat/completions")
+        assert seen.headers["authorization"] == "Bearer gsk-groq-own-key-0000"
+
+
+def test_a_response_read_again_never_calls_again(upstream: OpenAIServer) -> None:
+    response = modelport.prompt("openai:gpt-4o", "hi", stream=True)
+    pieces = iter(response)
+    assert next(pieces) == "Hello"
+    pieces.close()  # the caller stopped early
+    assert response.text() == "Hello"
+    assert len(upstream.requests("/chat/completions")) == 1
+
+
+def test_a_repeated_turn_stays_in_the_history(upstream: OpenAIServer) -> None:
+    chat = modelport.chat("openai:gpt-4o")
+    chat.prompt("yes").text()
+    chat.prompt("yes").text()
+    assert [m["role"] for m in chat.messages] == ["user", "assistant", "user", "assistant"]
+
+
+def test_options_a_provider_lacks_are_refused_by_name(upstream: OpenAIServer) -> None:
+    with pytest.raises(ModelportError) as caught:
+        modelport.prompt("openai:gpt-4o", "hi", frobnicate=1).text()
+    assert "`frobnicate`" in caught.value.message
+    with pytest.raises(ModelportError) as two:
+        modelport.prompt("openai:gpt-4o", "hi", n=2).text()
+    assert "`n` above 1" in two.value.message
+    assert upstream.requests("/chat/completions") == []
+
+
+@pytest.mark.slow
+def test_reserved_and_unknown_cli_options_are_one_sentence(
+    upstream: OpenAIServer, tmp_path: Path
+) -> None:
+    for option, said in (
+        ("stream=true", "`stream` is not a request option."),
+        ("foo=1", "do not take `foo`"),
+    ):
+        done = _cli(
+            "prompt", "openai:gpt-4o", "hi", "-o", option, upstream=upstream, home=tmp_path / "home"
+        )
+        assert done.returncode == 2, done.stderr
+        assert said in done.stderr
+        assert "Traceback" not in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1

@@ -254,3 +254,20 @@ def test_a_hosted_model_that_fails_falls_back_to_a_local_one(
     assert raw.headers["x-modelport-fallback-from"] == "openai:gpt-4o"
     expected, _ = _reference(folders[CHAT], MESSAGES, 6)
     assert done.choices[0].message.content == expected
+
+
+def test_local_calls_are_in_the_call_log(client: Any, server: ServerProcess) -> None:
+    import time
+
+    import httpx
+
+    client.chat.completions.create(model=CHAT, messages=MESSAGES, max_tokens=3)
+    deadline = time.monotonic() + 10
+    local: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and not local:
+        report = httpx.get(f"{server.url}/api/v1/usage", params={"by": "access"}).json()
+        local = [row for row in report["data"]["rows"] if row["key"] == "local"]
+        time.sleep(0.2)
+    assert local
+    assert local[0]["calls"] >= 1
+    assert local[0]["cost_usd"] == 0.0

@@ -62,13 +62,13 @@ async def _start(
     return process, workdir
 
 
-def _end(process: Any, workdir: str) -> None:
-    """Kill the CLI if it still runs and remove its folder; never awaits, so a cancelled
-    caller (a client that left, Ctrl-C) cannot skip it."""
+async def _end(process: Any, workdir: str) -> None:
+    """Remove the CLI's folder, then kill the CLI if it still runs and reap it."""
+    shutil.rmtree(workdir, ignore_errors=True)  # first: a cancelled wait below cannot skip it
     if process.returncode is None:
         with contextlib.suppress(ProcessLookupError):
-            process.kill()  # the event loop's child watcher reaps it
-    shutil.rmtree(workdir, ignore_errors=True)
+            process.kill()
+        await process.wait()
 
 
 def _failed(provider: str, argv: Sequence[str], code: int | None, stderr: bytes) -> ProviderError:
@@ -112,7 +112,7 @@ async def cli_json(
             hint="Raise MODELPORT_PROVIDER_TIMEOUT, or use the API with `--access api`.",
         ) from None
     finally:
-        _end(process, workdir)
+        await _end(process, workdir)
     if process.returncode != 0:
         # Some CLIs (claude -p) say why they failed as JSON on stdout, not on stderr.
         raise _failed(provider, argv, process.returncode, _said(stdout) or stderr)
@@ -168,4 +168,4 @@ async def cli_json_lines(
         if code != 0:
             raise _failed(provider, argv, code, await process.stderr.read())
     finally:
-        _end(process, workdir)
+        await _end(process, workdir)
