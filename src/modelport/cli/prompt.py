@@ -67,7 +67,7 @@ def _options(pairs: list[str] | None) -> dict[str, Any]:
         if name in _RESERVED:
             raise InvalidValueError(
                 f"`{name}` is not a request option.",
-                hint="Use the command's own flag for it (see --help).",
+                hint="Use the flag for it: --stream, --key, --access, --fallback or -s.",
             )
         try:
             options[name] = json.loads(raw)
