@@ -8,7 +8,6 @@ the status its type names) and the provider the ``anthropic`` entry point regist
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
@@ -46,31 +45,24 @@ class AnthropicProvider(Provider):
 
     def __init__(self, *, base_url: str | None = None, timeout: float | None = None) -> None:
         super().__init__(base_url=base_url, timeout=timeout)
-        # One SDK client per event loop and key: its connection pool belongs to one loop.
-        self._clients: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
         self._signed_in: dict[str, bool] = {}
 
     def client(self, credentials: Credentials | None) -> Any:
         """The SDK's async client for this key on the running event loop."""
-        import asyncio
 
         try:
             import anthropic
         except ImportError:
             raise MissingExtraError("providers", feature=f"Calling {self.label}") from None
-        loop = asyncio.get_running_loop()
-        key = credentials.key if credentials is not None else "none"
-        clients = self._clients.setdefault(loop, {})
-        client = clients.get(key)
-        if client is None:
-            client = anthropic.AsyncAnthropic(
-                api_key=key,
+        return self.cached_client(
+            credentials,
+            lambda key: anthropic.AsyncAnthropic(
+                api_key=key or "none",
                 base_url=self.base_url,
                 timeout=self.timeout,
                 max_retries=0,  # Provider.call retries, the same way for every provider
-            )
-            clients[key] = client
-        return client
+            ),
+        )
 
     # -- the API ---------------------------------------------------------------------------
 

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import random
 import threading
 import time
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -248,6 +250,20 @@ class Provider(ABC):
         self.base_url = base_url or settings.provider_urls.get(self.name) or ""
         self.timeout = timeout if timeout is not None else settings.timeout_of(self.name)
         self.retries = settings.provider_retries
+        self._clients: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+    def cached_client(self, credentials: Credentials | None, make: Callable[[str], T]) -> T:
+        """The vendor SDK's client for this key on the running event loop, made once: a
+        client's connection pool belongs to one loop, and a client per call would open a
+        connection per call. Keyed by a digest, so that no key sits in the provider's state."""
+        loop = asyncio.get_running_loop()
+        key = credentials.key if credentials is not None else ""
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        clients = self._clients.setdefault(loop, {})
+        client = clients.get(digest)
+        if client is None:
+            client = clients[digest] = make(key)
+        return client
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} {self.base_url}>"

@@ -15,7 +15,6 @@ are not tokens, and the per-query price comes from the catalog.
 from __future__ import annotations
 
 import json
-import weakref
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, ClassVar
 
@@ -73,14 +72,8 @@ class CohereProvider(Provider):
     label: ClassVar[str] = "Cohere"
     env_keys: ClassVar[tuple[str, ...]] = ("CO_API_KEY", "COHERE_API_KEY")
 
-    def __init__(self, *, base_url: str | None = None, timeout: float | None = None) -> None:
-        super().__init__(base_url=base_url, timeout=timeout)
-        # One SDK client per event loop and key: its connection pool belongs to one loop.
-        self._clients: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
-
     def client(self, credentials: Credentials | None) -> Any:
         """The SDK's async v2 client for this key on the running event loop."""
-        import asyncio
 
         try:
             import cohere
@@ -89,19 +82,16 @@ class CohereProvider(Provider):
         if credentials is None:
             # The SDK would read CO_API_KEY itself, around modelport's own key order.
             raise MissingKeyError(self.name, self.label, self.env_keys)
-        loop = asyncio.get_running_loop()
-        clients = self._clients.setdefault(loop, {})
-        client = clients.get(credentials.key)
-        if client is None:
-            client = cohere.AsyncClientV2(
-                api_key=credentials.key,
+        return self.cached_client(
+            credentials,
+            lambda key: cohere.AsyncClientV2(
+                api_key=key,
                 base_url=self.base_url or DEFAULT_URL,
                 timeout=self.timeout,
                 max_retries=0,  # Provider.call retries, the same way for every provider
                 log_warning_experimental_features=False,
-            )
-            clients[credentials.key] = client
-        return client
+            ),
+        )
 
     async def chat(self, request: ChatRequest, credentials: Credentials | None) -> ChatResponse:
         """One whole answer from ``/v2/chat``."""

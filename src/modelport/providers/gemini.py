@@ -25,7 +25,6 @@ redirect a call); its own retries are off, since ``Provider.call`` retries.
 from __future__ import annotations
 
 import logging
-import weakref
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, ClassVar
 
@@ -79,13 +78,10 @@ class GeminiProvider(Provider):
 
     def __init__(self, *, base_url: str | None = None, timeout: float | None = None) -> None:
         super().__init__(base_url=base_url, timeout=timeout)
-        # One SDK client per event loop and key: its httpx pool belongs to one loop.
-        self._clients: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
         self._cli_ready: bool | None = None
 
     def client(self, credentials: Credentials | None) -> Any:
         """The SDK's client for this key on the running event loop."""
-        import asyncio
 
         try:
             import httpx
@@ -93,13 +89,10 @@ class GeminiProvider(Provider):
             from google.genai import types
         except ImportError:
             raise MissingExtraError("providers", feature="Calling Gemini") from None
-        loop = asyncio.get_running_loop()
-        key = credentials.key if credentials is not None else ""
-        clients = self._clients.setdefault(loop, {})
-        client = clients.get(key)
-        if client is None:
+
+        def make(key: str) -> Any:
             logging.getLogger("google_genai._api_client").addFilter(_ENV_KEY_NOTICE)
-            client = genai.Client(
+            return genai.Client(
                 vertexai=False,
                 api_key=key or "none",
                 http_options=types.HttpOptions(
@@ -111,8 +104,8 @@ class GeminiProvider(Provider):
                     httpx_async_client=httpx.AsyncClient(timeout=self.timeout),
                 ),
             )
-            clients[key] = client
-        return client
+
+        return self.cached_client(credentials, make)
 
     async def chat(self, request: ChatRequest, credentials: Credentials | None) -> ChatResponse:
         """One whole answer from ``generateContent``."""

@@ -7,7 +7,6 @@ class serves them all; each differs only in its name, key variables and base URL
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, ClassVar
 
@@ -92,32 +91,22 @@ class OpenAICompatibleProvider(Provider):
     #: Whether the provider has ``/embeddings``.
     has_embeddings: ClassVar[bool] = False
 
-    def __init__(self, *, base_url: str | None = None, timeout: float | None = None) -> None:
-        super().__init__(base_url=base_url, timeout=timeout)
-        # One SDK client per event loop and key: its connection pool belongs to one loop.
-        self._clients: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
-
     def client(self, credentials: Credentials | None) -> Any:
         """The SDK's async client for this key on the running event loop."""
-        import asyncio
 
         try:
             import openai
         except ImportError:
             raise MissingExtraError("providers", feature=f"Calling {self.label}") from None
-        loop = asyncio.get_running_loop()
-        key = credentials.key if credentials is not None else "none"
-        clients = self._clients.setdefault(loop, {})
-        client = clients.get(key)
-        if client is None:
-            client = openai.AsyncOpenAI(
-                api_key=key,
+        return self.cached_client(
+            credentials,
+            lambda key: openai.AsyncOpenAI(
+                api_key=key or "none",
                 base_url=self.base_url,
                 timeout=self.timeout,
                 max_retries=0,  # Provider.call retries, the same way for every provider
-            )
-            clients[key] = client
-        return client
+            ),
+        )
 
     def _arguments(self, request: ChatRequest) -> dict[str, Any]:
         args: dict[str, Any] = {"model": request.model, "messages": request.messages}
