@@ -157,7 +157,7 @@ def resolve_target(reference: str) -> Target:
                 hint="Name the model's dated version instead, e.g. openai:gpt-4o-2024-08-06.",
             )
         provider = get_provider(name)
-        catalog_id = f"{provider.catalog_name}/{ref.name}"
+        catalog_id = provider.catalog_id(ref.name)
         catalog = get_catalog()
         return Target(
             reference, "hosted", name, ref.name, catalog_id if catalog_id in catalog else None
@@ -444,6 +444,7 @@ def _request(
         tool_choice=params.get("tool_choice"),
         response_format=params.get("response_format"),
         options=options,
+        entry=_entry(target.catalog_id),
     )
 
 

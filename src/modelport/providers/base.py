@@ -120,6 +120,9 @@ class ChatRequest:
     #: Other OpenAI parameters (``presence_penalty``, ``reasoning_effort``, ``user`` ...):
     #: passed on where the provider has them, refused by name where it has not.
     options: dict[str, Any] = field(default_factory=dict)
+    #: The catalog entry of the model asked for, when the catalog knows it (a simulator
+    #: answers as that model would; providers that call a real API ignore it).
+    entry: Any = field(default=None, repr=False, compare=False)
 
     def system_text(self) -> str | None:
         """The system and developer messages joined, for APIs that take them apart."""
@@ -272,6 +275,10 @@ class Provider(ABC):
     def catalog_name(self) -> str:
         """The provider field of this provider's catalog entries."""
         return self.catalog_provider or self.name
+
+    def catalog_id(self, model: str) -> str:
+        """The catalog id of one of this provider's models (``openai/gpt-4o``)."""
+        return f"{self.catalog_name}/{model}"
 
     # -- what each provider implements -----------------------------------------------------
 
