@@ -24,14 +24,14 @@ def create_app(
     folders: dict[str, str] | None = None,
     api_key: str | None = None,
 ) -> FastAPI:
-    """Build the app: /api/v1 (registry), /v1 (OpenAI-compatible), /api (Ollama), /v2
-    (KServe), GPUX's /predict, /metrics, OpenAPI.
+    """Build the app: /api/v1 (registry), /v1 (OpenAI-compatible, and Anthropic's
+    /v1/messages), /api (Ollama), /v2 (KServe), GPUX's /predict, /metrics, OpenAPI.
 
     ``preload`` names models loaded before the first request (GPUX's /predict answers for
     the one model given); ``folders`` maps names to model folders the operator serves
     (requests can reach no other folder).
     """
-    from modelport.server import gpux, kserve, ollama, openai, registry, serving
+    from modelport.server import anthropic, gpux, kserve, ollama, openai, registry, serving
     from modelport.server.metrics import Metrics
     from modelport.server.pool import ModelPool
     from modelport.server.security import BodyLimit, RequireApiKey
@@ -58,7 +58,8 @@ def create_app(
         title="modelport",
         version=__version__,
         description="The modelport registry API, and the models of the local store served "
-        "over OpenAI's /v1, Ollama's /api, KServe's V2 (/v2) and GPUX's /predict protocols.",
+        "over OpenAI's /v1, Anthropic's /v1/messages, Ollama's /api, KServe's V2 (/v2) and "
+        "GPUX's /predict protocols.",
         lifespan=lifespan,
     )
     app.state.pool = pool
@@ -83,6 +84,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(registry.router)
     app.include_router(openai.router)
+    app.include_router(anthropic.router)
     app.include_router(ollama.router)
     app.include_router(serving.router)
     app.include_router(kserve.router)

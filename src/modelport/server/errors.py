@@ -4,14 +4,16 @@ The registry and OpenAI's ``/v1`` answer the full document
 ``{"error": {"message": str, "type": str, "code": str, "param": str | null, "hint": str | null}}``;
 Ollama's ``/api`` and KServe's ``/v2`` answer ``{"error": "message"}`` as their clients read
 it; GPUX's ``/predict``, ``/info`` and ``/health`` answer ``{"detail": "message"}``, as
-GPUX's own server (FastAPI's ``HTTPException``) does.
+GPUX's own server (FastAPI's ``HTTPException``) does; Anthropic's ``/v1/messages`` answers
+``{"type": "error", "error": {"type": str, "message": str}}``, so that Anthropic's SDK raises
+its own exception classes.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,10 +26,12 @@ from modelport.errors import AmbiguousModelError, ModelNotFoundError, ModelportE
 __all__ = [
     "GATEWAY",
     "LOADING",
+    "AnthropicErrorResponse",
     "DetailErrorResponse",
     "ErrorResponse",
     "OllamaErrorResponse",
     "PlainErrorResponse",
+    "anthropic_error",
     "document_errors",
     "error_body",
     "error_model_of",
@@ -53,6 +57,22 @@ _TYPES = {
     500: "server_error",
     502: "upstream_error",
     503: "upstream_error",
+    504: "timeout_error",
+}
+
+
+#: Anthropic's error types by status (its SDK picks the exception class by the status).
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    502: "api_error",
+    503: "overloaded_error",
     504: "timeout_error",
 }
 
@@ -89,8 +109,22 @@ class DetailErrorResponse(BaseModel):
     detail: str
 
 
+class _AnthropicErrorDetail(BaseModel):
+    type: str
+    message: str
+    hint: str | None = None
+
+
+class AnthropicErrorResponse(BaseModel):
+    """The error document of Anthropic's Messages API (``/v1/messages``)."""
+
+    type: Literal["error"] = "error"
+    error: _AnthropicErrorDetail
+
+
 _ERROR_MODELS: dict[str, type[BaseModel]] = {
     "openai": ErrorResponse,
+    "anthropic": AnthropicErrorResponse,
     "ollama": OllamaErrorResponse,
     "kserve": PlainErrorResponse,
     "gpux": DetailErrorResponse,
@@ -156,7 +190,7 @@ def error_responses(
             status: {"model": OllamaErrorResponse, "description": _OLLAMA_MEANINGS[status]}
             for status in statuses
         }
-    chosen = model or ErrorResponse
+    chosen = model or (AnthropicErrorResponse if shape == "anthropic" else ErrorResponse)
     return {status: {"model": chosen, "description": _MEANINGS[status]} for status in statuses}
 
 
@@ -220,8 +254,24 @@ def error_body(
     return {"error": body}
 
 
+def anthropic_error(
+    status: int, message: str, *, hint: str | None = None, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The error document of Anthropic's Messages API (also an ``error`` stream event's)."""
+    kind = _ANTHROPIC_TYPES.get(status, "invalid_request_error" if status < 500 else "api_error")
+    error: dict[str, Any] = {"type": kind, "message": message}
+    if hint:
+        error["hint"] = hint
+    if extra:
+        error.update(extra)
+    return {"type": "error", "error": error}
+
+
 def protocol_of(path: str) -> str:
-    """Which protocol's error shape a path answers with: openai, ollama, kserve or gpux."""
+    """Which protocol's error shape a path answers with: openai, anthropic, ollama, kserve
+    or gpux."""
+    if path == "/v1/messages" or path.startswith("/v1/messages/"):
+        return "anthropic"
     if path.startswith("/api/") and not path.startswith("/api/v1/"):
         return "ollama"
     if path == "/v2" or path.startswith("/v2/"):
@@ -249,6 +299,12 @@ def error_response(
     with code, param and hint.
     """
     protocol = protocol_of(request.url.path)
+    if protocol == "anthropic":
+        return JSONResponse(
+            anthropic_error(status, message, hint=hint, extra=extra),
+            status_code=status,
+            headers=headers,
+        )
     if protocol != "openai":
         text = f"{message} {hint}" if hint else message
         key = "detail" if protocol == "gpux" else "error"

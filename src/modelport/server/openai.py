@@ -673,6 +673,7 @@ def _local_runner(request: Request, body: ChatRequest) -> Any:
                 max_tokens=max_tokens,
                 temperature=1.0 if chat.temperature is None else chat.temperature,
                 top_p=1.0 if chat.top_p is None else chat.top_p,
+                top_k=int(chat.options.get("top_k") or 0),  # Anthropic's /v1/messages sends it
                 seed=chat.seed,
                 stop=chat.stop,
             )
