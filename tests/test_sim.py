@@ -24,7 +24,8 @@ from modelport.errors import (
     UnsupportedOperationError,
 )
 from modelport.providers.base import ChatRequest, register_provider, unregister_provider
-from modelport.providers.sim import SimProvider, count_tokens, token_pieces
+from modelport.providers.sim import SimProvider
+from modelport.providers.sim_content import count_tokens, token_pieces
 from modelport.settings import load_settings
 from tests.conftest import make_entry
 

@@ -29,7 +29,7 @@ The rules, so that a simulated answer can be reasoned about:
   ``{"sim_generator": "echo"}`` repeats the last user message, ``{"sim_generator": "fixed",
   "sim_reply": "..."}`` answers that text. Otherwise ``response_format`` ``json_object``
   gives ``{"answer": ...}`` and ``json_schema`` a value that validates against its schema
-  (``providers/sim_schema.py``). ``max_tokens`` cuts the answer (finish ``length``), a stop
+  (``providers/sim_content.py``). ``max_tokens`` cuts the answer (finish ``length``), a stop
   sequence ends it before the sequence (finish ``stop``), and a prompt plus ``max_tokens``
   over the context window is refused as the real API refuses it.
 - **Tools.** A model whose entry says it has no tool calling refuses tools. Otherwise an
@@ -54,7 +54,6 @@ import hashlib
 import json
 import math
 import random
-import re
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -79,7 +78,7 @@ from modelport.providers.base import (
     content_text,
 )
 from modelport.providers.openai import PASSED_OPTIONS
-from modelport.providers.sim_schema import LOREM, value_for
+from modelport.providers.sim_content import count_tokens, cut_at, lorem, token_pieces, value_for
 from modelport.settings import get_settings
 
 if TYPE_CHECKING:
@@ -88,9 +87,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EMBEDDING_DIMENSIONS",
     "SimProvider",
-    "count_tokens",
     "latency_profile",
-    "token_pieces",
 ]
 
 #: TTFT grows by this share per 1,000 prompt tokens (prefill time).
@@ -127,29 +124,6 @@ EMBEDDING_DIMENSIONS: dict[str, int] = {
 DEFAULT_EMBEDDING_DIMENSIONS = 1024
 
 _SMALL_HINTS = ("mini", "nano", "flash", "haiku", "lite", "small", "tiny")
-
-
-def count_tokens(text: str) -> int:
-    """Tokens of a text by the simulator's rule: ``ceil(len / 4)`` per word, at least 1."""
-    return sum(max(1, math.ceil(len(word) / 4)) for word in text.split())
-
-
-def token_pieces(text: str) -> list[str]:
-    """A text cut into its tokens (joined, they give the text back exactly)."""
-    pieces: list[str] = []
-    for match in re.finditer(r"\s*\S+", text):
-        chunk = match.group()
-        word_start = len(chunk) - len(chunk.lstrip())
-        cut = word_start + 4
-        pieces.append(chunk[:cut])
-        pieces.extend(chunk[i : i + 4] for i in range(cut, len(chunk), 4))
-    tail = text[len("".join(pieces)) :]
-    if tail:  # trailing spaces ride on the last token
-        if pieces:
-            pieces[-1] += tail
-        else:
-            pieces.append(tail)
-    return pieces
 
 
 def latency_profile(entry: ModelEntry) -> LatencyProfile:
@@ -368,7 +342,7 @@ class SimProvider(Provider):
             pieces = token_pieces(text)
             stop_at = min((i for s in request.stop if s and (i := text.find(s)) >= 0), default=-1)
             if stop_at >= 0:
-                pieces, finish = _cut(pieces, stop_at), "stop"
+                pieces, finish = cut_at(pieces, stop_at), "stop"
             if budget is not None and len(pieces) > budget:
                 pieces, finish = pieces[:budget], "length"
             output = len(pieces)
@@ -594,36 +568,5 @@ def _text(request: ChatRequest, metadata: dict[str, Any], fmt: str, rng: random.
             )
         return json.dumps(value_for(schema, rng))
     if fmt == "json_object":
-        return json.dumps({"answer": _lorem(rng, rng.randint(8, 24))})
-    return _lorem(rng, rng.randint(*LOREM_TOKENS))
-
-
-def _lorem(rng: random.Random, tokens: int) -> str:
-    """Lorem-ipsum sentences of about ``tokens`` tokens."""
-    words: list[str] = []
-    sentence = total = 0
-    while total < tokens:
-        word = rng.choice(LOREM)
-        words.append(word.capitalize() if sentence == 0 else word)
-        total += count_tokens(word)
-        sentence += 1
-        if sentence >= 6 and rng.random() < 0.2:
-            words[-1] += "."
-            sentence = 0
-    if words and not words[-1].endswith("."):
-        words[-1] += "."
-    return " ".join(words)
-
-
-def _cut(pieces: list[str], at: int) -> list[str]:
-    """The pieces of a text up to character ``at`` (a stop sequence starts there)."""
-    out: list[str] = []
-    seen = 0
-    for piece in pieces:
-        if seen + len(piece) >= at:
-            if at > seen:
-                out.append(piece[: at - seen])
-            break
-        out.append(piece)
-        seen += len(piece)
-    return out
+        return json.dumps({"answer": lorem(rng, rng.randint(8, 24))})
+    return lorem(rng, rng.randint(*LOREM_TOKENS))

@@ -1,7 +1,9 @@
-"""JSON values that validate against a JSON Schema, drawn from a seeded random source.
+"""What a simulated model says: its token rule, lorem-ipsum text, and JSON values that
+validate against a JSON Schema (for structured outputs and tool calls), all drawn from a
+seeded random source.
 
-The simulator answers structured outputs and tool calls with them. The subset covered is
-what OpenAI's structured outputs and function parameters use: ``type`` (one or a list),
+The JSON Schema subset covered is what OpenAI's structured outputs and function
+parameters use: ``type`` (one or a list),
 ``object`` (``properties``, ``required``; every listed property is filled), ``array``
 (``items``, ``minItems``, ``maxItems``), ``string`` (``enum``, ``const``, ``minLength``,
 ``maxLength``, ``format`` date, date-time, time, email, uri, uuid), ``number`` and
@@ -15,12 +17,13 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
+import re
 import uuid
 from typing import Any
 
 from modelport.errors import InvalidValueError
 
-__all__ = ["LOREM", "value_for"]
+__all__ = ["LOREM", "count_tokens", "cut_at", "lorem", "token_pieces", "value_for"]
 
 _LOREM_TEXT = (
     "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor "
@@ -35,6 +38,60 @@ LOREM = tuple(_LOREM_TEXT.split())
 
 #: How deep a schema may nest (a recursive ``$ref`` stops here).
 MAX_DEPTH = 16
+
+
+def count_tokens(text: str) -> int:
+    """Tokens of a text by the simulator's rule: ``ceil(len / 4)`` per word, at least 1."""
+    return sum(max(1, math.ceil(len(word) / 4)) for word in text.split())
+
+
+def token_pieces(text: str) -> list[str]:
+    """A text cut into its tokens (joined, they give the text back exactly)."""
+    pieces: list[str] = []
+    for match in re.finditer(r"\s*\S+", text):
+        chunk = match.group()
+        word_start = len(chunk) - len(chunk.lstrip())
+        cut = word_start + 4
+        pieces.append(chunk[:cut])
+        pieces.extend(chunk[i : i + 4] for i in range(cut, len(chunk), 4))
+    tail = text[len("".join(pieces)) :]
+    if tail:  # trailing spaces ride on the last token
+        if pieces:
+            pieces[-1] += tail
+        else:
+            pieces.append(tail)
+    return pieces
+
+
+def lorem(rng: random.Random, tokens: int) -> str:
+    """Lorem-ipsum sentences of about ``tokens`` tokens."""
+    words: list[str] = []
+    sentence = total = 0
+    while total < tokens:
+        word = rng.choice(LOREM)
+        words.append(word.capitalize() if sentence == 0 else word)
+        total += count_tokens(word)
+        sentence += 1
+        if sentence >= 6 and rng.random() < 0.2:
+            words[-1] += "."
+            sentence = 0
+    if words and not words[-1].endswith("."):
+        words[-1] += "."
+    return " ".join(words)
+
+
+def cut_at(pieces: list[str], at: int) -> list[str]:
+    """The pieces of a text up to character ``at`` (a stop sequence starts there)."""
+    out: list[str] = []
+    seen = 0
+    for piece in pieces:
+        if seen + len(piece) >= at:
+            if at > seen:
+                out.append(piece[: at - seen])
+            break
+        out.append(piece)
+        seen += len(piece)
+    return out
 
 
 def value_for(schema: Any, rng: random.Random) -> Any:
