@@ -27,6 +27,7 @@ __all__ = [
     "get_settings",
     "parse_keep_alive",
     "parse_size",
+    "parse_speed",
     "reset_settings",
 ]
 
@@ -268,6 +269,14 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "none",
         "US dollars: once today's (UTC) recorded spend reaches it, paid calls are refused "
         "(calls of unknown cost are not counted).",
+    ),
+    SettingSpec(
+        "sim_speed",
+        "MODELPORT_SIM_SPEED",
+        "sim_speed",
+        "1x",
+        "How fast the `sim` provider's simulated models answer: `1x` (their latency "
+        "profile), `10x`, `100x` (any factor), or `instant` (no waiting).",
     ),
     SettingSpec(
         "secrets_key",
@@ -558,6 +567,8 @@ class Settings:
     provider_access: Mapping[str, str] = field(default_factory=lambda: {"*": "auto"})
     fallbacks: tuple[str, ...] = ()
     daily_budget: float | None = None
+    #: How many times faster than their profile simulated models answer; 0 is instant.
+    sim_speed: float = 1.0
     secrets_key: str | None = field(default=None, repr=False)
     #: Base URLs of the built-in providers' APIs, by provider name.
     provider_urls: Mapping[str, str] = field(default_factory=lambda: dict(PROVIDER_URLS))
@@ -878,6 +889,8 @@ def _providers(
         values["fallbacks"] = tuple(str(m).strip() for m in items if str(m).strip())
     if (raw := pick("daily_budget")) is not None:
         values["daily_budget"] = float(_parse_number("MODELPORT_DAILY_BUDGET", raw, float))
+    if (raw := pick("sim_speed")) is not None:
+        values["sim_speed"] = parse_speed(raw)
     if (raw := pick("secrets_key")) not in (None, ""):
         values["secrets_key"] = str(raw)
     urls = dict(PROVIDER_URLS)
@@ -889,6 +902,20 @@ def _providers(
                 raise ConfigError(f"{variable} must be an http(s) URL, not {value!r}.")
             urls[name] = str(value).rstrip("/")
     values["provider_urls"] = urls
+
+
+def parse_speed(value: object) -> float:
+    """A simulation speed: ``1x``, ``10x``, ``2.5`` (times faster), or ``instant`` (0)."""
+    text = str(value).strip().lower()
+    if text == "instant":
+        return 0.0
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*x?", text)
+    number = float(match.group(1)) if match else 0.0
+    if number <= 0 or number == float("inf"):
+        raise ConfigError(
+            f"MODELPORT_SIM_SPEED must be a factor like 1x, 10x or 100x, or instant, not {value!r}."
+        )
+    return number
 
 
 def environment_key(names: Sequence[str]) -> tuple[str, str] | None:

@@ -463,6 +463,8 @@ async def _path(target: Target, access: str | None, request: ChatRequest) -> Acc
 
     assert target.provider is not None
     provider = get_provider(target.provider)
+    if provider.simulated and (access or "auto").lower() != "cli":
+        return "sim"  # called like an API (no key needed), recorded as simulated
     if provider.cli is None:
         return _access(provider, access, request)
     return await to_thread.run_sync(_access, provider, access, request)
@@ -873,6 +875,7 @@ async def embed_texts(
             f"{model} is a local model.", hint="Use `modelport run` or the server's /v1/embeddings."
         )
     provider = get_provider(target.provider)
+    path: Access = "sim" if provider.simulated else "api"
     started, started_at = time.perf_counter(), dt.datetime.now(dt.UTC)
     try:
         await _check_budget(target)
@@ -884,7 +887,7 @@ async def embed_texts(
     except Exception as error:
         _record(
             target,
-            access="api",
+            access=path,
             origin=origin,
             operation="embeddings",
             started=started,
@@ -897,7 +900,7 @@ async def embed_texts(
     await _mark_used(provider, credentials)
     _record(
         target,
-        access="api",
+        access=path,
         origin=origin,
         operation="embeddings",
         started=started,

@@ -247,6 +247,8 @@ class Provider(ABC):
     cli: ClassVar[str | None] = None
     #: Whether a call needs a key at all (a local OpenAI-compatible server may not).
     needs_key: ClassVar[bool] = True
+    #: Whether its answers are simulated (no model runs; the call log says ``sim``).
+    simulated: ClassVar[bool] = False
 
     def __init__(self, *, base_url: str | None = None, timeout: float | None = None) -> None:
         settings = get_settings()
