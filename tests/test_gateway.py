@@ -59,6 +59,7 @@ def gateway(
         "MODELPORT_ANTHROPIC_URL": anthropic_upstream.url,
         "ANTHROPIC_API_KEY": ANTHROPIC_KEY,
         "MODELPORT_PROVIDER_ACCESS": "api",
+        "MODELPORT_SIM_SPEED": "instant",
         "MODELPORT_PROVIDER_TIMEOUT": "5",
         "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
     }
@@ -292,3 +293,23 @@ def test_what_cannot_come_back_is_refused_not_dropped(
         )
     assert "`n` above 1" in caught.value.body["message"]  # type: ignore[index]
     assert upstreams[0].requests("/chat/completions") == []
+
+
+def test_a_simulated_model_answers_through_both_sdks(gateway: ServerProcess) -> None:
+    import anthropic
+
+    client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="unused", max_retries=0)
+    ask: Any = {"model": "sim:openai:gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+    first = client.chat.completions.with_raw_response.create(**ask, seed=3)
+    again = client.chat.completions.create(**ask, seed=3)
+    assert first.headers["x-modelport-access"] == "sim"
+    assert first.parse().choices[0].message.content == again.choices[0].message.content
+    assert (first.parse().model_extra or {})["modelport"]["cost_usd"] > 0
+    claude = anthropic.Anthropic(base_url=gateway.url, api_key="unused", max_retries=0)
+    message = claude.messages.create(
+        model="sim:anthropic:claude-sonnet-4-5",
+        max_tokens=400,  # a reasoning model spends some of it thinking, as the real one does
+        messages=[{"role": "user", "content": "hi"}],
+    )
+    assert message.content[0].type == "text"
+    assert message.usage.output_tokens > 0

@@ -276,7 +276,13 @@ def test_tools_refused_by_a_model_without_tool_calling() -> None:
 
 
 def test_reasoning_model_reports_reasoning_tokens() -> None:
-    response = modelport.prompt("sim:deepseek:deepseek-reasoner", "think", seed=2)
+    quick = modelport.prompt("sim:deepseek:deepseek-reasoner", "think", seed=2)
+    quick.text()
+    assert quick.usage is not None
+    assert quick.usage.reasoning_tokens == 0  # thinking is asked for, not assumed
+    response = modelport.prompt(
+        "sim:deepseek:deepseek-reasoner", "think", seed=2, reasoning_effort="high"
+    )
     response.text()
     assert response.usage is not None and response.usage.reasoning_tokens > 0
     assert response.usage.output_tokens == response.usage.reasoning_tokens + count_tokens(

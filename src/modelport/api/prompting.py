@@ -881,7 +881,13 @@ async def embed_texts(
         await _check_budget(target)
         credentials = credentials_for(provider, key)
         done = await provider.call(
-            lambda: provider.embed(target.model, texts, credentials, dimensions=dimensions),
+            lambda: provider.embed(
+                target.model,
+                texts,
+                credentials,
+                dimensions=dimensions,
+                entry=_entry(target.catalog_id),
+            ),
             credentials,
         )
     except Exception as error:

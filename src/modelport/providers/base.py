@@ -301,8 +301,10 @@ class Provider(ABC):
         credentials: Credentials | None,
         *,
         dimensions: int | None = None,
+        entry: Any = None,
     ) -> Embeddings:
-        """Vectors for texts; refused by providers without an embeddings API."""
+        """Vectors for texts (``entry``: the model's catalog entry, as on a chat request);
+        refused by providers without an embeddings API."""
         raise UnsupportedOperationError(f"{self.label} has no embeddings API in modelport.")
 
     async def rerank(

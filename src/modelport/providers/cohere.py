@@ -127,6 +127,7 @@ class CohereProvider(Provider):
         credentials: Credentials | None,
         *,
         dimensions: int | None = None,
+        entry: Any = None,
         input_type: str = "search_document",
     ) -> Embeddings:
         """Float vectors from ``/v2/embed``, in input order (made for documents by default)."""

@@ -181,6 +181,7 @@ class GeminiProvider(Provider):
         credentials: Credentials | None,
         *,
         dimensions: int | None = None,
+        entry: Any = None,
     ) -> Embeddings:
         """Vectors from ``batchEmbedContents``; token counts only where Gemini reports them."""
         from google.genai import types

@@ -192,6 +192,7 @@ class OpenAICompatibleProvider(Provider):
         credentials: Credentials | None,
         *,
         dimensions: int | None = None,
+        entry: Any = None,
     ) -> Embeddings:
         """Vectors from ``/embeddings``."""
         if not self.has_embeddings:

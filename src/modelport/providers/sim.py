@@ -36,9 +36,10 @@ The rules, so that a simulated answer can be reasoned about:
   answer to a user turn calls the first tool (or the one ``tool_choice`` names;
   ``"none"`` answers text), with arguments that validate against its parameters; after a
   tool result it answers text (unless ``tool_choice`` requires a tool).
-- **Reasoning.** A reasoning model (or one with ``reasoning_effort`` whose entry does not
-  say) reports hidden reasoning tokens (128 to 1024 scaled by the effort, part of the
-  output tokens and of ``max_tokens``).
+- **Reasoning.** A request with ``reasoning_effort`` (refused by a model whose entry says
+  it does not reason) reports hidden reasoning tokens (128 to 1024 scaled by the effort,
+  part of the output tokens and at most half of ``max_tokens``); without it a model
+  answers at once, as Anthropic's and Gemini's do unless thinking is asked for.
 - **Options.** OpenAI's chat options are taken; sampling ones (``temperature``,
   ``top_p``, penalties) change nothing, as the text comes from the seed; ``n`` above 1 and
   ``logprobs`` are refused as for OpenAI.
@@ -320,11 +321,14 @@ class SimProvider(Provider):
         text_rng = random.Random(f"text|{digest}|{request.seed}") if seeded else random.Random()
         time_rng = random.Random(f"time|{digest}|{request.seed}") if seeded else random.Random()
 
-        reasoning = bool(caps.reasoning) or (caps.reasoning is None and effort is not None)
+        # Thinking is asked for (as with Anthropic's and Gemini's models, whose catalog
+        # entries say they can reason): without ``reasoning_effort`` a model answers at once.
+        reasoning = effort is not None and caps.reasoning is not False
         share = EFFORT[effort or "medium"] if reasoning else 0.0
         reasoning_tokens = round(text_rng.randint(*REASONING_TOKENS) * share)
         if budget is not None:
-            reasoning_tokens = min(reasoning_tokens, budget)
+            # At most half the budget: a real model keeps room for its answer too.
+            reasoning_tokens = min(reasoning_tokens, budget // 2)
             budget -= reasoning_tokens
 
         tool = _tool_to_call(request, entry)
@@ -446,14 +450,10 @@ class SimProvider(Provider):
         credentials: Credentials | None,
         *,
         dimensions: int | None = None,
+        entry: Any = None,
     ) -> Embeddings:
         """Deterministic unit vectors, one per input, of the model's size."""
-        # embed() is handed no entry (unlike a chat request): look the model up here.
-        from modelport.api.catalog import get_catalog
-
-        catalog, catalog_id = get_catalog(), self.catalog_id(model)
-        known = catalog_id in catalog  # an exact id: Catalog.get would resolve names too
-        entry = self._entry(catalog[catalog_id] if known else None, model)
+        entry = self._entry(entry, model)
         if entry.capabilities.embeddings is False:
             raise UnsupportedOperationError(
                 f"{entry.id} does not make embeddings.", hint="Pick an embedding model."
