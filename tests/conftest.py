@@ -76,6 +76,7 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         "MODELPORT_PROVIDER_TIMEOUT",
         "MODELPORT_PROVIDER_RETRIES",
         "MODELPORT_SIM_SPEED",
+        "MODELPORT_SIMULATE",
         *PROVIDER_KEY_VARIABLES,
     ):
         monkeypatch.delenv(var, raising=False)

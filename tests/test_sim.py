@@ -10,6 +10,7 @@ import math
 import statistics
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -367,3 +368,29 @@ def test_speed_and_profile_timing(monkeypatch: pytest.MonkeyPatch) -> None:
     itl = statistics.fmean(g for _, gaps in results for g in gaps) * 1000
     assert ttft == pytest.approx(40.0, rel=0.10)
     assert itl == pytest.approx(4.0, rel=0.10)
+
+
+@pytest.mark.slow
+def test_serve_simulate_answers_every_hosted_model_without_a_key(tmp_path: Path) -> None:
+    import anthropic
+    import openai
+
+    from tests.serving import serve
+
+    env = {"MODELPORT_SIM_SPEED": "instant"}
+    with serve(tmp_path / "home", "--simulate", env=env) as server:
+        assert "(hosted models simulated)" in server.output()
+        client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0)
+        raw = client.chat.completions.with_raw_response.create(
+            model="openai:gpt-4o", messages=[{"role": "user", "content": "hi"}], seed=1
+        )
+        assert raw.headers["x-modelport-provider"] == "sim"
+        assert raw.headers["x-modelport-access"] == "sim"
+        assert raw.parse().choices[0].message.content
+        claude = anthropic.Anthropic(base_url=server.url, api_key="unused", max_retries=0)
+        message = claude.messages.create(
+            model="claude-sonnet-4-5", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
+        )
+        assert message.content[0].type == "text"
+        embedded = client.embeddings.create(model="text-embedding-3-small", input=["a", "b"])
+        assert [len(d.embedding) for d in embedded.data] == [1536, 1536]

@@ -271,6 +271,14 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "(calls of unknown cost are not counted).",
     ),
     SettingSpec(
+        "simulate",
+        "MODELPORT_SIMULATE",
+        "simulate",
+        "false",
+        "Answer every hosted model with its simulation (as `sim:` would), offline and with no "
+        "key (also `serve --simulate`).",
+    ),
+    SettingSpec(
         "sim_speed",
         "MODELPORT_SIM_SPEED",
         "sim_speed",
@@ -569,6 +577,7 @@ class Settings:
     daily_budget: float | None = None
     #: How many times faster than their profile simulated models answer; 0 is instant.
     sim_speed: float = 1.0
+    simulate: bool = False
     secrets_key: str | None = field(default=None, repr=False)
     #: Base URLs of the built-in providers' APIs, by provider name.
     provider_urls: Mapping[str, str] = field(default_factory=lambda: dict(PROVIDER_URLS))
@@ -891,6 +900,8 @@ def _providers(
         values["daily_budget"] = float(_parse_number("MODELPORT_DAILY_BUDGET", raw, float))
     if (raw := pick("sim_speed")) is not None:
         values["sim_speed"] = parse_speed(raw)
+    if (raw := pick("simulate")) is not None:
+        values["simulate"] = _parse_bool("MODELPORT_SIMULATE", raw)
     if (raw := pick("secrets_key")) not in (None, ""):
         values["secrets_key"] = str(raw)
     urls = dict(PROVIDER_URLS)

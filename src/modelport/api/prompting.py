@@ -159,8 +159,10 @@ def resolve_target(reference: str) -> Target:
         provider = get_provider(name)
         catalog_id = provider.catalog_id(ref.name)
         catalog = get_catalog()
-        return Target(
-            reference, "hosted", name, ref.name, catalog_id if catalog_id in catalog else None
+        return _simulated(
+            Target(
+                reference, "hosted", name, ref.name, catalog_id if catalog_id in catalog else None
+            )
         )
     if ref.registry is not None:
         return Target(reference, "local", None, reference)
@@ -183,7 +185,24 @@ def resolve_target(reference: str) -> Target:
             hint="Install a plugin that registers it (entry point group modelport.providers).",
         )
     model = entry.id.split("/", 1)[1] if "/" in entry.id else entry.id
-    return Target(reference, "hosted", name, model, entry.id)
+    return _simulated(Target(reference, "hosted", name, model, entry.id))
+
+
+def _simulated(target: Target) -> Target:
+    """The target itself, or its simulation when MODELPORT_SIMULATE (`serve --simulate`) is
+    on: the same catalog model, answered by the ``sim`` provider."""
+    if not get_settings().simulate or target.provider is None:
+        return target
+    provider = get_provider(target.provider)
+    if provider.simulated:
+        return target
+    return Target(
+        target.reference,
+        "hosted",
+        "sim",
+        f"{provider.catalog_name}:{target.model}",
+        target.catalog_id,
+    )
 
 
 #: How long a resolved name is remembered: a gateway resolves the same few names on every

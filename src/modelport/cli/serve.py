@@ -69,6 +69,14 @@ def serve(
             help="Keep idle models loaded this long, e.g. 10m or -1 (MODELPORT_KEEP_ALIVE)."
         ),
     ] = None,
+    simulate: Annotated[
+        bool,
+        typer.Option(
+            "--simulate",
+            help="Answer every hosted model with its simulation: offline, no key needed "
+            "(MODELPORT_SIMULATE; speed: MODELPORT_SIM_SPEED).",
+        ),
+    ] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve the catalog and the local models over REST, OpenAI /v1 and the other protocols
@@ -90,6 +98,9 @@ def serve(
         parse_keep_alive(keep_alive, name="--keep-alive")  # refuse a bad value before starting
         os.environ["MODELPORT_KEEP_ALIVE"] = keep_alive
         reset_settings()
+    if simulate:
+        os.environ["MODELPORT_SIMULATE"] = "1"
+        reset_settings()
     settings = get_settings()
     catalog = get_catalog()  # load before listening, so a bad catalog fails fast
     folders, preload = _served_models(models or [])
@@ -106,6 +117,7 @@ def serve(
     typer.echo(
         f"modelport serving {len(catalog)} catalog models"
         + (f" and {', '.join(preload)}" if preload else "")
+        + (" (hosted models simulated)" if settings.simulate else "")
         + f" on http://{host}:{port} (API docs at /docs)"
     )
     config = uvicorn.Config(
