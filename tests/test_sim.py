@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jsonschema
 import pytest
 
@@ -22,6 +23,9 @@ from modelport.errors import (
     ConfigError,
     InputTooLongError,
     ModelNotFoundError,
+    ProviderRateLimitError,
+    ProviderTimeoutError,
+    ProviderUnavailableError,
     UnsupportedOperationError,
 )
 from modelport.providers.base import ChatRequest, register_provider, unregister_provider
@@ -377,7 +381,7 @@ def test_serve_simulate_answers_every_hosted_model_without_a_key(tmp_path: Path)
 
     from tests.serving import serve
 
-    env = {"MODELPORT_SIM_SPEED": "instant"}
+    env = {"MODELPORT_SIM_SPEED": "instant", "MODELPORT_PROVIDER_RETRIES": "0"}
     with serve(tmp_path / "home", "--simulate", env=env) as server:
         assert "(hosted models simulated)" in server.output()
         client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0)
@@ -394,3 +398,94 @@ def test_serve_simulate_answers_every_hosted_model_without_a_key(tmp_path: Path)
         assert message.content[0].type == "text"
         embedded = client.embeddings.create(model="text-embedding-3-small", input=["a", "b"])
         assert [len(d.embedding) for d in embedded.data] == [1536, 1536]
+        with pytest.raises(openai.RateLimitError) as limited:
+            client.chat.completions.create(
+                model="openai:gpt-4o",
+                messages=[{"role": "user", "content": "hi"}],
+                metadata={"sim_fault": "429"},
+            )
+        assert limited.value.response.headers["retry-after"] == "1"
+        with pytest.raises(openai.InternalServerError):
+            client.chat.completions.create(
+                model="openai:gpt-4o",
+                messages=[{"role": "user", "content": "hi"}],
+                metadata={"sim_fault": "503"},
+            )
+        stats = httpx.get(f"{server.url}/api/v1/sim/stats").json()["data"]
+        assert stats["models"]["openai:gpt-4o"]["faults"] == {"429": 1, "503": 1}
+        assert stats["requests"] >= 4
+
+
+@pytest.fixture
+def no_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each fault reaches the caller as is (retries would hide a drawn 429 or 500).
+    monkeypatch.setenv("MODELPORT_PROVIDER_RETRIES", "0")
+    monkeypatch.setenv("MODELPORT_SIM_SPEED", "instant")
+    api.reset()
+
+
+@pytest.mark.parametrize(
+    ("kind", "error"),
+    [
+        ("429", ProviderRateLimitError),
+        ("500", ProviderUnavailableError),
+        ("503", ProviderUnavailableError),
+        ("timeout", ProviderTimeoutError),
+    ],
+)
+def test_each_fault_is_the_error_a_real_provider_gives(
+    no_retries: None, kind: str, error: type[Exception]
+) -> None:
+    with pytest.raises(error) as caught:
+        modelport.prompt("sim:openai:gpt-4o", "hi", metadata={"sim_fault": kind}).text()
+    if kind == "429":
+        assert caught.value.retry_after == 1.0  # type: ignore[attr-defined]
+    assert "(simulated)" in str(caught.value) or kind == "timeout"
+
+
+def test_a_cut_stream_ends_with_an_error_after_some_text(no_retries: None) -> None:
+    response = modelport.prompt(
+        "sim:openai:gpt-4o", "hi", stream=True, seed=4, metadata={"sim_fault": "cut"}
+    )
+    pieces: list[str] = []
+
+    def read() -> None:
+        pieces.extend(response)
+
+    with pytest.raises(ProviderUnavailableError):
+        read()
+    assert pieces  # some text came before the cut
+
+
+def test_a_retried_fault_is_invisible_to_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODELPORT_SIM_SPEED", "instant")
+    monkeypatch.setenv("MODELPORT_SIM_FAULTS", "500=1")
+    api.reset()
+    with pytest.raises(ProviderUnavailableError):  # every try fails: the retries give up
+        modelport.prompt("sim:openai:gpt-4o", "hi").text()
+    stats = api.prompting.sim_stats()["models"]["openai:gpt-4o"]
+    assert stats["faults"] == {"500": 3}  # the first try and two retries
+
+
+def test_requests_per_minute_are_limited_with_a_retry_after(
+    no_retries: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODELPORT_SIM_RPM", "2")
+    api.reset()
+    for _ in range(2):
+        assert modelport.prompt("sim:openai:gpt-4o-mini", "hi").text()
+    with pytest.raises(ProviderRateLimitError) as caught:
+        modelport.prompt("sim:openai:gpt-4o-mini", "hi").text()
+    assert 50 < caught.value.retry_after <= 60  # type: ignore[operator]
+    stats = api.prompting.sim_stats()["models"]["openai:gpt-4o-mini"]
+    assert (stats["requests"], stats["rate_limited"]) == (3, 1)
+
+
+def test_fault_rates_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from modelport.settings import load_settings
+
+    rates = load_settings({"MODELPORT_SIM_FAULTS": "429=0.1,cut=0.2"}).sim_faults
+    assert rates == {"429": 0.1, "cut": 0.2}
+    for bad in ("404=0.1", "500=2", "500=0.6,503=0.6"):
+        with pytest.raises(ConfigError):
+            load_settings({"MODELPORT_SIM_FAULTS": bad})

@@ -271,6 +271,28 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "(calls of unknown cost are not counted).",
     ),
     SettingSpec(
+        "sim_faults",
+        "MODELPORT_SIM_FAULTS",
+        "sim_faults",
+        "none",
+        "Fault rates of simulated calls, per kind: `429=0.05,500=0.01,503=0,timeout=0.01,"
+        "cut=0.02` (cut: a stream ends mid-answer); a request's `metadata.sim_fault` names one.",
+    ),
+    SettingSpec(
+        "sim_rpm",
+        "MODELPORT_SIM_RPM",
+        "sim_rpm",
+        "none",
+        "Requests per minute a simulated model takes before it answers 429 (per model).",
+    ),
+    SettingSpec(
+        "sim_tpm",
+        "MODELPORT_SIM_TPM",
+        "sim_tpm",
+        "none",
+        "Tokens per minute (prompt and answer) a simulated model takes before it answers 429.",
+    ),
+    SettingSpec(
         "simulate",
         "MODELPORT_SIMULATE",
         "simulate",
@@ -578,6 +600,10 @@ class Settings:
     #: How many times faster than their profile simulated models answer; 0 is instant.
     sim_speed: float = 1.0
     simulate: bool = False
+    #: A rate per fault kind (429, 500, 503, timeout, cut).
+    sim_faults: Mapping[str, float] = field(default_factory=dict)
+    sim_rpm: int | None = None
+    sim_tpm: int | None = None
     secrets_key: str | None = field(default=None, repr=False)
     #: Base URLs of the built-in providers' APIs, by provider name.
     provider_urls: Mapping[str, str] = field(default_factory=lambda: dict(PROVIDER_URLS))
@@ -902,6 +928,11 @@ def _providers(
         values["sim_speed"] = parse_speed(raw)
     if (raw := pick("simulate")) is not None:
         values["simulate"] = _parse_bool("MODELPORT_SIMULATE", raw)
+    if (raw := pick("sim_faults")) is not None:
+        values["sim_faults"] = parse_fault_rates(raw)
+    for name, env_name in (("sim_rpm", "MODELPORT_SIM_RPM"), ("sim_tpm", "MODELPORT_SIM_TPM")):
+        if (raw := pick(name)) not in (None, ""):
+            values[name] = int(_parse_number(env_name, raw, int)) or None
     if (raw := pick("secrets_key")) not in (None, ""):
         values["secrets_key"] = str(raw)
     urls = dict(PROVIDER_URLS)
@@ -913,6 +944,37 @@ def _providers(
                 raise ConfigError(f"{variable} must be an http(s) URL, not {value!r}.")
             urls[name] = str(value).rstrip("/")
     values["provider_urls"] = urls
+
+
+#: The fault kinds ``MODELPORT_SIM_FAULTS`` takes.
+SIM_FAULT_KINDS = ("429", "500", "503", "timeout", "cut")
+
+
+def parse_fault_rates(value: object) -> dict[str, float]:
+    """``429=0.05,cut=0.02`` (or a TOML table) → ``{"429": 0.05, "cut": 0.02}``."""
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else (part.strip().partition("=")[::2] for part in str(value).split(",") if part.strip())
+    )
+    rates: dict[str, float] = {}
+    for kind, raw in items:
+        kind = str(kind).strip()
+        if kind not in SIM_FAULT_KINDS:
+            raise ConfigError(
+                f"MODELPORT_SIM_FAULTS names an unknown fault {kind!r}; "
+                f"the kinds are {', '.join(SIM_FAULT_KINDS)}."
+            )
+        try:
+            rate = float(raw)
+        except (TypeError, ValueError):
+            rate = -1.0
+        if not 0 <= rate <= 1:
+            raise ConfigError(f"MODELPORT_SIM_FAULTS: the rate of {kind} must be 0 to 1.")
+        rates[kind] = rate
+    if sum(rates.values()) > 1:
+        raise ConfigError("MODELPORT_SIM_FAULTS: the rates add up to more than 1.")
+    return rates
 
 
 def parse_speed(value: object) -> float:

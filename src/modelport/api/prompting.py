@@ -70,6 +70,7 @@ __all__ = [
     "record_local_call",
     "rerank_documents",
     "resolve_target",
+    "sim_stats",
     "stream_completion",
     "target_of",
 ]
@@ -377,6 +378,15 @@ def _record(
     except Exception as e:  # the log is bookkeeping: never fail a call for it
         log.warning("cannot record the call to %s: %s", target.name, e)
     return cost
+
+
+def sim_stats() -> dict[str, Any]:
+    """What the simulator answered in this process: requests, faults, rate limits, tokens."""
+    stats = getattr(get_provider("sim"), "stats", None) if "sim" in provider_names() else None
+    if stats is None:
+        return {"requests": 0, "faults": 0, "rate_limited": 0, "models": {}}
+    snapshot: dict[str, Any] = stats.snapshot()
+    return snapshot
 
 
 def record_local_call(

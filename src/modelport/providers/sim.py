@@ -80,6 +80,13 @@ from modelport.providers.base import (
 )
 from modelport.providers.openai import PASSED_OPTIONS
 from modelport.providers.sim_content import count_tokens, cut_at, lorem, token_pieces, value_for
+from modelport.providers.sim_faults import (
+    FAULT_KINDS,
+    SimFault,
+    SimLimiter,
+    SimStats,
+    fault_upstream,
+)
 from modelport.settings import get_settings
 
 if TYPE_CHECKING:
@@ -220,6 +227,11 @@ class SimProvider(Provider):
     needs_key = False
     simulated = True
 
+    def __init__(self, *, base_url: str | None = None, timeout: float | None = None) -> None:
+        super().__init__(base_url=base_url, timeout=timeout)
+        self.stats = SimStats()
+        self.limiter = SimLimiter()
+
     def catalog_id(self, model: str) -> str:
         """``openai:gpt-4o`` → ``openai/gpt-4o``; an id with ``/`` stays as it is."""
         if "/" in model:
@@ -228,17 +240,65 @@ class SimProvider(Provider):
         return f"{registry}/{rest}" if sep and rest else model
 
     def upstream(self, error: BaseException) -> Upstream | None:
-        """No SDK: nothing the simulator raises is an upstream's error."""
+        """A simulated fault is what the real upstream would have answered."""
+        return error.upstream if isinstance(error, SimFault) else None
+
+    # -- faults and limits -----------------------------------------------------------------
+
+    def _fault(self, request: ChatRequest, plan: _Plan) -> str | None:
+        """The fault this call shows: the one the request names, else one drawn, else None."""
+        metadata = request.options.get("metadata") or {}
+        named = metadata.get("sim_fault") if isinstance(metadata, dict) else None
+        if named is not None:
+            if named not in FAULT_KINDS:
+                raise InvalidValueError(
+                    f"sim_fault must be one of {', '.join(FAULT_KINDS)}, not {named!r}.",
+                    param="metadata",
+                )
+            return str(named)
+        rates = get_settings().sim_faults
+        if not rates:
+            return None
+        draw = random.random()
+        for kind in FAULT_KINDS:
+            draw -= rates.get(kind, 0.0)
+            if draw < 0:
+                return kind
         return None
+
+    async def _admit(self, request: ChatRequest, plan: _Plan, *, streaming: bool) -> str | None:
+        """Raise the rate limit or the fault this call meets; ``cut`` is left to the stream."""
+        settings = get_settings()
+        tokens = (plan.usage.input_tokens or 0) + (plan.usage.output_tokens or 0)
+        wait = self.limiter.admit(plan.model, tokens, rpm=settings.sim_rpm, tpm=settings.sim_tpm)
+        if wait is not None:
+            self.stats.failed(plan.model, "limited")
+            raise SimFault(
+                Upstream(
+                    429,
+                    f"Rate limit reached for {plan.model}: MODELPORT_SIM_RPM/TPM (simulated).",
+                    retry_after=wait,
+                    code="rate_limit_exceeded",
+                )
+            )
+        kind = self._fault(request, plan)
+        if kind is None or (kind == "cut" and streaming):
+            return kind
+        self.stats.failed(plan.model, kind)
+        if kind == "timeout" and settings.sim_speed:
+            await asyncio.sleep(self.timeout / settings.sim_speed)  # Provider.call gives up first
+        raise SimFault(fault_upstream(kind, plan.model))
 
     # -- chat ----------------------------------------------------------------------------
 
     async def chat(self, request: ChatRequest, credentials: Credentials | None) -> ChatResponse:
         """The whole simulated answer, after its whole simulated time."""
         plan = self.plan(request)
+        await self._admit(request, plan, streaming=False)
         wait = plan.ttft + sum(plan.gaps)
         if wait > 0:
             await asyncio.sleep(wait)
+        self.stats.answered(plan.model, plan.usage.input_tokens or 0, plan.usage.output_tokens or 0)
         return ChatResponse(
             message=plan.message(),
             finish_reason=plan.finish,
@@ -253,16 +313,21 @@ class SimProvider(Provider):
     ) -> AsyncIterator[ChatChunk]:
         """The simulated answer token by token, each at its drawn time."""
         plan = self.plan(request)
+        cut = await self._admit(request, plan, streaming=True) == "cut"
         loop = asyncio.get_running_loop()
         # One timeline from the start: a late wake-up is caught up, not carried on.
         deadline = loop.time() + plan.ttft
         await _until(loop, deadline)
         yield ChatChunk(delta=plan.first_delta(), model=plan.model)
         rest = plan.pieces if plan.tool is not None else plan.pieces[1:]
-        for piece, gap in zip(rest, plan.gaps, strict=False):
+        for i, (piece, gap) in enumerate(zip(rest, plan.gaps, strict=False)):
+            if cut and i >= len(rest) // 2:
+                self.stats.failed(plan.model, "cut")
+                raise SimFault(fault_upstream("cut", plan.model))
             deadline += gap
             await _until(loop, deadline)
             yield ChatChunk(delta=plan.delta(piece), model=plan.model)
+        self.stats.answered(plan.model, plan.usage.input_tokens or 0, plan.usage.output_tokens or 0)
         yield ChatChunk(finish_reason=plan.finish, usage=plan.usage, model=plan.model)
 
     def plan(self, request: ChatRequest) -> _Plan:

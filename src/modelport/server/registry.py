@@ -233,6 +233,15 @@ def select(body: SelectRequest) -> dict[str, Any]:
     )
 
 
+@router.get("/sim/stats", tags=["simulation"], responses=error_responses(422))
+def sim_stats() -> dict[str, Any]:
+    """What the simulated models answered since the server started: requests, faults by
+    kind, rate-limited calls and tokens, per model."""
+    from modelport.api.prompting import sim_stats as stats
+
+    return envelope(stats())
+
+
 @router.get("/system", tags=["system"], responses=error_responses(400, 422))
 def system(gpu_memory: str | None = None) -> dict[str, Any]:
     """This machine: CPU, RAM, GPUs, ONNX Runtime providers."""
