@@ -463,8 +463,8 @@ def test_a_retried_fault_is_invisible_to_the_caller(monkeypatch: pytest.MonkeyPa
     api.reset()
     with pytest.raises(ProviderUnavailableError):  # every try fails: the retries give up
         modelport.prompt("sim:openai:gpt-4o", "hi").text()
-    stats = api.prompting.sim_stats()["models"]["openai:gpt-4o"]
-    assert stats["faults"] == {"500": 3}  # the first try and two retries
+    stats = api.prompting.sim_stats().models["openai:gpt-4o"]
+    assert stats.faults == {"500": 3}  # the first try and two retries
 
 
 def test_requests_per_minute_are_limited_with_a_retry_after(
@@ -477,8 +477,8 @@ def test_requests_per_minute_are_limited_with_a_retry_after(
     with pytest.raises(ProviderRateLimitError) as caught:
         modelport.prompt("sim:openai:gpt-4o-mini", "hi").text()
     assert 50 < caught.value.retry_after <= 60  # type: ignore[operator]
-    stats = api.prompting.sim_stats()["models"]["openai:gpt-4o-mini"]
-    assert (stats["requests"], stats["rate_limited"]) == (3, 1)
+    stats = api.prompting.sim_stats().models["openai:gpt-4o-mini"]
+    assert (stats.requests, stats.rate_limited) == (3, 1)
 
 
 def test_fault_rates_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:

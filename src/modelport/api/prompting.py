@@ -55,6 +55,7 @@ from modelport.settings import get_settings
 if TYPE_CHECKING:
     from modelport.api.usage import Access, Operation, Origin
     from modelport.catalog.entry import ModelEntry
+    from modelport.providers.sim_faults import SimStatsReport
 
 __all__ = [
     "ChatResult",
@@ -380,13 +381,12 @@ def _record(
     return cost
 
 
-def sim_stats() -> dict[str, Any]:
+def sim_stats() -> SimStatsReport:
     """What the simulator answered in this process: requests, faults, rate limits, tokens."""
+    from modelport.providers.sim_faults import SimStats, SimStatsReport
+
     stats = getattr(get_provider("sim"), "stats", None) if "sim" in provider_names() else None
-    if stats is None:
-        return {"requests": 0, "faults": 0, "rate_limited": 0, "models": {}}
-    snapshot: dict[str, Any] = stats.snapshot()
-    return snapshot
+    return stats.snapshot() if isinstance(stats, SimStats) else SimStatsReport()
 
 
 def record_local_call(

@@ -15,11 +15,18 @@ import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import Any
 
 from modelport.providers.base import Upstream
 
-__all__ = ["FAULT_KINDS", "SimFault", "SimLimiter", "SimStats", "fault_upstream"]
+__all__ = [
+    "FAULT_KINDS",
+    "ModelSimStats",
+    "SimFault",
+    "SimLimiter",
+    "SimStats",
+    "SimStatsReport",
+    "fault_upstream",
+]
 
 #: The kinds of fault a simulated call can show.
 FAULT_KINDS = ("429", "500", "503", "timeout", "cut")
@@ -107,26 +114,48 @@ class SimStats:
             else:
                 self.faults[f"{model}|{kind}"] += 1
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> SimStatsReport:
         """Per model: requests, faults by kind, rate-limited calls and tokens."""
         with self._lock:
-            models: dict[str, Any] = {}
+            models: dict[str, ModelSimStats] = {}
             for model in sorted(self.requests):
                 kinds = {
                     key.split("|", 1)[1]: count
                     for key, count in self.faults.items()
                     if key.split("|", 1)[0] == model
                 }
-                models[model] = {
-                    "requests": self.requests[model],
-                    "faults": kinds,
-                    "rate_limited": self.limited[model],
-                    "input_tokens": self.input_tokens[model],
-                    "output_tokens": self.output_tokens[model],
-                }
-            return {
-                "requests": sum(self.requests.values()),
-                "faults": sum(self.faults.values()),
-                "rate_limited": sum(self.limited.values()),
-                "models": models,
-            }
+                models[model] = ModelSimStats(
+                    requests=self.requests[model],
+                    faults=kinds,
+                    rate_limited=self.limited[model],
+                    input_tokens=self.input_tokens[model],
+                    output_tokens=self.output_tokens[model],
+                )
+            return SimStatsReport(
+                requests=sum(self.requests.values()),
+                faults=sum(self.faults.values()),
+                rate_limited=sum(self.limited.values()),
+                models=models,
+            )
+
+
+@dataclass(frozen=True)
+class ModelSimStats:
+    """What one simulated model answered."""
+
+    requests: int
+    #: Faults by kind (429, 500, 503, timeout, cut).
+    faults: dict[str, int]
+    rate_limited: int
+    input_tokens: int
+    output_tokens: int
+
+
+@dataclass(frozen=True)
+class SimStatsReport:
+    """What the simulator answered since the process started, in all and per model."""
+
+    requests: int = 0
+    faults: int = 0
+    rate_limited: int = 0
+    models: dict[str, ModelSimStats] = field(default_factory=dict)
