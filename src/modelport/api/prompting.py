@@ -19,9 +19,9 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from modelport.api.keys import credentials_for
 from modelport.errors import (
@@ -77,6 +77,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("modelport.prompt")
+
+T = TypeVar("T")
 
 
 #: Runs a local model's chat: the server's runs it through its model pool, others in-process.
@@ -715,19 +717,34 @@ def _candidates(model: str, fallbacks: Sequence[str] | None) -> list[str]:
     return seen
 
 
-async def chat_completion(
+@dataclass
+class _Attempt:
+    """The candidate that answered: its target, access path, start and the failures before."""
+
+    target: Target
+    path: Access
+    started: float
+    started_at: dt.datetime
+    failed: list[tuple[str, str]]
+
+
+#: One try at a candidate: ``(target, request, access path, its explicit key) -> answer``.
+_Try = Callable[[Target, ChatRequest, "Access", str | None], Awaitable[T]]
+
+
+async def _first_answer(
     model: str,
     messages: Sequence[dict[str, Any]],
+    params: dict[str, Any],
+    attempt: _Try[T],
     *,
-    key: str | None = None,
-    access: str | None = None,
-    origin: Origin = "python",
-    fallbacks: Sequence[str] | None = None,
-    local: LocalRunner | None = None,
-    **params: Any,
-) -> ChatResult:
-    """One whole chat answer from a hosted or local model, trying fallbacks in order."""
-
+    key: str | None,
+    access: str | None,
+    origin: Origin,
+    fallbacks: Sequence[str] | None,
+) -> tuple[_Attempt, T]:
+    """Try the model, then each fallback, until one answers (a stream: sends its first
+    chunk); every failed try is recorded, and an error that no fallback follows is raised."""
     failed: list[tuple[str, str]] = []
     candidates = _candidates(model, fallbacks)
     owner: str | None = None
@@ -741,12 +758,7 @@ async def chat_completion(
             await _check_budget(target)
             if target.kind == "hosted":
                 path = await _path(target, access, request)
-                response = await _hosted_chat(
-                    target, request, key=_key_for(target, key, owner), path=path
-                )
-            else:
-                pieces = [c async for c in (local or _local_stream)(target, request)]
-                response = _gather(None, pieces, target)
+            answer = await attempt(target, request, path, _key_for(target, key, owner))
         except Exception as error:
             if isinstance(error, ModelRetiredError):
                 error = _explain_retired(error, target)
@@ -766,20 +778,47 @@ async def chat_completion(
                 failed.append((target.name, str(error)))
                 continue
             raise error from None
-        response.access = path
-        cost = _record(
-            target,
-            access=path,
-            origin=origin,
-            operation="chat",
-            started=started,
-            started_at=started_at,
-            usage=response.usage,
-            served_by=response.model,
-        )
-        latency = (time.perf_counter() - started) * 1000
-        return ChatResult(response, target, latency, cost, failed)
+        return _Attempt(target, path, started, started_at, failed), answer
     raise AssertionError("unreachable: the loop returns or raises")
+
+
+async def chat_completion(
+    model: str,
+    messages: Sequence[dict[str, Any]],
+    *,
+    key: str | None = None,
+    access: str | None = None,
+    origin: Origin = "python",
+    fallbacks: Sequence[str] | None = None,
+    local: LocalRunner | None = None,
+    **params: Any,
+) -> ChatResult:
+    """One whole chat answer from a hosted or local model, trying fallbacks in order."""
+
+    async def whole(
+        target: Target, request: ChatRequest, path: Access, own_key: str | None
+    ) -> ChatResponse:
+        if target.kind == "hosted":
+            return await _hosted_chat(target, request, key=own_key, path=path)
+        pieces = [c async for c in (local or _local_stream)(target, request)]
+        return _gather(None, pieces, target)
+
+    tried, response = await _first_answer(
+        model, messages, params, whole, key=key, access=access, origin=origin, fallbacks=fallbacks
+    )
+    response.access = tried.path
+    cost = _record(
+        tried.target,
+        access=tried.path,
+        origin=origin,
+        operation="chat",
+        started=tried.started,
+        started_at=tried.started_at,
+        usage=response.usage,
+        served_by=response.model,
+    )
+    latency = (time.perf_counter() - tried.started) * 1000
+    return ChatResult(response, tried.target, latency, cost, tried.failed)
 
 
 async def stream_completion(
@@ -795,50 +834,29 @@ async def stream_completion(
 ) -> ChatStream:
     """A streamed chat answer, started: fallbacks are tried until one sends its first chunk."""
 
-    failed: list[tuple[str, str]] = []
-    candidates = _candidates(model, fallbacks)
-    owner: str | None = None
-    for i, name in enumerate(candidates):
-        target = await target_of(name)
-        owner = target.provider if i == 0 else owner
-        request = _request(target, messages, dict(params))
-        started, started_at = time.perf_counter(), dt.datetime.now(dt.UTC)
-        path: Access = "local" if target.kind == "local" else "api"
-        try:
-            await _check_budget(target)
-            if target.kind == "hosted":
-                path = await _path(target, access, request)
-                chunks, first = await _hosted_stream(
-                    target, request, key=_key_for(target, key, owner), path=path
-                )
-            else:
-                chunks = (local or _local_stream)(target, request)
-                first = await anext(chunks, None)
-        except Exception as error:
-            if isinstance(error, ModelRetiredError):
-                error = _explain_retired(error, target)
-            _record(
-                target,
-                access=path,
-                origin=origin,
-                operation="chat",
-                started=started,
-                started_at=started_at,
-                usage=None,
-                status=_status(error),
-                billed=_billed(error),
-            )
-            if i + 1 < len(candidates) and _falls_back(error):
-                log.info("%s failed (%s); trying %s", name, error, candidates[i + 1])
-                failed.append((target.name, str(error)))
-                continue
-            raise error from None
-        stream = ChatStream(target, path)
-        stream.failed = failed
-        stream.ttft_ms = (time.perf_counter() - started) * 1000
-        stream.attach(_follow(stream, chunks, first, origin, started, started_at))
-        return stream
-    raise AssertionError("unreachable: the loop returns or raises")
+    async def started(
+        target: Target, request: ChatRequest, path: Access, own_key: str | None
+    ) -> tuple[AsyncIterator[ChatChunk], ChatChunk | None]:
+        if target.kind == "hosted":
+            return await _hosted_stream(target, request, key=own_key, path=path)
+        chunks = (local or _local_stream)(target, request)
+        return chunks, await anext(chunks, None)
+
+    tried, (chunks, first) = await _first_answer(
+        model,
+        messages,
+        params,
+        started,
+        key=key,
+        access=access,
+        origin=origin,
+        fallbacks=fallbacks,
+    )
+    stream = ChatStream(tried.target, tried.path)
+    stream.failed = tried.failed
+    stream.ttft_ms = (time.perf_counter() - tried.started) * 1000
+    stream.attach(_follow(stream, chunks, first, origin, tried.started, tried.started_at))
+    return stream
 
 
 async def _follow(
@@ -888,43 +906,32 @@ async def _follow(
         )
 
 
-async def embed_texts(
+async def _hosted_once(
     model: str,
-    texts: Sequence[str],
+    operation: Operation,
+    call: Callable[[Provider, Target, Credentials | None], Awaitable[T]],
     *,
-    key: str | None = None,
-    dimensions: int | None = None,
-    origin: Origin = "python",
-) -> Embeddings:
-    """Vectors for texts from a hosted model (local encoders are served by ``run``)."""
-
+    key: str | None,
+    origin: Origin,
+    local_hint: str,
+) -> T:
+    """One call to a hosted model without fallbacks (embeddings, rerank), recorded."""
     target = await target_of(model)
     if target.kind != "hosted" or target.provider is None:
-        raise UnsupportedOperationError(
-            f"{model} is a local model.", hint="Use `modelport run` or the server's /v1/embeddings."
-        )
+        raise UnsupportedOperationError(f"{model} is a local model.", hint=local_hint)
     provider = get_provider(target.provider)
     path: Access = "sim" if provider.simulated else "api"
     started, started_at = time.perf_counter(), dt.datetime.now(dt.UTC)
     try:
         await _check_budget(target)
         credentials = credentials_for(provider, key)
-        done = await provider.call(
-            lambda: provider.embed(
-                target.model,
-                texts,
-                credentials,
-                dimensions=dimensions,
-                entry=_entry(target.catalog_id),
-            ),
-            credentials,
-        )
+        done = await provider.call(lambda: call(provider, target, credentials), credentials)
     except Exception as error:
         _record(
             target,
             access=path,
             origin=origin,
-            operation="embeddings",
+            operation=operation,
             started=started,
             started_at=started_at,
             usage=None,
@@ -937,13 +944,38 @@ async def embed_texts(
         target,
         access=path,
         origin=origin,
-        operation="embeddings",
+        operation=operation,
         started=started,
         started_at=started_at,
-        usage=done.usage,
-        served_by=done.model,
+        usage=getattr(done, "usage", None),
+        served_by=getattr(done, "model", None),
     )
     return done
+
+
+async def embed_texts(
+    model: str,
+    texts: Sequence[str],
+    *,
+    key: str | None = None,
+    dimensions: int | None = None,
+    origin: Origin = "python",
+) -> Embeddings:
+    """Vectors for texts from a hosted model (local encoders are served by ``run``)."""
+    return await _hosted_once(
+        model,
+        "embeddings",
+        lambda provider, target, credentials: provider.embed(
+            target.model,
+            texts,
+            credentials,
+            dimensions=dimensions,
+            entry=_entry(target.catalog_id),
+        ),
+        key=key,
+        origin=origin,
+        local_hint="Use `modelport run` or the server's /v1/embeddings.",
+    )
 
 
 async def rerank_documents(
@@ -956,46 +988,16 @@ async def rerank_documents(
     origin: Origin = "python",
 ) -> Reranking:
     """Documents ordered by relevance to a query, by a hosted rerank model."""
-
-    target = await target_of(model)
-    if target.kind != "hosted" or target.provider is None:
-        raise UnsupportedOperationError(
-            f"{model} is a local model.", hint="Use the server's /v1/rerank for local rerankers."
-        )
-    provider = get_provider(target.provider)
-    started, started_at = time.perf_counter(), dt.datetime.now(dt.UTC)
-    try:
-        await _check_budget(target)
-        credentials = credentials_for(provider, key)
-        done = await provider.call(
-            lambda: provider.rerank(target.model, query, documents, credentials, top_n=top_n),
-            credentials,
-        )
-    except Exception as error:
-        _record(
-            target,
-            access="api",
-            origin=origin,
-            operation="rerank",
-            started=started,
-            started_at=started_at,
-            usage=None,
-            status=_status(error),
-            billed=_billed(error),
-        )
-        raise
-    await _mark_used(provider, credentials)
-    _record(
-        target,
-        access="api",
+    return await _hosted_once(
+        model,
+        "rerank",
+        lambda provider, target, credentials: provider.rerank(
+            target.model, query, documents, credentials, top_n=top_n
+        ),
+        key=key,
         origin=origin,
-        operation="rerank",
-        started=started,
-        started_at=started_at,
-        usage=done.usage,
-        served_by=done.model,
+        local_hint="Use the server's /v1/rerank for local rerankers.",
     )
-    return done
 
 
 # -- the synchronous faces ---------------------------------------------------------------
