@@ -33,6 +33,7 @@ __all__ = [
     "PerplexityProvider",
     "TogetherProvider",
     "XAIProvider",
+    "check_options",
 ]
 
 
@@ -79,6 +80,27 @@ PASSED_OPTIONS = frozenset(
 )
 
 
+def check_options(options: dict[str, Any], *, who: str) -> None:
+    """Refuse, by name, an option OpenAI's chat API lacks, and the ones whose answer
+    modelport's shapes cannot carry (``n`` above 1, log probabilities)."""
+    for name, value in options.items():
+        if name not in PASSED_OPTIONS:
+            raise UnsupportedOperationError(
+                f"{who} do not take `{name}`.",
+                hint="Known options: " + ", ".join(sorted(PASSED_OPTIONS)) + ".",
+            )
+        if name == "n" and value not in (None, 1):
+            raise UnsupportedOperationError(
+                "One choice per call: `n` above 1 is not supported here.",
+                hint="Send several requests instead.",
+            )
+        if name in ("logprobs", "top_logprobs") and value:
+            raise UnsupportedOperationError(
+                f"`{name}` is not returned through modelport yet.",
+                hint="Leave it out, or call the provider's API directly.",
+            )
+
+
 class OpenAICompatibleProvider(Provider):
     """A provider answering OpenAI's chat completions and embeddings API."""
 
@@ -122,22 +144,8 @@ class OpenAICompatibleProvider(Provider):
             args["tools"] = request.tools
         if request.response_format is not None:
             args["response_format"] = request.response_format
+        check_options(request.options, who=f"{self.label} calls here")
         for name, value in request.options.items():
-            if name not in PASSED_OPTIONS:
-                raise UnsupportedOperationError(
-                    f"{self.label} calls here do not take `{name}`.",
-                    hint="Known options: " + ", ".join(sorted(PASSED_OPTIONS)) + ".",
-                )
-            if name == "n" and value not in (None, 1):
-                raise UnsupportedOperationError(
-                    "One choice per call: `n` above 1 is not supported here.",
-                    hint="Send several requests instead.",
-                )
-            if name in ("logprobs", "top_logprobs") and value:
-                raise UnsupportedOperationError(
-                    f"`{name}` is not returned through modelport yet.",
-                    hint="Leave it out, or call the provider's API directly.",
-                )
             if name == "max_completion_tokens" and value is not None:
                 args[self.max_tokens_name] = value
             elif value is not None:

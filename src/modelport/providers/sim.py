@@ -78,7 +78,7 @@ from modelport.providers.base import (
     Usage,
     content_text,
 )
-from modelport.providers.openai import PASSED_OPTIONS
+from modelport.providers.openai import check_options
 from modelport.providers.sim_content import count_tokens, cut_at, lorem, token_pieces, value_for
 from modelport.providers.sim_faults import (
     FAULT_KINDS,
@@ -462,19 +462,7 @@ class SimProvider(Provider):
         self, request: ChatRequest, entry: ModelEntry
     ) -> tuple[dict[str, Any], str | None, int | None]:
         """The request's options checked: its metadata, reasoning effort and max tokens."""
-        for name, value in request.options.items():
-            if name not in PASSED_OPTIONS:
-                raise UnsupportedOperationError(
-                    f"The simulator does not take `{name}`.",
-                    hint="Known options: " + ", ".join(sorted(PASSED_OPTIONS)) + ".",
-                )
-            if name == "n" and value not in (None, 1):
-                raise UnsupportedOperationError(
-                    "One choice per call: `n` above 1 is not supported here.",
-                    hint="Send several requests instead.",
-                )
-            if name in ("logprobs", "top_logprobs") and value:
-                raise UnsupportedOperationError(f"`{name}` is not returned through modelport yet.")
+        check_options(request.options, who="Simulated models")
         metadata = request.options.get("metadata") or {}
         if not isinstance(metadata, dict):
             raise InvalidValueError("`metadata` must be an object.", param="metadata")
