@@ -47,6 +47,22 @@ def test_help_does_not_import_heavy_modules() -> None:
     assert "catalog" in done.stdout
 
 
+def test_the_use_cases_leave_hosted_models_and_asyncio_until_asked() -> None:
+    # Every command imports modelport.api; only prompt, chat, keys, usage and serve need
+    # the providers, the key store, the call log or asyncio (about 60 ms at start-up).
+    code = (
+        "import sys, modelport.api\n"
+        "late = ('modelport.api.prompting', 'modelport.api.keys', 'modelport.api.usage',"
+        " 'modelport.secrets', 'modelport.providers.base', 'asyncio')\n"
+        "print('LOADED', [m for m in late if m in sys.modules])\n"
+        "modelport.api.prompt\n"
+        "print('ASKED', 'modelport.api.prompting' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "LOADED []" in done.stdout
+    assert "ASKED True" in done.stdout
+
+
 def test_python_dash_m_works() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "modelport", "--version"], capture_output=True, text=True, check=True

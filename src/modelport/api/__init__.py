@@ -8,7 +8,9 @@ resolved before starts without either.
 
 from __future__ import annotations
 
+import importlib
 import sys
+from typing import TYPE_CHECKING, Any
 
 from modelport.api.catalog import (
     MAX_SHRINK,
@@ -34,30 +36,7 @@ from modelport.api.catalog import (
     validate_model,
 )
 from modelport.api.compare import Comparison, compare_models
-from modelport.api.keys import (
-    credentials_for,
-    data_key,
-    key_status,
-    list_keys,
-    remove_key,
-    rotate_key,
-    set_key,
-)
 from modelport.api.listing import ModelPage, list_catalog
-from modelport.api.prompting import (
-    ChatResult,
-    ChatStream,
-    Conversation,
-    Response,
-    Target,
-    chat,
-    chat_completion,
-    embed_texts,
-    prompt,
-    rerank_documents,
-    resolve_target,
-    stream_completion,
-)
 from modelport.api.running import (
     ModelSource,
     check_runnable,
@@ -88,16 +67,83 @@ from modelport.api.store import (
     stored_revisions,
     verify_store,
 )
-from modelport.api.usage import (
-    CallRecord,
-    UsageReport,
-    check_budget,
-    cost_of,
-    flush_usage,
-    record_call,
-    spent_today,
-    usage_report,
-)
+
+#: The use-cases of hosted models, keys and the call log, imported when first asked for:
+#: the commands that only look up, pull or run local models start without them.
+_LAZY: dict[str, str] = {
+    "credentials_for": "modelport.api.keys",
+    "data_key": "modelport.api.keys",
+    "key_status": "modelport.api.keys",
+    "list_keys": "modelport.api.keys",
+    "remove_key": "modelport.api.keys",
+    "rotate_key": "modelport.api.keys",
+    "set_key": "modelport.api.keys",
+    "ChatResult": "modelport.api.prompting",
+    "ChatStream": "modelport.api.prompting",
+    "Conversation": "modelport.api.prompting",
+    "Response": "modelport.api.prompting",
+    "Target": "modelport.api.prompting",
+    "chat": "modelport.api.prompting",
+    "chat_completion": "modelport.api.prompting",
+    "embed_texts": "modelport.api.prompting",
+    "prompt": "modelport.api.prompting",
+    "rerank_documents": "modelport.api.prompting",
+    "resolve_target": "modelport.api.prompting",
+    "stream_completion": "modelport.api.prompting",
+    "CallRecord": "modelport.api.usage",
+    "UsageReport": "modelport.api.usage",
+    "check_budget": "modelport.api.usage",
+    "cost_of": "modelport.api.usage",
+    "flush_usage": "modelport.api.usage",
+    "record_call": "modelport.api.usage",
+    "spent_today": "modelport.api.usage",
+    "usage_report": "modelport.api.usage",
+}
+
+if TYPE_CHECKING:
+    from modelport.api.keys import (
+        credentials_for,
+        data_key,
+        key_status,
+        list_keys,
+        remove_key,
+        rotate_key,
+        set_key,
+    )
+    from modelport.api.prompting import (
+        ChatResult,
+        ChatStream,
+        Conversation,
+        Response,
+        Target,
+        chat,
+        chat_completion,
+        embed_texts,
+        prompt,
+        rerank_documents,
+        resolve_target,
+        stream_completion,
+    )
+    from modelport.api.usage import (
+        CallRecord,
+        UsageReport,
+        check_budget,
+        cost_of,
+        flush_usage,
+        record_call,
+        spent_today,
+        usage_report,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "MAX_SHRINK",
@@ -188,18 +234,20 @@ def reset() -> None:
 
     The call log's queue is written first, while the settings still name its database.
     """
-    from modelport.api import catalog, prompting, running, store, usage
-    from modelport.secrets import reset_key_store
+    from modelport.api import catalog, running, store
     from modelport.settings import reset_settings
 
-    usage._forget()
+    if "modelport.api.usage" in sys.modules:
+        sys.modules["modelport.api.usage"]._forget()
     with catalog._lock, store._lock:
         catalog._catalog = None
         store._store = None
         running._loaded.clear()
-        prompting._targets.clear()
+        if "modelport.api.prompting" in sys.modules:
+            sys.modules["modelport.api.prompting"]._targets.clear()
         reset_settings()
-        reset_key_store()
+        if "modelport.secrets" in sys.modules:
+            sys.modules["modelport.secrets"].reset_key_store()
         if "modelport.hubs.base" in sys.modules:
             from modelport.hubs.base import reset_hubs
 

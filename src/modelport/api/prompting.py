@@ -13,7 +13,6 @@ SDK clients and their connections are reused between calls.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import logging
@@ -53,6 +52,8 @@ from modelport.providers.base import (
 from modelport.settings import get_settings
 
 if TYPE_CHECKING:
+    import asyncio
+
     from modelport.api.usage import Access, Operation, Origin
     from modelport.catalog.entry import ModelEntry
     from modelport.providers.sim_faults import SimStatsReport
@@ -634,6 +635,8 @@ def _local_deltas(target: Target, request: ChatRequest) -> Iterator[ChatChunk]:
 
 async def _local_stream(target: Target, request: ChatRequest) -> AsyncIterator[ChatChunk]:
     """A local model's answer, generated in a worker thread, chunk by chunk."""
+    import asyncio
+
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
     stop = threading.Event()
@@ -1007,11 +1010,13 @@ class _Loop:
     """One background event loop for synchronous callers (SDK clients live on it)."""
 
     def __init__(self) -> None:
+
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pid = 0
 
     def get(self) -> asyncio.AbstractEventLoop:
+        import asyncio
         import os
 
         with self._lock:
@@ -1025,6 +1030,8 @@ class _Loop:
             return self._loop
 
     def run(self, coroutine: Any) -> Any:
+        import asyncio
+
         future = asyncio.run_coroutine_threadsafe(coroutine, self.get())
         try:
             return future.result()

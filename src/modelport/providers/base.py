@@ -17,7 +17,6 @@ entry point group exactly as a third-party package registers its own.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import logging
@@ -261,6 +260,8 @@ class Provider(ABC):
         """The vendor SDK's client for this key on the running event loop, made once: a
         client's connection pool belongs to one loop, and a client per call would open a
         connection per call. Keyed by a digest, so that no key sits in the provider's state."""
+        import asyncio
+
         loop = asyncio.get_running_loop()
         key = credentials.key if credentials is not None else ""
         digest = hashlib.sha256(key.encode()).hexdigest()
@@ -400,7 +401,8 @@ class Provider(ABC):
         )
 
     def _translate(self, exc: BaseException, credentials: Credentials | None) -> Exception | None:
-        if isinstance(exc, asyncio.TimeoutError | TimeoutError):
+
+        if isinstance(exc, TimeoutError):  # asyncio's is the builtin since 3.11
             return self.error(Upstream(None, "timed out", timeout=True), credentials)
         up = self.upstream(exc)
         return None if up is None else self.error(up, credentials)
@@ -420,6 +422,8 @@ class Provider(ABC):
 
     async def call(self, make: Callable[[], Awaitable[T]], credentials: Credentials | None) -> T:
         """Run one provider call with the retries, the timeout and the error translation."""
+        import asyncio
+
         attempt = 0
         while True:
             try:
@@ -446,6 +450,8 @@ class Provider(ABC):
         The timeout bounds the wait for the first item; later items may take as long as
         the answer does.
         """
+        import asyncio
+
         attempt = 0
         while True:
             stream = make()
