@@ -80,13 +80,13 @@ _LAZY: dict[str, str] = {
     "set_key": "modelport.api.keys",
     "ChatResult": "modelport.api.prompting",
     "ChatStream": "modelport.api.prompting",
-    "Conversation": "modelport.api.prompting",
-    "Response": "modelport.api.prompting",
+    "Conversation": "modelport.api.conversation",
+    "Response": "modelport.api.conversation",
     "Target": "modelport.api.prompting",
-    "chat": "modelport.api.prompting",
+    "chat": "modelport.api.conversation",
     "chat_completion": "modelport.api.prompting",
     "embed_texts": "modelport.api.prompting",
-    "prompt": "modelport.api.prompting",
+    "prompt": "modelport.api.conversation",
     "rerank_documents": "modelport.api.prompting",
     "resolve_target": "modelport.api.prompting",
     "stream_completion": "modelport.api.prompting",
@@ -101,6 +101,7 @@ _LAZY: dict[str, str] = {
 }
 
 if TYPE_CHECKING:
+    from modelport.api.conversation import Conversation, Response, chat, prompt
     from modelport.api.keys import (
         credentials_for,
         data_key,
@@ -113,13 +114,9 @@ if TYPE_CHECKING:
     from modelport.api.prompting import (
         ChatResult,
         ChatStream,
-        Conversation,
-        Response,
         Target,
-        chat,
         chat_completion,
         embed_texts,
-        prompt,
         rerank_documents,
         resolve_target,
         stream_completion,
