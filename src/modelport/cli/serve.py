@@ -77,6 +77,24 @@ def serve(
             "(MODELPORT_SIMULATE; speed: MODELPORT_SIM_SPEED).",
         ),
     ] = False,
+    record: Annotated[
+        str | None,
+        typer.Option(
+            "--record",
+            metavar="CASSETTE",
+            help="Append every model call that passes through (request, response and its "
+            "timing; no keys) to this JSON Lines file.",
+        ),
+    ] = None,
+    replay: Annotated[
+        str | None,
+        typer.Option(
+            "--replay",
+            metavar="CASSETTE",
+            help="Answer the calls this cassette holds from it, with their recorded timing; "
+            "others are simulated (or, with --record, answered live and recorded).",
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve the catalog and the local models over REST, OpenAI /v1 and the other protocols
@@ -98,7 +116,8 @@ def serve(
         parse_keep_alive(keep_alive, name="--keep-alive")  # refuse a bad value before starting
         os.environ["MODELPORT_KEEP_ALIVE"] = keep_alive
         reset_settings()
-    if simulate:
+    if simulate or (replay and not record):
+        # A replay is offline: what the cassette misses is answered by the simulator.
         os.environ["MODELPORT_SIMULATE"] = "1"
         reset_settings()
     settings = get_settings()
@@ -108,7 +127,9 @@ def serve(
     port = port or settings.port
     sock = _listen(host, port)
     _configure_logging(log_level)
-    app = create_app(preload=preload, folders=folders, api_key=api_key)
+    app = create_app(
+        preload=preload, folders=folders, api_key=api_key, record=record, replay=replay
+    )
     if preload:
         import asyncio
 
@@ -118,6 +139,8 @@ def serve(
         f"modelport serving {len(catalog)} catalog models"
         + (f" and {', '.join(preload)}" if preload else "")
         + (" (hosted models simulated)" if settings.simulate else "")
+        + (f", replaying {replay}" if replay else "")
+        + (f", recording into {record}" if record else "")
         + f" on http://{host}:{port} (API docs at /docs)"
     )
     config = uvicorn.Config(

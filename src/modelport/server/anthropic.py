@@ -24,7 +24,13 @@ from modelport.api.prompting import ChatResult, ChatStream
 from modelport.errors import InvalidValueError, ModelportError, UnsupportedParameterError
 from modelport.providers.base import Usage
 from modelport.server.errors import GATEWAY, anthropic_error, error_responses
-from modelport.server.openai import ChatRequest, _gateway_params, _local_runner, _served_headers
+from modelport.server.openai import (
+    ChatRequest,
+    _gateway_params,
+    _local_runner,
+    _served_headers,
+    seed_of,
+)
 from modelport.server.state import record_model
 
 __all__ = ["MessagesRequest", "router"]
@@ -288,6 +294,7 @@ async def create_message(body: MessagesRequest, request: Request) -> Any:
     record_model(request, body.model)
     chat = openai_request(body)
     params = _gateway_params(chat)
+    params["seed"] = seed_of(request, params["seed"])
     if body.top_k is not None:
         # Passed by name: a provider (or a local model) that has it honours it, others refuse.
         params["options"]["top_k"] = body.top_k

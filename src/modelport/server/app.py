@@ -23,13 +23,16 @@ def create_app(
     preload: Sequence[str] = (),
     folders: dict[str, str] | None = None,
     api_key: str | None = None,
+    record: str | None = None,
+    replay: str | None = None,
 ) -> FastAPI:
     """Build the app: /api/v1 (registry), /v1 (OpenAI-compatible, and Anthropic's
     /v1/messages), /api (Ollama), /v2 (KServe), GPUX's /predict, /metrics, OpenAPI.
 
     ``preload`` names models loaded before the first request (GPUX's /predict answers for
     the one model given); ``folders`` maps names to model folders the operator serves
-    (requests can reach no other folder).
+    (requests can reach no other folder). ``record`` appends every model call to a cassette
+    file; ``replay`` answers the calls a cassette holds from it (``server/cassette.py``).
     """
     from modelport.server import anthropic, gpux, kserve, ollama, openai, registry, serving
     from modelport.server.metrics import Metrics
@@ -38,7 +41,13 @@ def create_app(
     from modelport.settings import get_settings
 
     settings = get_settings()
-    metrics = Metrics()
+    cassette = None
+    if record or replay:
+        from modelport.server.cassette import Cassette, known_secrets
+
+        secrets = [*known_secrets(), *([api_key] if api_key else [])]
+        cassette = Cassette.open(replay=replay, record=record, secrets=secrets)
+    metrics = Metrics(cassette=cassette)
     pool = ModelPool(settings, metrics=metrics)
     for name, folder in (folders or {}).items():
         pool.register_folder(name, folder)
@@ -80,6 +89,7 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     app.state.metrics = metrics
+    app.state.cassette = cassette
     app.state.preload = tuple(preload)
     install_error_handlers(app)
     app.include_router(registry.router)
@@ -118,8 +128,13 @@ def create_app(
         # keeps answering modelport's JSON links.
         return Response(status_code=200)
 
-    # Added innermost first: CORS, then the key, then the body bound, then the metrics
-    # (outermost), so that every refusal is counted, logged and marked as modelport's.
+    # Added innermost first: the cassette, CORS, then the key, then the body bound, then the
+    # metrics (outermost), so that every refusal is counted, logged and marked as
+    # modelport's, and a replay needs the key as a live call does.
+    if cassette is not None:
+        from modelport.server.cassette import CassetteMiddleware
+
+        app.add_middleware(CassetteMiddleware, cassette=cassette, speed=settings.sim_speed)
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 

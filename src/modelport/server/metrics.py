@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -18,7 +20,7 @@ _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 class Metrics:
     """The server's metrics in a registry of its own (so that two apps never collide)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, cassette: Any = None) -> None:
         from prometheus_client import (
             CollectorRegistry,
             Counter,
@@ -71,6 +73,7 @@ class Metrics:
         self.loaded_models = Gauge(
             "modelport_loaded_models", "Models loaded now.", registry=self.registry
         )
+        self.registry.register(_SimulationCollector(cassette))
         self.loaded_bytes = Gauge(
             "modelport_loaded_model_bytes",
             "Estimated memory of the loaded models (their weight files).",
@@ -143,3 +146,61 @@ class Metrics:
                 )
 
         return middleware
+
+
+class _SimulationCollector:
+    """What the simulator and the cassette answered, read from their own counters when
+    Prometheus scrapes (so that the simulator's hot path counts once, in one place)."""
+
+    def __init__(self, cassette: Any) -> None:
+        self.cassette = cassette
+
+    def collect(self) -> Iterator[Any]:
+        """The simulation metric families."""
+        from prometheus_client.core import CounterMetricFamily
+
+        from modelport.api.prompting import sim_stats
+
+        report = sim_stats()
+        requests = CounterMetricFamily(
+            "modelport_sim_requests",
+            "Calls answered by simulated models (faults and rate limits included), by model.",
+            labels=["model"],
+        )
+        faults = CounterMetricFamily(
+            "modelport_sim_faults",
+            "Faults the simulator injected, by model and kind (429, 500, 503, timeout, cut).",
+            labels=["model", "kind"],
+        )
+        limited = CounterMetricFamily(
+            "modelport_sim_rate_limited",
+            "Simulated calls refused by the simulated requests/tokens-per-minute limit.",
+            labels=["model"],
+        )
+        tokens = CounterMetricFamily(
+            "modelport_sim_tokens",
+            "Tokens simulated models read and wrote, by model and kind (prompt, completion).",
+            labels=["model", "kind"],
+        )
+        for model, stats in report.models.items():
+            requests.add_metric([model], stats.requests)
+            limited.add_metric([model], stats.rate_limited)
+            tokens.add_metric([model, "prompt"], stats.input_tokens)
+            tokens.add_metric([model, "completion"], stats.output_tokens)
+            for kind, count in stats.faults.items():
+                faults.add_metric([model, kind], count)
+        yield from (requests, faults, limited, tokens)
+        if self.cassette is not None:
+            calls = CounterMetricFamily(
+                "modelport_cassette_calls",
+                "Model calls met by the cassette: replayed, missed (answered live) or recorded.",
+                labels=["outcome"],
+            )
+            calls.add_metric(["replayed"], self.cassette.replayed)
+            calls.add_metric(["missed"], self.cassette.missed)
+            calls.add_metric(["recorded"], self.cassette.recorded)
+            yield calls
+
+    def describe(self) -> list[Any]:
+        """Nothing up front: the families are known only when collected."""
+        return []

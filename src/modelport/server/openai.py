@@ -374,11 +374,27 @@ async def chat_completions(body: ChatRequest, request: Request) -> Any:
     """Chat with a hosted model (``openai:gpt-4o``, ``anthropic:…``, a catalog name) or a
     local one, with fallbacks; the ``x-modelport-model`` header names the one that answered."""
     record_model(request, body.model)
+    body.seed = seed_of(request, body.seed)
     target = await _target(body.model)
     fallbacks = body.fallbacks if body.fallbacks is not None else get_settings().fallbacks
     if target.kind == "hosted" or fallbacks:
         return await _gateway_chat(body, request, fallbacks)
     return await _local_chat(body, request)
+
+
+def seed_of(request: Request, seed: int | None) -> int | None:
+    """The request's seed: its body's, else the ``x-modelport-seed`` header's (so that a
+    client whose SDK has no ``seed`` can still make a simulated answer reproducible)."""
+    header = request.headers.get("x-modelport-seed")
+    if seed is not None or header is None:
+        return seed
+    try:
+        return int(header)
+    except ValueError:
+        raise InvalidValueError(
+            f"The x-modelport-seed header must be an integer, not {header!r}.",
+            param="x-modelport-seed",
+        ) from None
 
 
 def _refuse_for_local(body: ChatRequest) -> None:

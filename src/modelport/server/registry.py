@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from modelport.api.usage import UsageReport
@@ -234,12 +234,22 @@ def select(body: SelectRequest) -> dict[str, Any]:
 
 
 @router.get("/sim/stats", tags=["simulation"], responses=error_responses(422))
-def sim_stats() -> dict[str, Any]:
+def sim_stats(request: Request) -> dict[str, Any]:
     """What the simulated models answered since the server started: requests, faults by
-    kind, rate-limited calls and tokens, per model."""
+    kind, rate-limited calls and tokens, per model; and, with ``--replay``/``--record``,
+    the calls the cassette replayed, missed and recorded."""
     from modelport.api.prompting import sim_stats as stats
 
-    return envelope(stats())
+    cassette = getattr(request.app.state, "cassette", None)
+    meta = {}
+    if cassette is not None:
+        meta["cassette"] = {
+            "replayed": cassette.replayed,
+            "missed": cassette.missed,
+            "recorded": cassette.recorded,
+            "interactions": len(cassette),
+        }
+    return envelope(stats(), **meta)
 
 
 @router.get("/system", tags=["system"], responses=error_responses(400, 422))
