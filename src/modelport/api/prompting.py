@@ -178,6 +178,9 @@ def resolve_target(reference: str) -> Target:
     if entry.source is not Source.API:
         return Target(reference, "local", None, reference, match.id)
     name = provider_for_catalog(entry.provider)
+    if name is None and get_settings().simulate:
+        # Simulation needs no provider: any API entry of the catalog can be answered as.
+        return Target(reference, "hosted", "sim", entry.id, entry.id)
     if name is None:
         raise UnsupportedOperationError(
             f"{entry.id} is a {entry.provider} model, and no provider here calls "

@@ -26,6 +26,7 @@ import time
 import weakref
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
@@ -57,11 +58,22 @@ __all__ = [
     "provider_for_catalog",
     "provider_names",
     "register_provider",
+    "request_arrived",
+    "requested_fault",
     "reset_providers",
     "unregister_provider",
 ]
 
 log = logging.getLogger("modelport.providers")
+
+#: When the request of this call reached the server (``time.monotonic()``), set by the
+#: server for each request: a simulated latency counts from there, so that the server's own
+#: work lies inside the profile's latency (as it lies inside a real provider's) and is not
+#: added to it. The simulator reads it once per request.
+request_arrived: ContextVar[float | None] = ContextVar("modelport_request_arrived", default=None)
+#: A fault the caller asked the simulator for outside the body (``x-modelport-sim-fault``),
+#: for protocols whose body has no place for one (Anthropic's ``metadata``).
+requested_fault: ContextVar[str | None] = ContextVar("modelport_requested_fault", default=None)
 
 T = TypeVar("T")
 

@@ -77,6 +77,8 @@ from modelport.providers.base import (
     Upstream,
     Usage,
     content_text,
+    request_arrived,
+    requested_fault,
 )
 from modelport.providers.openai import check_options
 from modelport.providers.sim_content import count_tokens, cut_at, lorem, token_pieces, value_for
@@ -249,6 +251,9 @@ class SimProvider(Provider):
         """The fault this call shows: the one the request names, else one drawn, else None."""
         metadata = request.options.get("metadata") or {}
         named = metadata.get("sim_fault") if isinstance(metadata, dict) else None
+        if named is None:
+            named = requested_fault.get()
+            requested_fault.set(None)  # one call's: a retry or a fallback draws anew
         if named is not None:
             if named not in FAULT_KINDS:
                 raise InvalidValueError(
@@ -294,10 +299,10 @@ class SimProvider(Provider):
     async def chat(self, request: ChatRequest, credentials: Credentials | None) -> ChatResponse:
         """The whole simulated answer, after its whole simulated time."""
         plan = self.plan(request)
+        loop = asyncio.get_running_loop()
+        start = _start(loop)
         await self._admit(request, plan, streaming=False)
-        wait = plan.ttft + sum(plan.gaps)
-        if wait > 0:
-            await asyncio.sleep(wait)
+        await _until(loop, start + plan.ttft + sum(plan.gaps))
         self.stats.answered(plan.model, plan.usage.input_tokens or 0, plan.usage.output_tokens or 0)
         return ChatResponse(
             message=plan.message(),
@@ -313,10 +318,11 @@ class SimProvider(Provider):
     ) -> AsyncIterator[ChatChunk]:
         """The simulated answer token by token, each at its drawn time."""
         plan = self.plan(request)
-        cut = await self._admit(request, plan, streaming=True) == "cut"
         loop = asyncio.get_running_loop()
+        start = _start(loop)
+        cut = await self._admit(request, plan, streaming=True) == "cut"
         # One timeline from the start: a late wake-up is caught up, not carried on.
-        deadline = loop.time() + plan.ttft
+        deadline = start + plan.ttft
         await _until(loop, deadline)
         yield ChatChunk(delta=plan.first_delta(), model=plan.model)
         rest = plan.pieces if plan.tool is not None else plan.pieces[1:]
@@ -530,6 +536,17 @@ class SimProvider(Provider):
         return Embeddings(
             vectors=vectors, usage=Usage(input_tokens=tokens, output_tokens=0), model=model
         )
+
+
+def _start(loop: asyncio.AbstractEventLoop) -> float:
+    """When this call's simulated time began: when its request reached the server, once;
+    else now (a retry, a fallback or a call from Python waits its whole time)."""
+    now = loop.time()
+    arrived = request_arrived.get()
+    if arrived is None:
+        return now
+    request_arrived.set(None)
+    return min(now, arrived)
 
 
 async def _until(loop: asyncio.AbstractEventLoop, deadline: float) -> None:

@@ -29,6 +29,7 @@ from modelport.server.openai import (
     _gateway_params,
     _local_runner,
     _served_headers,
+    ask_simulator,
     seed_of,
 )
 from modelport.server.state import record_model
@@ -295,6 +296,7 @@ async def create_message(body: MessagesRequest, request: Request) -> Any:
     chat = openai_request(body)
     params = _gateway_params(chat)
     params["seed"] = seed_of(request, params["seed"])
+    ask_simulator(request)
     if body.top_k is not None:
         # Passed by name: a provider (or a local model) that has it honours it, others refuse.
         params["options"]["top_k"] = body.top_k

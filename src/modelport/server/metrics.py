@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Iterator
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from modelport.providers.base import request_arrived
 
 __all__ = ["Metrics"]
 
@@ -116,6 +119,8 @@ class Metrics:
                 await app(scope, receive, send)
                 return
             started = time.perf_counter()
+            # A simulated answer's latency counts from here (the loop's own clock).
+            request_arrived.set(asyncio.get_running_loop().time())
             status = 500
 
             async def sending(message: Message) -> None:

@@ -375,11 +375,21 @@ async def chat_completions(body: ChatRequest, request: Request) -> Any:
     local one, with fallbacks; the ``x-modelport-model`` header names the one that answered."""
     record_model(request, body.model)
     body.seed = seed_of(request, body.seed)
+    ask_simulator(request)
     target = await _target(body.model)
     fallbacks = body.fallbacks if body.fallbacks is not None else get_settings().fallbacks
     if target.kind == "hosted" or fallbacks:
         return await _gateway_chat(body, request, fallbacks)
     return await _local_chat(body, request)
+
+
+def ask_simulator(request: Request) -> None:
+    """Pass the ``x-modelport-sim-fault`` header on to the simulator (only it reads it)."""
+    fault = request.headers.get("x-modelport-sim-fault")
+    if fault is not None:
+        from modelport.providers.base import requested_fault
+
+        requested_fault.set(fault.strip())
 
 
 def seed_of(request: Request, seed: int | None) -> int | None:
