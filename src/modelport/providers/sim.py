@@ -6,10 +6,11 @@ capabilities and latency, and the call log prices it at the entry's price.
 
 The rules, so that a simulated answer can be reasoned about:
 
-- **Tokens.** One token is about four characters: a word (text between spaces) counts
-  ``ceil(len / 4)`` tokens, at least one. A prompt counts its messages' text, 4 tokens per
-  message for its role and framing, 85 per image and 100 per audio clip, and the JSON of
-  its tools and its response schema. An answer's tokens are exactly the pieces it streams.
+- **Tokens.** As the provider counts them where its tokenizer is known (OpenAI's BPE for
+  OpenAI's models), else about four characters a token (``providers/sim_tokens.py`` has
+  both rules). A prompt counts its messages' text and framing, 85 tokens per image and 100
+  per audio clip, and the JSON of its tools and its response schema. An answer's tokens are
+  exactly the pieces it streams.
 - **Latency.** From the entry's ``latency`` profile; an entry without one (most of the
   bundled catalog) takes a preset by size (``LatencyProfile.from_preset``): ``small`` below
   10B active parameters or with ``mini``/``nano``/``flash``/``haiku``/``lite``/``small``
@@ -81,7 +82,7 @@ from modelport.providers.base import (
     requested_fault,
 )
 from modelport.providers.openai import check_options
-from modelport.providers.sim_content import count_tokens, cut_at, lorem, token_pieces, value_for
+from modelport.providers.sim_content import cut_at, lorem, value_for
 from modelport.providers.sim_faults import (
     FAULT_KINDS,
     SimFault,
@@ -89,6 +90,7 @@ from modelport.providers.sim_faults import (
     SimStats,
     fault_upstream,
 )
+from modelport.providers.sim_tokens import TokenRule, token_rule
 from modelport.settings import get_settings
 
 if TYPE_CHECKING:
@@ -104,8 +106,8 @@ __all__ = [
 PROMPT_TTFT_GROWTH = 0.10
 #: TTFT's standard deviation as a share of its mean (profiles give only the mean).
 TTFT_SPREAD = 0.10
-#: Tokens a message costs beside its text (role, framing), images and audio clips.
-MESSAGE_TOKENS, IMAGE_TOKENS, AUDIO_TOKENS = 4, 85, 100
+#: Tokens an image and an audio clip cost in a prompt.
+IMAGE_TOKENS, AUDIO_TOKENS = 85, 100
 #: ``reasoning_effort`` → share of the reasoning multiplier and of the reasoning tokens.
 EFFORT = {"none": 0.0, "minimal": 0.25, "low": 0.5, "medium": 1.0, "high": 2.0}
 REASONING_TOKENS = (128, 1024)
@@ -345,7 +347,8 @@ class SimProvider(Provider):
                 f"{entry.id} does not chat.", hint="Pick a chat model (`modelport models`)."
             )
         metadata, effort, max_tokens = self._options(request, entry)
-        prompt_tokens, media = _prompt_tokens(request)
+        rule = token_rule(entry)
+        prompt_tokens, media = _prompt_tokens(request, rule)
         if "image" in media and caps.vision is False:
             raise UnsupportedOperationError(f"{entry.id} does not take images.")
         if "audio" in media and caps.audio_input is False:
@@ -407,14 +410,14 @@ class SimProvider(Provider):
         if tool is not None:
             name, parameters = tool
             arguments = json.dumps(value_for(parameters, text_rng))
-            pieces = token_pieces(arguments)
+            pieces = rule.pieces(arguments)
             called = {"id": "call_" + f"{text_rng.getrandbits(96):024x}", "name": name}
             finish = "tool_calls"
-            output = len(pieces) + count_tokens(name)
+            output = len(pieces) + rule.count(name)
         else:
             called = None
             text = _text(request, metadata, fmt, text_rng)
-            pieces = token_pieces(text)
+            pieces = rule.pieces(text)
             stop_at = min((i for s in request.stop if s and (i := text.find(s)) >= 0), default=-1)
             if stop_at >= 0:
                 pieces, finish = cut_at(pieces, stop_at), "stop"
@@ -523,8 +526,9 @@ class SimProvider(Provider):
             )
         size = dimensions or EMBEDDING_DIMENSIONS.get(entry.id, DEFAULT_EMBEDDING_DIMENSIONS)
         vectors, tokens = [], 0
+        rule = token_rule(entry)
         for text in inputs:
-            count = count_tokens(text)
+            count = rule.count(text)
             if entry.context_window is not None and count > entry.context_window:
                 raise InputTooLongError(entry.id, count, entry.context_window, param="input")
             tokens += count
@@ -567,11 +571,15 @@ def _format_kind(response_format: dict[str, Any] | None) -> str:
     return str(kind)
 
 
-def _prompt_tokens(request: ChatRequest) -> tuple[int, set[str]]:
-    """The prompt's tokens by the simulator's rule, and the media kinds it holds."""
-    tokens, media = 0, set[str]()
+def _prompt_tokens(request: ChatRequest, rule: TokenRule) -> tuple[int, set[str]]:
+    """The prompt's tokens by the model's token rule, and the media kinds it holds."""
+    count_tokens = rule.count
+    tokens, media = rule.reply_tokens, set[str]()
     for message in request.messages:
-        tokens += MESSAGE_TOKENS
+        tokens += rule.message_tokens
+        if rule.counts_role:
+            tokens += count_tokens(str(message.get("role") or ""))
+            tokens += 1 if message.get("name") else 0
         content = message.get("content")
         if isinstance(content, list):
             for part in content:

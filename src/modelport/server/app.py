@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
@@ -55,6 +56,11 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         pool.start()
+        if settings.simulate:
+            # OpenAI's encodings take a second to load: not on the first simulated call.
+            from modelport.providers.sim_tokens import warm_up
+
+            asyncio.get_running_loop().run_in_executor(None, warm_up)
         for name in preload:
             if pool.find(name) is None:  # `modelport serve` loads them before it starts
                 await pool.get(name)
