@@ -268,3 +268,68 @@ def test_requests_per_minute_limit_is_enforced(tmp_path: Path) -> None:
         client.chat.completions.create(**{**ask, "model": "openai:gpt-4o"})
         stats = httpx.get(f"{limited.url}/api/v1/sim/stats").json()["data"]
         assert stats["models"]["openai:gpt-4o-mini"]["rate_limited"] == 1
+
+
+def test_ollama_clients_reach_hosted_models_simulated(server: ServerProcess) -> None:
+    import ollama
+
+    client = ollama.Client(host=server.url)
+    whole = client.chat(
+        model="openai:gpt-4o",
+        messages=[{"role": "user", "content": "hi"}],
+        options={"seed": 4, "num_predict": 12},
+    )
+    assert whole.done and whole.message.content
+    assert whole.done_reason in ("stop", "length")
+    assert 1 <= (whole.eval_count or 0) <= 12
+    assert (whole.prompt_eval_count or 0) > 0
+    streamed = list(
+        client.chat(
+            model="openai:gpt-4o",
+            messages=[{"role": "user", "content": "hi"}],
+            options={"seed": 4, "num_predict": 12},
+            stream=True,
+        )
+    )
+    assert streamed[-1].done
+    assert "".join(p.message.content or "" for p in streamed) == whole.message.content
+
+    called = client.chat(
+        model=TIMED,
+        messages=[{"role": "user", "content": "Weather in Paris?"}],
+        tools=[WEATHER],
+        options={"seed": 1},
+    )
+    calls = called.message.tool_calls or []
+    assert calls and calls[0].function.name == "get_weather"
+    arguments = dict(calls[0].function.arguments)
+    # Ollama's client keeps type, enum and required of a tool's parameters (not bounds).
+    assert isinstance(arguments["city"], str)
+    assert arguments["unit"] in ("celsius", "fahrenheit")
+    assert set(arguments) <= {"city", "unit", "days"}
+
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "rank": {"type": "integer"}},
+        "required": ["city", "rank"],
+    }
+    shaped = client.generate(model="openai:gpt-4o", prompt="A city?", format=schema)
+    jsonschema.validate(json.loads(shaped.response), schema)
+
+    embedded = client.embed(model="openai:text-embedding-3-small", input=["a", "b"])
+    assert [len(v) for v in embedded.embeddings] == [1536, 1536]
+
+    # A local Ollama name with a tag stays local: looked for in the store, then on the Hub
+    # (unreachable from the tests), never simulated.
+    with pytest.raises(ollama.ResponseError) as missing:
+        client.chat(model="llama3.2:1b", messages=[{"role": "user", "content": "hi"}])
+    assert "Hugging Face Hub" in str(missing.value)
+    # What a hosted model cannot take is refused by name.
+    with pytest.raises(ollama.ResponseError) as refused:
+        client.chat(
+            model="openai:gpt-4o",
+            messages=[{"role": "user", "content": "hi"}],
+            options={"num_ctx": 4096},
+        )
+    assert refused.value.status_code == 400
+    assert "num_ctx" in str(refused.value)

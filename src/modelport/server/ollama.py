@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import json
 import logging
 import threading
@@ -28,7 +27,6 @@ from modelport.errors import (
     InputTooLongError,
     InvalidValueError,
     ModelNotFoundError,
-    ModelportError,
 )
 from modelport.server.embeddings import embed, encoder_of
 from modelport.server.errors import LOADING, error_responses
@@ -42,6 +40,12 @@ from modelport.server.generation import (
     refuse,
     split_tool_calls,
     stream,
+)
+from modelport.server.ollama_gateway import (
+    hosted_chat,
+    hosted_embed,
+    hosted_generate,
+    hosted_target,
 )
 from modelport.server.ollama_models import (
     local_models,
@@ -59,7 +63,10 @@ from modelport.server.ollama_protocol import (
     PullRequest,
     ShowRequest,
     embedding_window,
+    error_line,
     generation_options,
+    ndjson_line,
+    now_iso,
 )
 from modelport.server.pool import keep_alive_seconds
 from modelport.server.state import pool_of, record_model
@@ -78,22 +85,6 @@ _NDJSON = "application/x-ndjson"
 
 
 # -- shared pieces -------------------------------------------------------------------------
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
-
-
-def _line(obj: dict[str, Any]) -> str:
-    return json.dumps(obj, separators=(",", ":")) + "\n"
-
-
-def _error_line(exc: BaseException) -> str:
-    """An error inside a stream, as Ollama writes it: one ``{"error": ...}`` line."""
-    if isinstance(exc, ModelportError):
-        return _line({"error": exc.one_line()})
-    log.error("unexpected error in an Ollama stream", exc_info=exc)
-    return _line({"error": f"Unexpected {type(exc).__name__}. See the server log."})
 
 
 def _metrics(request: Request) -> Any:
@@ -257,16 +248,16 @@ async def pull(body: PullRequest, request: Request) -> Any:
             for item in held:
                 if item is not None:
                     last = item["status"]
-                    yield _line(item)
+                    yield ndjson_line(item)
             if held and held[-1] is not None:
                 async for item in source:
                     if item is not None:
                         last = item["status"]
-                        yield _line(item)
+                        yield ndjson_line(item)
             if last != "success":
-                yield _line({"status": "success"})
+                yield ndjson_line({"status": "success"})
         except Exception as e:
-            yield _error_line(e)
+            yield error_line(e)
 
     return StreamingResponse(lines(), media_type=_NDJSON)
 
@@ -283,6 +274,8 @@ async def embed_texts(body: EmbedRequest, request: Request) -> dict[str, Any]:
     name = request_name(body.model)
     record_model(request, name)
     inputs = [body.input] if isinstance(body.input, str) and body.input else body.input or []
+    if inputs and (hosted := await hosted_target(name)) is not None:
+        return await hosted_embed(body, hosted, list(inputs))
     window = embedding_window(body.options)
     pool = pool_of(request)
     async with pool.use(name, keep_alive=keep_alive_seconds(body.keep_alive)) as served:
@@ -354,6 +347,8 @@ async def generate(body: GenerateRequest, request: Request) -> Any:
     started = time.perf_counter_ns()
     name = request_name(body.model)
     record_model(request, name)
+    if body.prompt and (hosted := await hosted_target(name)) is not None:
+        return await hosted_generate(body, hosted)
     body.refuse_unsupported()
     refuse("suffix", body.suffix, "local models do not fill in the middle.")
     refuse("images", body.images, "local models here read no images.")
@@ -375,7 +370,7 @@ async def generate(body: GenerateRequest, request: Request) -> Any:
         reason = await _load_or_unload(request, name, body.model, keep_alive, body)
         return {
             "model": body.model,
-            "created_at": _now(),
+            "created_at": now_iso(),
             "response": "",
             "done": True,
             "done_reason": reason,
@@ -407,6 +402,8 @@ async def chat(body: ChatRequest, request: Request) -> Any:
     started = time.perf_counter_ns()
     name = request_name(body.model)
     record_model(request, name)
+    if body.messages and (hosted := await hosted_target(name)) is not None:
+        return await hosted_chat(body, hosted)
     body.refuse_unsupported()
     params, window = generation_options(body.options)
     keep_alive = keep_alive_seconds(body.keep_alive)
@@ -415,7 +412,7 @@ async def chat(body: ChatRequest, request: Request) -> Any:
         reason = await _load_or_unload(request, name, body.model, keep_alive, body)
         return {
             "model": body.model,
-            "created_at": _now(),
+            "created_at": now_iso(),
             "message": {"role": "assistant", "content": ""},
             "done": True,
             "done_reason": reason,
@@ -484,7 +481,7 @@ async def _generate(
     metrics = _metrics(request)
 
     def piece(text: str, **extra: Any) -> dict[str, Any]:
-        base: dict[str, Any] = {"model": body.model, "created_at": _now()}
+        base: dict[str, Any] = {"model": body.model, "created_at": now_iso()}
         if chat:
             base["message"] = {"role": "assistant", "content": text, **extra}
         else:
@@ -549,15 +546,15 @@ async def _generate(
                 if tools:  # tool calls are parsed from the whole answer
                     held += delta.text
                 elif delta.text:
-                    yield _line(piece(delta.text))
+                    yield ndjson_line(piece(delta.text))
             if tools:
                 text, calls = tool_calls(held)
                 if text or calls:
                     extra = {"tool_calls": calls} if calls else {}
-                    yield _line(piece(text, **extra))
-            yield _line(final(last, "", []))
+                    yield ndjson_line(piece(text, **extra))
+            yield ndjson_line(final(last, "", []))
         except Exception as e:
-            yield _error_line(e)
+            yield error_line(e)
         finally:
             observe(metrics, served.name, last)
             await deltas.aclose()

@@ -31,13 +31,18 @@ and L2-normalizes as Ollama does; ``dimensions`` shortens only a model trained f
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import logging
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from modelport.errors import InvalidValueError, UnsupportedParameterError
+from modelport.errors import InvalidValueError, ModelportError, UnsupportedParameterError
 from modelport.server.generation import GenerationParams, refuse
 from modelport.server.ollama_models import request_name
+
+log = logging.getLogger("modelport.serve")
 
 __all__ = [
     "ChatMessage",
@@ -334,3 +339,24 @@ def generation_options(options: dict[str, Any] | None) -> tuple[GenerationParams
 def embedding_window(options: dict[str, Any] | None) -> int | None:
     """The window an embedding request's options set (``num_ctx``), refusing the rest."""
     return _window(_refuse_options(options or {}, sampling=False))
+
+
+# -- the lines of a response ---------------------------------------------------------------
+
+
+def now_iso() -> str:
+    """Now, as Ollama writes times."""
+    return dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def ndjson_line(obj: dict[str, Any]) -> str:
+    """One line of a streamed answer."""
+    return json.dumps(obj, separators=(",", ":")) + "\n"
+
+
+def error_line(exc: BaseException) -> str:
+    """An error inside a stream, as Ollama writes it: one ``{"error": ...}`` line."""
+    if isinstance(exc, ModelportError):
+        return ndjson_line({"error": exc.one_line()})
+    log.error("unexpected error in an Ollama stream", exc_info=exc)
+    return ndjson_line({"error": f"Unexpected {type(exc).__name__}. See the server log."})
