@@ -333,3 +333,24 @@ def test_ollama_clients_reach_hosted_models_simulated(server: ServerProcess) -> 
         )
     assert refused.value.status_code == 400
     assert "num_ctx" in str(refused.value)
+
+
+def test_text_completions_of_a_hosted_model(server: ServerProcess) -> None:
+    client = _client(server)
+    whole = client.completions.create(
+        model="openai:gpt-4o", prompt="Once upon a time", max_tokens=8, seed=2
+    )
+    assert whole.object == "text_completion"
+    assert whole.choices[0].finish_reason == "length"
+    assert whole.usage is not None and whole.usage.completion_tokens == 8
+    streamed = client.completions.create(
+        model="openai:gpt-4o",
+        prompt="Once upon a time",
+        max_tokens=8,
+        seed=2,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(streamed)
+    assert "".join(c.choices[0].text for c in chunks if c.choices) == whole.choices[0].text
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 8

@@ -445,8 +445,13 @@ async def _local_chat(body: ChatRequest, request: Request) -> Any:
 
 @router.post("/completions", responses=_ERRORS)
 async def completions(body: CompletionRequest, request: Request) -> Any:
-    """Continue a prompt with a local text-generation model."""
+    """Continue a prompt with a local text-generation model; a hosted (or simulated) one
+    answers it as one user turn of a chat."""
     record_model(request, body.model)
+    body.seed = seed_of(request, body.seed)
+    ask_simulator(request)
+    if (await _target(body.model)).kind == "hosted":
+        return await _hosted_completion(body)
     body.refuse_unsupported()
     refuse("suffix", body.suffix, "local models do not fill in the middle.")
     if body.best_of is not None and body.best_of > 1:
@@ -462,6 +467,94 @@ async def completions(body: CompletionRequest, request: Request) -> Any:
         body.max_tokens if body.max_tokens is not None else 16,  # OpenAI's default
         kind="text",
         echo=prompt if body.echo else None,
+    )
+
+
+async def _hosted_completion(body: CompletionRequest) -> Any:
+    """A text completion from a hosted model, through the chat gateway."""
+    from modelport.api.prompting import chat_completion, stream_completion
+
+    refuse("suffix", body.suffix, "hosted models here do not fill in the middle.")
+    refuse("echo", body.echo or None, "a hosted model's answer does not repeat the prompt.")
+    refuse("logit_bias", body.logit_bias, "not passed to hosted models.")
+    refuse("logprobs", body.logprobs, "log probabilities are not returned yet.")
+    if (body.best_of or 1) > 1 or (body.n or 1) > 1:
+        raise UnsupportedParameterError("n", "one choice per request.")
+    prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
+    if len(prompts) != 1:
+        raise UnsupportedParameterError("prompt", "send one prompt per request.")
+    messages = [{"role": "user", "content": prompts[0]}]
+    penalties = {
+        name: value
+        for name in ("presence_penalty", "frequency_penalty", "user")
+        if (value := getattr(body, name)) is not None
+    }
+    params: dict[str, Any] = {
+        "max_tokens": body.max_tokens if body.max_tokens is not None else 16,  # OpenAI's default
+        "temperature": body.temperature,
+        "top_p": body.top_p,
+        "stop": body.stops() or None,
+        "seed": body.seed,
+        "options": penalties,
+    }
+    ident, created = "cmpl-" + uuid.uuid4().hex, int(time.time())
+    if not body.stream:
+        result: ChatResult = await chat_completion(body.model, messages, origin="gateway", **params)
+        return JSONResponse(
+            {
+                "id": ident,
+                "object": "text_completion",
+                "created": created,
+                "model": result.response.model,
+                "choices": [_text_choice(result.text, result.response.finish_reason)],
+                "usage": result.response.usage.to_openai(),
+            },
+            headers=_served_headers(result.target, result.response.access, result.failed),
+        )
+    started: ChatStream = await stream_completion(body.model, messages, origin="gateway", **params)
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+
+    async def events() -> AsyncIterator[str]:
+        usage = None
+        try:
+            async for chunk in started:
+                usage = chunk.usage or usage
+                text = chunk.delta.get("content") or ""
+                if not text and chunk.finish_reason is None:
+                    continue
+                choice = _text_choice(text, chunk.finish_reason)
+                yield _sse(
+                    {
+                        "id": ident,
+                        "object": "text_completion",
+                        "created": created,
+                        "model": started.target.model,
+                        "choices": [choice],
+                    }
+                )
+            if include_usage:
+                yield _sse(
+                    {
+                        "id": ident,
+                        "object": "text_completion",
+                        "created": created,
+                        "model": started.target.model,
+                        "choices": [],
+                        "usage": (usage or Usage()).to_openai(),
+                    }
+                )
+            yield "data: [DONE]\n\n"
+        finally:
+            await started.aclose()
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+            **_served_headers(started.target, started.access, started.failed),
+        },
     )
 
 
