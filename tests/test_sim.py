@@ -22,6 +22,7 @@ import modelport.api as api
 from modelport.errors import (
     ConfigError,
     InputTooLongError,
+    InvalidValueError,
     ModelNotFoundError,
     ProviderRateLimitError,
     ProviderTimeoutError,
@@ -142,6 +143,34 @@ def test_echo_and_fixed_generators() -> None:
         options={"metadata": {"sim_generator": "fixed", "sim_reply": "Forty-two."}},
     )
     assert fixed.text() == "Forty-two."
+
+
+def test_template_and_scripted_conversation_generators() -> None:
+    filled = modelport.prompt(
+        "sim:openai:gpt-4o",
+        "ping",
+        options={
+            "metadata": {"sim_generator": "template", "sim_reply": "{model} heard {last_user!r}"}
+        },
+    )
+    assert filled.text() == "openai:gpt-4o heard 'ping'"
+    script = ["First.", "Second.", "Last."]
+    meta = {"metadata": {"sim_generator": "script", "sim_script": json.dumps(script)}}
+    conversation = modelport.chat("sim:openai:gpt-4o", options=meta)
+    replies = [conversation.prompt(f"turn {n}").text() for n in range(4)]
+    assert replies == ["First.", "Second.", "Last.", "Last."]
+    with pytest.raises(InvalidValueError, match="sim_script"):
+        modelport.prompt(
+            "sim:openai:gpt-4o",
+            "x",
+            options={"metadata": {"sim_generator": "script", "sim_script": "not json"}},
+        ).text()
+    with pytest.raises(InvalidValueError, match="cannot be filled"):
+        modelport.prompt(
+            "sim:openai:gpt-4o",
+            "x",
+            options={"metadata": {"sim_generator": "template", "sim_reply": "{nope}"}},
+        ).text()
 
 
 SCHEMA = {

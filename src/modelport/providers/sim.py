@@ -28,7 +28,10 @@ The rules, so that a simulated answer can be reasoned about:
   and latencies; without one, each call draws anew.
 - **Content.** Lorem-ipsum sentences (24 to 96 tokens) by default; ``metadata``
   ``{"sim_generator": "echo"}`` repeats the last user message, ``{"sim_generator": "fixed",
-  "sim_reply": "..."}`` answers that text. Otherwise ``response_format`` ``json_object``
+  "sim_reply": "..."}`` answers that text, ``"template"`` fills ``sim_reply``'s
+  ``{last_user}``, ``{model}`` and ``{turn}``, and ``"script"`` answers the conversation's
+  n-th assistant turn with the n-th reply of ``sim_script`` (a list, or its JSON text; the
+  last one once they run out). Otherwise ``response_format`` ``json_object``
   gives ``{"answer": ...}`` and ``json_schema`` a value that validates against its schema
   (``providers/sim_content.py``). ``max_tokens`` cuts the answer (finish ``length``), a stop
   sequence ends it before the sequence (finish ``stop``), and a prompt plus ``max_tokens``
@@ -113,7 +116,7 @@ EFFORT = {"none": 0.0, "minimal": 0.25, "low": 0.5, "medium": 1.0, "high": 2.0}
 REASONING_TOKENS = (128, 1024)
 #: Lengths (tokens) of a lorem answer.
 LOREM_TOKENS = (24, 96)
-GENERATORS = ("lorem", "echo", "fixed")
+GENERATORS = ("lorem", "echo", "fixed", "template", "script")
 
 #: Real vector sizes of common embedding models, by catalog id.
 EMBEDDING_DIMENSIONS: dict[str, int] = {
@@ -481,10 +484,13 @@ class SimProvider(Provider):
                 f"sim_generator must be one of {', '.join(GENERATORS)}, not {generator!r}.",
                 param="metadata",
             )
-        if generator == "fixed" and not isinstance(metadata.get("sim_reply"), str):
+        if generator in ("fixed", "template") and not isinstance(metadata.get("sim_reply"), str):
             raise InvalidValueError(
-                "sim_generator fixed needs the reply as the sim_reply string.", param="metadata"
+                f"sim_generator {generator} needs the reply as the sim_reply string.",
+                param="metadata",
             )
+        if generator == "script":
+            _script(metadata)  # refused now, not halfway through a conversation
         effort = request.options.get("reasoning_effort")
         if effort is not None:
             if effort not in EFFORT:
@@ -629,14 +635,46 @@ def _tool_to_call(request: ChatRequest, entry: ModelEntry) -> tuple[str, dict[st
     return name, parameters
 
 
+def _script(metadata: dict[str, Any]) -> list[str]:
+    """The replies of a scripted conversation: a list of strings, or its JSON text (OpenAI's
+    ``metadata`` values are strings)."""
+    script = metadata.get("sim_script")
+    if isinstance(script, str):
+        try:
+            script = json.loads(script)
+        except ValueError:
+            script = None
+    if not isinstance(script, list) or not script or not all(isinstance(r, str) for r in script):
+        raise InvalidValueError(
+            "sim_generator script needs sim_script: a list of replies (or its JSON text).",
+            param="metadata",
+        )
+    return script
+
+
 def _text(request: ChatRequest, metadata: dict[str, Any], fmt: str, rng: random.Random) -> str:
     """The answer's whole text, before stop sequences and max_tokens."""
     generator = metadata.get("sim_generator", "lorem")
     if generator == "fixed":
         return str(metadata["sim_reply"])
+    users = [m for m in request.messages if m.get("role") == "user"]
+    last_user = content_text(users[-1].get("content")) if users else ""
     if generator == "echo":
-        users = [m for m in request.messages if m.get("role") == "user"]
-        return content_text(users[-1].get("content")) if users else ""
+        return last_user
+    turn = sum(1 for m in request.messages if m.get("role") == "assistant")
+    if generator == "script":
+        script = _script(metadata)
+        return script[min(turn, len(script) - 1)]
+    if generator == "template":
+        fields = {"last_user": last_user, "model": request.model, "turn": turn + 1}
+        try:
+            return str(metadata["sim_reply"]).format_map(fields)
+        except (KeyError, IndexError, ValueError) as e:
+            raise InvalidValueError(
+                f"The sim_reply template cannot be filled: {e}.",
+                hint="It may use {last_user}, {model} and {turn}; write {{ and }} for braces.",
+                param="metadata",
+            ) from None
     if fmt == "json_schema":
         spec = (request.response_format or {}).get("json_schema") or {}
         schema = spec.get("schema") if isinstance(spec, dict) else None
