@@ -109,6 +109,10 @@ def test_search_show_and_fuzzy(capsys: pytest.CaptureFixture[str]) -> None:
     assert "apache-2.0" in out
     code, out, _ = run(capsys, "show", "openai:gpt-4o", "--json")
     assert json.loads(out)["pricing"]["input_per_1m_tokens"] > 0
+    # The latency a simulation uses, said to be a preset when the entry has none of its own.
+    code, out, _ = run(capsys, "show", "openai:gpt-4o")
+    assert "first token 350 ms, then 15 ± 4 ms per token" in out
+    assert "medium preset by size, not measured" in out
 
 
 def test_unknown_and_ambiguous_names_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:

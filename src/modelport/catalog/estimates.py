@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from modelport.catalog.entry import ModelEntry, Pricing
+from modelport.catalog.entry import LatencyProfile, ModelEntry, Pricing
 from modelport.catalog.ids import infer_traits
 from modelport.errors import InvalidValueError
 
@@ -17,6 +17,7 @@ __all__ = [
     "estimate_cost",
     "estimate_inference_memory",
     "estimate_training_memory",
+    "latency_profile",
 ]
 
 GB = 1e9
@@ -305,3 +306,36 @@ def call_cost(
         total += count * rate / 1e6
     # Float noise (0.1 + 0.2) is far below a cent: drop it so equal costs compare equal.
     return round(total, 10)
+
+
+_SMALL_HINTS = ("mini", "nano", "flash", "haiku", "lite", "small", "tiny")
+
+
+def latency_profile(entry: ModelEntry) -> LatencyProfile:
+    """The entry's latency profile, its unknown parts filled from a preset by size (``small``
+    below 10B active parameters or with ``mini``/``nano``/``flash``/``haiku``/``lite``/
+    ``small``/``tiny`` in its id, ``medium`` below 40B and by default, ``large`` below 200B,
+    ``xlarge`` above; a reasoning model takes the ``reasoning`` preset's multiplier)."""
+    params = entry.active_parameters or entry.parameters
+    if params is not None:
+        size = (
+            "small"
+            if params < 10e9
+            else "medium"
+            if params < 40e9
+            else "large"
+            if params < 200e9
+            else "xlarge"
+        )
+    else:
+        size = "small" if any(h in entry.id.lower() for h in _SMALL_HINTS) else "medium"
+    preset = LatencyProfile.from_preset(size)
+    if entry.capabilities.reasoning:
+        reasoning = LatencyProfile.from_preset("reasoning").reasoning_multiplier
+        preset = preset.model_copy(update={"reasoning_multiplier": reasoning})
+    own = entry.latency
+    if own is None:
+        return preset
+    names = ("time_to_first_token_ms", "inter_token_latency_ms_mean", "inter_token_latency_ms_std")
+    fill = {name: getattr(preset, name) for name in names if getattr(own, name) is None}
+    return own.model_copy(update=fill) if fill else own

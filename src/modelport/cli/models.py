@@ -393,6 +393,8 @@ def show(name: NameArg, json_: JsonOpt = False) -> None:
                     + (f" (as of {p.as_of})" if p.as_of else ""),
                 )
             )
+        if entry.source.value == "api" or entry.latency is not None:
+            facts.append(("latency", _latency_line(entry)))
         if entry.requirements and entry.requirements.min_vram_gb is not None:
             facts.append(("needs", f"{entry.requirements.min_vram_gb:g} GB VRAM (min)"))
         if entry.lineage and entry.lineage.base_model:
@@ -424,6 +426,34 @@ def show(name: NameArg, json_: JsonOpt = False) -> None:
         out.console.print(Panel("\n".join(lines), expand=False))
 
     out.result(entry, human)
+
+
+def _latency_line(entry: Any) -> str:
+    """The latency profile in one line, saying whether it is the entry's own or a preset."""
+    from modelport.catalog.estimates import latency_profile
+
+    p = latency_profile(entry)
+    text = f"first token {p.time_to_first_token_ms:g} ms, then {p.inter_token_latency_ms_mean:g}"
+    if p.inter_token_latency_ms_std:
+        text += f" ± {p.inter_token_latency_ms_std:g}"
+    text += " ms per token"
+    multipliers = [
+        f"{name} ×{value:g}"
+        for name, value in (
+            ("vision", p.vision_multiplier),
+            ("audio", p.audio_multiplier),
+            ("video", p.video_multiplier),
+            ("reasoning", p.reasoning_multiplier),
+            ("tools", p.tool_call_multiplier),
+        )
+        if value != 1
+    ]
+    if multipliers:
+        text += f" ({', '.join(multipliers)})"
+    if entry.latency is None:
+        return text + f" [dim]— the {p.preset} preset by size, not measured[/dim]"
+    sources = [s for s in (p.source_url, str(p.as_of) if p.as_of else None) if s]
+    return text + (f" ({', '.join(sources)})" if sources else "")
 
 
 def _parse_overrides(pairs: list[str]) -> dict[str, Any]:

@@ -64,6 +64,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from modelport.catalog.estimates import latency_profile
 from modelport.errors import (
     InputTooLongError,
     InvalidValueError,
@@ -97,7 +98,7 @@ from modelport.providers.sim_tokens import TokenRule, token_rule
 from modelport.settings import get_settings
 
 if TYPE_CHECKING:
-    from modelport.catalog.entry import LatencyProfile, ModelEntry
+    from modelport.catalog.entry import ModelEntry
 
 __all__ = [
     "EMBEDDING_DIMENSIONS",
@@ -137,37 +138,6 @@ EMBEDDING_DIMENSIONS: dict[str, int] = {
     "mistral/codestral-embed": 1536,
 }
 DEFAULT_EMBEDDING_DIMENSIONS = 1024
-
-_SMALL_HINTS = ("mini", "nano", "flash", "haiku", "lite", "small", "tiny")
-
-
-def latency_profile(entry: ModelEntry) -> LatencyProfile:
-    """The entry's latency profile, its unknown parts filled from a preset by size."""
-    from modelport.catalog.entry import LatencyProfile
-
-    params = entry.active_parameters or entry.parameters
-    if params is not None:
-        size = (
-            "small"
-            if params < 10e9
-            else "medium"
-            if params < 40e9
-            else "large"
-            if params < 200e9
-            else "xlarge"
-        )
-    else:
-        size = "small" if any(h in entry.id.lower() for h in _SMALL_HINTS) else "medium"
-    preset = LatencyProfile.from_preset(size)
-    if entry.capabilities.reasoning:
-        reasoning = LatencyProfile.from_preset("reasoning").reasoning_multiplier
-        preset = preset.model_copy(update={"reasoning_multiplier": reasoning})
-    own = entry.latency
-    if own is None:
-        return preset
-    names = ("time_to_first_token_ms", "inter_token_latency_ms_mean", "inter_token_latency_ms_std")
-    fill = {name: getattr(preset, name) for name in names if getattr(own, name) is None}
-    return own.model_copy(update=fill) if fill else own
 
 
 def _positive_gauss(rng: random.Random, mean: float, std: float) -> float:
