@@ -110,3 +110,71 @@ def test_embeddings_count_input_tokens_with_the_encoding() -> None:
     done = asyncio.run(api.embed_texts("sim:openai:text-embedding-3-small", texts))
     encoding = bpe_openai.get_encoding("cl100k_base")
     assert done.usage.input_tokens == sum(len(encoding.encode_ordinary(t)) for t in texts)
+
+
+def _word_tokenizer() -> bytes:
+    """A real tokenizer.json: one token per word or punctuation mark."""
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from tokenizers.pre_tokenizers import Whitespace
+
+    words = [
+        "hello",
+        "there",
+        "friend",
+        "how",
+        "are",
+        "you",
+        "today",
+        "?",
+        ",",
+        ".",
+        "!",
+        "lorem",
+        "ipsum",
+        "dolor",
+        "sit",
+        "amet",
+    ]
+    vocab = {"[UNK]": 0, **{w: i + 1 for i, w in enumerate(words)}}
+    tokenizer = Tokenizer(WordLevel(vocab, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = Whitespace()  # type: ignore[assignment]
+    return tokenizer.to_str().encode()
+
+
+def test_a_model_whose_tokenizer_is_in_the_store_counts_with_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.conftest import make_entry
+    from tests.hf_server import serve_hub
+
+    with serve_hub() as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        api.reset()
+        register_provider("sim", SimProvider)
+        hub.add_repo(
+            "acme/wordy",
+            {"config.json": b'{"model_type": "gpt2"}', "tokenizer.json": _word_tokenizer()},
+        )
+        entry = make_entry(
+            "acme/wordy-chat",
+            category="text-llm",
+            capabilities={"chat": True},
+            hugging_face_id="acme/wordy",
+        )
+        api.add_entries([entry])
+        before = modelport.prompt("sim:acme/wordy-chat", "hello there, friend!", seed=1)
+        before.text()
+        assert before.usage is not None
+        assert before.usage.input_tokens == 4 + 2 + 2 + 2  # the rule: ceil(len / 4) per word
+        api.pull("hf:acme/wordy")
+        import modelport.api.prompting as prompting
+
+        prompting._TOKENIZERS.clear()  # the store lookup is remembered for a few seconds
+        after = modelport.prompt("sim:acme/wordy-chat", "hello there, friend!", seed=1)
+        text = after.text()
+    assert after.usage is not None
+    assert after.usage.input_tokens == 4 + 5  # hello there , friend !
+    words_and_marks = len(text.replace(",", " , ").replace(".", " . ").split())
+    assert after.usage.output_tokens == words_and_marks
+    assert "".join(list(modelport.prompt("sim:acme/wordy-chat", "hi", seed=1, stream=True)))

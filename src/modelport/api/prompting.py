@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from modelport.api.keys import credentials_for
@@ -122,6 +123,33 @@ def _entry(catalog_id: str | None) -> ModelEntry | None:
     if catalog_id not in catalog:  # Catalog.get resolves names; this is an exact id
         return None
     return catalog[catalog_id]
+
+
+#: Where each catalog model's own tokenizer lies in the store, for a few seconds.
+_TOKENIZERS: dict[str, tuple[float, Path | None]] = {}
+_TOKENIZER_TTL_S = 30.0
+
+
+def _stored_tokenizer(entry: ModelEntry | None) -> Path | None:
+    """The ``tokenizer.json`` of the entry's Hugging Face model, when the store holds it."""
+    if entry is None or not entry.hugging_face_id:
+        return None
+    now = time.monotonic()
+    known = _TOKENIZERS.get(entry.id)
+    if known is not None and now - known[0] < _TOKENIZER_TTL_S:
+        return known[1]
+    from modelport.api.store import stored_revisions
+
+    try:
+        revisions = stored_revisions(f"hf:{entry.hugging_face_id}")
+    except ModelportError:
+        revisions = []
+    found = next(
+        (r.path / "tokenizer.json" for r in revisions if (r.path / "tokenizer.json").is_file()),
+        None,
+    )
+    _TOKENIZERS[entry.id] = (now, found)
+    return found
 
 
 def _provider_registry(registry: str) -> str | None:
@@ -462,6 +490,7 @@ def _request(
     options = dict(params.pop("options", None) or {})
     options.update({k: v for k, v in params.items() if k not in known and v is not None})
     stop = params.get("stop")
+    entry = _entry(target.catalog_id)
     return ChatRequest(
         model=target.model,
         messages=[dict(m) for m in messages],
@@ -474,7 +503,8 @@ def _request(
         tool_choice=params.get("tool_choice"),
         response_format=params.get("response_format"),
         options=options,
-        entry=_entry(target.catalog_id),
+        entry=entry,
+        tokenizer_file=_stored_tokenizer(entry) if target.provider == "sim" else None,
     )
 
 

@@ -28,6 +28,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from modelport.errors import (
@@ -134,6 +135,9 @@ class ChatRequest:
     #: The catalog entry of the model asked for, when the catalog knows it (a simulator
     #: answers as that model would; providers that call a real API ignore it).
     entry: Any = field(default=None, repr=False, compare=False)
+    #: The model's own ``tokenizer.json`` when the store holds it (a simulator counts tokens
+    #: with it; providers that call a real API ignore it).
+    tokenizer_file: Path | None = field(default=None, repr=False, compare=False)
 
     def system_text(self) -> str | None:
         """The system and developer messages joined, for APIs that take them apart."""

@@ -320,7 +320,7 @@ class SimProvider(Provider):
                 f"{entry.id} does not chat.", hint="Pick a chat model (`modelport models`)."
             )
         metadata, effort, max_tokens = self._options(request, entry)
-        rule = token_rule(entry)
+        rule = token_rule(entry, request.tokenizer_file)
         prompt_tokens, media = _prompt_tokens(request, rule)
         if "image" in media and caps.vision is False:
             raise UnsupportedOperationError(f"{entry.id} does not take images.")

@@ -7,6 +7,9 @@ else by the simulator's documented rule.
   encodings in its wheel (``tiktoken`` downloads them on first use, which an offline machine
   cannot). A chat prompt counts as OpenAI's guide counts it: 3 tokens per message, its
   role's and content's tokens, 1 for a ``name``, and 3 that prime the answer.
+- **A model whose own tokenizer is in the store** (its ``tokenizer.json``, pulled with
+  it) counts with that tokenizer, without special tokens, plus 4 per message for its
+  role and chat template (which the simulator does not render).
 - **Every other model** (and OpenAI's when ``bpe-openai`` is not installed) counts by the
   simulator's rule: about four characters a token, ``ceil(len / 4)`` per word and at least
   one, plus 4 per message for its role and framing.
@@ -18,8 +21,10 @@ them in ways they do not publish, so their count is close, not exact.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelport.providers.sim_content import count_tokens, token_pieces
@@ -27,7 +32,16 @@ from modelport.providers.sim_content import count_tokens, token_pieces
 if TYPE_CHECKING:
     from modelport.catalog.entry import ModelEntry
 
-__all__ = ["APPROXIMATE", "TokenRule", "openai_encoding", "token_rule", "warm_up"]
+__all__ = [
+    "APPROXIMATE",
+    "TokenRule",
+    "openai_encoding",
+    "token_rule",
+    "tokenizer_rule",
+    "warm_up",
+]
+
+log = logging.getLogger("modelport.providers")
 
 
 @dataclass(frozen=True)
@@ -80,8 +94,17 @@ def openai_encoding(entry: ModelEntry) -> str | None:
     return "o200k_base"  # OpenAI's newer models share GPT-4o's encoding
 
 
-def token_rule(entry: ModelEntry) -> TokenRule:
-    """How this model's tokens are counted: its provider's tokenizer, else the rule."""
+def token_rule(entry: ModelEntry, tokenizer_file: Path | None = None) -> TokenRule:
+    """How this model's tokens are counted: its provider's tokenizer, its own from the
+    store, else the rule."""
+    if tokenizer_file is not None:
+        try:
+            mtime = tokenizer_file.stat().st_mtime_ns
+        except OSError:
+            mtime = None
+        own = tokenizer_rule(str(tokenizer_file), mtime) if mtime is not None else None
+        if own is not None:
+            return own
     encoding = openai_encoding(entry)
     if encoding is not None:
         rule = bpe_rule(encoding)
@@ -119,6 +142,38 @@ def bpe_rule(encoding: str) -> TokenRule | None:
     return TokenRule(
         f"openai:{encoding}", count, pieces, message_tokens=3, reply_tokens=3, counts_role=True
     )
+
+
+@functools.lru_cache(maxsize=32)
+def tokenizer_rule(path: str, mtime_ns: int) -> TokenRule | None:
+    """A ``tokenizer.json`` as a rule (cached per file and version), or None if unreadable."""
+    del mtime_ns  # part of the cache key only: a re-pulled file is read again
+    try:
+        from tokenizers import Tokenizer
+
+        tokenizer: Any = Tokenizer.from_file(path)
+    except Exception as e:  # a broken or foreign file: the simulator falls back to its rule
+        log.warning("cannot read the tokenizer %s (%s); counting by the simulator's rule", path, e)
+        return None
+
+    def count(text: str) -> int:
+        return len(tokenizer.encode(text, add_special_tokens=False).ids) if text else 0
+
+    def pieces(text: str) -> list[str]:
+        out: list[str] = []
+        cursor = 0
+        for _start, end in tokenizer.encode(text, add_special_tokens=False).offsets:
+            if end > cursor:
+                out.append(text[cursor:end])  # the gap before a token rides on it
+                cursor = end
+        if cursor < len(text):
+            if out:
+                out[-1] += text[cursor:]
+            else:
+                out.append(text[cursor:])
+        return out
+
+    return TokenRule(f"tokenizer:{Path(path).parent.name}", count, pieces, message_tokens=4)
 
 
 def warm_up() -> None:
