@@ -273,13 +273,17 @@ def test_head_names_the_newest_script() -> None:
 
     script = ScriptDirectory.from_config(migrations.config())
     assert script.get_current_head() == migrations.HEAD
-    assert [r.id for r in migrations.history()] == ["0001", "0002"]
+    assert [r.id for r in migrations.history()] == ["0001", "0002", "0003"]
     assert migrations.history()[0].id == migrations.FIRST
     assert migrations.history()[0].down_revision is None
-    assert migrations.history()[1].down_revision == "0001"
+    assert [r.down_revision for r in migrations.history()[1:]] == ["0001", "0002"]
     # Module names mypy and imports accept, and the same template for the next one.
     names = sorted(p.name for p in (SRC / "versions").glob("*.py") if p.stem != "__init__")
-    assert names == ["v0001_first_schema.py", "v0002_postgres_keeps_what_sqlite_keeps.py"]
+    assert names == [
+        "v0001_first_schema.py",
+        "v0002_postgres_keeps_what_sqlite_keeps.py",
+        "v0003_catalog_entry_versions.py",
+    ]
     assert (SRC / "script.py.mako").is_file()
 
 
@@ -539,7 +543,7 @@ def test_db_current_upgrade_and_history(database: str, capsys: pytest.CaptureFix
     assert f"the newest is {migrations.HEAD}" in out
     code, out, _ = run(capsys, "db", "current", "--json")
     status = json.loads(out)
-    assert (status["revision"], status["head"], status["up_to_date"]) == (None, "0002", False)
+    assert (status["revision"], status["head"], status["up_to_date"]) == (None, "0003", False)
     if database.startswith("sqlite"):
         # Asking did not create the file.
         assert not Path(database.removeprefix("sqlite:///")).exists()
@@ -564,9 +568,10 @@ def test_db_current_upgrade_and_history(database: str, capsys: pytest.CaptureFix
     lines = out.splitlines()
     assert lines[0].split() == ["REVISION", "FOLLOWS", "CHANGE"]
     assert lines[1].startswith("0001") and "The first schema" in lines[1]
-    assert lines[2].startswith("0002 (head)") and "0001" in lines[2]
+    assert lines[2].startswith("0002 ") and "0001" in lines[2]
+    assert lines[3].startswith("0003 (head)") and "Entry versions" in lines[3]
     code, out, _ = run(capsys, "db", "history", "--json")
-    assert [r["id"] for r in json.loads(out)] == ["0001", "0002"]
+    assert [r["id"] for r in json.loads(out)] == ["0001", "0002", "0003"]
 
 
 def test_db_upgrade_from_the_first_revision_says_from_and_to(

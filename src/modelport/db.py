@@ -26,9 +26,12 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     create_engine,
     event,
+    false,
     text,
+    update,
 )
 from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 
@@ -39,6 +42,7 @@ __all__ = [
     "SchemaChange",
     "call_log",
     "catalog_entries",
+    "catalog_entry_versions",
     "catalog_sources",
     "catalog_state",
     "database_name",
@@ -54,6 +58,7 @@ __all__ = [
     "trusted_sources",
     "upgrade_schema",
     "upsert",
+    "write_lock",
 ]
 
 metadata = MetaData()
@@ -91,6 +96,29 @@ catalog_state = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("stamp", _string(64), nullable=False),
+)
+
+#: Earlier versions of user and remote entries: each change to an entry (a replacement
+#: or a removal) keeps the version it ended, with who and what changed it and when. The
+#: current version is the row in ``catalog_entries``.
+catalog_entry_versions = Table(
+    "catalog_entry_versions",
+    metadata,
+    Column("id", BIG_INTEGER, primary_key=True, autoincrement=True),
+    Column("entry_id", _string(256), nullable=False),
+    #: 1 for an entry's first version; the current one is the highest kept here plus one.
+    Column("version", Integer, nullable=False),
+    #: Where that version came from: ``user`` or ``remote:NAME``.
+    Column("origin", _string(300), nullable=False),
+    Column("data", Text, nullable=False),
+    Column("written_at", DateTime(timezone=True), nullable=False),
+    Column("replaced_at", DateTime(timezone=True), nullable=False),
+    Column("change", _string(16), nullable=False),  # replaced or removed
+    #: What changed it: ``user`` (an import, a removal) or ``remote:NAME`` (an update).
+    Column("changed_by", _string(300), nullable=False),
+    #: Who: the account and machine that ran the change.
+    Column("actor", _string(300), nullable=False),
+    UniqueConstraint("entry_id", "version", name="uq_catalog_entry_versions_entry_version"),
 )
 
 #: How often each model was used (feeds ranking).
@@ -237,6 +265,26 @@ def upsert(
         conn.execute(statement.on_conflict_do_nothing(index_elements=list(keys)), many)
 
 
+def write_lock(conn: Connection, name: str) -> None:
+    """Hold the write lock ``name`` until the transaction ends: taken before the reads a
+    write depends on, so that two processes or servers writing at once go one by one.
+
+    SQLite: the database's one write lock, taken now (its driver begins a transaction only
+    at the first write, so reads before it see what another writer may be changing).
+    PostgreSQL: a transaction-level advisory lock of that name.
+    """
+    name_of = conn.dialect.name
+    if name_of == "sqlite":
+        conn.execute(update(catalog_state).where(false()).values(id=catalog_state.c.id))
+    elif name_of == "postgresql":
+        import hashlib
+
+        key = int.from_bytes(
+            hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True
+        )
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
 def _update_then_insert(
     conn: Connection,
     table: Table,
@@ -247,7 +295,7 @@ def _update_then_insert(
     set_: Mapping[str, Any] | None,
 ) -> None:
     """``upsert`` for another database: update, then insert what was not there."""
-    from sqlalchemy import and_, insert, update
+    from sqlalchemy import and_, insert
 
     for row in rows:
         where = and_(*(table.c[k] == row[k] for k in keys))
