@@ -375,6 +375,26 @@ def test_a_database_made_before_migrations_is_upgraded_with_its_rows(
             assert conn.execute(text("SELECT stamp FROM catalog_state")).scalar() != stamp
 
 
+def test_an_upgrade_that_fails_leaves_the_database_as_it_was(
+    database: str, raw: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """All of an upgrade or none of it, DDL included, on SQLite as on PostgreSQL."""
+    make_legacy(raw, without=("call_log",))
+    with raw.begin() as conn:  # a table of that name, not ours: revision 0003 cannot make it
+        conn.execute(text("CREATE TABLE catalog_entry_versions (something TEXT)"))
+    before = sorted(inspect(raw).get_table_names())
+    code, out, err = run(capsys, "ls")
+    assert (code, out) == (1, "")
+    assert err.startswith("Error: Cannot open the database:") and "already exists" in err
+    assert err.count("\n") == 1
+    assert sorted(inspect(raw).get_table_names()) == before  # no call_log, no version table
+    with raw.begin() as conn:
+        conn.execute(text("DROP TABLE catalog_entry_versions"))
+    api.reset()
+    assert api.show_model("acme/legacy-model").name == "Legacy model"  # upgraded now
+    assert _revision(raw) == [migrations.HEAD]
+
+
 def test_a_database_at_the_first_revision_takes_sizes_past_2_gib_after_the_upgrade(
     database: str, raw: Engine
 ) -> None:

@@ -401,17 +401,42 @@ SCHEMA_LOCK_KEY = int.from_bytes(b"mp-schem", "big", signed=True)
 
 
 @contextmanager
+def _sqlite_transaction(conn: Connection) -> Iterator[None]:
+    """One SQLite transaction around everything, its DDL included: an upgrade is all done
+    or not at all. (Python's driver begins a transaction only before a data change, so
+    a ``CREATE TABLE`` before one would be committed on its own.)"""
+    raw: Any = conn.connection.dbapi_connection
+    level = raw.isolation_level
+    raw.isolation_level = None  # we say BEGIN ourselves
+    try:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
+    finally:
+        raw.isolation_level = level
+
+
+@contextmanager
 def _schema_lock(engine: Engine, url: str) -> Iterator[Connection]:
     """A connection in a transaction that holds the database's schema lock.
 
-    A SQLite file: a file lock beside it. PostgreSQL: a transaction-level advisory lock,
-    released with the transaction, even when the process dies.
+    A SQLite file: a file lock beside it, and SQLite's own write lock. PostgreSQL: a
+    transaction-level advisory lock, released with the transaction, even when the process
+    dies. On both, the DDL is inside the transaction.
     """
     path = _sqlite_path(url)
     if path and path != ":memory:":
         from filelock import FileLock
 
-        with FileLock(path + ".lock"), engine.begin() as conn:
+        with FileLock(path + ".lock"), engine.connect() as conn, _sqlite_transaction(conn):
+            yield conn
+        return
+    if path:
+        with engine.connect() as conn, _sqlite_transaction(conn):
             yield conn
         return
     with engine.begin() as conn:
