@@ -409,7 +409,7 @@ def test_a_database_at_the_first_revision_takes_sizes_past_2_gib_after_the_upgra
         conn.execute(
             text("INSERT INTO store_counters (name, value) VALUES ('pull.hit', 2147483647)")
         )
-    assert db.upgrade_schema(database) == db.SchemaChange("0001", migrations.HEAD)
+    assert db.upgrade_schema(database) == migrations.SchemaChange("0001", migrations.HEAD)
     engine = db.get_engine(database)
     api.get_store().count("pull.hit")  # one past what a 32-bit column holds
     with engine.connect() as conn:
@@ -462,7 +462,9 @@ def test_a_second_process_waits_for_the_schema_lock(database: str, raw: Engine) 
                 release.wait(30)
         else:
             with raw.begin() as conn:
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": db.SCHEMA_LOCK_KEY})
+                conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:k)"), {"k": migrations.SCHEMA_LOCK_KEY}
+                )
                 holding.set()
                 release.wait(30)
 

@@ -8,11 +8,9 @@ to the newest revision when a process first opens a database, under a lock.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     BigInteger,
@@ -37,9 +35,11 @@ from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 
 from modelport.errors import ConfigError, DatabaseBusyError, MissingExtraError
 
+if TYPE_CHECKING:
+    from modelport.migrations import SchemaChange
+
 __all__ = [
-    "SCHEMA_LOCK_KEY",
-    "SchemaChange",
+    "BIG_INTEGER",
     "call_log",
     "catalog_entries",
     "catalog_entry_versions",
@@ -395,87 +395,22 @@ def _new_engine(url: str) -> Engine:
     return engine
 
 
-#: The PostgreSQL advisory lock that schema upgrades hold (any fixed 64-bit key; this
-#: one is the bytes ``mp-schem``), so that servers starting together upgrade one by one.
-SCHEMA_LOCK_KEY = int.from_bytes(b"mp-schem", "big", signed=True)
-
-
-@contextmanager
-def _sqlite_transaction(conn: Connection) -> Iterator[None]:
-    """One SQLite transaction around everything, its DDL included: an upgrade is all done
-    or not at all. (Python's driver begins a transaction only before a data change, so
-    a ``CREATE TABLE`` before one would be committed on its own.)"""
-    raw: Any = conn.connection.dbapi_connection
-    level = raw.isolation_level
-    raw.isolation_level = None  # we say BEGIN ourselves
-    try:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            conn.rollback()
-            raise
-        conn.commit()
-    finally:
-        raw.isolation_level = level
-
-
-@contextmanager
-def _schema_lock(engine: Engine, url: str) -> Iterator[Connection]:
-    """A connection in a transaction that holds the database's schema lock.
-
-    A SQLite file: a file lock beside it, and SQLite's own write lock. PostgreSQL: a
-    transaction-level advisory lock, released with the transaction, even when the process
-    dies. On both, the DDL is inside the transaction.
-    """
-    path = _sqlite_path(url)
-    if path and path != ":memory:":
-        from filelock import FileLock
-
-        with FileLock(path + ".lock"), engine.connect() as conn, _sqlite_transaction(conn):
-            yield conn
-        return
-    if path:
-        with engine.connect() as conn, _sqlite_transaction(conn):
-            yield conn
-        return
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
-        yield conn
-
-
-@dataclass(frozen=True)
-class SchemaChange:
-    """What an upgrade did: the revision before (None: an empty or pre-migration database)
-    and after."""
-
-    before: str | None
-    after: str
-
-    @property
-    def changed(self) -> bool:
-        """Whether the upgrade ran any migration."""
-        return self.before != self.after
-
-
 def _upgrade(engine: Engine, url: str) -> SchemaChange:
     """Bring the database to the newest schema, under its lock; a no-op when it is there."""
     from modelport import migrations
 
+    path = _sqlite_path(url)
     try:
-        with engine.connect() as conn:
-            current = migrations.stored_revision(conn)
-        if current == migrations.HEAD:  # the usual case: no lock, no Alembic
-            return SchemaChange(current, current)
-        with _schema_lock(engine, url) as conn:
-            before, after = migrations.upgrade(conn, where=database_name(url))
+        return migrations.upgrade_engine(
+            engine,
+            where=database_name(url),
+            lock_file=path + ".lock" if path and path != ":memory:" else None,
+        )
     except (OperationalError, ProgrammingError) as e:
         raise ConfigError(
             f"Cannot open the database: {_one_line(e.orig)}",
             hint="Check MODELPORT_DATABASE_URL and that the database is reachable.",
         ) from None
-    return SchemaChange(before, after)
 
 
 def get_engine(url: str) -> Engine:
@@ -498,9 +433,9 @@ def upgrade_schema(url: str) -> SchemaChange:
     with _lock:
         engine = _engines.get(url)
         if engine is not None:  # upgraded when this process opened it
-            from modelport import migrations
+            from modelport.migrations import HEAD, SchemaChange
 
-            return SchemaChange(migrations.HEAD, migrations.HEAD)
+            return SchemaChange(HEAD, HEAD)
         engine = _new_engine(url)
         try:
             change = _upgrade(engine, url)

@@ -1,8 +1,9 @@
 """The database schema's migrations (Alembic), run from code: no ``alembic.ini`` anywhere.
 
-The scripts live beside this module (``env.py``, ``script.py.mako``, ``versions/``) and
-run on a connection the caller opened and locked (``db.py`` holds the lock). ``HEAD``
-names the newest revision, so that opening a database already at it imports no Alembic
+The scripts live beside this module (``env.py``, ``script.py.mako``, ``versions/``).
+``upgrade_engine`` runs them when a process first opens a database (``db.get_engine``),
+under the database's lock and in one transaction, DDL included. ``HEAD`` names the newest
+revision, so that opening a database already at it takes no lock and imports no Alembic
 (about 180 ms); a test checks it against the scripts.
 
 A new revision, from a checkout::
@@ -15,25 +16,32 @@ then write its ``upgrade`` for SQLite and PostgreSQL alike, and move ``HEAD``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from modelport.errors import ConfigError
 
 if TYPE_CHECKING:
     from alembic.config import Config
-    from sqlalchemy import Connection
+    from sqlalchemy import Connection, Engine
 
 __all__ = [
     "FIRST",
     "HEAD",
+    "SCHEMA_LOCK_KEY",
     "VERSION_TABLE",
     "Revision",
+    "SchemaChange",
     "config",
     "history",
+    "is_known",
+    "newer_than_code",
     "stored_revision",
     "upgrade",
+    "upgrade_engine",
 ]
 
 #: The first schema: the tables modelport made before it had migrations.
@@ -140,3 +148,84 @@ def history() -> list[Revision]:
 def is_known(revision: str) -> bool:
     """Whether a revision is one of this package's scripts."""
     return _known(config(), revision)
+
+
+# ------------------------------------------------------------------ the lock they run under
+
+#: The PostgreSQL advisory lock that schema upgrades hold (any fixed 64-bit key; this
+#: one is the bytes ``mp-schem``), so that servers starting together upgrade one by one.
+SCHEMA_LOCK_KEY = int.from_bytes(b"mp-schem", "big", signed=True)
+
+
+@dataclass(frozen=True)
+class SchemaChange:
+    """What an upgrade did: the revision before (None: an empty or pre-migration database)
+    and after."""
+
+    before: str | None
+    after: str
+
+    @property
+    def changed(self) -> bool:
+        """Whether the upgrade ran any migration."""
+        return self.before != self.after
+
+
+@contextmanager
+def _sqlite_transaction(conn: Connection) -> Iterator[None]:
+    """One SQLite transaction around everything, its DDL included: an upgrade is all done
+    or not at all. (Python's driver begins a transaction only before a data change, so
+    a ``CREATE TABLE`` before one would be committed on its own.)"""
+    raw: Any = conn.connection.dbapi_connection
+    level = raw.isolation_level
+    raw.isolation_level = None  # we say BEGIN ourselves
+    try:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
+    finally:
+        raw.isolation_level = level
+
+
+@contextmanager
+def _schema_lock(engine: Engine, lock_file: str | None) -> Iterator[Connection]:
+    """A connection in a transaction that holds the database's schema lock.
+
+    SQLite: a file lock beside the database file, and SQLite's own write lock.
+    PostgreSQL: a transaction-level advisory lock, released with the transaction, even
+    when the process dies. On both, the DDL is inside the transaction.
+    """
+    if engine.dialect.name == "sqlite":
+        from contextlib import nullcontext
+
+        from filelock import FileLock
+
+        with (
+            FileLock(lock_file) if lock_file else nullcontext(),
+            engine.connect() as conn,
+            _sqlite_transaction(conn),
+        ):
+            yield conn
+        return
+    from sqlalchemy import text
+
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+        yield conn
+
+
+def upgrade_engine(engine: Engine, *, where: str, lock_file: str | None) -> SchemaChange:
+    """Bring an engine's database to ``HEAD`` under its lock (``lock_file`` beside a SQLite
+    file); at ``HEAD`` already, one read and nothing else."""
+    with engine.connect() as conn:
+        current = stored_revision(conn)
+    if current == HEAD:  # the usual case: no lock, no Alembic
+        return SchemaChange(current, current)
+    with _schema_lock(engine, lock_file) as conn:
+        before, after = upgrade(conn, where=where)
+    return SchemaChange(before, after)
