@@ -106,6 +106,38 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     api.reset()
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    """A real PostgreSQL server on 127.0.0.1 for this session (``tests/postgres.py``).
+
+    Skips where PostgreSQL is not installed, except in CI, where that fails the test.
+    """
+    from tests.postgres import PostgresServer, binaries, missing_reason
+
+    reason = missing_reason()
+    if reason is not None:
+        if os.environ.get("CI", "").strip().lower() in ("1", "true", "yes"):
+            pytest.fail(f"{reason}: CI tests PostgreSQL (.ci/run installs it).", pytrace=False)
+        pytest.skip(reason)
+    server = PostgresServer(binaries())  # type: ignore[arg-type]
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A new, empty PostgreSQL database that this test's modelport uses."""
+    import modelport.api as api
+
+    url = str(postgres.create_database())
+    monkeypatch.setenv("MODELPORT_DATABASE_URL", url)
+    api.reset()
+    return url
+
+
 #: Every provider's conventional key variables (a developer's real keys must not leak in).
 PROVIDER_KEY_VARIABLES = tuple(v.name for v in ENVIRONMENT if v.name.endswith("_API_KEY"))
 

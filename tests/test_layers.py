@@ -36,6 +36,7 @@ LAYERS: tuple[frozenset[str], ...] = (
             "errors",
             "settings",
             "db",
+            "migrations",
             "hardware",
             "trust",
             "hubconf",

@@ -52,20 +52,16 @@ def _repo(name: str) -> str:
 
 def trust(name: str, *, kind: str = "torch") -> str:
     """Allow a repository's code to run; returns its normalized name."""
-    from sqlalchemy import delete, insert
-
-    from modelport.db import trusted_sources
+    from modelport.db import trusted_sources, upsert
 
     repo = _repo(name)
-    engine = _engine()
-    with engine.begin() as conn:
-        conn.execute(
-            delete(trusted_sources).where(
-                trusted_sources.c.kind == kind, trusted_sources.c.name == repo
-            )
-        )
-        conn.execute(
-            insert(trusted_sources).values(kind=kind, name=repo, added_at=dt.datetime.now(dt.UTC))
+    with _engine().begin() as conn:
+        upsert(
+            conn,
+            trusted_sources,
+            {"kind": kind, "name": repo, "added_at": dt.datetime.now(dt.UTC)},
+            keys=["kind", "name"],
+            replace=["added_at"],
         )
     return repo
 

@@ -18,6 +18,7 @@ from modelport.api.catalog import (
     UpdateReport,
     add_entries,
     add_remote_catalog,
+    entry_history,
     export_catalog,
     get_catalog,
     import_catalog,
@@ -68,8 +69,9 @@ from modelport.api.store import (
     verify_store,
 )
 
-#: The use-cases of hosted models, keys and the call log, imported when first asked for:
-#: the commands that only look up, pull or run local models start without them.
+#: The use-cases of hosted models, keys, the call log and the database's schema, imported
+#: when first asked for: the commands that only look up, pull or run local models start
+#: without them.
 _LAZY: dict[str, str] = {
     "credentials_for": "modelport.api.keys",
     "data_key": "modelport.api.keys",
@@ -90,6 +92,12 @@ _LAZY: dict[str, str] = {
     "rerank_documents": "modelport.api.prompting",
     "resolve_target": "modelport.api.prompting",
     "stream_completion": "modelport.api.prompting",
+    "DatabaseStatus": "modelport.api.database",
+    "DatabaseUpgrade": "modelport.api.database",
+    "SchemaRevision": "modelport.api.database",
+    "database_history": "modelport.api.database",
+    "database_status": "modelport.api.database",
+    "upgrade_database": "modelport.api.database",
     "CallRecord": "modelport.api.usage",
     "UsageReport": "modelport.api.usage",
     "check_budget": "modelport.api.usage",
@@ -102,6 +110,14 @@ _LAZY: dict[str, str] = {
 
 if TYPE_CHECKING:
     from modelport.api.conversation import Conversation, Response, chat, prompt
+    from modelport.api.database import (
+        DatabaseStatus,
+        DatabaseUpgrade,
+        SchemaRevision,
+        database_history,
+        database_status,
+        upgrade_database,
+    )
     from modelport.api.keys import (
         credentials_for,
         data_key,
@@ -149,10 +165,13 @@ __all__ = [
     "ChatStream",
     "Comparison",
     "Conversation",
+    "DatabaseStatus",
+    "DatabaseUpgrade",
     "ImportReport",
     "ModelPage",
     "ModelSource",
     "Response",
+    "SchemaRevision",
     "Target",
     "UpdateReport",
     "UsageReport",
@@ -167,7 +186,10 @@ __all__ = [
     "cost_of",
     "credentials_for",
     "data_key",
+    "database_history",
+    "database_status",
     "embed_texts",
+    "entry_history",
     "execute_plan",
     "export_catalog",
     "flush_usage",
@@ -220,6 +242,7 @@ __all__ = [
     "system_info",
     "unload_model",
     "update_catalogs",
+    "upgrade_database",
     "usage_report",
     "validate_model",
     "verify_store",

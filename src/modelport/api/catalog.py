@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from modelport.catalog.entry import ModelEntry
     from modelport.catalog.persistence import RemoteSource
     from modelport.catalog.selection import Selection
+    from modelport.catalog.versions import EntryVersion
     from modelport.hardware import SystemInfo
     from modelport.validation import ValidationResult
 
@@ -336,6 +337,19 @@ def remove_entry(model_id: str) -> ModelEntry:
     _forget_runs()
     get_catalog(reload=True)  # a bundled entry it had replaced comes back
     return entry
+
+
+def entry_history(model_id: str) -> list[EntryVersion]:
+    """Every version of a user or remote entry by exact id, newest first: the current one,
+    then each one a change ended (replaced or removed; by what, by whom and when).
+
+    A bundled entry has none (an empty list); an id never in the catalog is
+    ``ModelNotFoundError``.
+    """
+    versions: list[EntryVersion] = _repository().history(model_id)
+    if not versions and model_id not in get_catalog():
+        raise ModelNotFoundError(model_id)
+    return versions
 
 
 def export_catalog(query: CatalogQuery | None = None, /, **filters: Any) -> str:

@@ -7,6 +7,7 @@ import typer
 from modelport import __version__
 from modelport.cli import cache as cache_cmds
 from modelport.cli import catalog as catalog_cmds
+from modelport.cli import db as db_cmds
 from modelport.cli import keys as keys_cmds
 from modelport.cli import local as local_cmds
 from modelport.cli import models as model_cmds
@@ -56,3 +57,4 @@ usage_cmds.register(app)
 app.add_typer(catalog_cmds.app, name="catalog")
 app.add_typer(cache_cmds.app, name="cache")
 app.add_typer(keys_cmds.app, name="keys")
+app.add_typer(db_cmds.app, name="db")

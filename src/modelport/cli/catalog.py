@@ -1,11 +1,13 @@
-"""``modelport catalog …``: schema, validate, import, export, stats, remote sources, update."""
+"""``modelport catalog …``: schema, validate, import, export, history, stats, remote sources,
+update."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -146,6 +148,53 @@ def remove(
 
     remove_entry(model_id)
     Output().message(f"Removed {model_id}.")
+
+
+def _changed_fields(newer: dict[str, Any], older: dict[str, Any]) -> str:
+    keys = sorted(k for k in newer.keys() | older.keys() if newer.get(k) != older.get(k))
+    return ", ".join(keys) if keys else "(none)"
+
+
+@app.command()
+def history(
+    model_id: Annotated[str, typer.Argument(help="Exact id of a user or remote entry.")],
+    json_: JsonOpt = False,
+) -> None:
+    """Every version of a user or remote entry: what each changed, and how, by what, by
+    whom and when it ended."""
+    from modelport.api import entry_history
+
+    versions = entry_history(model_id)
+    out = Output(json_mode=json_)
+
+    def when(value: dt.datetime | None) -> str:
+        return "" if value is None else value.strftime("%Y-%m-%d %H:%M:%S")
+
+    def human() -> None:
+        if not versions:
+            out.message(
+                f"{model_id} is bundled with modelport: it changes only with modelport "
+                "itself, and keeps no versions."
+            )
+            return
+        out.table(
+            ["VERSION", "ORIGIN", "WRITTEN (UTC)", "CHANGED", "ENDED (UTC)", "ENDED BY"],
+            [
+                [
+                    f"{v.version} (current)" if v.current else str(v.version),
+                    v.origin,
+                    when(v.written_at),
+                    _changed_fields(v.entry, versions[i + 1].entry)
+                    if i + 1 < len(versions)
+                    else "(first)",
+                    when(v.replaced_at),
+                    f"{v.change} by {v.changed_by} ({v.actor})" if v.change else "",
+                ]
+                for i, v in enumerate(versions)
+            ],
+        )
+
+    out.result(versions, human)
 
 
 @app.command()

@@ -1,5 +1,5 @@
-"""/api/v1: the registry — models, categories, tasks, search, validation, selection, system,
-and the call log's usage report."""
+"""/api/v1: the registry — models and their versions, categories, tasks, search, validation,
+selection, system, and the call log's usage report."""
 
 from __future__ import annotations
 
@@ -85,6 +85,20 @@ def get_model(model_id: str) -> dict[str, Any]:
     return envelope(
         get_catalog()[match.id], match={"method": match.method, "confidence": match.confidence}
     )
+
+
+@router.get(
+    "/models/{model_id:path}/versions",
+    tags=["registry"],
+    responses=error_responses(404, 422),
+)
+def model_versions(model_id: str) -> dict[str, Any]:
+    """Every version of a user or remote entry by exact id, newest first (none for a
+    bundled entry): what it was, where it came from, how, by what and whom it ended."""
+    from modelport.api import entry_history
+
+    versions = entry_history(model_id)
+    return envelope(versions, model=model_id, count=len(versions))
 
 
 @router.get("/registry/categories", tags=["registry"])

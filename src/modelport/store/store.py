@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
 from filelock import FileLock
-from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy import Engine, delete, func, select, update
 
-from modelport.db import store_counters, store_files, store_models, store_refs
+from modelport.db import store_counters, store_files, store_models, store_refs, upsert
 from modelport.errors import IntegrityError, NotInStoreError, UnsafeFileError
 from modelport.store.artifacts import Artifact, find_artifacts, remove_artifact
 from modelport.store.integrity import VerifyReport, sha256_of
@@ -413,64 +413,59 @@ class Store:
                 path.rmdir()
 
     def _index(self, manifest: Manifest) -> None:
-        now = _now()
+        # Upserts, not a delete and an insert: servers sharing one PostgreSQL database may
+        # index the same model at once. A model pulled again keeps its use count.
+        described = {
+            "registry": manifest.registry,
+            "name": manifest.name,
+            "revision": manifest.revision,
+            "ref": manifest.ref,
+            "requested": manifest.requested,
+            "size": manifest.size,
+            "file_count": len(manifest.files),
+            "task": manifest.task,
+            "library": manifest.library,
+            "pulled_at": _now(),
+        }
         with self.engine.begin() as conn:
-            old = conn.execute(
-                select(store_models.c.use_count, store_models.c.last_used).where(
-                    store_models.c.key == manifest.key
-                )
-            ).first()
-            conn.execute(delete(store_files).where(store_files.c.model_key == manifest.key))
-            conn.execute(delete(store_models).where(store_models.c.key == manifest.key))
-            conn.execute(
-                insert(store_models).values(
-                    key=manifest.key,
-                    registry=manifest.registry,
-                    name=manifest.name,
-                    revision=manifest.revision,
-                    ref=manifest.ref,
-                    requested=manifest.requested,
-                    size=manifest.size,
-                    file_count=len(manifest.files),
-                    task=manifest.task,
-                    library=manifest.library,
-                    pulled_at=now,
-                    last_used=old.last_used if old else None,
-                    use_count=old.use_count if old else 0,
-                )
+            upsert(
+                conn,
+                store_models,
+                {"key": manifest.key, **described, "last_used": None, "use_count": 0},
+                keys=["key"],
+                replace=list(described),
             )
-            if manifest.files:
-                conn.execute(
-                    insert(store_files),
-                    [
-                        {
-                            "model_key": manifest.key,
-                            "path": f.path,
-                            "sha256": f.sha256,
-                            "size": f.size,
-                            "digest_kind": f.digest_kind,
-                            "digest": f.digest,
-                        }
-                        for f in manifest.files
-                    ],
-                )
+            conn.execute(delete(store_files).where(store_files.c.model_key == manifest.key))
+            upsert(
+                conn,
+                store_files,
+                [
+                    {
+                        "model_key": manifest.key,
+                        "path": f.path,
+                        "sha256": f.sha256,
+                        "size": f.size,
+                        "digest_kind": f.digest_kind,
+                        "digest": f.digest,
+                    }
+                    for f in manifest.files
+                ],
+                keys=["model_key", "path"],
+                replace=["sha256", "size", "digest_kind", "digest"],
+            )
 
     # ---------------------------------------------------------------- refs
 
     def remember_ref(self, registry: str, name: str, ref: str, revision: str) -> None:
         """Record what a branch or tag resolved to (offline pulls use it)."""
+        row = {"registry": registry, "name": name, "ref": ref, "revision": revision}
         with self.engine.begin() as conn:
-            conn.execute(
-                delete(store_refs).where(
-                    (store_refs.c.registry == registry)
-                    & (store_refs.c.name == name)
-                    & (store_refs.c.ref == ref)
-                )
-            )
-            conn.execute(
-                insert(store_refs).values(
-                    registry=registry, name=name, ref=ref, revision=revision, updated_at=_now()
-                )
+            upsert(
+                conn,
+                store_refs,
+                {**row, "updated_at": _now()},
+                keys=["registry", "name", "ref"],
+                replace=["revision", "updated_at"],
             )
 
     def resolve_ref(self, registry: str, name: str, ref: str) -> str | None:
@@ -489,13 +484,13 @@ class Store:
     def count(self, name: str) -> None:
         """Add one to a counter (``pull.hit``, ``pull.miss``, ``run.hit``, ``run.miss``)."""
         with self.engine.begin() as conn:
-            done = conn.execute(
-                update(store_counters)
-                .where(store_counters.c.name == name)
-                .values(value=store_counters.c.value + 1)
+            upsert(
+                conn,
+                store_counters,
+                {"name": name, "value": 1},
+                keys=["name"],
+                set_={"value": store_counters.c.value + 1},
             )
-            if not done.rowcount:
-                conn.execute(insert(store_counters).values(name=name, value=1))
 
     def touch(self, key: str) -> None:
         """Record a use of a stored model."""
