@@ -232,6 +232,18 @@ async def test_a_typo_gets_a_did_you_mean(client: httpx.AsyncClient) -> None:
     # Known words need no correction: no suggestion box.
     plain = await client.get("/ui/models?q=claude+sonnet", headers=PAGE)
     assert 'id="did-you-mean"' not in plain.text
+    # As-you-type, the table comes at once and asks for the suggestions after.
+    fragment = await client.get(
+        "/ui/models?q=clade+sonet&provider=anthropic",
+        headers={**PAGE, "HX-Request": "true", "HX-Target": "results"},
+    )
+    slot = [a for t, a in parse(fragment.text).tags if a.get("id") == "did-you-mean-slot"]
+    assert slot[0]["hx-get"] == "/ui/suggest?q=clade+sonet&provider=anthropic"
+    assert rows(fragment.text)
+    later = await client.get(slot[0]["hx-get"], headers={**PAGE, "HX-Request": "true"})
+    links = [a["href"] for t, a in parse(later.text).tags if t == "a"]
+    assert links[0] == "/ui/models?q=claude+sonnet&provider=anthropic"
+    assert links[1:] == suggested
 
 
 async def test_nothing_matching_says_so_and_suggests(client: httpx.AsyncClient) -> None:
@@ -556,7 +568,10 @@ def test_listing_ranks_or_sorts_search_hits_and_spells() -> None:
     assert ranked.spelling is None and ranked.suggestions == ()
     typo = api.list_catalog(text="clade sonet")
     assert typo.spelling == "claude sonnet"
+    assert typo.suggestions == ()  # a name lookup only when asked for
+    typo = api.list_catalog(text="clade sonet", suggest=True)
     assert typo.suggestions and all("claude-sonnet" in s for s in typo.suggestions)
+    assert api.list_catalog(text="qqqzzzxxx", suggest=True).suggestions == ()
 
 
 def test_listing_refuses_an_unknown_sort_even_when_ranking() -> None:

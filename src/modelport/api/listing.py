@@ -4,7 +4,7 @@ the web UI."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -16,7 +16,15 @@ if TYPE_CHECKING:
     from modelport.hardware import SystemInfo
     from modelport.validation import FitLevel
 
-__all__ = ["CatalogFacets", "ModelPage", "catalog_facets", "list_catalog", "stored_catalog_ids"]
+__all__ = [
+    "CatalogFacets",
+    "DidYouMean",
+    "ModelPage",
+    "catalog_facets",
+    "did_you_mean",
+    "list_catalog",
+    "stored_catalog_ids",
+]
 
 
 @dataclass(frozen=True)
@@ -25,7 +33,8 @@ class ModelPage:
 
     With search text: ``spelling`` is the text with misspelt words corrected (None when
     every word was known), and ``suggestions`` are the ids of the models it most likely
-    names ("did you mean"), given when a word was corrected or nothing matched.
+    names ("did you mean"), given when asked for and a word was corrected or nothing
+    matched.
     """
 
     models: tuple[ModelEntry, ...]
@@ -69,6 +78,7 @@ def list_catalog(
     sort: str = "id",
     descending: bool = False,
     rank: bool = True,
+    suggest: bool = False,
     limit: int | None = None,
     offset: int = 0,
 ) -> ModelPage:
@@ -77,7 +87,8 @@ def list_catalog(
 
     ``stored`` keeps the models pulled into the local store; ``fits`` those that fit this
     machine for inference (or a GPU of ``gpu_memory``), as ``validate`` judges them: fits
-    or tight.
+    or tight. With ``suggest``, a text with a misspelt word or no match gets the models it
+    most likely meant (``did_you_mean``, which costs a name lookup).
     """
     from modelport.catalog.catalog import SORT_KEYS, CatalogQuery
     from modelport.errors import InvalidValueError
@@ -105,6 +116,8 @@ def list_catalog(
     if stored or fits:
         # Narrowed by the cheap filters first: the fit check weighs each remaining model.
         ids = catalog.matching_ids(query)
+        if ids is None:
+            ids = set(catalog.keys())
         if stored:
             ids &= stored_catalog_ids()
         if fits:
@@ -112,11 +125,15 @@ def list_catalog(
         query = CatalogQuery(**{**query.__dict__, "ids": frozenset(ids)})
     if text:
         matching = catalog.matching_ids(query)
-        hits = [h.entry for h in catalog.search(text, limit=1000) if h.entry.id in matching]
+        hits = [
+            h.entry
+            for h in catalog.search(text, limit=1000)
+            if matching is None or h.entry.id in matching
+        ]
         spelling = catalog.spelling(text)
         suggestions: tuple[str, ...] = ()
-        if spelling is not None or not hits:
-            suggestions = _did_you_mean(catalog, text)
+        if suggest and (spelling is not None or not hits):
+            suggestions = did_you_mean(text).models
         if not rank and hits:
             ordered = CatalogQuery(**{**query.__dict__, "ids": frozenset(e.id for e in hits)})
             hits = catalog.query(ordered)
@@ -125,14 +142,34 @@ def list_catalog(
     return ModelPage(tuple(page), catalog.count_matching(query), offset, limit)
 
 
-def _did_you_mean(catalog: Catalog, text: str) -> tuple[str, ...]:
-    """The ids a name most likely meant: the one it resolves to, or the suggestions."""
+@dataclass(frozen=True)
+class DidYouMean:
+    """What a search text most likely meant: the text spelt right (None when every word
+    was known), and the ids of the models it most likely names."""
+
+    spelling: str | None
+    models: tuple[str, ...]
+
+
+#: Shorter texts are still being typed: nothing to correct yet.
+SUGGEST_FROM = 3
+
+
+def did_you_mean(text: str) -> DidYouMean:
+    """The spelling and the models a search text most likely meant: the model it resolves
+    to as a name, or the suggestions a name that resolves to none gets."""
     from modelport.errors import ModelNotFoundError
 
+    text = text.strip()
+    if len(text) < SUGGEST_FROM:
+        return DidYouMean(None, ())
+    catalog = get_catalog()
+    spelling = catalog.spelling(text)
     try:
-        return (catalog.resolve(text).id,)
+        models: tuple[str, ...] = (catalog.resolve(text).id,)
     except ModelNotFoundError as e:  # ambiguous too: its suggestions are the candidates
-        return tuple(e.suggestions[:5])
+        models = tuple(e.suggestions[:5])
+    return DidYouMean(spelling, models)
 
 
 def catalog_facets() -> CatalogFacets:
@@ -154,23 +191,23 @@ def catalog_facets() -> CatalogFacets:
     )
 
 
-def stored_catalog_ids() -> frozenset[str]:
-    """The ids of the catalog models that have a revision in the local store."""
+def stored_catalog_ids(among: Iterable[ModelEntry] | None = None) -> frozenset[str]:
+    """The ids of the catalog models that have a revision in the local store (of those in
+    ``among`` when given: a page of a listing, without a pass over the whole catalog)."""
     from modelport.api.store import list_models
     from modelport.catalog.entry import Source
 
     pulled = {m.name if m.registry == "hf" else f"{m.registry}:{m.name}" for m in list_models()}
     if not pulled:
         return frozenset()
-    catalog = get_catalog()
-    found = {model_id for model_id in pulled if model_id in catalog}
+    entries = get_catalog().values() if among is None else among
     # An entry under another id (a provider's name for an open model) names its Hub repo.
-    found.update(
+    return frozenset(
         entry.id
-        for entry in catalog.values()
-        if entry.source is Source.SELF_HOSTED and entry.hugging_face_id in pulled
+        for entry in entries
+        if entry.id in pulled
+        or (entry.source is Source.SELF_HOSTED and entry.hugging_face_id in pulled)
     )
-    return frozenset(found)
 
 
 # Verdicts already reached, per machine: a model's fit does not change while neither the

@@ -622,12 +622,12 @@ class Catalog:
         ordered = [e for _, e in known] + unknown
         return ordered[q.offset : wanted]
 
-    def matching_ids(self, q: CatalogQuery | None = None, /, **filters: Any) -> set[str]:
-        """The ids of the entries matching the filters, in no order."""
+    def matching_ids(self, q: CatalogQuery | None = None, /, **filters: Any) -> set[str] | None:
+        """The ids of the entries matching the filters, in no order; None when no filter is
+        given (every id: not copied)."""
         q = q or CatalogQuery(**filters)
         with self._lock:
-            ids = self._matching_ids(q)
-            return set(self._entries) if ids is None else ids
+            return self._matching_ids(q)
 
     def spelling(self, text: str) -> str | None:
         """``text`` with misspelt words corrected to words of the catalog's names, or None

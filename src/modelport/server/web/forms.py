@@ -123,10 +123,11 @@ class ModelFilters:
                 pairs.append((name, _param(one)))
         return pairs
 
-    def url(self, **change: Any) -> str:
-        """The address of this view, with ``change`` applied (what a shared link holds)."""
+    def url(self, *, path: str = "/ui/models", **change: Any) -> str:
+        """The address of this view, with ``change`` applied (what a shared link holds);
+        ``path`` gives another page the same query."""
         query = urlencode(self.params(**change))
-        return "/ui/models" + (f"?{query}" if query else "")
+        return path + (f"?{query}" if query else "")
 
 
 def _param(value: Any) -> str:

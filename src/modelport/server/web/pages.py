@@ -14,7 +14,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from modelport.errors import InvalidValueError, ModelNotFoundError, ModelportError
-from modelport.server.web import forms, views
 from modelport.server.web.render import fragment_requested, page
 
 if TYPE_CHECKING:
@@ -66,8 +65,10 @@ def models_page(request: Request) -> Response:
     """The catalog as a table: search, filters, sort and pages, all in the address."""
     from modelport.api.listing import catalog_facets, list_catalog, stored_catalog_ids
     from modelport.catalog.catalog import SORT_KEYS
+    from modelport.server.web import forms, views
 
     filters = forms.parse_filters(request.query_params.multi_items())
+    fragment = fragment_requested(request, "results")
     error: str | None = None
     result = None
     try:
@@ -88,12 +89,16 @@ def models_page(request: Request) -> Response:
             sort=filters.sort if filters.sort not in ("", "relevance") else "id",
             descending=filters.desc,
             rank=filters.relevance,
+            # A whole page says what a typo meant at once; as-you-type, it comes after.
+            suggest=not fragment,
             limit=filters.per_page,
             offset=filters.offset,
         )
     except ModelportError as e:
         error = e.one_line()
-    stored = stored_catalog_ids() if result is not None and result.models else frozenset()
+    stored = (
+        stored_catalog_ids(result.models) if result is not None and result.models else frozenset()
+    )
     pages = max(1, -(-result.total // filters.per_page)) if result else 1
     context: dict[str, Any] = {
         "f": filters,
@@ -104,17 +109,37 @@ def models_page(request: Request) -> Response:
         "columns": COLUMNS,
         "sort_keys": SORT_KEYS,
         "href": views.model_href,
+        "lazy_suggestions": fragment,
     }
     headers = {"HX-Push-Url": filters.url()}
-    if fragment_requested(request, "results"):
+    if fragment:
         return page(request, "_results.html", headers=headers, **context)
     return page(request, "models.html", active="models", facets=catalog_facets(), **context)
+
+
+@router.get("/ui/suggest")
+def suggest_fragment(request: Request) -> Response:
+    """The "did you mean" of a models view's search text (asked for by its results)."""
+    from modelport.api.listing import did_you_mean
+    from modelport.server.web import forms, views
+
+    filters = forms.parse_filters(request.query_params.multi_items())
+    meant = did_you_mean(filters.q)
+    return page(
+        request,
+        "_did_you_mean.html",
+        f=filters,
+        spelling=meant.spelling,
+        models=meant.models,
+        href=views.model_href,
+    )
 
 
 @router.get("/ui/models/{model_id:path}")
 def model_page(request: Request, model_id: str) -> Response:
     """Everything the catalog knows of one model, and its defaults as forms to check."""
     from modelport.api import get_catalog, resolve_model
+    from modelport.server.web import views
 
     try:
         match = resolve_model(model_id)
@@ -137,6 +162,7 @@ def _model(
 ) -> Response:
     from modelport.api import get_catalog, stored_revisions
     from modelport.catalog.entry import InferenceDefaults, TrainingDefaults
+    from modelport.server.web import forms, views
 
     catalog = get_catalog()
     revisions = []
@@ -193,6 +219,7 @@ def _validate(purpose: Literal["training", "inference"], submitted: dict[str, st
     """The verdict of the validate use-case on the submitted form, ready to render."""
     from modelport.api import show_model, validate_model
     from modelport.catalog.entry import InferenceDefaults, TrainingDefaults
+    from modelport.server.web import forms
 
     name = submitted.get("model", "")
     gpu = submitted.get("gpu_memory", "").strip() or None
@@ -254,6 +281,7 @@ def _memory_parts(result: Any) -> list[tuple[str, float]]:
 def compare_page(request: Request) -> Response:
     """Two to four models side by side, with the facts that differ marked."""
     from modelport.api import compare_models, show_model
+    from modelport.server.web import views
 
     asked = [m.strip() for m in request.query_params.getlist("m") if m.strip()]
     gpu = request.query_params.get("gpu", "").strip()
@@ -293,6 +321,8 @@ def compare_page(request: Request) -> Response:
 
 
 def _not_found(request: Request, e: ModelNotFoundError) -> Response:
+    from modelport.server.web import views
+
     return page(
         request,
         "error.html",
@@ -307,6 +337,8 @@ def _not_found(request: Request, e: ModelNotFoundError) -> Response:
 
 
 def _error(request: Request, e: ModelportError) -> Response:
+    from modelport.server.web import views
+
     return page(
         request,
         "error.html",
