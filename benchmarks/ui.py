@@ -9,7 +9,8 @@ imported into the database), a real ``modelport serve`` and Debian's headless ch
   (the table is in the server's HTML, so it is painted with the first content), and to
   DOMContentLoaded; with the server's own time to answer (time to first byte);
 - typing: from the last keystroke in the search box to the updated table swapped in by
-  htmx (this includes htmx's 30 ms wait for the next keystroke), for a few queries.
+  htmx (this includes htmx's 30 ms wait for the next keystroke), for a few queries; and
+  apart, the first search after the server started (it reads the fuzzy name index).
 
 Each figure is the median of --runs; the targets are 300 ms and 100 ms.
 """
@@ -81,6 +82,9 @@ def measure(server: ServerProcess, runs: int) -> dict[str, float]:
         first_table(browser, server.url)  # warm: the server's catalog, the browser's cache
         loads = [first_table(browser, server.url) for _ in range(runs)]
         page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(180_000)
+        # The first search after the start reads the fuzzy name index: said on its own.
+        first = typing(page, server.url, "phi")
         typed = [typing(page, server.url, q) for q in QUERIES for _ in range(max(1, runs // 3))]
         browser.close()
     return {
@@ -89,6 +93,7 @@ def measure(server: ServerProcess, runs: int) -> dict[str, float]:
         "ttfb": statistics.median(x[2] for x in loads),
         "typing": statistics.median(typed),
         "typing_max": max(typed),
+        "first_search": first,
     }
 
 
@@ -134,12 +139,12 @@ def main() -> None:
 def _print(rows: list[tuple[str, dict[str, float]]]) -> None:
     print(
         f"\n{'catalog':<22} {'first paint':>12} {'DOM ready':>10} {'TTFB':>8} "
-        f"{'typing → table':>15} {'worst typing':>13}"
+        f"{'typing → table':>15} {'worst typing':>13} {'first search':>13}"
     )
     for label, r in rows:
         print(
             f"{label:<22} {r['paint']:>9.0f} ms {r['dcl']:>7.0f} ms {r['ttfb']:>5.0f} ms "
-            f"{r['typing']:>12.0f} ms {r['typing_max']:>10.0f} ms"
+            f"{r['typing']:>12.0f} ms {r['typing_max']:>10.0f} ms {r['first_search']:>10.0f} ms"
         )
     print("\ntargets: first table ≤ 300 ms, typing → updated table ≤ 100 ms (medians)")
 

@@ -241,6 +241,7 @@ async def test_a_typo_gets_a_did_you_mean(client: httpx.AsyncClient) -> None:
     assert slot[0]["hx-get"] == "/ui/suggest?q=clade+sonet&provider=anthropic"
     # It swaps only itself, and pushes no address of its own into the history.
     assert (slot[0]["hx-target"], slot[0]["hx-push-url"]) == ("this", "false")
+    assert slot[0]["hx-sync"] == "closest form:abort"  # never aborts the next search
     assert rows(fragment.text)
     later = await client.get(slot[0]["hx-get"], headers={**PAGE, "HX-Request": "true"})
     links = [a["href"] for t, a in parse(later.text).tags if t == "a"]
