@@ -47,6 +47,7 @@ The tree (a test checks it against the classes):
      ├── IntegrityError               a download or a stored blob does not match its digest
      ├── ConversionError              an ONNX export failed or differs from the original
      ├── NotInStoreError              (also KeyError) the model is not in the local store
+     ├── PullCancelledError           a pull was cancelled; nothing of it was kept
      ├── UnknownHubError              (also ValueError) no hub is registered under that name
      ├── PortInUseError               ``serve``: the address is already taken
      ├── ServerBusyError              ``serve``: a model's queue is full; retry after a while
@@ -105,6 +106,7 @@ __all__ = [
     "OfflineError",
     "PickleRefusedError",
     "PortInUseError",
+    "PullCancelledError",
     "ProviderError",
     "ProviderRateLimitError",
     "ProviderTimeoutError",
@@ -554,6 +556,21 @@ class NotInStoreError(ModelportError, KeyError):
 
     def __str__(self) -> str:
         return self.message
+
+
+class PullCancelledError(ModelportError):
+    """A pull was cancelled before it finished (the web UI's Cancel, a closed stream); the
+    files it had begun or finished for that model were deleted."""
+
+    code = "pull_cancelled"
+    http_status = 409
+
+    def __init__(self, ref: str) -> None:
+        self.ref = ref
+        super().__init__(
+            f"The pull of {ref} was cancelled; nothing of it was kept.",
+            hint=f"Pull it again to fetch it: modelport pull {ref}",
+        )
 
 
 class UnknownHubError(ModelportError, ValueError):

@@ -24,6 +24,7 @@ __all__ = [
     "did_you_mean",
     "list_catalog",
     "stored_catalog_ids",
+    "warm_catalog",
 ]
 
 
@@ -170,6 +171,15 @@ def did_you_mean(text: str) -> DidYouMean:
     except ModelNotFoundError as e:  # ambiguous too: its suggestions are the candidates
         models = tuple(e.suggestions[:5])
     return DidYouMean(spelling, models)
+
+
+def warm_catalog() -> None:
+    """Load the catalog and what its searches read (the name index, the spelling, the
+    facets) now, so that the first search does not wait for them; ``serve`` calls it in a
+    background thread as it starts."""
+    catalog_facets()
+    list_catalog(text="warm up", limit=1)
+    did_you_mean("warm up")
 
 
 def catalog_facets() -> CatalogFacets:

@@ -17,7 +17,8 @@ from modelport.refs import parse_ref
 from modelport.settings import get_settings, parse_size
 
 if TYPE_CHECKING:
-    from modelport.hubs.base import Hub, HubModel, ProgressCallback, PulledModel, Ref
+    from modelport.hubs.base import Hub, HubModel, ProgressCallback, PullEvent, PulledModel, Ref
+    from modelport.store.artifacts import Artifact
     from modelport.store.store import (
         ManifestFile,
         RemovalPlan,
@@ -74,8 +75,37 @@ def pull(
     exclude: Sequence[str] = (),
     allow_pickle: bool = False,
     progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
 ) -> PulledModel:
-    """Pull a model into the local store (verified, resumable)."""
+    """Pull a model into the local store (verified, resumable).
+
+    Setting ``cancel`` stops the pull at its next progress event with
+    ``PullCancelledError``; what it had downloaded for the model and no stored model uses
+    (partial files, finished blobs) is deleted, so a cancelled pull leaves nothing behind.
+    """
+    if cancel is None:
+        return _pull(ref, revision, include, exclude, allow_pickle, progress)
+    watch = _CancellablePull(cancel, progress)
+    try:
+        return _pull(ref, revision, include, exclude, allow_pickle, watch)
+    except BaseException:
+        # Cancelled, or failed while cancelling: either way nothing half-done stays.
+        if cancel.is_set():
+            watch.discard(get_store())
+            from modelport.errors import PullCancelledError
+
+            raise PullCancelledError(ref) from None
+        raise
+
+
+def _pull(
+    ref: str,
+    revision: str | None,
+    include: Sequence[str],
+    exclude: Sequence[str],
+    allow_pickle: bool,
+    progress: ProgressCallback | None,
+) -> PulledModel:
     from modelport.hubs.base import PullEvent, PullOptions, get_hub
 
     target = hub_ref(ref)
@@ -97,6 +127,102 @@ def pull(
     pulled = hub.pull(target, store=store, options=options)
     record_use(pulled.hub, pulled.id)
     return pulled
+
+
+class _Stop(Exception):
+    """Raised from a cancelled pull's progress callback: it unwinds the hub's download."""
+
+
+class _CancellablePull:
+    """A progress callback that stops the pull once ``cancel`` is set, remembering which
+    downloads the pull began and which blobs it wrote, so that they can be discarded."""
+
+    def __init__(self, cancel: threading.Event, forward: ProgressCallback | None) -> None:
+        self.cancel = cancel
+        self.forward = forward
+        self.lock = threading.Lock()
+        #: ``(kind, digest)`` of every download begun (its partial file's name).
+        self.begun: set[tuple[str, str]] = set()
+        #: Files that received bytes from the hub, and the blobs they became.
+        self.receiving: set[str] = set()
+        self.written: set[str] = set()
+
+    def __call__(self, event: PullEvent) -> None:
+        with self.lock:
+            kind, _, digest = (event.digest or "").partition(":")
+            if event.status == "downloading" and digest:
+                self.begun.add((kind, digest))
+                if event.completed and event.file:
+                    self.receiving.add(event.file)
+            elif event.status.startswith("verifying") and kind == "sha256" and digest:
+                if event.file in self.receiving:
+                    self.written.add(digest)
+        # "success" comes after the commit: the model is stored, there is nothing to stop.
+        if self.cancel.is_set() and event.status != "success":
+            raise _Stop
+        if self.forward is not None:
+            self.forward(event)
+
+    def discard(self, store: Store) -> None:
+        """Delete the partial files of this pull's downloads and the blobs it wrote that no
+        stored model uses (a download another process holds is left to it)."""
+        from modelport.store.store import RemovalPlan
+
+        layout = store.layout
+        used = {f.sha256 for m in store.list_models() for f in store.files(m)}
+        partials = []
+        for kind, digest in sorted(self.begun):
+            try:
+                path = layout.partial(kind, digest)
+            except ValueError:
+                continue
+            if path.exists():
+                partials.append((path.name, path.stat().st_size))
+        blobs = []
+        for sha in sorted(self.written - used):
+            path = layout.blob(sha)
+            if path.exists():
+                blobs.append((sha, path.stat().st_size))
+        store.execute(RemovalPlan(models=(), blobs=tuple(blobs), partials=tuple(partials)))
+        gone = {sha for sha, _ in blobs}
+        for kind, digest in self.begun:
+            if kind == "sha256":
+                continue
+            try:
+                alias = layout.alias(kind, digest)
+                if alias.read_text().strip() in gone:
+                    alias.unlink(missing_ok=True)
+            except (ValueError, OSError):
+                continue
+
+
+def stored_artifacts(models: Sequence[StoredModel]) -> dict[str, list[Artifact]]:
+    """What the store derived from each of these models (converted ONNX models, PyTorch
+    Hub weights, optimized graphs of those), by the model's key."""
+    from pathlib import Path
+
+    from modelport.store.artifacts import find_artifacts
+    from modelport.store.layout import tree_digest
+
+    store = get_store()
+    found = find_artifacts(store.layout.root)
+    if not found:
+        return {m.key: [] for m in models}
+    root = store.layout.root.resolve()
+    result: dict[str, list[Artifact]] = {}
+    for model in models:
+        digest = tree_digest((f.path, f.sha256) for f in store.files(model))
+        owned = [a for a in found if a.kind != "ort-cache" and a.belongs_to(digest)]
+        folders = [(root / a.path).resolve() for a in owned]
+        graphs = [
+            a
+            for a in found
+            if a.kind == "ort-cache"
+            and a.made_from
+            and any(Path(a.made_from).is_relative_to(f) for f in folders)
+        ]
+        result[model.key] = owned + graphs
+    return result
 
 
 def pinned_ref(ref: str, model: PulledModel) -> str:

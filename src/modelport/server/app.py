@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -57,6 +58,11 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         pool.start()
+        # The catalog's search indexes load on first use (seconds for 100k entries): in the
+        # background now, not in the first search's answer.
+        from modelport.api.listing import warm_catalog
+
+        threading.Thread(target=_warm, args=(warm_catalog,), name="warm-catalog", daemon=True).start()
         if settings.simulate:
             # OpenAI's encodings take a second to load: not on the first simulated call.
             from modelport.providers.sim_tokens import warm_up
@@ -164,6 +170,14 @@ def create_app(
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes, respond=_respond)
     app.add_middleware(_Measured, metrics=metrics)
     return app
+
+
+def _warm(load: Any) -> None:
+    """Run a warm-up; a failure is the first request's to report, not the server's."""
+    try:
+        load()
+    except Exception:  # e.g. a broken user catalog: the pages say so when asked
+        log.debug("warming the catalog failed", exc_info=True)
 
 
 def _respond(request: Request, exc: Any) -> Response:

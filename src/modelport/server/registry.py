@@ -303,3 +303,23 @@ def usage(
 
     report = usage_report(since=since, by=None if by == "call" else by, limit=limit)
     return envelope(report, since=since, by=by)
+
+
+@router.get("/usage/timeline", tags=["usage"], responses=error_responses(400, 422, 503))
+def usage_timeline(
+    since: Annotated[
+        str,
+        Query(description="Since a duration ago (30m, 24h, 7d), an ISO date or time, or all."),
+    ] = "24h",
+    by: Annotated[
+        Literal["model", "provider"], Query(description="One series per model or provider.")
+    ] = "model",
+    steps: Annotated[int, Query(ge=1, le=1000, description="At most this many time steps.")] = 60,
+    top: Annotated[
+        int, Query(ge=1, le=50, description="Series for the busiest; the rest as other.")
+    ] = 8,
+) -> dict[str, Any]:
+    """Calls, tokens, cost and mean latency per time step, per model or provider."""
+    from modelport.api.usage_timeline import usage_timeline as timeline
+
+    return envelope(timeline(since=since, by=by, steps=steps, top=top), since=since, by=by)

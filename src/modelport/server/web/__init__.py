@@ -27,11 +27,16 @@ def install(app: FastAPI, *, sessions: Sessions | None) -> None:
     """Add the UI's pages, its static files, the sign-in form and the docs to ``app``."""
     from starlette.staticfiles import StaticFiles
 
-    from modelport.server.web import auth, docs, pages
+    from modelport.server.web import auth, docs, keys, pages, playground, store, system, usage
     from modelport.server.web.render import STATIC
 
     app.state.sessions = sessions
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="ui-static")
     app.include_router(pages.router)
+    app.include_router(store.router)
+    app.include_router(playground.router)
+    app.include_router(usage.router)
+    app.include_router(system.router)
+    app.include_router(keys.router)
     app.include_router(auth.router)
     app.include_router(docs.router)

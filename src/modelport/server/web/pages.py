@@ -162,6 +162,7 @@ def _model(
 ) -> Response:
     from modelport.api import get_catalog, stored_revisions
     from modelport.catalog.entry import InferenceDefaults, TrainingDefaults
+    from modelport.catalog.estimates import latency_profile
     from modelport.server.web import forms, views
 
     catalog = get_catalog()
@@ -184,6 +185,7 @@ def _model(
         prices=views.price_facts(entry),
         pricing_origin=views.provenance(entry.pricing),
         latency=views.latency_facts(entry),
+        latency_preset=latency_profile(entry).preset,
         latency_origin=views.provenance(entry.latency),
         requirements=views.requirement_facts(entry),
         lineage=views.lineage_facts(entry, lambda i: i in catalog),

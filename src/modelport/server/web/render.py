@@ -41,11 +41,15 @@ class NavItem:
     href: str
 
 
-#: The UI's pages in navigation order. The pages still to come (store, playground, usage,
-#: keys, system) add an item here when the capability behind them exists.
+#: The UI's pages in navigation order.
 NAV: list[NavItem] = [
     NavItem("models", "Models", "/ui/models"),
     NavItem("compare", "Compare", "/ui/compare"),
+    NavItem("store", "Store", "/ui/store"),
+    NavItem("playground", "Playground", "/ui/playground"),
+    NavItem("usage", "Usage", "/ui/usage"),
+    NavItem("keys", "Keys", "/ui/keys"),
+    NavItem("system", "System", "/ui/system"),
 ]
 
 #: What a page may load: only this server's own files (no CDN, no inline script); styles
@@ -101,6 +105,9 @@ def environment() -> jinja2.Environment:
         size=fmt.size,
         price=fmt.price,
         millis=fmt.millis,
+        age=fmt.age,
+        money=fmt.usd,
+        duration=_duration,
         usd=_usd,
         gb=_gb,
         number=_number,
@@ -117,11 +124,19 @@ def page(
     headers: dict[str, str] | None = None,
     **context: Any,
 ) -> HTMLResponse:
-    """A page (or fragment) rendered from ``template``, with the UI's headers."""
+    """A page (or fragment) rendered from ``template``, with the UI's headers, and the token
+    its forms send to show they come from this site (``csrf``)."""
+    from modelport.server.web import csrf
+
     # A server that asked for a key has signed this browser in (or it shows the form).
     context.setdefault("signed_in", getattr(request.app.state, "sessions", None) is not None)
-    html = environment().get_template(template).render(request=request, **context)
-    return HTMLResponse(html, status_code=status, headers={**SECURITY_HEADERS, **(headers or {})})
+    token = csrf.token_of(request) or csrf.new_token()
+    html = environment().get_template(template).render(request=request, csrf=token, **context)
+    response = HTMLResponse(
+        html, status_code=status, headers={**SECURITY_HEADERS, **(headers or {})}
+    )
+    csrf.issue(request, response, token)
+    return response
 
 
 def _usd(value: float | None) -> str:
@@ -136,6 +151,15 @@ def _usd(value: float | None) -> str:
 def _gb(value: float | None) -> str:
     """Gigabytes: ``19.8`` → ``19.8 GB``."""
     return "unknown" if value is None else f"{value:,.3g} GB" if value < 100 else f"{value:,.0f} GB"
+
+
+def _duration(seconds: int) -> str:
+    """A whole number of seconds in its largest unit: ``3600`` → ``1 hour``."""
+    for unit, size in (("week", 604800), ("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            n = seconds // size
+            return f"{n} {unit}{'' if n == 1 else 's'}"
+    return f"{seconds} seconds"
 
 
 def _number(value: float | None) -> str:

@@ -204,24 +204,60 @@ def price_facts(entry: ModelEntry) -> list[Fact]:
     return facts
 
 
+#: What a latency fact says when the catalog did not measure it.
+PRESET = "preset by size, not measured"
+
+
 def latency_facts(entry: ModelEntry) -> list[Fact]:
-    """The latency profile, and what it predicts for a short and a long answer."""
-    lat = entry.latency
-    if lat is None:
-        return []
+    """The latency profile (``latency_profile``: the entry's own, its unknown parts filled
+    from a preset by size), and what it predicts for a short and a long answer; a value
+    from the preset says so."""
+    from modelport.catalog.estimates import latency_profile
+
+    own = entry.latency
+    lat = latency_profile(entry)
+
+    def measured(name: str) -> bool:
+        return own is not None and getattr(own, name) is not None
+
+    def unit(text: str, *names: str) -> str:
+        return text if all(measured(n) for n in names) else f"{text}, {PRESET}"
+
     facts = [
-        Fact("Preset", lat.preset),
-        _fact("Time to first token", lat.time_to_first_token_ms, "ms", lambda v: f"{v:,.0f}"),
-        _fact("Inter-token latency", lat.inter_token_latency_ms_mean, "ms mean", _ms),
-        _fact("Inter-token latency spread", lat.inter_token_latency_ms_std, "ms std dev", _ms),
+        Fact("Preset", lat.preset if own is not None else f"{lat.preset} ({PRESET})"),
+        _fact(
+            "Time to first token",
+            lat.time_to_first_token_ms,
+            unit("ms", "time_to_first_token_ms"),
+            lambda v: f"{v:,.0f}",
+        ),
+        _fact(
+            "Inter-token latency",
+            lat.inter_token_latency_ms_mean,
+            unit("ms mean", "inter_token_latency_ms_mean"),
+            _ms,
+        ),
+        _fact(
+            "Inter-token latency spread",
+            lat.inter_token_latency_ms_std,
+            unit("ms std dev", "inter_token_latency_ms_std"),
+            _ms,
+        ),
     ]
     for name in ("vision", "audio", "video", "reasoning", "tool_call"):
         value = getattr(lat, f"{name}_multiplier")
-        facts.append(Fact(f"{name.replace('_', ' ').capitalize()} multiplier", f"×{value:g}"))
+        label = f"{name.replace('_', ' ').capitalize()} multiplier"
+        facts.append(Fact(label, f"×{value:g}", "" if own is not None else PRESET))
+    whole = ("time_to_first_token_ms", "inter_token_latency_ms_mean")
     for tokens in (100, 1000):
         estimate = lat.estimate_ms(tokens)
         facts.append(
-            _fact(f"Expected for {tokens:,} tokens", estimate, "ms", lambda v: f"{v:,.0f}")
+            _fact(
+                f"Expected for {tokens:,} tokens",
+                estimate,
+                unit("ms", *whole),
+                lambda v: f"{v:,.0f}",
+            )
         )
     return facts
 
