@@ -1,8 +1,8 @@
 """Refresh docs/screenshots/ from the browser tests.
 
-The tests in tests/test_web_ui.py photograph every page they drive. A test run never writes
-into the checkout, so they photograph into ``$MODELPORT_SCREENSHOTS`` when it is set and
-into their own temporary folders otherwise. This script runs them with that variable
+The browser tests (tests/test_web_ui*.py) photograph every page they drive. A test run never
+writes into the checkout, so they photograph into ``$MODELPORT_SCREENSHOTS`` when it is set
+and into their own temporary folders otherwise. This script runs them with that variable
 pointing at a temporary folder, and copies the pictures into docs/screenshots/ only when
 every test passed.
 
@@ -34,7 +34,7 @@ def main() -> int:
                 "-q",
                 "-p",
                 "no:cacheprovider",
-                str(ROOT / "tests" / "test_web_ui.py"),
+                *(str(p) for p in sorted((ROOT / "tests").glob("test_web_ui*.py"))),
             ],
             cwd=ROOT,
             env=env,

@@ -91,7 +91,9 @@ async def token(client: httpx.AsyncClient, path: str = "/ui/store") -> str:
     """The page's token (the client keeps the cookie that goes with it)."""
     shown = await client.get(path, headers=PAGE)
     assert shown.status_code == 200, shown.text[:500]
-    metas = [a for tag, a in parse(shown.text).tags if tag == "meta" and a.get("name") == "csrf-token"]
+    metas = [
+        a for tag, a in parse(shown.text).tags if tag == "meta" and a.get("name") == "csrf-token"
+    ]
     return metas[0]["content"]
 
 
@@ -146,7 +148,11 @@ async def test_the_store_page_shows_models_artifacts_disk_use_and_hit_rates(
     shown = words(found.text["store-stats"])
     assert f"Converted to ONNX {stats.converted_size / 1000:.1f} KB in 1 artifact" in shown
     assert words(found.text["pull-hits"]) == "1 of 2 (50%)"
-    remove = [a["href"] for tag, a in found.tags if tag == "a" and a.get("href", "").startswith("/ui/store/remove")]
+    remove = [
+        a["href"]
+        for tag, a in found.tags
+        if tag == "a" and a.get("href", "").startswith("/ui/store/remove")
+    ]
     assert remove == [f"/ui/store/remove?ref=hf%3Aorg/tiny%40{pulled.revision}#plan"]
 
 
@@ -169,9 +175,15 @@ async def test_removing_shows_the_plan_and_deletes_only_once_confirmed(
     assert words(found.text["plan-freed"]) == (
         f"This would free {expected.freed_bytes / 1000:.1f} KB. Nothing has been deleted yet."
     )
-    assert "hf:org/one" in found.text["plan-models"] and "hf:org/two" not in found.text["plan-models"]
+    assert (
+        "hf:org/one" in found.text["plan-models"] and "hf:org/two" not in found.text["plan-models"]
+    )
     assert [m.name for m in api.list_models()] == ["org/two", "org/one"]  # nothing deleted
-    form = {a["name"]: a.get("value", "") for tag, a in found.tags if tag == "input" and a.get("type") == "hidden"}
+    form = {
+        a["name"]: a.get("value", "")
+        for tag, a in found.tags
+        if tag == "input" and a.get("type") == "hidden"
+    }
     assert set(form) >= {"csrf", "plan", "ref"}
     # A plan that is not the plan now (the store changed since it was shown) is not carried out.
     stale = await client.post("/ui/store/remove", data={**form, "plan": "0" * 32})
@@ -198,7 +210,11 @@ async def test_pruning_shows_its_plan_first(hub: HubServer, client: httpx.AsyncC
     found = parse(plan.text)
     assert "least recently used" in found.text["plan-models"]
     assert api.list_models()
-    form = {a["name"]: a.get("value", "") for tag, a in found.tags if tag == "input" and a.get("type") == "hidden"}
+    form = {
+        a["name"]: a.get("value", "")
+        for tag, a in found.tags
+        if tag == "input" and a.get("type") == "hidden"
+    }
     done = await client.post("/ui/store/prune", data=form)
     assert done.status_code == 303 and "pruned=1" in done.headers["location"]
     assert api.list_models() == []
@@ -234,12 +250,14 @@ async def test_a_pull_streams_its_progress_to_done(
         headers={"HX-Request": "true", "HX-Target": "pull-status"},
     )
     fragment = parse(again.text)
-    job = [a for tag, a in fragment.tags if a.get("id") == "pull-job"][0]
+    job = next(a for tag, a in fragment.tags if a.get("id") == "pull-job")
     assert re.fullmatch(r"/ui/store/pulls/[\w-]+/events", job["data-pull-events"])
     assert "<html" not in again.text
 
 
-async def test_a_pull_of_a_bad_name_is_one_sentence(hub: HubServer, client: httpx.AsyncClient) -> None:
+async def test_a_pull_of_a_bad_name_is_one_sentence(
+    hub: HubServer, client: httpx.AsyncClient
+) -> None:
     csrf = await token(client)
     bad = await client.post(
         "/ui/store/pulls",
@@ -276,7 +294,10 @@ async def test_a_cancelled_pull_leaves_nothing_behind(
     got = events((await client.get(f"/ui/store/pulls/{job_id}/events")).text)
     assert got[-1] == (
         "cancelled",
-        {"message": "The pull of hf:org/slow was cancelled; nothing of it was kept.", "result": None},
+        {
+            "message": "The pull of hf:org/slow was cancelled; nothing of it was kept.",
+            "result": None,
+        },
     )
     assert hub.bytes_sent["model.safetensors"] < size
     assert api.list_models() == []
@@ -355,7 +376,13 @@ async def test_keys_are_set_rotated_and_removed_and_never_shown(client: httpx.As
     csrf = await token(client, "/ui/keys")
     done = await client.post(
         "/ui/keys",
-        data={"csrf": csrf, "action": "set", "provider": "openai", "key": OPENAI_KEY, "expires": "90d"},
+        data={
+            "csrf": csrf,
+            "action": "set",
+            "provider": "openai",
+            "key": OPENAI_KEY,
+            "expires": "90d",
+        },
     )
     assert done.status_code == 303
     assert done.headers["location"] == "/ui/keys?done=set&provider=openai"
@@ -371,7 +398,13 @@ async def test_keys_are_set_rotated_and_removed_and_never_shown(client: httpx.As
     new_key = OPENAI_KEY[:-4] + "wxyz"
     rotated = await client.post(
         "/ui/keys",
-        data={"csrf": csrf, "action": "rotate", "provider": "openai", "key": new_key, "grace": "1h"},
+        data={
+            "csrf": csrf,
+            "action": "rotate",
+            "provider": "openai",
+            "key": new_key,
+            "grace": "1h",
+        },
     )
     assert rotated.status_code == 303
     info = api.list_keys()[0]
@@ -389,7 +422,13 @@ async def test_a_key_form_that_fails_does_not_show_the_key(client: httpx.AsyncCl
     csrf = await token(client, "/ui/keys")
     bad = await client.post(
         "/ui/keys",
-        data={"csrf": csrf, "action": "set", "provider": "openai", "key": OPENAI_KEY, "expires": "soon"},
+        data={
+            "csrf": csrf,
+            "action": "set",
+            "provider": "openai",
+            "key": OPENAI_KEY,
+            "expires": "soon",
+        },
     )
     assert bad.status_code == 400
     assert OPENAI_KEY not in bad.text
@@ -447,7 +486,11 @@ def test_the_timeline_adds_up_calls_per_step_and_group() -> None:
     assert sum(gpt.calls) == 2 and sum(gpt.tokens) == 240
     step = gpt.calls.index(2)
     assert gpt.latency_ms[step] == 200.0 and gpt.cost_usd[step] == 0.02
-    assert timeline.times[step] <= now - dt.timedelta(hours=5) < timeline.times[step] + dt.timedelta(hours=1)
+    assert (
+        timeline.times[step]
+        <= now - dt.timedelta(hours=5)
+        < timeline.times[step] + dt.timedelta(hours=1)
+    )
     assert sum(series["anthropic/claude"].cost_usd) == 0.0  # unknown is not free, nor counted
     by_provider = usage_timeline(since="7d", by="provider", top=1)
     assert [s.key for s in by_provider.series] == ["other"]  # one series: everything else
@@ -474,7 +517,9 @@ async def test_the_usage_page_charts_what_the_api_reports(client: httpx.AsyncCli
     empty = await client.get("/ui/usage?since=1m", headers=PAGE)
     assert "No calls in that window" in words(parse(empty.text).text["usage-empty"])
     wrong = await client.get("/ui/usage?since=soon", headers=PAGE)
-    assert wrong.status_code == 400 and "Invalid start of the usage window" in html.unescape(wrong.text)
+    assert wrong.status_code == 400 and "Invalid start of the usage window" in html.unescape(
+        wrong.text
+    )
 
 
 # -------------------------------------------------------------------- system, playground
@@ -514,7 +559,11 @@ async def test_the_playground_offers_local_and_simulated_models_by_task(
     assert options("classify") == ["org/sentiment"]
     assert "sim:openai/gpt-4o-mini" in options("chat")
     assert all(not o.startswith("openai/") for o in options("chat"))  # no key, no hosted
-    values = {a["id"]: a.get("value") for tag, a in found.tags if tag == "input" and a.get("id", "").endswith("-model")}
+    values = {
+        a["id"]: a.get("value")
+        for tag, a in found.tags
+        if tag == "input" and a.get("id", "").endswith("-model")
+    }
     assert values["embeddings-model"] == "org/encoder"
     assert values["chat-model"] == "sim:openai/gpt-4o-mini"
 
@@ -544,9 +593,14 @@ async def test_a_latency_profile_that_is_a_preset_says_so(client: httpx.AsyncCli
     page = await client.get(f"/ui/models/{without.id}", headers=PAGE)
     found = parse(page.text)
     preset = latency_profile(without)
-    assert f"the {preset.preset} preset for its size, not measured" in words(found.text["latency-preset"])
+    assert f"the {preset.preset} preset for its size, not measured" in words(
+        found.text["latency-preset"]
+    )
     table = words(found.text["latency"])
-    assert f"Time to first token {preset.time_to_first_token_ms:,.0f} ms, preset by size, not measured" in table
+    assert (
+        f"Time to first token {preset.time_to_first_token_ms:,.0f} ms, preset by size, not measured"
+        in table
+    )
     from tests.conftest import make_entry
 
     measured = make_entry(

@@ -17,7 +17,7 @@ from modelport.refs import parse_ref
 from modelport.settings import get_settings, parse_size
 
 if TYPE_CHECKING:
-    from modelport.hubs.base import Hub, HubModel, ProgressCallback, PullEvent, PulledModel, Ref
+    from modelport.hubs.base import Hub, HubModel, ProgressCallback, PulledModel, PullEvent, Ref
     from modelport.store.artifacts import Artifact
     from modelport.store.store import (
         ManifestFile,
@@ -154,9 +154,12 @@ class _CancellablePull:
                 self.begun.add((kind, digest))
                 if event.completed and event.file:
                     self.receiving.add(event.file)
-            elif event.status.startswith("verifying") and kind == "sha256" and digest:
-                if event.file in self.receiving:
-                    self.written.add(digest)
+            elif (
+                event.status.startswith("verifying")
+                and kind == "sha256"
+                and event.file in self.receiving  # downloaded by this pull, not found
+            ):
+                self.written.add(digest)
         # "success" comes after the commit: the model is stored, there is nothing to stop.
         if self.cancel.is_set() and event.status != "success":
             raise _Stop

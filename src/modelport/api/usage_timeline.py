@@ -115,11 +115,10 @@ def usage_timeline(
             tokens=tuple(tokens),
             cost_usd=tuple(round(x, 10) for x in costs),
             latency_ms=tuple(
-                round(total / n, 3) if n else None for total, n in zip(latencies, calls, strict=True)
+                round(total / n, 3) if n else None
+                for total, n in zip(latencies, calls, strict=True)
             ),
         )
         for g, (calls, tokens, costs, latencies) in sums.items()
     )
-    return UsageTimeline(
-        by=by, start=start, end=now, step_s=step, times=times, series=series
-    )
+    return UsageTimeline(by=by, start=start, end=now, step_s=step, times=times, series=series)

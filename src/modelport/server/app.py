@@ -62,7 +62,9 @@ def create_app(
         # background now, not in the first search's answer.
         from modelport.api.listing import warm_catalog
 
-        threading.Thread(target=_warm, args=(warm_catalog,), name="warm-catalog", daemon=True).start()
+        threading.Thread(
+            target=_warm, args=(warm_catalog,), name="warm-catalog", daemon=True
+        ).start()
         if settings.simulate:
             # OpenAI's encodings take a second to load: not on the first simulated call.
             from modelport.providers.sim_tokens import warm_up

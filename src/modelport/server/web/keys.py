@@ -94,7 +94,9 @@ def _page(
             "remove": f"Removed the {who} key.",
         }[done]
     # Only what is safe to show goes back into a form: never the key itself.
-    shown = {k: v for k, v in (form or {}).items() if k in ("action", "provider", "expires", "grace")}
+    shown = {
+        k: v for k, v in (form or {}).items() if k in ("action", "provider", "expires", "grace")
+    }
     return page(
         request,
         "keys.html",
@@ -153,8 +155,6 @@ async def change_key(request: Request) -> Response:
         await run_in_threadpool(act)
     except ModelportError as e:
         message = e.one_line().replace(key, "…") if key else e.one_line()
-        return await run_in_threadpool(
-            lambda: _page(request, status=400, error=message, form=form)
-        )
+        return await run_in_threadpool(lambda: _page(request, status=400, error=message, form=form))
     target = "/ui/keys?" + urlencode({"done": action, "provider": provider})
     return RedirectResponse(target, status_code=303)

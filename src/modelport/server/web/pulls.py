@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from starlette.requests import Request
 
-    from modelport.hubs.base import PullEvent, PulledModel
+    from modelport.hubs.base import PulledModel, PullEvent
 
 __all__ = ["GRACE_S", "PullJob", "Pulls", "sse"]
 
@@ -121,7 +121,9 @@ class Pulls:
         with self._lock:
             self._forget_old()
             self._jobs[job.id] = job
-        threading.Thread(target=self._run, args=(job, revision), name=f"ui-pull-{ref}", daemon=True).start()
+        threading.Thread(
+            target=self._run, args=(job, revision), name=f"ui-pull-{ref}", daemon=True
+        ).start()
         return job
 
     def get(self, job_id: str) -> PullJob | None:

@@ -6,7 +6,7 @@ the tables ``usage_report`` (``GET /api/v1/usage``): the same use-cases the API 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
@@ -21,15 +21,20 @@ __all__ = ["WINDOWS", "router"]
 router = APIRouter(include_in_schema=False)
 
 #: The windows the page offers (any duration or date works in the address).
-WINDOWS = (("1h", "last hour"), ("24h", "last 24 hours"), ("7d", "last 7 days"),
-           ("30d", "last 30 days"), ("all", "everything"))
+WINDOWS = (
+    ("1h", "last hour"),
+    ("24h", "last 24 hours"),
+    ("7d", "last 7 days"),
+    ("30d", "last 30 days"),
+    ("all", "everything"),
+)
 
 
 def _report(since: str, by: str) -> dict[str, Any]:
     from modelport.api import usage_report
     from modelport.api.usage_timeline import usage_timeline
 
-    grouping = "provider" if by == "provider" else "model"
+    grouping: Literal["model", "provider"] = "provider" if by == "provider" else "model"
     timeline = usage_timeline(since=since, by=grouping)
     report = usage_report(since=since, by=grouping)
     return {"timeline": timeline, "report": report}

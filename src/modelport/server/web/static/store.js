@@ -49,10 +49,7 @@
       source.close();
       setState(name);
       if (cancelForm) cancelForm.remove();
-      if (name === "done") {
-        bar.max = 100;
-        bar.value = 100;
-      }
+      if (name === "done") bar.value = bar.max;
       text.textContent = message;
     }
 

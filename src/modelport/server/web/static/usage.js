@@ -11,6 +11,7 @@
     cost_usd: function (v) { return v == null ? "–" : "$" + (v < 0.01 && v > 0 ? v.toPrecision(2) : v.toFixed(2)); },
     latency_ms: function (v) { return v == null ? "–" : v.toFixed(0) + " ms"; },
   };
+  var WHOLE = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 1e7, 1e8, 1e9];
   var charts = [];
 
   function css(name) {
@@ -35,20 +36,27 @@
           label: s.key,
           stroke: COLORS[i % COLORS.length],
           width: 2,
-          points: { show: xs.length < 40 },
+          // A mean latency is drawn only where there were calls: as points, not a line.
+          points: { show: key === "latency_ms" || xs.length < 40, size: key === "latency_ms" ? 7 : 5, fill: COLORS[i % COLORS.length] },
           spanGaps: key !== "latency_ms",
           value: function (u, v) { return FORMAT[key](v); },
         });
         columns.push(s[key]);
       });
       var axis = { stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid } };
+      var y = Object.assign({}, axis, {
+        size: key === "cost_usd" ? 96 : 70,
+        values: function (u, vals) { return vals.map(FORMAT[key]); },
+      });
+      // Calls and tokens are whole numbers: no tick between 1 and 2.
+      if (key === "calls" || key === "tokens") y.incrs = WHOLE;
       var width = Math.max(280, target.clientWidth || box.clientWidth);
       var chart = new window.uPlot(
         {
           width: width,
           height: 220,
           series: series,
-          axes: [axis, Object.assign({}, axis, { size: 70, values: function (u, vals) { return vals.map(FORMAT[key]); } })],
+          axes: [axis, y],
           scales: { x: { time: true } },
           legend: { live: true },
           cursor: { drag: { x: false, y: false } },
