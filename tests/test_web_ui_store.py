@@ -362,3 +362,71 @@ def test_the_new_pages_pass_axe(
     assert tab.blocked == []
     # The plan of a model that is not in the store is a 404 page: the console notes it.
     assert [p for p in tab.problems if "404" not in p] == []
+
+
+def test_the_new_pages_fit_a_phone(server: ServerProcess, browser: Any, shots: Path) -> None:
+    tab = Tab(browser, shots, color_scheme="light", viewport={"width": 390, "height": 844})
+    try:
+        for path in ("/ui/store", "/ui/playground", "/ui/usage", "/ui/keys", "/ui/system"):
+            tab.page.goto(f"{server.url}{path}")
+            if path == "/ui/usage" and tab.page.locator("#usage-charts").count():
+                tab.page.locator(".chart[data-drawn]").first.wait_for()
+            width = tab.page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, f"{path} scrolls sideways on a phone ({width}px)"
+            if path == "/ui/store":
+                tab.shot("store-phone")
+    finally:
+        tab.close()
+    assert tab.blocked == [] and tab.problems == []
+
+
+@pytest.fixture(scope="module")
+def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    pytest.importorskip("torch")
+    pytest.importorskip("optimum.exporters.onnx")
+    from tests import tiny_models
+
+    root = tmp_path_factory.mktemp("ui-local-models")
+    folders = [
+        tiny_models.build_encoder(root / "encoder", "feature-extraction"),
+        tiny_models.build_encoder(root / "classifier", "text-classification"),
+        tiny_models.build_encoder(root / "reader", "question-answering"),
+    ]
+    home = tmp_path_factory.mktemp("ui-local-home")
+    env = {**CLOSED, "MODELPORT_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "HF_HOME": str(home / "hf")}
+    args = [str(f) for f in folders]
+    with serve(home, *args, "--log-level", "warning", env=env, startup_s=600) as process:
+        yield process
+
+
+def test_the_playground_runs_local_models_the_server_loaded(
+    local_server: ServerProcess, tab: Tab
+) -> None:
+    page = tab.page
+    page.goto(f"{local_server.url}/ui/playground")
+    # Local models come first: each section starts with the one that runs its task here.
+    assert page.locator("#embeddings-model").input_value() == "encoder"
+    assert page.locator("#classify-model").input_value() == "classifier"
+    assert page.locator("#qa-model").input_value() == "reader"
+    page.fill("#embeddings-input", "ada wrote this book\nthe book was written by ada")
+    page.click("#embeddings-run")
+    page.locator("#similarity").wait_for()
+    scores = page.locator("#similarity td[data-score]").evaluate_all(
+        "cells => cells.map(c => parseFloat(c.dataset.score))"
+    )
+    assert len(scores) == 4 and scores[0] == pytest.approx(1.0, abs=1e-3)
+    assert "encoder: 2 vectors of 32 dimensions" in page.locator("#embeddings-meta").inner_text()
+    page.click("#classify-run")
+    labels = page.locator("#classify-result table.scores tbody tr")
+    labels.first.wait_for()
+    scores = page.locator("#classify-result td.num").all_inner_texts()
+    assert labels.count() >= 1
+    assert all(0.0 <= float(s) <= 1.0 for s in scores)
+    page.fill("#qa-question", "who wrote this book")
+    page.fill("#qa-context", "ada lovelace wrote this book")
+    page.click("#qa-run")
+    answer = page.locator("#qa-answer")
+    answer.wait_for()
+    assert "(score" in answer.inner_text()
+    tab.shot("playground-local", full_page=True)
+    tab.axe()

@@ -9,6 +9,7 @@ classification), as ``modelport run`` does. The browser's session cookie is its 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,21 +57,25 @@ def _local_name(registry: str, name: str) -> str:
     return name if registry == "hf" else f"{registry}:{name}"
 
 
-def model_choices(*, simulate: bool) -> dict[str, list[Choice]]:
-    """The models each section can use: local first, then hosted (with a key here, or all
-    of them when the server simulates hosted models), then their simulations."""
+def model_choices(
+    *, simulate: bool, loaded: Sequence[tuple[str, str]] = ()
+) -> dict[str, list[Choice]]:
+    """The models each section can use: local first (``loaded`` by the server as
+    ``(name, task)``, then the store's), then hosted (with a key here, or all of them when
+    the server simulates hosted models), then their simulations."""
     from modelport.api import list_catalog, list_models
     from modelport.api.keys import key_status
     from modelport.providers.base import provider_for_catalog
 
     choices: dict[str, list[Choice]] = {section: [] for section in SECTIONS}
     seen: set[tuple[str, str]] = set()
-    for stored in list_models():
+    local = [(name, task, "loaded") for name, task in loaded]
+    local += [(_local_name(m.registry, m.name), m.task, "local") for m in list_models()]
+    for name, task, how in local:
         for section, tasks in SECTIONS.items():
-            name = _local_name(stored.registry, stored.name)
-            if stored.task in tasks and (section, name) not in seen:
+            if task in tasks and (section, name) not in seen:
                 seen.add((section, name))
-                choices[section].append(Choice(name, f"{name} ({stored.task}, local)", "local"))
+                choices[section].append(Choice(name, f"{name} ({task}, {how})", "local"))
     reachable: dict[str, bool] = {}
 
     def has_key(catalog_provider: str) -> bool:
@@ -107,10 +112,13 @@ def _default(options: list[Choice]) -> str:
 async def playground_page(request: Request) -> Response:
     """Embeddings, chat, classification, question answering and the other tasks, tried
     against local, hosted and simulated models."""
+    from modelport.server.state import pool_of
     from modelport.settings import get_settings
 
     simulate = get_settings().simulate
-    choices = await run_in_threadpool(lambda: model_choices(simulate=simulate))
+    # Read on the event loop, where the pool changes.
+    loaded = [(m["name"], m["task"]) for m in pool_of(request).describe() if m.get("task")]
+    choices = await run_in_threadpool(lambda: model_choices(simulate=simulate, loaded=loaded))
     defaults: dict[str, Any] = {section: _default(options) for section, options in choices.items()}
     return page(
         request,

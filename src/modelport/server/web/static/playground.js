@@ -284,6 +284,8 @@
       };
     } else {
       body = { inputs: form.querySelector("[name=input]").value };
+      // Every label's score, not only the likeliest one's.
+      if (section === "classify") body.parameters = { top_k: 5 };
     }
     busy(form, true);
     var started = performance.now();
