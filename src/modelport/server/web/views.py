@@ -210,8 +210,9 @@ PRESET = "preset by size, not measured"
 
 def latency_facts(entry: ModelEntry) -> list[Fact]:
     """The latency profile (``latency_profile``: the entry's own, its unknown parts filled
-    from a preset by size), and what it predicts for a short and a long answer; a value
-    from the preset says so."""
+    from a preset by size), and what it predicts for a short and a long answer. A profile
+    that is all preset says so once (in its first fact); in a measured one, each value
+    the preset filled in says so."""
     from modelport.catalog.estimates import latency_profile
 
     own = entry.latency
@@ -221,7 +222,8 @@ def latency_facts(entry: ModelEntry) -> list[Fact]:
         return own is not None and getattr(own, name) is not None
 
     def unit(text: str, *names: str) -> str:
-        return text if all(measured(n) for n in names) else f"{text}, {PRESET}"
+        filled = own is not None and not all(measured(n) for n in names)
+        return f"{text}, {PRESET}" if filled else text
 
     facts = [
         Fact("Preset", lat.preset if own is not None else f"{lat.preset} ({PRESET})"),
@@ -247,7 +249,7 @@ def latency_facts(entry: ModelEntry) -> list[Fact]:
     for name in ("vision", "audio", "video", "reasoning", "tool_call"):
         value = getattr(lat, f"{name}_multiplier")
         label = f"{name.replace('_', ' ').capitalize()} multiplier"
-        facts.append(Fact(label, f"×{value:g}", "" if own is not None else PRESET))
+        facts.append(Fact(label, f"×{value:g}"))
     whole = ("time_to_first_token_ms", "inter_token_latency_ms_mean")
     for tokens in (100, 1000):
         estimate = lat.estimate_ms(tokens)
