@@ -176,10 +176,11 @@ async def _execute(request: Request, kind: str) -> Response:
     if fingerprint(plan) != form.get("plan", ""):
         return await _plan_page(request, kind, values, status=409, changed=True)
     freed = await run_in_threadpool(execute_plan, plan)
-    if kind == "remove":
-        from modelport.server.state import pool_of
+    from modelport.server.state import pool_of
 
-        pool_of(request).unload(values["ref"])  # as Ollama's delete does
+    pool = pool_of(request)
+    for m in plan.models:  # a removed model is not answered from memory either
+        pool.unload(m.name if m.registry == "hf" else f"{m.registry}:{m.name}")
     done = {"removed" if kind == "remove" else "pruned": len(plan.models), "freed": freed}
     return RedirectResponse(f"/ui/store?{urlencode(done)}#done", status_code=303)
 
