@@ -69,7 +69,7 @@ def model_choices(
 
     choices: dict[str, list[Choice]] = {section: [] for section in SECTIONS}
     seen: set[tuple[str, str]] = set()
-    local = [(name, task, "loaded") for name, task in loaded]
+    local: list[tuple[str, str | None, str]] = [(name, task, "loaded") for name, task in loaded]
     local += [(_local_name(m.registry, m.name), m.task, "local") for m in list_models()]
     for name, task, how in local:
         for section, tasks in SECTIONS.items():
