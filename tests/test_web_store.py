@@ -492,6 +492,9 @@ def test_the_timeline_adds_up_calls_per_step_and_group() -> None:
         < timeline.times[step] + dt.timedelta(hours=1)
     )
     assert sum(series["anthropic/claude"].cost_usd) == 0.0  # unknown is not free, nor counted
+    years = usage_timeline(since="2000-01-01", steps=50)
+    assert len(years.times) <= 51 and years.step_s % 86400 == 0
+    assert sum(sum(s.calls) for s in years.series) == 4
     by_provider = usage_timeline(since="7d", by="provider", top=1)
     assert [s.key for s in by_provider.series] == ["other"]  # one series: everything else
     assert sum(by_provider.series[0].calls) == 4

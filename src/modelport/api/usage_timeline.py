@@ -9,6 +9,7 @@ up as ``other``.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -18,7 +19,7 @@ from modelport.errors import InvalidValueError
 __all__ = ["TimelineSeries", "UsageTimeline", "usage_timeline"]
 
 #: The time steps a timeline may use, in seconds: 1, 5 and 15 minutes, 1, 3, 6 and 12
-#: hours, a day, a week.
+#: hours, a day, a week (and, past that, as many whole days as it takes).
 STEPS = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400)
 OTHER = "other"
 
@@ -54,7 +55,8 @@ def _step(span_s: float, steps: int) -> int:
     for step in STEPS:
         if span_s / step <= steps:
             return step
-    return STEPS[-1]
+    # Longer than the longest step allows: whole days, as many as it takes.
+    return math.ceil(span_s / steps / 86400) * 86400
 
 
 def usage_timeline(
