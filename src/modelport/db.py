@@ -7,8 +7,9 @@ to the newest revision when a process first opens a database, under a lock.
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,15 +32,21 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, ProgrammingError
 
-from modelport.errors import ConfigError, DatabaseBusyError, MissingExtraError
+from modelport.errors import (
+    ConfigError,
+    DatabaseBusyError,
+    DatabaseUnavailableError,
+    MissingExtraError,
+)
 
 if TYPE_CHECKING:
     from modelport.migrations import SchemaChange
 
 __all__ = [
     "BIG_INTEGER",
+    "advisory_lock",
     "call_log",
     "catalog_entries",
     "catalog_entry_versions",
@@ -277,12 +284,48 @@ def write_lock(conn: Connection, name: str) -> None:
     if name_of == "sqlite":
         conn.execute(update(catalog_state).where(false()).values(id=catalog_state.c.id))
     elif name_of == "postgresql":
-        import hashlib
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(name)})
 
-        key = int.from_bytes(
-            hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True
-        )
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+def _lock_key(name: str) -> int:
+    """The 64-bit key of a PostgreSQL advisory lock named ``name``."""
+    import hashlib
+
+    return int.from_bytes(
+        hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True
+    )
+
+
+@contextlib.contextmanager
+def advisory_lock(
+    engine: Engine, name: str, *, waiting: Callable[[], None] | None = None
+) -> Iterator[None]:
+    """Hold the PostgreSQL advisory lock ``name`` for the block, among every process and
+    server using this database; ``waiting`` is called once if another holds it first.
+
+    A session lock on a connection of its own, outside any transaction, so that a long
+    hold (a download) keeps no transaction open; a process that dies lets go of it with
+    its connection.
+    """
+    key = _lock_key(name)
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        taken = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar()
+        if not taken:
+            if waiting is not None:
+                waiting()
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+        try:
+            yield
+        finally:
+            try:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+            except DBAPIError:
+                # The connection is gone (the server restarted): so is the lock. A pooled
+                # connection must never keep a session lock past the block.
+                conn.invalidate()
+            except DatabaseUnavailableError:
+                conn.invalidate()
 
 
 def _update_then_insert(
@@ -330,6 +373,20 @@ def _locked_is_one_sentence(where: str) -> Any:
         text = str(original).lower()
         if "database is locked" in text or "database table is locked" in text:
             raise DatabaseBusyError(where, _busy_timeout()) from None
+
+    return listener
+
+
+def _unreachable_is_one_sentence(where: str) -> Any:
+    """A handle_error listener: a server that cannot be reached or dropped the connection
+    (a restart) becomes ``DatabaseUnavailableError``. The pool still discards the
+    connection; the next checkout pings and connects again."""
+
+    def listener(context: Any) -> None:
+        error = context.sqlalchemy_exception
+        if context.is_disconnect or isinstance(error, OperationalError):
+            reason = _one_line(context.original_exception or error)
+            raise DatabaseUnavailableError(where, reason) from None
 
     return listener
 
@@ -392,6 +449,7 @@ def _new_engine(url: str) -> Engine:
         ) from None
     if engine.dialect.name == "postgresql":
         event.listen(engine, "connect", _postgres_utc)
+        event.listen(engine, "handle_error", _unreachable_is_one_sentence(database_name(url)))
     return engine
 
 
@@ -409,6 +467,11 @@ def _upgrade(engine: Engine, url: str) -> SchemaChange:
     except (OperationalError, ProgrammingError) as e:
         raise ConfigError(
             f"Cannot open the database: {_one_line(e.orig)}",
+            hint="Check MODELPORT_DATABASE_URL and that the database is reachable.",
+        ) from None
+    except DatabaseUnavailableError as e:
+        raise ConfigError(
+            f"Cannot open the database: {e.reason}",
             hint="Check MODELPORT_DATABASE_URL and that the database is reachable.",
         ) from None
 
@@ -464,6 +527,11 @@ def schema_revision(url: str) -> str | None:
     except (OperationalError, ProgrammingError) as e:
         raise ConfigError(
             f"Cannot open the database: {_one_line(e.orig)}",
+            hint="Check MODELPORT_DATABASE_URL and that the database is reachable.",
+        ) from None
+    except DatabaseUnavailableError as e:
+        raise ConfigError(
+            f"Cannot open the database: {e.reason}",
             hint="Check MODELPORT_DATABASE_URL and that the database is reachable.",
         ) from None
     finally:
