@@ -140,6 +140,9 @@ def cluster(postgres: Any, s3: Any, tmp_path_factory: pytest.TempPathFactory) ->
         if errors:
             raise errors[0]
         yield Cluster(hub, replicas, database, bucket, s3, postgres, encoder)
+        for replica in replicas:  # stopped together, not one after the other
+            if replica.process.poll() is None:
+                replica.process.send_signal(signal.SIGINT)
 
 
 def test_a_model_pulled_through_one_replica_is_listed_and_served_by_all(
@@ -149,8 +152,15 @@ def test_a_model_pulled_through_one_replica_is_listed_and_served_by_all(
     response = _pull(one, "hf:acme/encoder")
     assert response.status_code == 200, response.text
     assert response.json() == {"status": "success"}
-    listings = [_tags(r) for r in cluster.replicas]
-    assert all("acme/encoder:latest" in names for names in listings), listings
+    listings = [
+        [
+            (m["name"], m["digest"], m["size"], m["modified_at"])
+            for m in httpx.get(f"{r.url}/api/tags", timeout=30).json()["models"]
+        ]
+        for r in cluster.replicas
+    ]
+    assert [m[0] for m in listings[0]] == ["acme/encoder:latest"]
+    assert listings[1] == listings[0] and listings[2] == listings[0]
     ids = [
         {m["id"] for m in httpx.get(f"{r.url}/v1/models", timeout=30).json()["data"]}
         for r in cluster.replicas

@@ -108,6 +108,31 @@ def test_another_server_lists_it_and_gets_it_from_the_bucket_not_the_hub(
     assert api.verify_store().ok
 
 
+def test_servers_pulling_at_once_on_one_sqlite_index_fetch_each_file_once(
+    hub: HubServer, bucket: str, shared_db: str, tmp_path: Path
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from modelport.db import get_engine
+    from modelport.hubs.base import Ref, get_hub
+    from modelport.store.store import Store
+
+    remote = api.get_store().remote
+    stores = [
+        Store(tmp_path / f"server-{i}" / "store", get_engine(shared_db), remote=remote)
+        for i in range(3)
+    ]
+    hub.knobs.bytes_per_second = 6_000_000  # two seconds of weights: the pulls overlap
+    with ThreadPoolExecutor(3) as pool:
+        pulled = list(
+            pool.map(lambda s: get_hub("hf").pull(Ref("acme/big", "hf"), store=s), stores)
+        )
+    assert dict(hub.file_gets) == dict.fromkeys(FILES, 1)
+    assert sorted(m.from_store for m in pulled) == [False, True, True]
+    for model in pulled:
+        assert (Path(model.path) / "model.safetensors").read_bytes() == WEIGHTS
+
+
 def test_a_stored_model_is_brought_to_this_machine_when_it_is_used(
     hub: HubServer, bucket: str, shared_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -181,6 +206,7 @@ def test_the_cache_keeps_to_its_size_and_the_bucket_keeps_everything(
     # Still in the store for every server: listed, in the bucket.
     assert {m.name for m in api.list_models()} == {"acme/big", "acme/other"}
     assert f"team/blobs/sha256/{sha(WEIGHTS)}" in s3.objects(bucket)
+    assert api.verify_store().ok  # what the cache holds is sound; the rest is not missed
     hub.reset_counts()
     os.utime(other.path, (1e9, 1e9))
     again = api.pull("hf:acme/big")
@@ -224,6 +250,17 @@ def test_an_unknown_bucket_and_an_unreachable_service_are_one_sentence(
     assert done.stderr.startswith("Error: Cannot ") and "s3://no-such-bucket/team" in done.stderr
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert "test-secret-key-never-shown" not in done.stderr + done.stdout
+
+
+def test_aws_endpoint_url_names_the_service_too(
+    hub: HubServer, bucket: str, s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MODELPORT_S3_ENDPOINT_URL")
+    # A host name, not an address: the bucket is reached by path, not as a host of its own.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3.url.replace("127.0.0.1", "localhost"))
+    api.reset()
+    api.pull("hf:acme/big")
+    assert f"team/blobs/sha256/{sha(WEIGHTS)}" in s3.objects(bucket)
 
 
 @pytest.mark.parametrize(

@@ -436,7 +436,7 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
     ),
     EnvVar(
         "AWS_ENDPOINT_URL",
-        "boto3",
+        "the S3 store, boto3",
         "Endpoint of the S3-compatible service when `MODELPORT_S3_ENDPOINT_URL` is not set.",
     ),
     EnvVar("AWS_ACCESS_KEY_ID", "boto3", "Access key of the bucket named by MODELPORT_STORE_URL."),
@@ -810,7 +810,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         "config_file": config_file,
         "database_url": database_url,
     }
-    _store(pick, values)
+    _store(pick, env, values)
     if (raw := pick("bundled_catalog")) is not None:
         values["bundled_catalog"] = _parse_bool("MODELPORT_BUNDLED_CATALOG", raw)
     if (raw := pick("catalog_snapshot")) is not None:
@@ -878,7 +878,7 @@ def parse_keep_alive(value: object, *, name: str = "keep_alive") -> float:
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
-def _store(pick: Any, values: dict[str, Any]) -> None:
+def _store(pick: Any, env: Mapping[str, str], values: dict[str, Any]) -> None:
     """Where the store keeps blobs: the local folder, or an S3-compatible bucket."""
     from modelport.errors import InvalidValueError
 
@@ -896,10 +896,13 @@ def _store(pick: Any, values: dict[str, Any]) -> None:
                 hint="Unset it to keep the store in $MODELPORT_HOME/store.",
             )
         values["store_url"] = f"s3://{bucket}" + (f"/{prefix}" if prefix else "")
-    if (raw := pick("s3_endpoint_url")) not in (None, ""):
+    # AWS's own variable names the service too (boto3 reads it; modelport needs to know of
+    # it, to address a service of one's own by path, not by a host name per bucket).
+    if (raw := pick("s3_endpoint_url") or env.get("AWS_ENDPOINT_URL")) not in (None, ""):
         if not re.match(r"https?://[^/\s]", str(raw)):
             raise ConfigError(
-                f"MODELPORT_S3_ENDPOINT_URL must be an http(s) URL, not {str(raw)!r}."
+                "MODELPORT_S3_ENDPOINT_URL (or AWS_ENDPOINT_URL) must be an http(s) URL, "
+                f"not {str(raw)!r}."
             )
         values["s3_endpoint_url"] = str(raw).rstrip("/")
     if (raw := pick("store_cache_size")) not in (None, ""):

@@ -12,10 +12,12 @@ recently used models leave the cache, never the bucket.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
     from modelport.store.remote import RemoteStore
     from modelport.store.store import Manifest, RemovalPlan, Store
 
-__all__ = ["complete", "fit_cache", "forget", "publish"]
+__all__ = ["complete", "fit_cache", "forget", "publish", "pull_lock"]
 
 #: A model used this recently stays in the cache even past its size (it may be loading).
 RECENT_S = 60.0
@@ -39,6 +41,39 @@ ORPHAN_S = 3600.0
 def _remote(store: Store) -> RemoteStore:
     assert store.remote is not None
     return store.remote
+
+
+@contextlib.contextmanager
+def pull_lock(store: Store, model: str, *, waiting: Callable[[], None] | None) -> Iterator[None]:
+    """The lock of one revision's pull (see ``Store.pulling``)."""
+    name = f"{_remote(store).url} pull {model}"
+    if store.engine.dialect.name == "postgresql":
+        from modelport.db import advisory_lock
+
+        with advisory_lock(store.engine, name, waiting=waiting):
+            yield
+        return
+    from filelock import Timeout
+
+    # Beside a SQLite index, which every process sharing it reaches on one file system.
+    database = store.engine.url.database if store.engine.dialect.name == "sqlite" else None
+    folder = (
+        Path(f"{database}.locks")
+        if database and database != ":memory:"
+        else store.layout.root / "locks"
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(folder / f"pull-{hashlib.sha256(name.encode()).hexdigest()[:32]}"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        if waiting is not None:
+            waiting()
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def complete(store: Store, registry: str, name: str, revision: str) -> Manifest | None:
@@ -102,20 +137,12 @@ def publish(store: Store, manifest: Manifest) -> None:
     remote.write_text(key, manifest.to_json())
 
 
-def remote_manifest(store: Store, registry: str, name: str, revision: str) -> Manifest | None:
-    """A revision's manifest as the bucket holds it, or None."""
-    from modelport.store.store import Manifest
-
+def remote_manifest(store: Store, registry: str, name: str, revision: str) -> str | None:
+    """A revision's manifest document as the bucket holds it, or None."""
     remote = _remote(store)
     relative = store.layout.manifest(registry, name, revision)
     key = remote.manifest_key(relative.relative_to(store.layout.root / "manifests").as_posix())
-    text = remote.read_text(key)
-    if text is None:
-        return None
-    try:
-        return Manifest.from_json(text)
-    except (ValueError, TypeError, KeyError):
-        return None  # not a manifest: the pull writes it again
+    return remote.read_text(key)
 
 
 def forget(store: Store, plan: RemovalPlan) -> None:
@@ -140,18 +167,23 @@ class _Cached:
 
 
 def _cached_models(store: Store) -> list[_Cached]:
-    from modelport.store.store import Manifest
+    from modelport.errors import ModelportError
 
     found = []
     root = store.layout.root / "manifests"
     for path in root.rglob("*.json") if root.exists() else ():
-        try:
-            manifest = Manifest.from_json(path.read_text())
-            folder = store.layout.model_dir(manifest.registry, manifest.name, manifest.revision)
-            when = folder.stat().st_mtime if folder.exists() else path.stat().st_mtime
-        except (OSError, ValueError, TypeError, KeyError):
+        parts = path.relative_to(root).parts
+        if len(parts) < 3:
             continue
-        found.append(_Cached(manifest, when))
+        registry, name, revision = parts[0], "/".join(parts[1:-1]), path.stem
+        try:
+            manifest = store.read_manifest(registry, name, revision)
+            folder = store.layout.model_dir(registry, name, revision)
+            when = folder.stat().st_mtime if folder.exists() else path.stat().st_mtime
+        except (OSError, ValueError, ModelportError):
+            continue
+        if manifest is not None:
+            found.append(_Cached(manifest, when))
     return found
 
 

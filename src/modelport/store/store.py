@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import json
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
@@ -246,40 +245,19 @@ class Store:
 
     # ---------------------------------------------------------------- sharing
 
-    @contextlib.contextmanager
     def pulling(
         self, registry: str, name: str, revision: str, *, waiting: Callable[[], None] | None = None
-    ) -> Iterator[None]:
+    ) -> contextlib.AbstractContextManager[None]:
         """Hold the lock of one revision's pull among every server sharing this store, so
         that one fetches it from the hub and the others find it done (``waiting`` is called
         if another holds it first): a PostgreSQL advisory lock when the index is in
-        PostgreSQL, else a file lock. A store of one machine needs none (its per-blob file
-        locks let concurrent pulls share each download)."""
+        PostgreSQL, else a file lock beside the SQLite index. A store of one machine needs
+        none (its per-blob file locks let concurrent pulls share each download)."""
         if self.remote is None:
-            yield
-            return
-        name_of = f"{self.remote.url} pull {registry}/{name}@{revision}"
-        if self.engine.dialect.name == "postgresql":
-            from modelport.db import advisory_lock
+            return contextlib.nullcontext()
+        from modelport.store.shared import pull_lock
 
-            with advisory_lock(self.engine, name_of, waiting=waiting):
-                yield
-            return
-        from filelock import Timeout
-
-        path = self.layout.lock(f"pull-{hashlib.sha256(name_of.encode()).hexdigest()[:32]}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(path))
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            if waiting is not None:
-                waiting()
-            lock.acquire()
-        try:
-            yield
-        finally:
-            lock.release()
+        return pull_lock(self, f"{registry}/{name}@{revision}", waiting=waiting)
 
     def indexed(self, registry: str, name: str, revision: str) -> bool:
         """Whether the index has this revision (complete in the shared store)."""
@@ -307,11 +285,15 @@ class Store:
         try:
             return Manifest.from_json(path.read_text())
         except FileNotFoundError:
-            if self.remote is not None:
-                from modelport.store.shared import remote_manifest
+            if self.remote is None:
+                return None
+            from modelport.store.shared import remote_manifest
 
-                return remote_manifest(self, registry, name, revision)
-            return None
+            text = remote_manifest(self, registry, name, revision)
+            try:
+                return Manifest.from_json(text) if text is not None else None
+            except (ValueError, TypeError, KeyError):
+                return None  # not a manifest this modelport wrote: the pull writes it again
         except (ValueError, TypeError, KeyError) as e:
             raise IntegrityError(
                 f"The manifest {path} is damaged: {e}.",
