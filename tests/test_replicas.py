@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import signal
 import threading
 import time
@@ -187,19 +188,28 @@ def test_concurrent_pulls_through_every_replica_fetch_each_file_once(cluster: Cl
     hub = cluster.hub
     hub.reset_counts()
     hub.knobs.bytes_per_second = 3_000_000  # two seconds of weights: the pulls overlap
+    streams: list[list[str]] = []
+
+    def pull(server: ServerProcess) -> None:
+        body = {"model": "hf:acme/big", "stream": True}
+        with httpx.stream("POST", f"{server.url}/api/pull", json=body, timeout=120) as answer:
+            assert answer.status_code == 200
+            streams.append([json.loads(line).get("status", "") for line in answer.iter_lines()])
+
     try:
-        answers: list[httpx.Response] = []
-        threads = [
-            threading.Thread(target=lambda r=r: answers.append(_pull(r, "hf:acme/big")))
-            for r in cluster.replicas
-        ]
+        threads = [threading.Thread(target=pull, args=(r,)) for r in cluster.replicas]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
     finally:
         hub.knobs.bytes_per_second = None
-    assert [a.status_code for a in answers] == [200, 200, 200], [a.text for a in answers]
+    assert len(streams) == 3 and all(s[-1] == "success" for s in streams), streams
+    # One fetched it; the others waited for it and found it complete.
+    waited = [s for s in streams if "waiting for another server's pull of it" in s]
+    assert len(waited) == 2, streams
+    downloads = [{x for x in s if x.startswith("pulling ")} - {"pulling manifest"} for s in streams]
+    assert sorted(map(len, downloads)) == [0, 0, len(BIG)], streams
     assert dict(hub.file_gets) == dict.fromkeys(BIG, 1)
     assert all("acme/big:latest" in _tags(r) for r in cluster.replicas)
     objects = cluster.s3.objects(cluster.bucket, "team/blobs/")

@@ -289,6 +289,7 @@ def test_the_local_store_never_imports_boto3() -> None:
     assert done.stdout.strip() == "[]"
 
 
+@pytest.mark.slow
 def test_a_converted_model_is_kept_in_the_bucket_and_not_converted_again(
     hub: HubServer,
     bucket: str,

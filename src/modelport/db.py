@@ -320,11 +320,9 @@ def advisory_lock(
         finally:
             try:
                 conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-            except DBAPIError:
+            except (DBAPIError, DatabaseUnavailableError):
                 # The connection is gone (the server restarted): so is the lock. A pooled
                 # connection must never keep a session lock past the block.
-                conn.invalidate()
-            except DatabaseUnavailableError:
                 conn.invalidate()
 
 
@@ -384,7 +382,12 @@ def _unreachable_is_one_sentence(where: str) -> Any:
 
     def listener(context: Any) -> None:
         error = context.sqlalchemy_exception
-        if context.is_disconnect or isinstance(error, OperationalError):
+        # No SQLSTATE: the connection failed. 08: connection exceptions; 57P01-57P03: the
+        # server shuts down, crashed or is starting. (A deadlock is an OperationalError too,
+        # with a state of its own: it stays what it is.)
+        state = getattr(context.original_exception, "sqlstate", None)
+        lost = state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")
+        if context.is_disconnect or (isinstance(error, OperationalError) and lost):
             reason = _one_line(context.original_exception or error)
             raise DatabaseUnavailableError(where, reason) from None
 
