@@ -81,8 +81,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         latency=PROFILE,
     )
     _import_entries(home, tmp, [timed])
-    env = {"MODELPORT_SIM_SPEED": "10x", "MODELPORT_PROVIDER_RETRIES": "0"}
-    with serve(home, "--simulate", env=env) as running:
+    env = {"MODELPORT_PROVIDER_RETRIES": "0"}
+    with serve(home, "--simulate", "--speed", "10x", env=env) as running:
         yield running
 
 

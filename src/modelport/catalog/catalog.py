@@ -74,6 +74,8 @@ class CatalogQuery:
     min_context: int | None = None
     max_price: float | None = None
     max_vram_gb: float | None = None
+    #: Only entries with these ids (a selection made elsewhere: the store, a fit check).
+    ids: frozenset[str] | None = None
     sort: str = "id"
     descending: bool = False
     limit: int | None = None
@@ -523,6 +525,8 @@ class Catalog:
             sets.append(self._index["status"].get(q.status, empty))
         if q.source:
             sets.append(self._index["source"].get(q.source, empty))
+        if q.ids is not None:
+            sets.append(set(q.ids))
         bounds: tuple[tuple[str, float | None], ...] = (
             ("min_context", q.min_context),
             ("max_price", q.max_price),
@@ -617,6 +621,18 @@ class Catalog:
             known.sort(key=lambda item: (item[0], item[1].id))
         ordered = [e for _, e in known] + unknown
         return ordered[q.offset : wanted]
+
+    def matching_ids(self, q: CatalogQuery | None = None, /, **filters: Any) -> set[str] | None:
+        """The ids of the entries matching the filters, in no order; None when no filter is
+        given (every id: not copied)."""
+        q = q or CatalogQuery(**filters)
+        with self._lock:
+            return self._matching_ids(q)
+
+    def spelling(self, text: str) -> str | None:
+        """``text`` with misspelt words corrected to words of the catalog's names, or None
+        when every word is known (for "did you mean")."""
+        return self._names.spelling(text) if text.strip() else None
 
     def count_matching(self, q: CatalogQuery | None = None, /, **filters: Any) -> int:
         """How many entries match the filters (ignores sort and pagination)."""

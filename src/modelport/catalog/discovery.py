@@ -387,6 +387,13 @@ class NameIndex:
             scores = sorted(best.items(), key=lambda item: (-item[1], item[0]))[:limit]
         return scores
 
+    def spelling(self, query: str) -> str | None:
+        """The query with its misspelt words corrected (``clade sonet`` → ``claude sonnet``),
+        or None when no word needed a correction."""
+        with self._lock:
+            words, corrected = self._query_words(query)
+        return " ".join(words) if corrected else None
+
     def _fuzzy_scores(self, query: str, *, limit: int) -> list[tuple[str, float]]:
         from rapidfuzz import fuzz, process
 

@@ -77,6 +77,15 @@ def serve(
             "(MODELPORT_SIMULATE; speed: MODELPORT_SIM_SPEED).",
         ),
     ] = False,
+    speed: Annotated[
+        str | None,
+        typer.Option(
+            "--speed",
+            metavar="FACTOR",
+            help="How fast simulated models answer: 1x (their profile), 10x, or instant "
+            "(MODELPORT_SIM_SPEED).",
+        ),
+    ] = None,
     record: Annotated[
         str | None,
         typer.Option(
@@ -102,7 +111,7 @@ def serve(
     import importlib.util
     import os
 
-    from modelport.errors import MissingExtraError
+    from modelport.errors import InvalidValueError, MissingExtraError
     from modelport.settings import get_settings, parse_keep_alive, reset_settings
 
     if importlib.util.find_spec("fastapi") is None or importlib.util.find_spec("uvicorn") is None:
@@ -115,6 +124,19 @@ def serve(
     if keep_alive is not None:
         parse_keep_alive(keep_alive, name="--keep-alive")  # refuse a bad value before starting
         os.environ["MODELPORT_KEEP_ALIVE"] = keep_alive
+        reset_settings()
+    if speed is not None:
+        from modelport.errors import ConfigError
+        from modelport.settings import parse_speed
+
+        try:
+            parse_speed(speed)  # refuse a bad value before starting
+        except ConfigError:
+            raise InvalidValueError(
+                f"--speed must be a factor like 1x, 10x or 100x, or instant, not {speed!r}.",
+                param="--speed",
+            ) from None
+        os.environ["MODELPORT_SIM_SPEED"] = speed
         reset_settings()
     if simulate or (replay and not record):
         # A replay is offline: what the cassette misses is answered by the simulator.
@@ -194,8 +216,8 @@ def ps(json_: JsonOpt = False) -> None:
     """List the models a running `modelport serve` has loaded."""
     import datetime as dt
 
+    from modelport import units as fmt
     from modelport.cli import _client
-    from modelport.cli import _format as fmt
     from modelport.cli._output import Output
 
     answer = _client.request("GET", "/api/v1/ps", timeout=10)

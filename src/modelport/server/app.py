@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 
 from modelport import __version__
 from modelport.server.errors import document_errors, install_error_handlers, respond_to
@@ -28,17 +28,18 @@ def create_app(
     replay: str | None = None,
 ) -> FastAPI:
     """Build the app: /api/v1 (registry), /v1 (OpenAI-compatible, and Anthropic's
-    /v1/messages), /api (Ollama), /v2 (KServe), GPUX's /predict, /metrics, OpenAPI.
+    /v1/messages), /api (Ollama), /v2 (KServe), GPUX's /predict, /metrics, OpenAPI, and
+    the web UI (/ui) with the API docs (/docs, /redoc) served from the package.
 
     ``preload`` names models loaded before the first request (GPUX's /predict answers for
     the one model given); ``folders`` maps names to model folders the operator serves
     (requests can reach no other folder). ``record`` appends every model call to a cassette
     file; ``replay`` answers the calls a cassette holds from it (``server/cassette.py``).
     """
-    from modelport.server import anthropic, gpux, kserve, ollama, openai, registry, serving
+    from modelport.server import anthropic, gpux, kserve, ollama, openai, registry, serving, web
     from modelport.server.metrics import Metrics
     from modelport.server.pool import ModelPool
-    from modelport.server.security import BodyLimit, RequireApiKey
+    from modelport.server.security import BodyLimit, RequireApiKey, Sessions
     from modelport.settings import get_settings
 
     settings = get_settings()
@@ -76,8 +77,13 @@ def create_app(
         "over OpenAI's /v1, Anthropic's /v1/messages, Ollama's /api, KServe's V2 (/v2) and "
         "GPUX's /predict protocols.",
         lifespan=lifespan,
+        # Served by the web UI from the package's own copies, so they work offline.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.pool = pool
+    key = api_key if api_key is not None else settings.api_key
+    sessions = Sessions(key) if key else None
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -105,6 +111,7 @@ def create_app(
     app.include_router(serving.router)
     app.include_router(kserve.router)
     app.include_router(gpux.router)
+    web.install(app, sessions=sessions)
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus_metrics() -> Response:
@@ -112,7 +119,9 @@ def create_app(
         return Response(body, media_type=content_type)
 
     @app.get("/", include_in_schema=False)
-    def root() -> dict[str, Any]:
+    def root(request: Request) -> Any:
+        if web.wants_page(request):  # a browser: the web UI; a JSON client: the links
+            return RedirectResponse(web.HOME, status_code=307)
         return {
             "name": "modelport",
             "version": __version__,
@@ -150,9 +159,8 @@ def create_app(
             allow_methods=["*"],
             allow_headers=["*"],
         )
-    key = api_key if api_key is not None else settings.api_key
     if key:
-        app.add_middleware(RequireApiKey, key=key, respond=_respond)
+        app.add_middleware(RequireApiKey, key=key, respond=_respond, sessions=sessions)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes, respond=_respond)
     app.add_middleware(_Measured, metrics=metrics)
     return app
