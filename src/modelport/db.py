@@ -235,6 +235,8 @@ call_log = Table(
 
 _lock = threading.Lock()
 _engines: dict[str, Engine] = {}
+#: Engines without a pool, for advisory locks held long (see ``advisory_lock``).
+_lock_engines: dict[str, Engine] = {}
 
 
 def upsert(
@@ -303,12 +305,12 @@ def advisory_lock(
     """Hold the PostgreSQL advisory lock ``name`` for the block, among every process and
     server using this database; ``waiting`` is called once if another holds it first.
 
-    A session lock on a connection of its own, outside any transaction, so that a long
-    hold (a download) keeps no transaction open; a process that dies lets go of it with
-    its connection.
+    A session lock on a connection of its own, outside any transaction and outside the
+    engine's pool, so that a long hold (a download) keeps no transaction open and takes no
+    connection the requests need; a process that dies lets go of it with its connection.
     """
     key = _lock_key(name)
-    with engine.connect() as conn:
+    with _lock_engine(engine).connect() as conn:
         conn.execution_options(isolation_level="AUTOCOMMIT")
         taken = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar()
         if not taken:
@@ -324,6 +326,20 @@ def advisory_lock(
                 # The connection is gone (the server restarted): so is the lock. A pooled
                 # connection must never keep a session lock past the block.
                 conn.invalidate()
+
+
+def _lock_engine(engine: Engine) -> Engine:
+    """An engine of the same database that opens a connection per use (no pool)."""
+    from sqlalchemy.pool import NullPool
+
+    url = engine.url.render_as_string(hide_password=False)
+    with _lock:
+        found = _lock_engines.get(url)
+        if found is None:
+            found = create_engine(url, poolclass=NullPool)
+            event.listen(found, "handle_error", _unreachable_is_one_sentence(database_name(url)))
+            _lock_engines[url] = found
+        return found
 
 
 def _update_then_insert(
@@ -545,6 +561,7 @@ def schema_revision(url: str) -> str | None:
 def dispose_engines() -> None:
     """Close every engine (tests and forked workers call this)."""
     with _lock:
-        for engine in _engines.values():
+        for engine in [*_engines.values(), *_lock_engines.values()]:
             engine.dispose()
         _engines.clear()
+        _lock_engines.clear()

@@ -43,6 +43,14 @@ def _b64(hex_digest: str) -> str:
     return base64.b64encode(bytes.fromhex(hex_digest)).decode()
 
 
+def _shown(url: str) -> str:
+    """An endpoint as messages show it: never with credentials written into it."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
 def _one_line(error: object) -> str:
     text = " ".join(str(error).split())
     return text if text.endswith((".", "?", "!")) else text + "."
@@ -136,7 +144,7 @@ class RemoteStore:
             PartialCredentialsError,
         )
 
-        where = f" at {self.endpoint_url}" if self.endpoint_url else ""
+        where = f" at {_shown(self.endpoint_url)}" if self.endpoint_url else ""
         cause: BaseException | None = error
         while cause is not None and not isinstance(
             cause, ClientError | NoCredentialsError | PartialCredentialsError
