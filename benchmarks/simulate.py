@@ -8,8 +8,9 @@ nothing), and every cell of the table is measured on FakeAI and then on modelpor
 same requests: chat completions, whole and streamed, at each concurrency, with latency
 simulation off and on. The client is one process (uvloop when installed, aiohttp when
 installed, else httpx), its keep-alive connection pool sized to the concurrency; every
-request has its own prompt, so FakeAI's simulated KV cache (which shortens the time to
-first token of a prompt it has seen) stays out of the measurement.
+request has its own prompt, opening with words of its own, so FakeAI's simulated KV
+cache (which shortens the time to first token of a prompt whose start it has seen) stays
+out of the measurement.
 
 - Latency off: modelport with ``MODELPORT_SIM_SPEED=instant``, FakeAI with TTFT and ITL 0.
 - Latency on: modelport at ``--speed`` (its model's catalog profile, or its size preset,
@@ -65,7 +66,9 @@ from tests.serving import free_port, serve, stop  # noqa: E402
 
 T = TypeVar("T")
 DEFAULT_FAKEAI = Path(tempfile.gettempdir()) / "fakeai-venv" / "bin" / "python"
-PROMPT = "{} {}: explain how a load balancer spreads traffic across servers"
+#: Two words of its own open each prompt: FakeAI's simulated KV cache (ids are md5 mod
+#: 50,000, so they collide) shortens the TTFT of a prompt by the share of its prefix seen.
+PROMPT = "{0}{1} ask{1}: explain how a load balancer spreads traffic across servers"
 #: A streamed event that carries text (both servers write compact JSON).
 CONTENT, EMPTY = b'"content":"', b'"content":""'
 TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
