@@ -97,13 +97,21 @@ def _positive_mean(mean: float, std: float) -> float:
     return mean + std * pdf / cdf
 
 
-def modelport_profile(model: str, prompt_tokens: float, speed: float) -> Profile:
-    """What sim.py draws for a plain text prompt to ``model`` at ``speed``."""
+def modelport_profile(model: str, prompts: list[str], speed: float) -> Profile:
+    """What sim.py draws for these one-message text prompts to ``model`` at ``speed``: its
+    profile (or size preset), TTFT grown by the prompt's tokens as the model counts them."""
     from modelport.api import get_catalog
-    from modelport.providers.sim import PROMPT_TTFT_GROWTH, TTFT_SPREAD, latency_profile
+    from modelport.catalog.estimates import latency_profile
+    from modelport.providers.sim import PROMPT_TTFT_GROWTH, TTFT_SPREAD
+    from modelport.providers.sim_tokens import token_rule
 
     registry, _, name = model.partition(":")
-    profile = latency_profile(get_catalog()[f"{registry}/{name}" if name else model])
+    entry = get_catalog()[f"{registry}/{name}" if name else model]
+    profile = latency_profile(entry)
+    rule = token_rule(entry)
+    framing = rule.reply_tokens + rule.message_tokens
+    framing += rule.count("user") if rule.counts_role else 0
+    prompt_tokens = statistics.mean(framing + rule.count(text) for text in prompts)
     ttft = float(profile.time_to_first_token_ms or 0.0)
     ttft *= 1 + PROMPT_TTFT_GROWTH * prompt_tokens / 1000
     itl = float(profile.inter_token_latency_ms_mean or 0.0)
@@ -725,11 +733,8 @@ def main() -> None:
         f"modelport `serve --simulate` (uvicorn on {_stack()}), "
         f"model {args.model!r}, speed {args.speed:g}x when latency is on"
     )
-    prompt_tokens = statistics.mean(
-        4 + sum(max(1, math.ceil(len(w) / 4)) for w in PROMPT.format("Request", i).split())
-        for i in range(args.requests)
-    )
-    profile = modelport_profile(args.model, prompt_tokens, args.speed)
+    prompts = [PROMPT.format("Request", i) for i in range(args.requests)]
+    profile = modelport_profile(args.model, prompts, args.speed)
     cells: list[Cell] = []
     started = time.perf_counter()
     if args.calibrate:
