@@ -581,8 +581,12 @@ def fakeai_python(given: str | None, install: bool) -> tuple[Path, str, str]:
     python = Path(given) if given else DEFAULT_FAKEAI
     if install and not python.exists():
         venv = python.parent.parent
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "fakeai", "pillow"], check=True)
+        try:
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+            pip = [str(python), "-m", "pip", "install", "-q", "fakeai", "pillow"]
+            subprocess.run(pip, check=True)
+        except (OSError, subprocess.CalledProcessError) as e:
+            raise SystemExit(f"Could not install FakeAI into {venv} ({e}).") from e
     probe = (
         "import importlib.metadata as m, importlib.util as u, fakeai.app;"
         "print(m.version('fakeai'));"
