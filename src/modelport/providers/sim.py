@@ -58,8 +58,8 @@ import asyncio
 import hashlib
 import json
 import math
+import os
 import random
-import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -138,6 +138,10 @@ EMBEDDING_DIMENSIONS: dict[str, int] = {
     "mistral/codestral-embed": 1536,
 }
 DEFAULT_EMBEDDING_DIMENSIONS = 1024
+
+
+#: Draws of calls without a seed: one generator, not one seeded from the OS per call.
+_UNSEEDED = random.Random()
 
 
 def _positive_gauss(rng: random.Random, mean: float, std: float) -> float:
@@ -357,16 +361,17 @@ class SimProvider(Provider):
             limits = [entry.max_output_tokens, window - prompt_tokens if window else None]
             budget = min((x for x in limits if x is not None), default=None)
 
-        digest = hashlib.sha256(
-            json.dumps(
-                [entry.id, request.messages, request.tools, request.response_format],
-                sort_keys=True,
-                default=str,
-            ).encode()
-        ).hexdigest()
-        seeded = request.seed is not None
-        text_rng = random.Random(f"text|{digest}|{request.seed}") if seeded else random.Random()
-        time_rng = random.Random(f"time|{digest}|{request.seed}") if seeded else random.Random()
+        text_rng = time_rng = _UNSEEDED
+        if request.seed is not None:
+            digest = hashlib.sha256(
+                json.dumps(
+                    [entry.id, request.messages, request.tools, request.response_format],
+                    sort_keys=True,
+                    default=str,
+                ).encode()
+            ).hexdigest()
+            text_rng = random.Random(f"text|{digest}|{request.seed}")
+            time_rng = random.Random(f"time|{digest}|{request.seed}")
 
         # Thinking is asked for (as with Anthropic's and Gemini's models, whose catalog
         # entries say they can reason): without ``reasoning_effort`` a model answers at once.
@@ -414,7 +419,10 @@ class SimProvider(Provider):
         scale = 0.0 if speed == 0 else 1 / (1000 * speed)
         ttft = _positive_gauss(time_rng, ttft_ms, ttft_ms * TTFT_SPREAD) * scale
         steps = len(pieces) if called is not None else max(0, len(pieces) - 1)
-        gaps = [_positive_gauss(time_rng, itl_mean, itl_std) * scale for _ in range(steps)]
+        if scale:
+            gaps = [_positive_gauss(time_rng, itl_mean, itl_std) * scale for _ in range(steps)]
+        else:  # instant: nothing to draw (the time source is apart from the text's)
+            gaps = [0.0] * steps
         return _Plan(
             model=request.model,
             pieces=pieces,
@@ -426,7 +434,7 @@ class SimProvider(Provider):
             ),
             ttft=ttft,
             gaps=gaps,
-            id=f"chatcmpl-sim-{uuid.uuid4().hex[:24]}",
+            id=f"chatcmpl-sim-{os.urandom(12).hex()}",
             tool=called,
         )
 
