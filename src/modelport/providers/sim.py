@@ -55,12 +55,13 @@ The rules, so that a simulated answer can be reasoned about:
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import math
 import os
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -555,6 +556,11 @@ def _format_kind(response_format: dict[str, Any] | None) -> str:
     return str(kind)
 
 
+@functools.lru_cache(maxsize=64)
+def _role_tokens(count: Callable[[str], int], role: str) -> int:
+    return count(role)
+
+
 def _prompt_tokens(request: ChatRequest, rule: TokenRule) -> tuple[int, set[str]]:
     """The prompt's tokens by the model's token rule, and the media kinds it holds."""
     count_tokens = rule.count
@@ -562,7 +568,7 @@ def _prompt_tokens(request: ChatRequest, rule: TokenRule) -> tuple[int, set[str]
     for message in request.messages:
         tokens += rule.message_tokens
         if rule.counts_role:
-            tokens += count_tokens(str(message.get("role") or ""))
+            tokens += _role_tokens(count_tokens, str(message.get("role") or ""))
             tokens += 1 if message.get("name") else 0
         content = message.get("content")
         if isinstance(content, list):
