@@ -77,6 +77,14 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         "MODELPORT_PROVIDER_RETRIES",
         "MODELPORT_SIM_SPEED",
         "MODELPORT_SIMULATE",
+        "MODELPORT_STORE_URL",
+        "MODELPORT_S3_ENDPOINT_URL",
+        "MODELPORT_STORE_CACHE_SIZE",
+        "AWS_ENDPOINT_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
         *PROVIDER_KEY_VARIABLES,
     ):
         monkeypatch.delenv(var, raising=False)
@@ -93,6 +101,9 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         "MODELPORT_GITHUB_API_URL",
     ):
         monkeypatch.setenv(var, "http://127.0.0.1:9")
+    # Never a developer's AWS credentials or configuration.
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
     monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "kaggle-config"))
     monkeypatch.setenv("KAGGLEHUB_CACHE", str(tmp_path / "kagglehub-cache"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
@@ -136,6 +147,39 @@ def postgres_url(postgres: Any, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("MODELPORT_DATABASE_URL", url)
     api.reset()
     return url
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[Any]:
+    """moto's S3 server on 127.0.0.1 for this session (``tests/s3_server.py``).
+
+    Skips where moto or boto3 is not installed, except in CI, where that fails the test.
+    """
+    from tests.s3_server import S3Server, missing_reason
+
+    reason = missing_reason()
+    if reason is not None:
+        if os.environ.get("CI", "").strip().lower() in ("1", "true", "yes"):
+            pytest.fail(f"{reason}: CI tests the S3 store.", pytrace=False)
+        pytest.skip(reason)
+    server = S3Server()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def bucket(s3: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A new, empty bucket of the S3 server that this test's modelport keeps its store in."""
+    import modelport.api as api
+
+    name = str(s3.create_bucket())
+    for variable, value in s3.environment(name).items():
+        monkeypatch.setenv(variable, value)
+    api.reset()
+    return name
 
 
 #: Every provider's conventional key variables (a developer's real keys must not leak in).

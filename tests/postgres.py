@@ -122,29 +122,42 @@ class PostgresServer:
         )
         for _attempt in range(3):  # another program may take the port first
             self.port = _free_port()
-            options = (
-                f"-c listen_addresses=127.0.0.1 -p {self.port} "
-                f"-c unix_socket_directories={self.root} -c fsync=off "
-                f"-c synchronous_commit=off -c full_page_writes=off "
-                f"-c timezone={SERVER_TIME_ZONE} -c max_connections=200"
-            )
-            done = self._run(
-                "pg_ctl",
-                "-D",
-                str(self.data),
-                "-l",
-                str(self.log),
-                "-o",
-                options,
-                "-w",
-                "-t",
-                "60",
-                "start",
-                check=False,
-            )
+            done = self._start()
             if done.returncode == 0:
                 return
         raise RuntimeError(f"PostgreSQL did not start: {done.stderr}\n{self.server_log()}")
+
+    def _start(self) -> subprocess.CompletedProcess[str]:
+        options = (
+            f"-c listen_addresses=127.0.0.1 -p {self.port} "
+            f"-c unix_socket_directories={self.root} -c fsync=off "
+            f"-c synchronous_commit=off -c full_page_writes=off "
+            f"-c timezone={SERVER_TIME_ZONE} -c max_connections=200"
+        )
+        return self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+            check=False,
+        )
+
+    def shut_down(self) -> None:
+        """Stop the server as an administrator would for a restart: every session ends."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def start_again(self) -> None:
+        """Start a server stopped by ``shut_down`` on the same port, with its data."""
+        done = self._start()
+        if done.returncode != 0:
+            raise RuntimeError(f"PostgreSQL did not start again: {done.stderr}")
 
     def server_log(self) -> str:
         """The server's log so far (for a failing test's report)."""

@@ -203,7 +203,7 @@ def test_the_dockerfile_is_multi_stage_non_root_and_checks_a_real_route() -> Non
         (("/api/v1/health", "/api/v1/healthz"), "not one route of the app"),
         (("/api/v1/health", "/api/v1/registry/models"), "needs the API key"),
         (('"$(ls /dist/modelport-*.whl)[${EXTRAS}]"', '"$(ls /dist/modelport-*.whl)"'), "EXTRAS"),
-        (("ARG EXTRAS=server,postgres,run", "ARG EXTRAS=server,gpu"), "lacks: ['gpu']"),
+        (("ARG EXTRAS=server,postgres,run,s3", "ARG EXTRAS=server,gpu"), "lacks: ['gpu']"),
         (("torch==2.13.0", "torch"), "CPU build"),
         (("EXPOSE 8642", "EXPOSE 8000"), "not exposed"),
         (('VOLUME ["/data"]', 'VOLUME ["/srv"]'), "not on a VOLUME"),

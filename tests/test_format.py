@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from modelport.cli import _format as fmt
+from modelport import units as fmt
 
 
 @pytest.mark.parametrize(

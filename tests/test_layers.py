@@ -42,6 +42,7 @@ LAYERS: tuple[frozenset[str], ...] = (
             "hubconf",
             "jsonable",
             "secrets",
+            "units",
         }
     ),
     frozenset({"catalog", "validation"}),

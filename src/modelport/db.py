@@ -7,8 +7,9 @@ to the newest revision when a process first opens a database, under a lock.
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,15 +32,21 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, ProgrammingError
 
-from modelport.errors import ConfigError, DatabaseBusyError, MissingExtraError
+from modelport.errors import (
+    ConfigError,
+    DatabaseBusyError,
+    DatabaseUnavailableError,
+    MissingExtraError,
+)
 
 if TYPE_CHECKING:
     from modelport.migrations import SchemaChange
 
 __all__ = [
     "BIG_INTEGER",
+    "advisory_lock",
     "call_log",
     "catalog_entries",
     "catalog_entry_versions",
@@ -228,6 +235,8 @@ call_log = Table(
 
 _lock = threading.Lock()
 _engines: dict[str, Engine] = {}
+#: Engines without a pool, for advisory locks held long (see ``advisory_lock``).
+_lock_engines: dict[str, Engine] = {}
 
 
 def upsert(
@@ -277,12 +286,60 @@ def write_lock(conn: Connection, name: str) -> None:
     if name_of == "sqlite":
         conn.execute(update(catalog_state).where(false()).values(id=catalog_state.c.id))
     elif name_of == "postgresql":
-        import hashlib
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(name)})
 
-        key = int.from_bytes(
-            hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True
-        )
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+def _lock_key(name: str) -> int:
+    """The 64-bit key of a PostgreSQL advisory lock named ``name``."""
+    import hashlib
+
+    return int.from_bytes(
+        hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True
+    )
+
+
+@contextlib.contextmanager
+def advisory_lock(
+    engine: Engine, name: str, *, waiting: Callable[[], None] | None = None
+) -> Iterator[None]:
+    """Hold the PostgreSQL advisory lock ``name`` for the block, among every process and
+    server using this database; ``waiting`` is called once if another holds it first.
+
+    A session lock on a connection of its own, outside any transaction and outside the
+    engine's pool, so that a long hold (a download) keeps no transaction open and takes no
+    connection the requests need; a process that dies lets go of it with its connection.
+    """
+    key = _lock_key(name)
+    with _lock_engine(engine).connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        taken = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar()
+        if not taken:
+            if waiting is not None:
+                waiting()
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+        try:
+            yield
+        finally:
+            try:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+            except (DBAPIError, DatabaseUnavailableError):
+                # The connection is gone (the server restarted): so is the lock. A pooled
+                # connection must never keep a session lock past the block.
+                conn.invalidate()
+
+
+def _lock_engine(engine: Engine) -> Engine:
+    """An engine of the same database that opens a connection per use (no pool)."""
+    from sqlalchemy.pool import NullPool
+
+    url = engine.url.render_as_string(hide_password=False)
+    with _lock:
+        found = _lock_engines.get(url)
+        if found is None:
+            found = create_engine(url, poolclass=NullPool)
+            event.listen(found, "handle_error", _unreachable_is_one_sentence(database_name(url)))
+            _lock_engines[url] = found
+        return found
 
 
 def _update_then_insert(
@@ -330,6 +387,25 @@ def _locked_is_one_sentence(where: str) -> Any:
         text = str(original).lower()
         if "database is locked" in text or "database table is locked" in text:
             raise DatabaseBusyError(where, _busy_timeout()) from None
+
+    return listener
+
+
+def _unreachable_is_one_sentence(where: str) -> Any:
+    """A handle_error listener: a server that cannot be reached or dropped the connection
+    (a restart) becomes ``DatabaseUnavailableError``. The pool still discards the
+    connection; the next checkout pings and connects again."""
+
+    def listener(context: Any) -> None:
+        error = context.sqlalchemy_exception
+        # No SQLSTATE: the connection failed. 08: connection exceptions; 57P01-57P03: the
+        # server shuts down, crashed or is starting. (A deadlock is an OperationalError too,
+        # with a state of its own: it stays what it is.)
+        state = getattr(context.original_exception, "sqlstate", None)
+        lost = state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")
+        if context.is_disconnect or (isinstance(error, OperationalError) and lost):
+            reason = _one_line(context.original_exception or error)
+            raise DatabaseUnavailableError(where, reason) from None
 
     return listener
 
@@ -392,6 +468,7 @@ def _new_engine(url: str) -> Engine:
         ) from None
     if engine.dialect.name == "postgresql":
         event.listen(engine, "connect", _postgres_utc)
+        event.listen(engine, "handle_error", _unreachable_is_one_sentence(database_name(url)))
     return engine
 
 
@@ -409,6 +486,11 @@ def _upgrade(engine: Engine, url: str) -> SchemaChange:
     except (OperationalError, ProgrammingError) as e:
         raise ConfigError(
             f"Cannot open the database: {_one_line(e.orig)}",
+            hint="Check MODELPORT_DATABASE_URL and that the database is reachable.",
+        ) from None
+    except DatabaseUnavailableError as e:
+        raise ConfigError(
+            f"Cannot open the database: {e.reason}",
             hint="Check MODELPORT_DATABASE_URL and that the database is reachable.",
         ) from None
 
@@ -466,6 +548,11 @@ def schema_revision(url: str) -> str | None:
             f"Cannot open the database: {_one_line(e.orig)}",
             hint="Check MODELPORT_DATABASE_URL and that the database is reachable.",
         ) from None
+    except DatabaseUnavailableError as e:
+        raise ConfigError(
+            f"Cannot open the database: {e.reason}",
+            hint="Check MODELPORT_DATABASE_URL and that the database is reachable.",
+        ) from None
     finally:
         if own:
             engine.dispose()
@@ -474,6 +561,7 @@ def schema_revision(url: str) -> str | None:
 def dispose_engines() -> None:
     """Close every engine (tests and forked workers call this)."""
     with _lock:
-        for engine in _engines.values():
+        for engine in [*_engines.values(), *_lock_engines.values()]:
             engine.dispose()
         _engines.clear()
+        _lock_engines.clear()

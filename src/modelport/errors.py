@@ -19,6 +19,7 @@ The tree (a test checks it against the classes):
     ModelportError
      ├── ConfigError                  a setting or the config file is invalid
      ├── DatabaseBusyError            another program holds the database locked too long
+     ├── DatabaseUnavailableError     (also ConnectionError) the database server is unreachable
      ├── InvalidReferenceError        (also ValueError) a model reference cannot be parsed
      ├── ModelNotFoundError           (also KeyError) no model matches a name or id
      │    └── AmbiguousModelError     several models match a name equally well
@@ -45,6 +46,7 @@ The tree (a test checks it against the classes):
      ├── UntrustedCodeError           (also PermissionError) it would run code not trusted
      ├── IncompatibleModelError       the opset or operators are beyond this runtime
      ├── IntegrityError               a download or a stored blob does not match its digest
+     ├── ObjectStoreError             (also ConnectionError) the store's S3 bucket failed a request
      ├── ConversionError              an ONNX export failed or differs from the original
      ├── NotInStoreError              (also KeyError) the model is not in the local store
      ├── PullCancelledError           a pull was cancelled; nothing of it was kept
@@ -84,6 +86,7 @@ __all__ = [
     "ContentFilteredError",
     "ConversionError",
     "DatabaseBusyError",
+    "DatabaseUnavailableError",
     "DuplicateModelError",
     "FolderNotFoundError",
     "HubAccessError",
@@ -103,6 +106,7 @@ __all__ = [
     "ModelRetiredError",
     "ModelportError",
     "NotInStoreError",
+    "ObjectStoreError",
     "OfflineError",
     "PickleRefusedError",
     "PortInUseError",
@@ -170,6 +174,22 @@ class DatabaseBusyError(ModelportError):
             f"The database {where} stayed locked by another program for {seconds:g} s.",
             hint="Let the other modelport process finish (or close the program holding it) "
             "and try again, or raise MODELPORT_DB_BUSY_TIMEOUT.",
+        )
+
+
+class DatabaseUnavailableError(ModelportError, ConnectionError):
+    """The database server cannot be reached, or dropped the connection (it restarts)."""
+
+    code = "database_unavailable"
+    http_status = 503
+
+    def __init__(self, where: str, reason: str) -> None:
+        self.where = where
+        self.reason = reason
+        super().__init__(
+            f"The database {where} cannot be reached: {reason}",
+            hint="Try again in a moment; if it persists, check that the database server runs "
+            "and MODELPORT_DATABASE_URL.",
         )
 
 
@@ -571,6 +591,14 @@ class PullCancelledError(ModelportError):
             f"The pull of {ref} was cancelled; nothing of it was kept.",
             hint=f"Pull it again to fetch it: modelport pull {ref}",
         )
+
+
+class ObjectStoreError(ModelportError, ConnectionError):
+    """The S3-compatible bucket behind ``MODELPORT_STORE_URL`` cannot be reached, refuses
+    access, or answered a request with an error."""
+
+    code = "object_store_error"
+    http_status = 503
 
 
 class UnknownHubError(ModelportError, ValueError):

@@ -67,6 +67,33 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "postgresql+psycopg://… shares one catalog between servers.",
     ),
     SettingSpec(
+        "store_url",
+        "MODELPORT_STORE_URL",
+        "store_url",
+        "none (the store lives in $MODELPORT_HOME/store)",
+        "`s3://bucket/prefix`: keep pulled blobs, manifests and converted models in an "
+        "S3-compatible bucket that every server shares, with $MODELPORT_HOME/store as this "
+        "machine's cache in front of it (credentials the boto3 way: AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY, AWS_PROFILE, an instance role); needs the `s3` extra.",
+    ),
+    SettingSpec(
+        "s3_endpoint_url",
+        "MODELPORT_S3_ENDPOINT_URL",
+        "s3_endpoint_url",
+        "AWS_ENDPOINT_URL, else AWS S3",
+        "Endpoint of the S3-compatible service behind MODELPORT_STORE_URL (MinIO, Ceph, "
+        "Cloudflare R2…), e.g. http://minio:9000.",
+    ),
+    SettingSpec(
+        "store_cache_size",
+        "MODELPORT_STORE_CACHE_SIZE",
+        "store_cache_size",
+        "none (no limit)",
+        "With MODELPORT_STORE_URL: the most the local cache keeps of the bucket's blobs (e.g. "
+        "50GB); past it, the least recently used models leave this machine's cache (never the "
+        "bucket).",
+    ),
+    SettingSpec(
         "bundled_catalog",
         "MODELPORT_BUNDLED_CATALOG",
         "bundled_catalog",
@@ -408,6 +435,20 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
         "`MODELPORT_KAGGLE_URL` is not the production API, and restores it.",
     ),
     EnvVar(
+        "AWS_ENDPOINT_URL",
+        "the S3 store, boto3",
+        "Endpoint of the S3-compatible service when `MODELPORT_S3_ENDPOINT_URL` is not set.",
+    ),
+    EnvVar("AWS_ACCESS_KEY_ID", "boto3", "Access key of the bucket named by MODELPORT_STORE_URL."),
+    EnvVar("AWS_SECRET_ACCESS_KEY", "boto3", "Secret key belonging to `AWS_ACCESS_KEY_ID`."),
+    EnvVar("AWS_SESSION_TOKEN", "boto3", "Session token of temporary credentials."),
+    EnvVar(
+        "AWS_PROFILE",
+        "boto3",
+        "Profile of `~/.aws/credentials` and `~/.aws/config` to take credentials from.",
+    ),
+    EnvVar("AWS_DEFAULT_REGION", "boto3", "Region of the bucket (AWS S3)."),
+    EnvVar(
         "USE_TF",
         "transformers",
         "modelport sets it to 0 (unless set) before converting, so transformers uses PyTorch.",
@@ -565,6 +606,11 @@ class Settings:
     home: Path
     config_file: Path
     database_url: str
+    #: ``s3://bucket/prefix`` (normalized: no trailing slash), or None for the local store.
+    store_url: str | None = None
+    s3_endpoint_url: str | None = None
+    #: Bytes of blobs the local cache in front of ``store_url`` keeps; None: no limit.
+    store_cache_size: int | None = None
     bundled_catalog: bool = True
     catalog_snapshot: bool = True
     host: str = "127.0.0.1"
@@ -764,6 +810,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         "config_file": config_file,
         "database_url": database_url,
     }
+    _store(pick, env, values)
     if (raw := pick("bundled_catalog")) is not None:
         values["bundled_catalog"] = _parse_bool("MODELPORT_BUNDLED_CATALOG", raw)
     if (raw := pick("catalog_snapshot")) is not None:
@@ -825,6 +872,44 @@ def parse_keep_alive(value: object, *, name: str = "keep_alive") -> float:
         raise InvalidValueError(
             f"{name} must be a duration like 5m or a number of seconds, not {value!r}."
         ) from None
+
+
+#: A bucket name S3 accepts (3 to 63 lower-case letters, digits, dots and hyphens).
+_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+def _store(pick: Any, env: Mapping[str, str], values: dict[str, Any]) -> None:
+    """Where the store keeps blobs: the local folder, or an S3-compatible bucket."""
+    from modelport.errors import InvalidValueError
+
+    if (raw := pick("store_url")) not in (None, ""):
+        text = str(raw).strip()
+        bucket, _, prefix = text.removeprefix("s3://").partition("/")
+        prefix = prefix.strip("/")
+        if (
+            not text.startswith("s3://")
+            or not _BUCKET_RE.fullmatch(bucket)
+            or any(part in ("", ".", "..") for part in prefix.split("/") if prefix)
+        ):
+            raise ConfigError(
+                f"MODELPORT_STORE_URL must be s3://BUCKET or s3://BUCKET/PREFIX, not {text!r}.",
+                hint="Unset it to keep the store in $MODELPORT_HOME/store.",
+            )
+        values["store_url"] = f"s3://{bucket}" + (f"/{prefix}" if prefix else "")
+    # AWS's own variable names the service too (boto3 reads it; modelport needs to know of
+    # it, to address a service of one's own by path, not by a host name per bucket).
+    if (raw := pick("s3_endpoint_url") or env.get("AWS_ENDPOINT_URL")) not in (None, ""):
+        if not re.match(r"https?://[^/\s]", str(raw)):
+            raise ConfigError(
+                "MODELPORT_S3_ENDPOINT_URL (or AWS_ENDPOINT_URL) must be an http(s) URL, "
+                f"not {str(raw)!r}."
+            )
+        values["s3_endpoint_url"] = str(raw).rstrip("/")
+    if (raw := pick("store_cache_size")) not in (None, ""):
+        try:
+            values["store_cache_size"] = parse_size(str(raw))
+        except InvalidValueError as e:
+            raise ConfigError(f"MODELPORT_STORE_CACHE_SIZE is invalid: {e.message}") from None
 
 
 def _serving(pick: Any, values: dict[str, Any]) -> None:

@@ -112,6 +112,8 @@ def credentials_for(provider: Provider, key: str | None = None) -> Credentials |
     """The key to call a provider with: given > its environment variable > the key store."""
     if key:
         return Credentials(key, "the key given")
+    if provider.simulated:
+        return None  # nothing is sent anywhere: no key is looked for (nor read from disk)
     found = environment_key(provider.env_keys)
     if found is not None:
         return Credentials(found[1], f"${found[0]}")

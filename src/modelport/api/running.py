@@ -63,6 +63,9 @@ def model_source(
         pull(ref, progress=progress)
         stored = stored_model(ref)
         pulled = True
+    if not store.materialize(stored):
+        # A shared store's bucket lost some of its files: a pull fetches those again.
+        pull(f"{stored.registry}:{stored.name}@{stored.revision}", progress=progress)
     digest = tree_digest((f.path, f.sha256) for f in store.files(stored))
     entrypoint, entry_kwargs = _torch_entry(ref)
     return ModelSource(
@@ -149,13 +152,33 @@ def _convert_source(
     trust: bool = False,
     input_shapes: Sequence[str] = (),
 ) -> ConversionResult:
+    from modelport.api.store import shared_store
     from modelport.catalog.tasks import canonical_task
-    from modelport.convert.export import DEFAULT_OPSET, convert_folder
+    from modelport.convert.export import DEFAULT_OPSET, conversion_key, convert_folder
 
-    return convert_folder(
+    # The store's folder, without opening its database (a warm run needs none).
+    out_root = get_settings().home / "store" / "converted"
+    # A shared store keeps converted models in its bucket: a stored model converted by one
+    # server is fetched by the others, not converted again.
+    remote = shared_store() if source.stored is not None else None
+    shared = fetched = None
+    if remote is not None:
+        import hashlib
+        import json
+
+        options = conversion_key(
+            source.digest,
+            task=canonical_task(task) if task else "",
+            opset=opset or DEFAULT_OPSET,
+            optimize=optimize,
+            quantize=quantize,
+        )
+        asked = [options, source.entrypoint, repr(source.entry_kwargs), list(input_shapes)]
+        shared = "converted/" + hashlib.sha256(json.dumps(asked).encode()).hexdigest()[:32]
+        fetched = remote.fetch_folder(shared, out_root)
+    result = convert_folder(
         source.folder,
-        # The store's folder, without opening its database (a warm run needs none).
-        out_root=get_settings().home / "store" / "converted",
+        out_root=out_root,
         task=canonical_task(task) if task else None,
         card_task=source.task,
         source=source.digest,
@@ -169,6 +192,9 @@ def _convert_source(
         before_code_runs=lambda: _check_trusted(source, trust),
         debug_log=debug_log_path(),
     )
+    if remote is not None and shared is not None and (fetched is None or not result.cached):
+        remote.keep_folder(shared, result.path)
+    return result
 
 
 def debug_log_path() -> Path:

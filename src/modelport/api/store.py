@@ -19,6 +19,7 @@ from modelport.settings import get_settings, parse_size
 if TYPE_CHECKING:
     from modelport.hubs.base import Hub, HubModel, ProgressCallback, PulledModel, PullEvent, Ref
     from modelport.store.artifacts import Artifact
+    from modelport.store.remote import RemoteStore
     from modelport.store.store import (
         ManifestFile,
         RemovalPlan,
@@ -31,10 +32,13 @@ if TYPE_CHECKING:
 
 _lock = threading.RLock()
 _store: Store | None = None
+#: The bucket of a shared store, by the settings that name it (boto3 clients are reused).
+_remote: tuple[tuple[str, str | None, float], RemoteStore] | None = None
 
 
 def get_store() -> Store:
-    """The local store of this process (``$MODELPORT_HOME/store``)."""
+    """The store of this process: ``$MODELPORT_HOME/store``, or with ``MODELPORT_STORE_URL``
+    the bucket every server shares, that folder being this machine's cache of it."""
     global _store
     with _lock:
         if _store is None:
@@ -42,8 +46,37 @@ def get_store() -> Store:
             from modelport.store.store import Store
 
             settings = get_settings()
-            _store = Store(settings.home / "store", get_engine(settings.database_url))
+            _store = Store(
+                settings.home / "store",
+                get_engine(settings.database_url),
+                remote=shared_store(),
+                cache_limit=settings.store_cache_size,
+            )
         return _store
+
+
+def shared_store() -> RemoteStore | None:
+    """The bucket behind the store (``MODELPORT_STORE_URL``), or None for a local store.
+
+    Needs no database: a run that converts reads and writes converted models there."""
+    global _remote
+    settings = get_settings()
+    if settings.store_url is None:
+        return None
+    named = (settings.store_url, settings.s3_endpoint_url, settings.http_timeout)
+    with _lock:
+        if _remote is None or _remote[0] != named:
+            from modelport.store.remote import RemoteStore
+
+            _remote = (
+                named,
+                RemoteStore(
+                    settings.store_url,
+                    endpoint_url=settings.s3_endpoint_url,
+                    timeout=settings.http_timeout,
+                ),
+            )
+        return _remote[1]
 
 
 def hub_ref(text: str) -> Ref:
@@ -181,13 +214,13 @@ class _CancellablePull:
                 continue
             if path.exists():
                 partials.append((path.name, path.stat().st_size))
-        blobs = []
-        for sha in sorted(self.written - used):
-            path = layout.blob(sha)
-            if path.exists():
-                blobs.append((sha, path.stat().st_size))
-        store.execute(RemovalPlan(models=(), blobs=tuple(blobs), partials=tuple(partials)))
-        gone = {sha for sha, _ in blobs}
+        # Partial files go as a prune's do: under their lock, unless a download holds it.
+        store.execute(RemovalPlan(models=(), blobs=(), partials=tuple(partials)))
+        # Blobs only from this machine: with a shared store, the bucket's copy may be
+        # another server's pull about to commit.
+        gone = {sha for sha in self.written - used if layout.blob(sha).exists()}
+        for sha in gone:
+            store.discard_blob(sha)
         for kind, digest in self.begun:
             if kind == "sha256":
                 continue

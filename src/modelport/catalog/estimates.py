@@ -309,6 +309,15 @@ def call_cost(
 
 
 _SMALL_HINTS = ("mini", "nano", "flash", "haiku", "lite", "small", "tiny")
+#: The presets, built once (a simulated call asks for one every time).
+_PRESETS: dict[str, LatencyProfile] = {}
+
+
+def _preset(name: str) -> LatencyProfile:
+    preset = _PRESETS.get(name)
+    if preset is None:
+        preset = _PRESETS[name] = LatencyProfile.from_preset(name)
+    return preset
 
 
 def latency_profile(entry: ModelEntry) -> LatencyProfile:
@@ -329,9 +338,9 @@ def latency_profile(entry: ModelEntry) -> LatencyProfile:
         )
     else:
         size = "small" if any(h in entry.id.lower() for h in _SMALL_HINTS) else "medium"
-    preset = LatencyProfile.from_preset(size)
+    preset = _preset(size)
     if entry.capabilities.reasoning:
-        reasoning = LatencyProfile.from_preset("reasoning").reasoning_multiplier
+        reasoning = _preset("reasoning").reasoning_multiplier
         preset = preset.model_copy(update={"reasoning_multiplier": reasoning})
     own = entry.latency
     if own is None:

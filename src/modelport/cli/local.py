@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from modelport.cli import _format as fmt
+from modelport import units as fmt
 from modelport.cli._options import JsonOpt, QuietOpt
 from modelport.cli._output import Output
 

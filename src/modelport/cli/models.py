@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from modelport.cli import _format as fmt
+from modelport import units as fmt
 from modelport.cli._options import GpuMemoryOpt, JsonOpt, LimitOpt, NameArg, QuietOpt
 from modelport.cli._output import Output, to_jsonable
 

@@ -165,7 +165,7 @@ def pull(
     if quiet:
         sys.stdout.write((str(converted.path) if converted else model.path) + "\n")
         return
-    from modelport.cli._format import size
+    from modelport.units import size
 
     source = (
         "already in the store" if model.from_store else f"downloaded {size(model.downloaded_bytes)}"

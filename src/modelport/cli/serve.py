@@ -216,8 +216,8 @@ def ps(json_: JsonOpt = False) -> None:
     """List the models a running `modelport serve` has loaded."""
     import datetime as dt
 
+    from modelport import units as fmt
     from modelport.cli import _client
-    from modelport.cli import _format as fmt
     from modelport.cli._output import Output
 
     answer = _client.request("GET", "/api/v1/ps", timeout=10)

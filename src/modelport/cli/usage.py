@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from modelport.cli import _format as fmt
+from modelport import units as fmt
 from modelport.cli._options import JsonOpt
 from modelport.cli._output import Output
 

@@ -379,20 +379,28 @@ class Hub(abc.ABC):
             # The reference moved on: what was chosen for the old revision does not apply.
             options = replace(asked, model=target.model)
             target = self.resolve(ref, store=store, options=options)
-        manifest = store.complete(self.name, target.name, target.revision)
-        if manifest is not None and (
-            not options.selects_files
-            or (
-                target.files is not None
-                and {f.path for f in manifest.files} == {f.path for f in target.files}
-            )
+        # Servers sharing a store pull a revision one at a time: the first fetches it, the
+        # others find it complete when they get the lock.
+        with store.pulling(
+            self.name,
+            target.name,
+            target.revision,
+            waiting=lambda: emit(PullEvent("waiting for another server's pull of it")),
         ):
-            for known in target.refs:
-                store.remember_ref(self.name, target.name, known, target.revision)
-            return served_from_store(store, manifest, emit)
-        fetched = self.fetch(target, store=store, options=options, emit=emit)
-        manifest = self._build_manifest(target, fetched, options)
-        return commit_pull(store, manifest, fetched, target, emit=emit)
+            manifest = store.complete(self.name, target.name, target.revision)
+            if manifest is not None and (
+                not options.selects_files
+                or (
+                    target.files is not None
+                    and {f.path for f in manifest.files} == {f.path for f in target.files}
+                )
+            ):
+                for known in target.refs:
+                    store.remember_ref(self.name, target.name, known, target.revision)
+                return served_from_store(store, manifest, emit)
+            fetched = self.fetch(target, store=store, options=options, emit=emit)
+            manifest = self._build_manifest(target, fetched, options)
+            return commit_pull(store, manifest, fetched, target, emit=emit)
 
     def check_options(self, options: PullOptions) -> None:
         """Refuse, in one sentence, the options this hub cannot honour."""

@@ -55,12 +55,13 @@ The rules, so that a simulated answer can be reasoned about:
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import math
+import os
 import random
-import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -138,6 +139,10 @@ EMBEDDING_DIMENSIONS: dict[str, int] = {
     "mistral/codestral-embed": 1536,
 }
 DEFAULT_EMBEDDING_DIMENSIONS = 1024
+
+
+#: Draws of calls without a seed: one generator, not one seeded from the OS per call.
+_UNSEEDED = random.Random()
 
 
 def _positive_gauss(rng: random.Random, mean: float, std: float) -> float:
@@ -357,16 +362,17 @@ class SimProvider(Provider):
             limits = [entry.max_output_tokens, window - prompt_tokens if window else None]
             budget = min((x for x in limits if x is not None), default=None)
 
-        digest = hashlib.sha256(
-            json.dumps(
-                [entry.id, request.messages, request.tools, request.response_format],
-                sort_keys=True,
-                default=str,
-            ).encode()
-        ).hexdigest()
-        seeded = request.seed is not None
-        text_rng = random.Random(f"text|{digest}|{request.seed}") if seeded else random.Random()
-        time_rng = random.Random(f"time|{digest}|{request.seed}") if seeded else random.Random()
+        text_rng = time_rng = _UNSEEDED
+        if request.seed is not None:
+            digest = hashlib.sha256(
+                json.dumps(
+                    [entry.id, request.messages, request.tools, request.response_format],
+                    sort_keys=True,
+                    default=str,
+                ).encode()
+            ).hexdigest()
+            text_rng = random.Random(f"text|{digest}|{request.seed}")
+            time_rng = random.Random(f"time|{digest}|{request.seed}")
 
         # Thinking is asked for (as with Anthropic's and Gemini's models, whose catalog
         # entries say they can reason): without ``reasoning_effort`` a model answers at once.
@@ -414,7 +420,10 @@ class SimProvider(Provider):
         scale = 0.0 if speed == 0 else 1 / (1000 * speed)
         ttft = _positive_gauss(time_rng, ttft_ms, ttft_ms * TTFT_SPREAD) * scale
         steps = len(pieces) if called is not None else max(0, len(pieces) - 1)
-        gaps = [_positive_gauss(time_rng, itl_mean, itl_std) * scale for _ in range(steps)]
+        if scale:
+            gaps = [_positive_gauss(time_rng, itl_mean, itl_std) * scale for _ in range(steps)]
+        else:  # instant: nothing to draw (the time source is apart from the text's)
+            gaps = [0.0] * steps
         return _Plan(
             model=request.model,
             pieces=pieces,
@@ -426,7 +435,7 @@ class SimProvider(Provider):
             ),
             ttft=ttft,
             gaps=gaps,
-            id=f"chatcmpl-sim-{uuid.uuid4().hex[:24]}",
+            id=f"chatcmpl-sim-{os.urandom(12).hex()}",
             tool=called,
         )
 
@@ -547,6 +556,11 @@ def _format_kind(response_format: dict[str, Any] | None) -> str:
     return str(kind)
 
 
+@functools.lru_cache(maxsize=64)
+def _role_tokens(count: Callable[[str], int], role: str) -> int:
+    return count(role)
+
+
 def _prompt_tokens(request: ChatRequest, rule: TokenRule) -> tuple[int, set[str]]:
     """The prompt's tokens by the model's token rule, and the media kinds it holds."""
     count_tokens = rule.count
@@ -554,7 +568,7 @@ def _prompt_tokens(request: ChatRequest, rule: TokenRule) -> tuple[int, set[str]
     for message in request.messages:
         tokens += rule.message_tokens
         if rule.counts_role:
-            tokens += count_tokens(str(message.get("role") or ""))
+            tokens += _role_tokens(count_tokens, str(message.get("role") or ""))
             tokens += 1 if message.get("name") else 0
         content = message.get("content")
         if isinstance(content, list):

@@ -36,6 +36,10 @@ _LOREM_TEXT = (
 #: Words of the generated text (lorem ipsum's own).
 LOREM = tuple(_LOREM_TEXT.split())
 
+#: Tokens of each lorem word, looked up rather than counted for every word drawn.
+_LOREM_COUNTS = {word: max(1, math.ceil(len(word) / 4)) for word in LOREM}
+_PIECE = re.compile(r"\s*\S{1,4}")
+
 #: How deep a schema may nest (a recursive ``$ref`` stops here).
 MAX_DEPTH = 16
 
@@ -47,14 +51,9 @@ def count_tokens(text: str) -> int:
 
 def token_pieces(text: str) -> list[str]:
     """A text cut into its tokens (joined, they give the text back exactly)."""
-    pieces: list[str] = []
-    for match in re.finditer(r"\s*\S+", text):
-        chunk = match.group()
-        word_start = len(chunk) - len(chunk.lstrip())
-        cut = word_start + 4
-        pieces.append(chunk[:cut])
-        pieces.extend(chunk[i : i + 4] for i in range(cut, len(chunk), 4))
-    tail = text[len("".join(pieces)) :]
+    # A word's first piece carries the spaces before it; each piece holds up to 4 characters.
+    pieces: list[str] = _PIECE.findall(text)
+    tail = text[sum(map(len, pieces)) :]
     if tail:  # trailing spaces ride on the last token
         if pieces:
             pieces[-1] += tail
@@ -70,7 +69,7 @@ def lorem(rng: random.Random, tokens: int) -> str:
     while total < tokens:
         word = rng.choice(LOREM)
         words.append(word.capitalize() if sentence == 0 else word)
-        total += count_tokens(word)
+        total += _LOREM_COUNTS[word]
         sentence += 1
         if sentence >= 6 and rng.random() < 0.2:
             words[-1] += "."

@@ -128,8 +128,8 @@ def bpe_rule(encoding: str) -> TokenRule | None:
     def pieces(text: str) -> list[str]:
         out: list[str] = []
         pending = b""
-        for token in codec.encode_ordinary(text):
-            pending += codec.decode_single_token_bytes(token)
+        for data in codec.decode_tokens_bytes(codec.encode_ordinary(text)):
+            pending += data
             try:
                 out.append(pending.decode())
             except UnicodeDecodeError:

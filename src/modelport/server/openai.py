@@ -365,8 +365,11 @@ def _usage(last: Delta) -> dict[str, int]:
     }
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
+
 def _sse(data: dict[str, Any]) -> str:
-    return f"data: {json.dumps(data, separators=(',', ':'))}\n\n"
+    return f"data: {_COMPACT.encode(data)}\n\n"
 
 
 @router.post("/chat/completions", responses=_GATEWAY_ERRORS)

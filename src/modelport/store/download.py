@@ -1,8 +1,9 @@
 """Download one blob: resumable across processes, locked, verified, then renamed into place.
 
-Protocol: take the blob's file lock; if the blob appeared meanwhile, done. Otherwise
-continue ``partial/<kind>-<digest>`` with an HTTP Range request (a server that ignores
-Range restarts it), hash everything, and only when size and digest match the hub's,
+Protocol: take the blob's file lock; if the blob appeared meanwhile, done; a shared
+store's bucket that has it is next (fetched from there and hashed). Otherwise continue
+``partial/<kind>-<digest>`` with an HTTP Range request (a server that ignores Range
+restarts it), hash everything, and only when size and digest match the hub's,
 record the alias and rename it into ``blobs/``. A process killed mid-file leaves the
 partial file for the next one; a digest mismatch deletes it; a body longer than the
 listed size is cut off at that size and discarded. A blob whose alias was lost is
@@ -239,6 +240,16 @@ def download_blob(
         )
         if found is not None:
             return found, 0
+        remote = layout.remote
+        # A shared store's bucket may have it from another server (another model, another
+        # revision with the same weights): fetched from there, and hashed, not from the hub.
+        if (
+            remote is not None
+            and kind == "sha256"
+            and remote.has_blob(digest, request.size)
+            and remote.fetch_blob(digest, layout.blob(digest), scratch=layout.tmp())
+        ):
+            return digest, 0
         partial = layout.partial(kind, digest)
         partial.parent.mkdir(parents=True, exist_ok=True)
         downloaded = 0

@@ -1,6 +1,7 @@
 """Checking the store against itself: every blob's bytes, every alias, every folder file.
 
-``verify`` reads everything (the slow, thorough check behind ``cache verify``);
+``verify`` reads everything (the slow, thorough check behind ``cache verify``; of a
+shared store, what this machine's cache holds);
 ``repair_locally`` mends what needs no download. The cheap check a pull makes is
 ``Store.complete``.
 """
@@ -109,6 +110,11 @@ def verify(store: Store) -> VerifyReport:
     for row in rows:
         if row.sha256 in bad_blobs or f"{row.digest_kind}:{row.digest}" in bad_aliases:
             affected.add(row.key)
+        if (
+            store.remote is not None
+            and not store.layout.manifest(row.registry, row.name, row.revision).exists()
+        ):
+            continue  # a shared store's model this machine's cache does not hold
         folder = store.layout.model_dir(row.registry, row.name, row.revision)
         target = folder / safe_relative_path(row.path)
         blob = store.layout.blob(row.sha256)

@@ -7,6 +7,9 @@ store/
   locks/                    per-blob and per-manifest file locks
   manifests/<registry>/<name>/<revision>.json
   models/<registry>/<name>/<revision>/…   the model's tree, hard-linked to blobs
+
+With ``MODELPORT_STORE_URL`` these are this machine's cache of a bucket (``remote``):
+see ``modelport.store.shared``.
 """
 
 from __future__ import annotations
@@ -14,8 +17,12 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from modelport.store.remote import RemoteStore
 
 __all__ = ["StoreLayout", "safe_relative_path", "tree_conflict", "tree_digest"]
 
@@ -83,6 +90,8 @@ class StoreLayout:
     """The paths of one store under ``root``."""
 
     root: Path
+    #: The bucket behind the store when it is shared (downloads look there before a hub).
+    remote: RemoteStore | None = field(default=None, compare=False, repr=False)
 
     def _digest(self, kind: str, digest: str) -> str:
         if kind not in _DIGEST_RE or not _DIGEST_RE[kind].fullmatch(digest):

@@ -8,9 +8,10 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from filelock import FileLock
 from sqlalchemy import Engine, delete, func, select, update
@@ -20,6 +21,9 @@ from modelport.errors import IntegrityError, NotInStoreError, UnsafeFileError
 from modelport.store.artifacts import Artifact, find_artifacts, remove_artifact
 from modelport.store.integrity import VerifyReport, sha256_of
 from modelport.store.layout import StoreLayout, safe_relative_path, tree_conflict, tree_digest
+
+if TYPE_CHECKING:
+    from modelport.store.remote import RemoteStore
 
 __all__ = [
     "Manifest",
@@ -219,22 +223,77 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
 
 
 class Store:
-    """Verified blobs, manifests and model folders under ``root``, indexed in a database."""
+    """Verified blobs, manifests and model folders under ``root``, indexed in a database.
 
-    def __init__(self, root: Path, engine: Engine) -> None:
-        self.layout = StoreLayout(root)
+    With ``remote`` (a bucket every server shares) ``root`` is this machine's cache of it,
+    holding at most ``cache_limit`` bytes of blobs: see ``modelport.store.shared``.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        engine: Engine,
+        *,
+        remote: RemoteStore | None = None,
+        cache_limit: int | None = None,
+    ) -> None:
+        self.layout = StoreLayout(root, remote=remote)
         self.engine = engine
+        self.remote = remote
+        self.cache_limit = cache_limit
         self._links: bool | None = None
+
+    # ---------------------------------------------------------------- sharing
+
+    def pulling(
+        self, registry: str, name: str, revision: str, *, waiting: Callable[[], None] | None = None
+    ) -> contextlib.AbstractContextManager[None]:
+        """Hold the lock of one revision's pull among every server sharing this store, so
+        that one fetches it from the hub and the others find it done (``waiting`` is called
+        if another holds it first): a PostgreSQL advisory lock when the index is in
+        PostgreSQL, else a file lock beside the SQLite index. A store of one machine needs
+        none (its per-blob file locks let concurrent pulls share each download)."""
+        if self.remote is None:
+            return contextlib.nullcontext()
+        from modelport.store.shared import pull_lock
+
+        return pull_lock(self, f"{registry}/{name}@{revision}", waiting=waiting)
+
+    def indexed(self, registry: str, name: str, revision: str) -> bool:
+        """Whether the index has this revision (complete in the shared store)."""
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(store_models.c.key).where(
+                    store_models.c.key == f"{registry}/{name}@{revision}"
+                )
+            ).first()
+        return found is not None
+
+    def materialize(self, model: StoredModel) -> bool:
+        """Whether a stored model's folder is on this machine, fetched from the shared
+        store's bucket into the cache when it was not (False: the bucket lacks some of its
+        files, which a pull fetches again). A store of one machine has it already."""
+        if self.remote is None:
+            return True
+        return self.complete(model.registry, model.name, model.revision) is not None
 
     # ---------------------------------------------------------------- manifests
 
     def read_manifest(self, registry: str, name: str, revision: str) -> Manifest | None:
-        """The manifest of a revision, or None."""
+        """The manifest of a revision (this machine's, else the shared store's), or None."""
         path = self.layout.manifest(registry, name, revision)
         try:
             return Manifest.from_json(path.read_text())
         except FileNotFoundError:
-            return None
+            if self.remote is None:
+                return None
+            from modelport.store.shared import remote_manifest
+
+            text = remote_manifest(self, registry, name, revision)
+            try:
+                return Manifest.from_json(text) if text is not None else None
+            except (ValueError, TypeError, KeyError):
+                return None  # not a manifest this modelport wrote: the pull writes it again
         except (ValueError, TypeError, KeyError) as e:
             raise IntegrityError(
                 f"The manifest {path} is damaged: {e}.",
@@ -247,11 +306,27 @@ class Store:
         Cheap checks only (``stat``): every blob has its size, and one written after the
         manifest is hashed again; every folder file is its blob. A wrong blob is discarded
         (the pull fetches it again, and only it); a wrong folder file is linked again here.
+        A shared store answers from its index, and brings the files into this machine's
+        cache from the bucket first.
         """
-        manifest = self.read_manifest(registry, name, revision)
+        if self.remote is not None:
+            from modelport.store import shared
+
+            return shared.complete(self, registry, name, revision)
+        return self.local_complete(registry, name, revision)
+
+    def local_complete(self, registry: str, name: str, revision: str) -> Manifest | None:
+        """``complete`` for the files on this machine only."""
+        path = self.layout.manifest(registry, name, revision)
+        manifest: Manifest | None
+        try:
+            manifest = Manifest.from_json(path.read_text())
+        except FileNotFoundError:
+            return None
+        except (ValueError, TypeError, KeyError):
+            manifest = self.read_manifest(registry, name, revision)  # its one sentence
         if manifest is None:
             return None
-        path = self.layout.manifest(registry, name, revision)
         folder = self.layout.model_dir(registry, name, revision)
         try:
             stamp = path.stat().st_mtime_ns
@@ -329,6 +404,11 @@ class Store:
         for f in manifest.files:
             if not self.layout.blob(f.sha256).exists():
                 raise IntegrityError(f"Blob {f.sha256[:12]}… of {f.path} is missing.")
+        if self.remote is not None:
+            from modelport.store import shared
+
+            # The bucket holds every blob and the manifest before the index names them.
+            shared.publish(self, manifest)
         lock = self.layout.lock(f"manifest-{manifest.registry}-{manifest.revision}")
         lock.parent.mkdir(parents=True, exist_ok=True)
         folder = self.layout.model_dir(manifest.registry, manifest.name, manifest.revision)
@@ -346,6 +426,10 @@ class Store:
         from modelport.store.runs import forget
 
         forget(self.layout.root, registry=manifest.registry, name=manifest.name)
+        if self.remote is not None:
+            from modelport.store.shared import fit_cache
+
+            fit_cache(self, keep=manifest.key)
         return folder
 
     def add_file(self, source: Path) -> ManifestFile:
@@ -757,6 +841,10 @@ class Store:
                 )
         from modelport.store.runs import forget
 
+        if self.remote is not None:
+            from modelport.store import shared
+
+            shared.forget(self, plan)
         for m in plan.models:
             self.layout.manifest(m.registry, m.name, m.revision).unlink(missing_ok=True)
             shutil.rmtree(m.path, ignore_errors=True)
@@ -809,8 +897,23 @@ class Store:
 
     # ---------------------------------------------------------------- stats
 
+    def _shared_blobs(self) -> tuple[int, int]:
+        """How many distinct blobs the index names, and their bytes (a shared store's)."""
+        distinct = (
+            select(store_files.c.sha256, func.max(store_files.c.size).label("size"))
+            .group_by(store_files.c.sha256)
+            .subquery()
+        )
+        with self.engine.connect() as conn:
+            count, size = conn.execute(
+                select(func.count(), func.coalesce(func.sum(distinct.c.size), 0))
+            ).one()
+        return int(count), int(size)
+
     def disk_size(self) -> int:
-        """Bytes of every blob."""
+        """Bytes of every blob (of a shared store: in its bucket, as the index counts them)."""
+        if self.remote is not None:
+            return self._shared_blobs()[1]
         blobs_dir = self.layout.root / "blobs" / "sha256"
         if not blobs_dir.exists():
             return 0
@@ -846,14 +949,17 @@ class Store:
         def total(kind: str) -> int:
             return sum(a.size for a in artifacts if a.kind == kind)
 
+        blob_count, blob_size = len(blobs), sum(p.stat().st_size for p in blobs)
+        if self.remote is not None:
+            blob_count, blob_size = self._shared_blobs()
         return StoreStats(
             converted=sum(1 for a in artifacts if a.kind == "converted"),
             converted_size=total("converted"),
             torch_hub_size=total("torch-hub"),
             graph_cache_size=total("ort-cache"),
             models=int(models),
-            blobs=len(blobs),
-            size=sum(p.stat().st_size for p in blobs),
+            blobs=blob_count,
+            size=blob_size,
             logical_size=int(logical),
             pull_hits=int(counters.get("pull.hit", 0)),
             pull_misses=int(counters.get("pull.miss", 0)),

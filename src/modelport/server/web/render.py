@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.responses import HTMLResponse
 
-from modelport.cli import _format as fmt
+from modelport import units as fmt
 
 if TYPE_CHECKING:
     import jinja2

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from modelport.cli import _format as fmt
+from modelport import units as fmt
 
 if TYPE_CHECKING:
     from modelport.api.compare import Comparison

@@ -1,4 +1,4 @@
-"""Short human renderings of numbers used in tables."""
+"""Short human renderings of quantities (sizes, tokens, prices, times) for tables and pages."""
 
 from __future__ import annotations
 
