@@ -333,6 +333,30 @@ def test_the_pull_use_case_cancels_and_cleans_up(hub: HubServer) -> None:
     assert api.pull("hf:org/cancel-me").size > 1_500_000
 
 
+def test_a_cancelled_pull_of_a_shared_store_leaves_the_bucket_as_it_was(
+    hub: HubServer, bucket: str, s3: Any
+) -> None:
+    import threading
+
+    api.reset()  # the store is the bucket's now
+    add_model(hub, "org/shared-kept", seed=11)
+    add_model(hub, "org/shared-slow", size=1_500_000, seed=12)
+    api.pull("hf:org/shared-kept")
+    before = s3.objects(bucket)
+    hub.knobs.bytes_per_second = 300_000
+    cancel = threading.Event()
+
+    def progress(event: Any) -> None:
+        if (event.completed or 0) > 50_000:
+            cancel.set()
+
+    with pytest.raises(PullCancelledError):
+        api.pull("hf:org/shared-slow", progress=progress, cancel=cancel)
+    assert s3.objects(bucket) == before  # nothing published, nothing of the other model gone
+    assert [m.name for m in api.list_models()] == ["org/shared-kept"]
+    assert store_files("partial") == []
+
+
 # -------------------------------------------------------------------- forged forms
 
 
