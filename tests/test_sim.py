@@ -29,7 +29,7 @@ from modelport.errors import (
     ProviderUnavailableError,
     UnsupportedOperationError,
 )
-from modelport.providers.base import ChatRequest, register_provider, unregister_provider
+from modelport.providers.base import ChatRequest, register_provider, reset_providers
 from modelport.providers.sim import SimProvider
 from modelport.providers.sim_content import count_tokens, token_pieces
 from modelport.providers.sim_tokens import token_rule
@@ -44,7 +44,7 @@ def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     api.reset()
     register_provider("sim", SimProvider)
     yield
-    unregister_provider("sim")
+    reset_providers(rescan=True)  # the installed providers again, as other tests expect
 
 
 def _api_entry(model_id: str, **fields: Any) -> Any:

@@ -12,7 +12,7 @@ import pytest
 
 import modelport
 import modelport.api as api
-from modelport.providers.base import register_provider, unregister_provider
+from modelport.providers.base import register_provider, reset_providers
 from modelport.providers.sim import SimProvider
 from modelport.providers.sim_tokens import APPROXIMATE, token_rule
 
@@ -51,7 +51,7 @@ def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     api.reset()
     register_provider("sim", SimProvider)
     yield
-    unregister_provider("sim")
+    reset_providers(rescan=True)  # the installed providers again, as other tests expect
 
 
 def test_openai_models_count_with_openais_encodings(tiktoken_offline: Any) -> None:
