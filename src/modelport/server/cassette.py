@@ -370,5 +370,4 @@ def known_secrets() -> list[str]:
 
 
 def _is_secret_name(name: str) -> bool:
-    upper = name.upper()
-    return upper.endswith(("_API_KEY", "_TOKEN", "_SECRET", "_KEY")) and upper != "PATH"
+    return name.upper().endswith(("_TOKEN", "_SECRET", "_KEY"))  # _API_KEY ends in _KEY
