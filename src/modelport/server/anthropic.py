@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelport.api.prompting import ChatResult, ChatStream
@@ -31,6 +31,7 @@ from modelport.server.openai import (
     _served_headers,
     ask_simulator,
     seed_of,
+    streamed_answer,
 )
 from modelport.server.state import record_model
 
@@ -314,15 +315,7 @@ async def create_message(body: MessagesRequest, request: Request) -> Any:
             headers=_served_headers(result.target, result.response.access, result.failed),
         )
     started: ChatStream = await stream_completion(body.model, messages, **common, **params)
-    return StreamingResponse(
-        _events(started),
-        media_type="text/event-stream",
-        headers={
-            "Cache-Control": "no-cache",
-            "X-Accel-Buffering": "no",
-            **_served_headers(started.target, started.access, started.failed),
-        },
-    )
+    return streamed_answer(_events(started), started)
 
 
 # -- OpenAI's answer → Anthropic's -----------------------------------------------------------

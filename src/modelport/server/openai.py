@@ -241,6 +241,19 @@ async def _target(model: str) -> Target:
     return await target_of(model)
 
 
+def streamed_answer(events: AsyncIterator[str], started: ChatStream) -> StreamingResponse:
+    """A streamed gateway answer as server-sent events, saying which model serves it."""
+    return StreamingResponse(
+        events,
+        media_type="text/event-stream",
+        headers={
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+            **_served_headers(started.target, started.access, started.failed),
+        },
+    )
+
+
 def _served_headers(target: Target, access: str, failed: list[tuple[str, str]]) -> dict[str, str]:
     """Which model answered, through which path, after which failed ones."""
     headers = {
@@ -550,15 +563,7 @@ async def _hosted_completion(body: CompletionRequest) -> Any:
         finally:
             await started.aclose()
 
-    return StreamingResponse(
-        events(),
-        media_type="text/event-stream",
-        headers={
-            "Cache-Control": "no-cache",
-            "X-Accel-Buffering": "no",
-            **_served_headers(started.target, started.access, started.failed),
-        },
-    )
+    return streamed_answer(events(), started)
 
 
 async def _generate(
@@ -834,15 +839,7 @@ async def _gateway_chat(body: ChatRequest, request: Request, fallbacks: Any) -> 
         )
     started: ChatStream = await stream_completion(body.model, messages, **common, **params)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    return StreamingResponse(
-        _gateway_events(started, include_usage),
-        media_type="text/event-stream",
-        headers={
-            "Cache-Control": "no-cache",
-            "X-Accel-Buffering": "no",
-            **_served_headers(started.target, started.access, started.failed),
-        },
-    )
+    return streamed_answer(_gateway_events(started, include_usage), started)
 
 
 def _completion_body(result: ChatResult) -> dict[str, Any]:
