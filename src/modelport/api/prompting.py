@@ -65,6 +65,7 @@ __all__ = [
     "Target",
     "chat_completion",
     "embed_texts",
+    "provider_registry",
     "record_local_call",
     "rerank_documents",
     "resolve_target",
@@ -152,7 +153,7 @@ def _stored_tokenizer(entry: ModelEntry | None) -> Path | None:
     return found
 
 
-def _provider_registry(registry: str) -> str | None:
+def provider_registry(registry: str) -> str | None:
     """The provider a reference's registry names (``gemini``, or ``google`` for Gemini)."""
     if registry in provider_names():
         return registry
@@ -176,7 +177,7 @@ def resolve_target(reference: str) -> Target:
         return Target(reference, "local", None, reference)  # the local path says what a folder is
     ref = parse_ref(reference)
     if ref.registry is not None and ref.registry not in hub_registries():
-        name = _provider_registry(ref.registry)
+        name = provider_registry(ref.registry)
         if name is None:
             raise UnknownProviderError(ref.registry, provider_names())
         if ref.revision is not None:

@@ -39,18 +39,12 @@ _EFFORT = {True: "medium", "low": "low", "medium": "medium", "high": "high"}
 
 async def hosted_target(model: str) -> Target | None:
     """The hosted (or simulated) model an Ollama model name means, or None for a local one."""
-    from modelport.api.prompting import target_of
-    from modelport.providers.base import provider_for_catalog, provider_names
+    from modelport.api.prompting import provider_registry, target_of
     from modelport.refs import hub_registries
 
     registry, sep, _ = model.partition(":")
     # ``llama3.2:1b`` is an Ollama name and tag; only a provider's prefix is hosted.
-    if (
-        sep
-        and registry not in hub_registries()
-        and registry not in provider_names()
-        and provider_for_catalog(registry) is None
-    ):
+    if sep and registry not in hub_registries() and provider_registry(registry) is None:
         return None
     target = await target_of(model)
     return target if target.kind == "hosted" else None
