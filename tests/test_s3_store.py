@@ -228,6 +228,37 @@ def test_remove_deletes_the_manifest_and_the_blobs_no_other_model_uses(
     assert [m.name for m in api.list_models()] == ["acme/twin"]
 
 
+def test_a_removal_racing_a_pull_keeps_the_blob_the_pull_now_names(
+    hub: HubServer, bucket: str, s3: Any, shared_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The twin's pull found the weights in the bucket (big's) and uploaded nothing; big is
+    removed while the twin's rows are being written. The weights must stay."""
+    import threading
+
+    from modelport.store.store import Store
+
+    hub.add_repo("acme/twin", {"model.safetensors": WEIGHTS, "config.json": b"{}"})
+    api.pull("hf:acme/big")
+    index = Store._index
+    removal = threading.Thread(target=api.remove, args=("hf:acme/big",))
+
+    def index_while_removing(store: Store, manifest: Any) -> None:
+        if manifest.name == "acme/twin" and not removal.is_alive():
+            removal.start()
+            # Unlocked, the removal deletes the weights now; locked, it waits for this commit.
+            removal.join(timeout=2)
+        index(store, manifest)
+
+    monkeypatch.setattr(Store, "_index", index_while_removing)
+    twin = api.pull("hf:acme/twin")
+    removal.join()
+    keys = set(s3.objects(bucket))
+    assert f"team/blobs/sha256/{sha(WEIGHTS)}" in keys  # the twin's row names it
+    assert f"team/blobs/sha256/{sha(FILES['tokenizer.json'])}" not in keys
+    assert [m.name for m in api.list_models()] == ["acme/twin"]
+    assert (Path(twin.path) / "model.safetensors").read_bytes() == WEIGHTS
+
+
 def test_an_unknown_bucket_and_an_unreachable_service_are_one_sentence(
     hub: HubServer, s3: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -17,7 +17,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from modelport.store.remote import RemoteStore
     from modelport.store.store import Manifest, RemovalPlan, Store
 
-__all__ = ["complete", "fit_cache", "forget", "publish", "pull_lock"]
+__all__ = ["bucket_lock", "complete", "fit_cache", "forget", "publish", "pull_lock"]
 
 #: A model used this recently stays in the cache even past its size (it may be loading).
 RECENT_S = 60.0
@@ -46,7 +46,28 @@ def _remote(store: Store) -> RemoteStore:
 @contextlib.contextmanager
 def pull_lock(store: Store, model: str, *, waiting: Callable[[], None] | None) -> Iterator[None]:
     """The lock of one revision's pull (see ``Store.pulling``)."""
-    name = f"{_remote(store).url} pull {model}"
+    with _shared_lock(store, f"{_remote(store).url} pull {model}", "pull", waiting=waiting):
+        yield
+
+
+@contextlib.contextmanager
+def bucket_lock(store: Store) -> Iterator[None]:
+    """The lock between naming blobs in the index and deleting them from the bucket.
+
+    A pull uploads its blobs before it takes this lock (an upload may take minutes); under
+    it, the pull checks they are still there and writes its index rows, and a removal
+    deletes only the blobs no index row names. Without it, a removal could delete a blob
+    that a pull found in the bucket, and the pull's row would name what is gone.
+    """
+    with _shared_lock(store, f"{_remote(store).url} blobs", "blobs", waiting=None):
+        yield
+
+
+@contextlib.contextmanager
+def _shared_lock(
+    store: Store, name: str, kind: str, *, waiting: Callable[[], None] | None
+) -> Iterator[None]:
+    """A lock held among every server of the index: advisory on PostgreSQL, else a file."""
     if store.engine.dialect.name == "postgresql":
         from modelport.db import advisory_lock
 
@@ -63,7 +84,7 @@ def pull_lock(store: Store, model: str, *, waiting: Callable[[], None] | None) -
         else store.layout.root / "locks"
     )
     folder.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(folder / f"pull-{hashlib.sha256(name.encode()).hexdigest()[:32]}"))
+    lock = FileLock(str(folder / f"{kind}-{hashlib.sha256(name.encode()).hexdigest()[:32]}"))
     try:
         lock.acquire(timeout=0)
     except Timeout:
@@ -145,9 +166,9 @@ def remote_manifest(store: Store, registry: str, name: str, revision: str) -> st
     return remote.read_text(key)
 
 
-def forget(store: Store, plan: RemovalPlan) -> None:
-    """Delete from the bucket the manifests of removed models and the blobs no other
-    model in the index uses."""
+def forget(store: Store, plan: RemovalPlan, *, kept: Collection[str] = ()) -> None:
+    """Delete from the bucket the manifests of removed models and their blobs but ``kept``
+    (those another model's index rows name); under ``bucket_lock``."""
     remote = _remote(store)
     keys = []
     for m in plan.models:
@@ -155,7 +176,7 @@ def forget(store: Store, plan: RemovalPlan) -> None:
         keys.append(
             remote.manifest_key(relative.relative_to(store.layout.root / "manifests").as_posix())
         )
-    keys += [remote.blob_key(sha) for sha, _ in plan.blobs]
+    keys += [remote.blob_key(sha) for sha, _ in plan.blobs if sha not in kept]
     if keys:
         remote.delete(keys)
 

@@ -404,15 +404,20 @@ class Store:
         for f in manifest.files:
             if not self.layout.blob(f.sha256).exists():
                 raise IntegrityError(f"Blob {f.sha256[:12]}… of {f.path} is missing.")
+        naming: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
         if self.remote is not None:
             from modelport.store import shared
 
-            # The bucket holds every blob and the manifest before the index names them.
+            # The bucket holds every blob and the manifest before the index names them:
+            # uploaded first, then checked again under the lock a removal takes to delete.
             shared.publish(self, manifest)
+            naming = shared.bucket_lock(self)
         lock = self.layout.lock(f"manifest-{manifest.registry}-{manifest.revision}")
         lock.parent.mkdir(parents=True, exist_ok=True)
         folder = self.layout.model_dir(manifest.registry, manifest.name, manifest.revision)
-        with FileLock(str(lock)):
+        with naming, FileLock(str(lock)):
+            if self.remote is not None:
+                shared.publish(self, manifest)  # one HEAD per blob; puts back what was deleted
             if folder.exists():
                 self._relink(manifest, folder)
             else:
@@ -819,10 +824,11 @@ class Store:
             artifacts=tuple(artifacts.values()),
         )
 
-    def execute(self, plan: RemovalPlan) -> int:
-        """Carry out a removal plan; returns the bytes freed."""
-        keys = [m.key for m in plan.models]
-        freeing = {sha for sha, _ in plan.blobs}
+    def _forget_rows(
+        self, plan: RemovalPlan, keys: list[str]
+    ) -> tuple[set[str], list[tuple[str, str, str]]]:
+        """Delete the plan's index rows; returns the plan's blobs that another model's rows
+        name now (committed since the plan was made) and the removed files' aliases."""
         with self.engine.begin() as conn:
             aliases = conn.execute(
                 select(store_files.c.digest_kind, store_files.c.digest, store_files.c.sha256)
@@ -839,12 +845,35 @@ class Store:
                         & (store_refs.c.revision == m.revision)
                     )
                 )
-        from modelport.store.runs import forget
+            planned = [sha for sha, _ in plan.blobs]
+            kept = (
+                set(
+                    conn.execute(
+                        select(store_files.c.sha256)
+                        .where(store_files.c.sha256.in_(planned))
+                        .distinct()
+                    ).scalars()
+                )
+                if planned
+                else set()
+            )
+        return kept, [(kind, digest, sha) for kind, digest, sha in aliases]
 
+    def execute(self, plan: RemovalPlan) -> int:
+        """Carry out a removal plan; returns the bytes freed."""
+        keys = [m.key for m in plan.models]
+        naming: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
         if self.remote is not None:
             from modelport.store import shared
 
-            shared.forget(self, plan)
+            naming = shared.bucket_lock(self)
+        with naming:
+            kept, aliases = self._forget_rows(plan, keys)
+            if self.remote is not None:
+                shared.forget(self, plan, kept=kept)
+        freeing = {sha for sha, _ in plan.blobs} - kept
+        from modelport.store.runs import forget
+
         for m in plan.models:
             self.layout.manifest(m.registry, m.name, m.revision).unlink(missing_ok=True)
             shutil.rmtree(m.path, ignore_errors=True)
@@ -852,7 +881,7 @@ class Store:
         freed = sum(remove_artifact(self.layout.root, a) for a in plan.artifacts)
         for sha, size in plan.blobs:
             blob = self.layout.blob(sha)
-            if blob.exists():
+            if sha in freeing and blob.exists():
                 blob.unlink()
                 freed += size
         for kind, digest, sha in aliases:
