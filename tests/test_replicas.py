@@ -91,10 +91,15 @@ def _pull(server: ServerProcess, model: str, timeout: float = 120) -> httpx.Resp
     )
 
 
-def _tags(server: ServerProcess) -> set[str]:
+def _listed(server: ServerProcess) -> list[dict[str, Any]]:
     response = httpx.get(f"{server.url}/api/tags", timeout=30)
     assert response.status_code == 200, response.text
-    return {m["name"] for m in response.json()["models"]}
+    models: list[dict[str, Any]] = response.json()["models"]
+    return models
+
+
+def _tags(server: ServerProcess) -> set[str]:
+    return {m["name"] for m in _listed(server)}
 
 
 @pytest.fixture(scope="module")
@@ -155,12 +160,15 @@ def test_a_model_pulled_through_one_replica_is_listed_and_served_by_all(
     assert response.json() == {"status": "success"}
     listings = [
         [
-            (m["name"], m["digest"], m["size"], m["modified_at"])
-            for m in httpx.get(f"{r.url}/api/tags", timeout=30).json()["models"]
+            (m["name"], m["digest"], m["size"], m["modified_at"], m["details"])
+            for m in _listed(r)
         ]
         for r in cluster.replicas
     ]
     assert [m[0] for m in listings[0]] == ["acme/encoder:latest"]
+    # Its details read from its config, which replicas 2 and 3 take from the bucket alone.
+    assert listings[0][0][4]["family"] == "bert"
+    assert listings[0][0][4]["embedding_length"] == 32
     assert listings[1] == listings[0] and listings[2] == listings[0]
     ids = [
         {m["id"] for m in httpx.get(f"{r.url}/v1/models", timeout=30).json()["data"]}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 from modelport.api.catalog import get_catalog, record_use, resolve_model
@@ -17,6 +17,8 @@ from modelport.refs import parse_ref
 from modelport.settings import get_settings, parse_size
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from modelport.hubs.base import Hub, HubModel, ProgressCallback, PulledModel, PullEvent, Ref
     from modelport.store.artifacts import Artifact
     from modelport.store.remote import RemoteStore
@@ -346,6 +348,39 @@ def stored_model(ref: str) -> StoredModel:
 def stored_files(model: StoredModel) -> list[ManifestFile]:
     """The files of a stored model, with their blobs and published digests."""
     return get_store().files(model)
+
+
+def stored_small_files(model: StoredModel, names: Collection[str]) -> dict[str, Path]:
+    """Local paths of a stored model's small files (configs, templates), by their path in
+    the model: from its folder, or from a shared store's bucket when this machine has not
+    used the model yet."""
+    if model.path.exists():
+        return {name: model.path / name for name in names if (model.path / name).is_file()}
+    store = get_store()
+    if store.remote is None:
+        return {}
+    from modelport.store.shared import small_files
+
+    return small_files(store, store.files(model), names)
+
+
+def read_stored_file(model: StoredModel, path: str, start: int, length: int) -> bytes:
+    """Up to ``length`` bytes of a stored model's file from ``start`` (a weights file's
+    header, say), read where they are: its folder, this machine's blobs, or the bucket."""
+    local = model.path / path
+    if not local.is_file():
+        store = get_store()
+        sha = next((f.sha256 for f in store.files(model) if f.path == path), None)
+        if sha is None:
+            return b""
+        local = store.layout.blob(sha)
+        if not local.is_file():
+            if store.remote is None:
+                return b""
+            return store.remote.read_range(store.remote.blob_key(sha), start, length) or b""
+    with local.open("rb") as fh:
+        fh.seek(start)
+        return fh.read(length)
 
 
 def stored_revisions(ref: str) -> list[StoredModel]:

@@ -13,9 +13,11 @@ a Hugging Face model) means ``hf:org/name``.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import struct
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -80,20 +82,39 @@ def _json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _safetensors(folder: Path) -> tuple[int, dict[str, int]]:
-    """Parameters in the folder's safetensors files, and how many of them each dtype holds.
+#: Read ``length`` bytes of a file from ``start``.
+ReadBytes = Callable[[int, int], bytes]
+
+
+def _folder_files(folder: Path) -> list[ReadBytes]:
+    """Readers of a folder's safetensors files."""
+
+    def reader(path: Path) -> ReadBytes:
+        def read(start: int, length: int) -> bytes:
+            with path.open("rb") as fh:
+                fh.seek(start)
+                return fh.read(length)
+
+        return read
+
+    return [reader(path) for path in sorted(folder.glob("*.safetensors"))]
+
+
+def _safetensors(files: Iterable[ReadBytes]) -> tuple[int, dict[str, int]]:
+    """Parameters in safetensors files, and how many of them each dtype holds.
 
     Read from each file's JSON header (the first few kilobytes), not from the weights.
     """
     total, by_dtype = 0, dict[str, int]()
-    for path in sorted(folder.glob("*.safetensors")):
+    for read in files:
         try:
-            with path.open("rb") as fh:
-                (length,) = struct.unpack("<Q", fh.read(8))
-                if length > 100_000_000:
-                    continue
-                header = json.loads(fh.read(length))
+            (length,) = struct.unpack("<Q", read(0, 8))
+            if length > 100_000_000:
+                continue
+            header = json.loads(read(8, length))
         except (OSError, ValueError, struct.error):
+            continue
+        if not isinstance(header, dict):
             continue
         for name, tensor in header.items():
             if name == "__metadata__" or not isinstance(tensor, dict):
@@ -148,15 +169,33 @@ def _format(names: list[str]) -> str:
     return ""
 
 
+#: The files a model's facts are read from (its weights' headers aside).
+_SMALL_FILES = ("config.json", "tokenizer_config.json", "chat_template.jinja")
+
+
 class _Facts:
     """What one model folder (and its catalog entry, if any) says of the model."""
 
-    def __init__(self, folder: Path | None, entry: ModelEntry | None, format: str) -> None:
-        self.config = _json(folder / "config.json") if folder else {}
+    def __init__(
+        self,
+        folder: Path | None,
+        entry: ModelEntry | None,
+        format: str,
+        *,
+        files: dict[str, Path] | None = None,
+        weights: list[ReadBytes] | None = None,
+    ) -> None:
+        # ``files`` and ``weights``: where the small files are and how to read the weights'
+        # headers when the folder is not on this machine (another server pulled the model
+        # into a shared store).
+        self.files = files
+        self.folder = folder
+        self.config = self._json("config.json")
         self.entry = entry
         self.format = format
-        self.folder = folder
-        count, by_dtype = _safetensors(folder) if folder else (0, {})
+        if weights is None:
+            weights = _folder_files(folder) if folder else []
+        count, by_dtype = _safetensors(weights)
         self.parameters = count or (entry.parameters if entry and entry.parameters else 0)
         dtype = self.config.get("torch_dtype") or self.config.get("dtype")
         if not dtype and by_dtype:
@@ -164,6 +203,15 @@ class _Facts:
         self.quantization = _DTYPES.get(str(dtype), "") if dtype else ""
         if entry is not None and entry.quantization and entry.quantization.type:
             self.quantization = self.quantization or entry.quantization.type.upper()
+
+    def _file(self, name: str) -> Path | None:
+        if self.files is not None:
+            return self.files.get(name)
+        return self.folder / name if self.folder else None
+
+    def _json(self, name: str) -> dict[str, Any]:
+        path = self._file(name)
+        return _json(path) if path else {}
 
     @property
     def family(self) -> str:
@@ -223,15 +271,14 @@ class _Facts:
 
     def chat_template(self) -> str:
         """The model's own chat template (Jinja, as transformers renders it), if it has one."""
-        if self.folder is None:
-            return ""
-        template = _json(self.folder / "tokenizer_config.json").get("chat_template")
+        template = self._json("tokenizer_config.json").get("chat_template")
         if isinstance(template, list):  # named templates: the default one
             named = {t.get("name"): t.get("template") for t in template if isinstance(t, dict)}
             template = named.get("default")
         if not template:
+            path = self._file("chat_template.jinja")
             try:
-                template = (self.folder / "chat_template.jinja").read_text()
+                template = path.read_text() if path else ""
             except OSError:
                 return ""
         return template if isinstance(template, str) else ""
@@ -256,12 +303,24 @@ def _entry(stored: StoredModel) -> ModelEntry | None:
 
 def _stored_facts(stored: StoredModel) -> tuple[_Facts, str]:
     """The facts of a stored model, and a digest of its files (their sha256s and paths)."""
-    from modelport.api import stored_files
+    from modelport.api import read_stored_file, stored_files, stored_small_files
 
     files = stored_files(stored)
     listing = "".join(f"{f.sha256}  {f.path}\n" for f in sorted(files, key=lambda f: f.path))
     digest = hashlib.sha256(listing.encode()).hexdigest()
-    return _Facts(stored.path, _entry(stored), _format([f.path for f in files])), digest
+    here: dict[str, Path] | None = None
+    weights: list[ReadBytes] | None = None
+    if not stored.path.exists():
+        here = stored_small_files(stored, _SMALL_FILES)
+        weights = [
+            functools.partial(read_stored_file, stored, f.path)
+            for f in files
+            if "/" not in f.path and f.path.endswith(".safetensors")
+        ]
+    facts = _Facts(
+        stored.path, _entry(stored), _format([f.path for f in files]), files=here, weights=weights
+    )
+    return facts, digest
 
 
 def _newest_stored(name: str) -> StoredModel | None:

@@ -216,6 +216,20 @@ class RemoteStore:
                 raise
             return str(answer["Body"].read().decode())
 
+    def read_range(self, key: str, start: int, length: int) -> bytes | None:
+        """``length`` bytes of an object from ``start`` (fewer at its end), or None when
+        there is no such object."""
+        with self._failures("read an object"):
+            try:
+                answer = self.client.get_object(
+                    Bucket=self.bucket, Key=key, Range=f"bytes={start}-{start + length - 1}"
+                )
+            except Exception as e:
+                if self._missing(e):
+                    return None
+                raise
+            return bytes(answer["Body"].read())
+
     def write_text(self, key: str, text: str) -> None:
         """Put a small object whole, its sha256 verified by the service."""
         body = text.encode()

@@ -28,9 +28,9 @@ from modelport.store.download import link_into_place
 
 if TYPE_CHECKING:
     from modelport.store.remote import RemoteStore
-    from modelport.store.store import Manifest, RemovalPlan, Store
+    from modelport.store.store import Manifest, ManifestFile, RemovalPlan, Store
 
-__all__ = ["bucket_lock", "complete", "fit_cache", "forget", "publish", "pull_lock"]
+__all__ = ["bucket_lock", "complete", "fit_cache", "forget", "publish", "pull_lock", "small_files"]
 
 #: A model used this recently stays in the cache even past its size (it may be loading).
 RECENT_S = 60.0
@@ -134,6 +134,25 @@ def complete(store: Store, registry: str, name: str, revision: str) -> Manifest 
     used(store, manifest)
     fit_cache(store, keep=manifest.key)
     return manifest
+
+
+#: A file this small is brought from the bucket alone to read a model's facts.
+SMALL_FILE = 1 << 20
+
+
+def small_files(store: Store, files: list[ManifestFile], names: Collection[str]) -> dict[str, Path]:
+    """Where this machine has these files of a stored model (by path), each at most
+    ``SMALL_FILE``: its cached blob, fetched from the bucket if missing; a model listed by
+    another server is described without bringing its weights here."""
+    remote = _remote(store)
+    found: dict[str, Path] = {}
+    for f in files:
+        if f.path not in names or f.size > SMALL_FILE:
+            continue
+        blob = store.layout.blob(f.sha256)
+        if blob.exists() or remote.fetch_blob(f.sha256, blob, scratch=store.layout.tmp()):
+            found[f.path] = blob
+    return found
 
 
 def used(store: Store, manifest: Manifest) -> None:
