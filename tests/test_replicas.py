@@ -159,10 +159,7 @@ def test_a_model_pulled_through_one_replica_is_listed_and_served_by_all(
     assert response.status_code == 200, response.text
     assert response.json() == {"status": "success"}
     listings = [
-        [
-            (m["name"], m["digest"], m["size"], m["modified_at"], m["details"])
-            for m in _listed(r)
-        ]
+        [(m["name"], m["digest"], m["size"], m["modified_at"], m["details"]) for m in _listed(r)]
         for r in cluster.replicas
     ]
     assert [m[0] for m in listings[0]] == ["acme/encoder:latest"]

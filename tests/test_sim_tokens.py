@@ -168,9 +168,9 @@ def test_a_model_whose_tokenizer_is_in_the_store_counts_with_it(
         assert before.usage is not None
         assert before.usage.input_tokens == 4 + 2 + 2 + 2  # the rule: ceil(len / 4) per word
         api.pull("hf:acme/wordy")
-        import modelport.api.prompting as prompting
+        import modelport.api.targets as targets
 
-        prompting._TOKENIZERS.clear()  # the store lookup is remembered for a few seconds
+        targets._TOKENIZERS.clear()  # the store lookup is remembered for a few seconds
         after = modelport.prompt("sim:acme/wordy-chat", "hello there, friend!", seed=1)
         text = after.text()
     assert after.usage is not None

@@ -267,8 +267,8 @@ def reset() -> None:
         catalog._catalog = None
         store._store = None
         running._loaded.clear()
-        if "modelport.api.prompting" in sys.modules:
-            sys.modules["modelport.api.prompting"]._targets.clear()
+        if "modelport.api.targets" in sys.modules:
+            sys.modules["modelport.api.targets"].forget()
         reset_settings()
         if "modelport.secrets" in sys.modules:
             sys.modules["modelport.secrets"].reset_key_store()

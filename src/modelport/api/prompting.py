@@ -15,25 +15,30 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from modelport.api.keys import credentials_for
+from modelport.api.local_chat import local_stream
+from modelport.api.targets import (
+    Target,
+    access_mode,
+    catalog_entry,
+    provider_registry,
+    resolve_target,
+    stored_tokenizer,
+    target_of,
+)
 from modelport.errors import (
     ContentFilteredError,
-    InvalidValueError,
     KeyExpiredError,
     KeyRejectedError,
     MissingKeyError,
-    ModelNotFoundError,
     ModelportError,
     ModelRetiredError,
     ProviderError,
-    UnknownProviderError,
     UnsupportedOperationError,
 )
 from modelport.providers.base import (
@@ -46,16 +51,12 @@ from modelport.providers.base import (
     Reranking,
     Usage,
     get_provider,
-    provider_for_catalog,
     provider_names,
 )
 from modelport.settings import get_settings
 
 if TYPE_CHECKING:
-    import asyncio
-
     from modelport.api.usage import Access, Operation, Origin
-    from modelport.catalog.entry import ModelEntry
     from modelport.providers.sim_faults import SimStatsReport
 
 __all__ = [
@@ -90,202 +91,6 @@ FALLBACK_ERRORS: tuple[type[Exception], ...] = (
     MissingKeyError,
     KeyExpiredError,
 )
-
-
-# -- which model, reached how ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Target:
-    """A model reference resolved to what answers it."""
-
-    #: The reference as it was given.
-    reference: str
-    kind: Literal["hosted", "local"]
-    #: The registered provider (hosted), or None (local).
-    provider: str | None
-    #: The provider's name for the model (hosted), or the local reference.
-    model: str
-    #: The catalog entry's id, when the catalog knows the model.
-    catalog_id: str | None = None
-
-    @property
-    def name(self) -> str:
-        """The canonical reference: ``provider:model`` for hosted models."""
-        return f"{self.provider}:{self.model}" if self.kind == "hosted" else self.model
-
-
-def _entry(catalog_id: str | None) -> ModelEntry | None:
-    if catalog_id is None:
-        return None
-    from modelport.api.catalog import get_catalog
-
-    catalog = get_catalog()
-    if catalog_id not in catalog:  # Catalog.get resolves names; this is an exact id
-        return None
-    return catalog[catalog_id]
-
-
-#: Where each catalog model's own tokenizer lies in the store, for a few seconds.
-_TOKENIZERS: dict[str, tuple[float, Path | None]] = {}
-_TOKENIZER_TTL_S = 30.0
-
-
-def _stored_tokenizer(entry: ModelEntry | None) -> Path | None:
-    """The ``tokenizer.json`` of the entry's Hugging Face model, when the store holds it."""
-    if entry is None or not entry.hugging_face_id:
-        return None
-    now = time.monotonic()
-    known = _TOKENIZERS.get(entry.id)
-    if known is not None and now - known[0] < _TOKENIZER_TTL_S:
-        return known[1]
-    from modelport.api.store import stored_revisions
-
-    try:
-        revisions = stored_revisions(f"hf:{entry.hugging_face_id}")
-    except ModelportError:
-        revisions = []
-    found = next(
-        (r.path / "tokenizer.json" for r in revisions if (r.path / "tokenizer.json").is_file()),
-        None,
-    )
-    _TOKENIZERS[entry.id] = (now, found)
-    return found
-
-
-def provider_registry(registry: str) -> str | None:
-    """The provider a reference's registry names (``gemini``, or ``google`` for Gemini)."""
-    if registry in provider_names():
-        return registry
-    return provider_for_catalog(registry)
-
-
-def resolve_target(reference: str) -> Target:
-    """What answers a model reference: a hosted provider's model or a local model.
-
-    ``provider:model`` is that provider's model, in the catalog or not (a new model is
-    callable before the catalog knows it; its cost is then unknown). A bare name is a
-    hosted model when it names a catalog API entry exactly (id, name or alias); anything
-    else is local, where the store and the hubs answer or refuse with "did you mean" (a
-    near name is never answered by another model).
-    """
-    from modelport.api.catalog import get_catalog, resolve_model
-    from modelport.catalog.entry import Source
-    from modelport.refs import hub_registries, is_path, parse_ref
-
-    if is_path(reference):
-        return Target(reference, "local", None, reference)  # the local path says what a folder is
-    ref = parse_ref(reference)
-    if ref.registry is not None and ref.registry not in hub_registries():
-        name = provider_registry(ref.registry)
-        if name is None:
-            raise UnknownProviderError(ref.registry, provider_names())
-        if ref.revision is not None:
-            raise InvalidValueError(
-                f"{reference}: a hosted model has no revision (@{ref.revision}).",
-                hint="Name the model's dated version instead, e.g. openai:gpt-4o-2024-08-06.",
-            )
-        provider = get_provider(name)
-        catalog_id = provider.catalog_id(ref.name)
-        catalog = get_catalog()
-        return _simulated(
-            Target(
-                reference, "hosted", name, ref.name, catalog_id if catalog_id in catalog else None
-            )
-        )
-    if ref.registry is not None:
-        return Target(reference, "local", None, reference)
-    try:
-        match = resolve_model(reference)
-    except ModelNotFoundError:
-        match = None
-    if match is None or match.method == "fuzzy":
-        # Not a catalog model by name: the local path looks in the store and the hubs, and
-        # refuses with "did you mean" itself; a near name is never another model.
-        return Target(reference, "local", None, reference)
-    entry = get_catalog()[match.id]
-    if entry.source is not Source.API:
-        return Target(reference, "local", None, reference, match.id)
-    name = provider_for_catalog(entry.provider)
-    if name is None and get_settings().simulate:
-        # Simulation needs no provider: any API entry of the catalog can be answered as.
-        return Target(reference, "hosted", "sim", entry.id, entry.id)
-    if name is None:
-        raise UnsupportedOperationError(
-            f"{entry.id} is a {entry.provider} model, and no provider here calls "
-            f"{entry.provider}'s API.",
-            hint="Install a plugin that registers it (entry point group modelport.providers).",
-        )
-    model = entry.id.split("/", 1)[1] if "/" in entry.id else entry.id
-    return _simulated(Target(reference, "hosted", name, model, entry.id))
-
-
-def _simulated(target: Target) -> Target:
-    """The target itself, or its simulation when MODELPORT_SIMULATE (`serve --simulate`) is
-    on: the same catalog model, answered by the ``sim`` provider."""
-    if not get_settings().simulate or target.provider is None:
-        return target
-    provider = get_provider(target.provider)
-    if provider.simulated:
-        return target
-    return Target(
-        target.reference,
-        "hosted",
-        "sim",
-        f"{provider.catalog_name}:{target.model}",
-        target.catalog_id,
-    )
-
-
-#: How long a resolved name is remembered: a gateway resolves the same few names on every
-#: request; a catalog change is seen after this many seconds.
-TARGET_TTL = 5.0
-_targets: dict[str, tuple[float, Target]] = {}
-
-
-async def target_of(reference: str) -> Target:
-    """``resolve_target`` for async callers, remembered for ``TARGET_TTL`` seconds."""
-    now = time.monotonic()
-    cached = _targets.get(reference)
-    if cached is not None and now - cached[0] < TARGET_TTL:
-        return cached[1]
-    from anyio import to_thread
-
-    target = await to_thread.run_sync(resolve_target, reference)
-    if len(_targets) > 4096:
-        _targets.clear()
-    _targets[reference] = (now, target)
-    return target
-
-
-def _access(
-    provider: Provider, access: str | None, request: ChatRequest | None = None
-) -> Literal["api", "cli"]:
-    """``api`` or ``cli``: the asked mode, else the setting; ``auto`` prefers a ready CLI,
-    unless the CLI would refuse this request and a key for the API is here."""
-    mode = (access or get_settings().access_of(provider.name)).lower()
-    if mode not in ("auto", "api", "cli"):
-        raise InvalidValueError(f"access must be auto, api or cli, not {mode!r}.")
-    if mode == "cli":
-        if provider.cli is None:
-            raise UnsupportedOperationError(
-                f"{provider.label} has no CLI modelport can use.", hint="Use `--access api`."
-            )
-        if not provider.cli_ready():
-            raise ProviderError(
-                f"The `{provider.cli}` CLI is not installed or not signed in.",
-                provider=provider.name,
-                hint=f"Install it and sign in, or use `--access api` with a {provider.label} key.",
-            )
-        return "cli"
-    if mode == "auto" and provider.cli is not None and provider.cli_ready():
-        if request is not None and provider.cli_refusal(request) is not None:
-            from modelport.api.keys import key_status
-
-            if key_status(provider.name, cli=False) is not None:
-                return "api"  # the CLI cannot take it; the API can
-        return "cli"
-    return "api"
 
 
 # -- results -----------------------------------------------------------------------------
@@ -459,7 +264,7 @@ def _billed(error: BaseException) -> bool:
 
 def _explain_retired(error: ModelRetiredError, target: Target) -> ModelRetiredError:
     """The catalog's deprecation note added to a provider's "no such model"."""
-    entry = _entry(target.catalog_id)
+    entry = catalog_entry(target.catalog_id)
     if entry is None or entry.deprecation is None:
         return error
     note = entry.deprecation
@@ -491,7 +296,7 @@ def _request(
     options = dict(params.pop("options", None) or {})
     options.update({k: v for k, v in params.items() if k not in known and v is not None})
     stop = params.get("stop")
-    entry = _entry(target.catalog_id)
+    entry = catalog_entry(target.catalog_id)
     return ChatRequest(
         model=target.model,
         messages=[dict(m) for m in messages],
@@ -505,7 +310,7 @@ def _request(
         response_format=params.get("response_format"),
         options=options,
         entry=entry,
-        tokenizer_file=_stored_tokenizer(entry) if target.provider == "sim" else None,
+        tokenizer_file=stored_tokenizer(entry) if target.provider == "sim" else None,
     )
 
 
@@ -527,8 +332,8 @@ async def _path(target: Target, access: str | None, request: ChatRequest) -> Acc
     if provider.simulated and (access or "auto").lower() != "cli":
         return "sim"  # called like an API (no key needed), recorded as simulated
     if provider.cli is None:
-        return _access(provider, access, request)
-    return await to_thread.run_sync(_access, provider, access, request)
+        return access_mode(provider, access, request)
+    return await to_thread.run_sync(access_mode, provider, access, request)
 
 
 def _key_for(target: Target, key: str | None, owner: str | None) -> str | None:
@@ -602,97 +407,6 @@ async def _hosted_stream(
         first = await anext(chunks, None)
     await _mark_used(provider, credentials)
     return chunks, first
-
-
-# -- local calls -------------------------------------------------------------------------
-
-
-def _local_pipeline(target: Target) -> Any:
-    from modelport.api.running import load_model
-
-    model = load_model(target.model)
-    pipeline = model.pipeline
-    if not hasattr(pipeline, "render_chat"):
-        raise InvalidValueError(
-            f"{target.reference} is a {model.task} model: it does not chat.",
-            hint="Pick a text-generation model (see `modelport ls`).",
-        )
-    return pipeline
-
-
-def _local_options(request: ChatRequest, pipeline: Any) -> dict[str, Any]:
-    for name, value in (
-        ("tools", request.tools),
-        ("response_format", request.response_format),
-        ("tool_choice", request.tool_choice),
-    ):
-        if value:
-            raise UnsupportedOperationError(
-                f"Local models do not take `{name}` here yet.",
-                hint="Serve the model (`modelport serve`) for tools, or use a hosted model.",
-            )
-    if request.options:
-        name = sorted(request.options)[0]
-        raise UnsupportedOperationError(f"Local models do not take `{name}`.")
-    room = pipeline.context_length
-    return {
-        "max_new_tokens": request.max_tokens or (512 if room is None else min(room, 512)),
-        "temperature": 1.0 if request.temperature is None else request.temperature,
-        "top_p": 1.0 if request.top_p is None else request.top_p,
-        "seed": request.seed,
-        "stop": request.stop,
-        "add_special_tokens": False,
-    }
-
-
-def _local_deltas(target: Target, request: ChatRequest) -> Iterator[ChatChunk]:
-    pipeline = _local_pipeline(target)
-    prompt_text = pipeline.render_chat(request.messages)
-    options = _local_options(request, pipeline)
-    yield ChatChunk(delta={"role": "assistant", "content": ""}, model=target.name)
-    for delta in pipeline.stream(prompt_text, **options):
-        usage = None
-        if delta.finish_reason is not None:
-            usage = Usage(input_tokens=delta.prompt_tokens, output_tokens=delta.completion_tokens)
-        yield ChatChunk(
-            delta={"content": delta.text} if delta.text else {},
-            finish_reason=delta.finish_reason,
-            usage=usage,
-            model=target.name,
-        )
-
-
-async def _local_stream(target: Target, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-    """A local model's answer, generated in a worker thread, chunk by chunk."""
-    import asyncio
-
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-    stop = threading.Event()
-
-    def work() -> None:
-        try:
-            for chunk in _local_deltas(target, request):
-                if stop.is_set():
-                    break
-                loop.call_soon_threadsafe(queue.put_nowait, ("chunk", chunk))
-        except BaseException as e:  # handed to the awaiting side
-            loop.call_soon_threadsafe(queue.put_nowait, ("error", e))
-        finally:
-            loop.call_soon_threadsafe(queue.put_nowait, ("end", None))
-
-    worker = threading.Thread(target=work, name="modelport-local-chat", daemon=True)
-    worker.start()
-    try:
-        while True:
-            kind, value = await queue.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                raise value
-            yield value
-    finally:
-        stop.set()
 
 
 def _gather(first: ChatChunk | None, pieces: list[ChatChunk], target: Target) -> ChatResponse:
@@ -832,7 +546,7 @@ async def chat_completion(
     ) -> ChatResponse:
         if target.kind == "hosted":
             return await _hosted_chat(target, request, key=own_key, path=path)
-        pieces = [c async for c in (local or _local_stream)(target, request)]
+        pieces = [c async for c in (local or local_stream)(target, request)]
         return _gather(None, pieces, target)
 
     tried, response = await _first_answer(
@@ -871,7 +585,7 @@ async def stream_completion(
     ) -> tuple[AsyncIterator[ChatChunk], ChatChunk | None]:
         if target.kind == "hosted":
             return await _hosted_stream(target, request, key=own_key, path=path)
-        chunks = (local or _local_stream)(target, request)
+        chunks = (local or local_stream)(target, request)
         return chunks, await anext(chunks, None)
 
     tried, (chunks, first) = await _first_answer(
@@ -1002,7 +716,7 @@ async def embed_texts(
             texts,
             credentials,
             dimensions=dimensions,
-            entry=_entry(target.catalog_id),
+            entry=catalog_entry(target.catalog_id),
         ),
         key=key,
         origin=origin,
