@@ -35,6 +35,7 @@ LAYERS: tuple[frozenset[str], ...] = (
             "modelport",
             "errors",
             "settings",
+            "setting_specs",
             "db",
             "migrations",
             "hardware",
