@@ -273,16 +273,17 @@ def test_head_names_the_newest_script() -> None:
 
     script = ScriptDirectory.from_config(migrations.config())
     assert script.get_current_head() == migrations.HEAD
-    assert [r.id for r in migrations.history()] == ["0001", "0002", "0003"]
+    assert [r.id for r in migrations.history()] == ["0001", "0002", "0003", "0004"]
     assert migrations.history()[0].id == migrations.FIRST
     assert migrations.history()[0].down_revision is None
-    assert [r.down_revision for r in migrations.history()[1:]] == ["0001", "0002"]
+    assert [r.down_revision for r in migrations.history()[1:]] == ["0001", "0002", "0003"]
     # Module names mypy and imports accept, and the same template for the next one.
     names = sorted(p.name for p in (SRC / "versions").glob("*.py") if p.stem != "__init__")
     assert names == [
         "v0001_first_schema.py",
         "v0002_postgres_keeps_what_sqlite_keeps.py",
         "v0003_catalog_entry_versions.py",
+        "v0004_catalog_search_on_postgresql.py",
     ]
     assert (SRC / "script.py.mako").is_file()
 
@@ -294,10 +295,16 @@ def test_an_empty_database_is_migrated_to_the_newest_schema(database: str) -> No
     engine = db.get_engine(database)
     assert _revision(engine) == [migrations.HEAD]
     names = set(inspect(engine).get_table_names())
-    assert names == set(db.metadata.tables) | {"alembic_version"}
+    only = db.POSTGRESQL_ONLY_TABLES if engine.dialect.name == "postgresql" else set()
+    assert names == set(db.metadata.tables) | {"alembic_version"} | only
+
+    def shared(_object: Any, name: str | None, kind: str, *_: Any) -> bool:
+        return not (kind == "table" and name in db.POSTGRESQL_ONLY_TABLES)
+
     with engine.connect() as conn:
         # The migrations make exactly the tables, columns, types and indexes the code uses.
-        assert compare_metadata(MigrationContext.configure(conn), db.metadata) == []
+        context = MigrationContext.configure(conn, opts={"include_object": shared})
+        assert compare_metadata(context, db.metadata) == []
         if engine.dialect.name == "sqlite":
             triggers = conn.execute(
                 text("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name")
@@ -342,7 +349,10 @@ def test_a_database_made_before_migrations_is_upgraded_with_its_rows(
     assert api.store_stats().pull_misses == 5
     engine = db.get_engine(database)
     assert _revision(engine) == [migrations.HEAD]
-    assert set(inspect(engine).get_table_names()) == set(db.metadata.tables) | {"alembic_version"}
+    only = db.POSTGRESQL_ONLY_TABLES if engine.dialect.name == "postgresql" else set()
+    assert set(inspect(engine).get_table_names()) == (
+        set(db.metadata.tables) | {"alembic_version"} | only
+    )
     # The tables an older release lacked work now: a call is logged, a source trusted.
     api.record_call(
         api.CallRecord(
@@ -415,6 +425,44 @@ def test_a_database_at_the_first_revision_takes_sizes_past_2_gib_after_the_upgra
     with engine.connect() as conn:
         value = conn.execute(text("SELECT value FROM store_counters")).scalar()
     assert value == 2**31
+
+
+def test_a_database_at_0003_with_entries_keeps_them_searchable_after_the_upgrade(
+    database: str, raw: Engine
+) -> None:
+    """Revision 0004 backfills PostgreSQL's search table from the stored entries (their
+    columns computed when the catalog first opens it); SQLite only moves its version."""
+    from alembic import command
+
+    from modelport.catalog.catalog import CatalogQuery
+    from modelport.catalog.persistence import CatalogRepository
+
+    cfg = migrations.config()
+    with raw.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0003")
+        for model_id, context in (("acme/long-reader", 200_000), ("acme/short-reader", 4096)):
+            entry = make_entry(model_id, context_window=context, capabilities={"vision": True})
+            conn.execute(
+                text(
+                    "INSERT INTO catalog_entries (id, origin, data, updated_at) "
+                    "VALUES (:id, 'user', :data, :now)"
+                ),
+                {"id": model_id, "data": entry.model_dump_json(), "now": NOW},
+            )
+        conn.execute(text("INSERT INTO model_usage (id, count) VALUES ('acme/long-reader', 4)"))
+    assert db.upgrade_schema(database) == migrations.SchemaChange("0003", migrations.HEAD)
+    engine = db.get_engine(database)
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            pending = "SELECT count(*) FROM catalog_search WHERE pending"
+            assert conn.execute(text(pending)).scalar() == 2  # backfilled, not yet computed
+    catalog = api.get_catalog()
+    long = CatalogQuery(capabilities=("vision",), min_context=100_000, provider="acme")
+    assert [e.id for e in catalog.query(long)] == ["acme/long-reader"]
+    assert catalog.usage("acme/long-reader") == 4
+    assert catalog.resolve("acme short reader").id == "acme/short-reader"
+    assert CatalogRepository(engine).fill_search() == 0  # nothing left pending
 
 
 def test_a_database_newer_than_this_modelport_is_one_sentence(
@@ -565,7 +613,7 @@ def test_db_current_upgrade_and_history(database: str, capsys: pytest.CaptureFix
     assert f"the newest is {migrations.HEAD}" in out
     code, out, _ = run(capsys, "db", "current", "--json")
     status = json.loads(out)
-    assert (status["revision"], status["head"], status["up_to_date"]) == (None, "0003", False)
+    assert (status["revision"], status["head"], status["up_to_date"]) == (None, "0004", False)
     if database.startswith("sqlite"):
         # Asking did not create the file.
         assert not Path(database.removeprefix("sqlite:///")).exists()
@@ -591,9 +639,10 @@ def test_db_current_upgrade_and_history(database: str, capsys: pytest.CaptureFix
     assert lines[0].split() == ["REVISION", "FOLLOWS", "CHANGE"]
     assert lines[1].startswith("0001") and "The first schema" in lines[1]
     assert lines[2].startswith("0002 ") and "0001" in lines[2]
-    assert lines[3].startswith("0003 (head)") and "Entry versions" in lines[3]
+    assert lines[3].startswith("0003 ") and "Entry versions" in lines[3]
+    assert lines[4].startswith("0004 (head)") and "catalog at scale" in lines[4]
     code, out, _ = run(capsys, "db", "history", "--json")
-    assert [r["id"] for r in json.loads(out)] == ["0001", "0002", "0003"]
+    assert [r["id"] for r in json.loads(out)] == ["0001", "0002", "0003", "0004"]
 
 
 def test_db_upgrade_from_the_first_revision_says_from_and_to(

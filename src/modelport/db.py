@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BIG_INTEGER",
+    "POSTGRESQL_ONLY_TABLES",
     "advisory_lock",
     "call_log",
     "catalog_entries",
@@ -80,6 +81,11 @@ def _string(length: int) -> Any:
     as TEXT (as fast there): both keep the same values. The length says what is usual."""
     return String(length).with_variant(Text(), "postgresql")
 
+
+#: Tables that only PostgreSQL has, made by the migrations and read with SQL of its own
+#: (``catalog_search``: the catalog at scale, see ``catalog/pgcatalog.py``); the tables
+#: here are those of every database.
+POSTGRESQL_ONLY_TABLES = frozenset({"catalog_search"})
 
 #: Catalog entries added by the user or by a remote catalog (bundled ones live in files).
 catalog_entries = Table(

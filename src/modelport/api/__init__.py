@@ -264,6 +264,9 @@ def reset() -> None:
     if "modelport.api.usage" in sys.modules:
         sys.modules["modelport.api.usage"]._forget()
     with catalog._lock, store._lock:
+        close = getattr(catalog._catalog, "close", None)
+        if close is not None:  # the PostgreSQL catalog's listening thread
+            close()
         catalog._catalog = None
         store._store = None
         running._loaded.clear()

@@ -54,9 +54,12 @@ def get_catalog(*, reload: bool = False) -> Catalog:
     with _lock:
         if _catalog is not None and not reload:
             return _catalog
+        settings = get_settings()
+        if settings.database_url.startswith("postgresql"):
+            _catalog = _postgres_catalog(_catalog)
+            return _catalog
         from modelport.catalog import snapshot
 
-        settings = get_settings()
         key = snapshot.catalog_key(settings)
         catalog = None
         if key is not None:
@@ -81,6 +84,29 @@ def get_catalog(*, reload: bool = False) -> Catalog:
         catalog.on_usage(lambda model_id, count: _repository().add_usage(model_id, count))
         _catalog = catalog
         return catalog
+
+
+def _postgres_catalog(loaded: Catalog | None) -> Catalog:
+    """The catalog on PostgreSQL: stored entries stay there, answered by indexed SQL
+    (``catalog/pgcatalog.py``); this process keeps the bundled ones and hears every
+    replica's changes. A reload reads again what it kept."""
+    from modelport.catalog.loader import load_bundled_entries
+    from modelport.catalog.pgcatalog import PostgresCatalog
+
+    if isinstance(loaded, PostgresCatalog):
+        loaded.refresh()
+        return loaded
+    repo = _repository()
+    repo.fill_search()  # rows stored before revision 0004 get their search columns
+    bundled = load_bundled_entries() if get_settings().bundled_catalog else []
+    home = get_settings().home
+    if (home / USAGE_JOURNAL).exists():
+        _fold_usage_journal(repo, home)
+    catalog = PostgresCatalog(repo.engine, bundled)
+    catalog.load_usage(repo.usage(ids=[e.id for e in bundled]))
+    catalog.on_usage(lambda model_id, count: _repository().add_usage(model_id, count))
+    catalog.listen()
+    return catalog
 
 
 def _build_catalog(repo: Any) -> Catalog:
@@ -332,8 +358,9 @@ def remove_entry(model_id: str) -> ModelEntry:
             f"{model_id} comes from the remote catalog {origin.removeprefix('remote:')!r}.",
             hint="Remove that source with `modelport catalog remote rm NAME`.",
         )
+    entry = catalog[model_id]
     repo.delete(model_id)
-    entry = catalog.remove(model_id)
+    catalog.remove(model_id)
     _forget_runs()
     get_catalog(reload=True)  # a bundled entry it had replaced comes back
     return entry

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import ColumnElement, Connection, Engine, Row, delete, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Row, delete, select, text, update
 
 from modelport.catalog.catalog import paused_gc
 from modelport.catalog.entry import ModelEntry
+from modelport.catalog.search_rows import SEARCH_COLUMNS, search_row
 from modelport.catalog.versions import EntryVersion, archive, history
 from modelport.db import catalog_entries, catalog_sources, model_usage, upsert, write_lock
 
@@ -59,6 +60,36 @@ def _locked(conn: Connection, where: ColumnElement[bool]) -> list[Row[Any]]:
     write lock: two writers of one entry keep its versions one after the other."""
     write_lock(conn, "catalog")
     return list(conn.execute(select(catalog_entries).where(where)).all())
+
+
+_ARRAYS = ("tasks", "tags", "capabilities", "alias_keys", "name_keys")
+
+#: The upsert of computed search rows (PostgreSQL): arrays cast, as an empty list has no
+#: element type.
+_WRITE_SEARCH = text(
+    "INSERT INTO catalog_search (pending, "
+    + ", ".join(SEARCH_COLUMNS)
+    + ") VALUES (false, "
+    + ", ".join(f"CAST(:{c} AS text[])" if c in _ARRAYS else f":{c}" for c in SEARCH_COLUMNS)
+    + ") ON CONFLICT (id) DO UPDATE SET pending = false, "
+    + ", ".join(f"{c} = excluded.{c}" for c in SEARCH_COLUMNS if c != "id")
+)
+
+
+def write_search_rows(conn: Connection, entries: Iterable[ModelEntry]) -> None:
+    """Write the search rows of entries stored in ``catalog_entries`` (PostgreSQL), with
+    the usage counted for them so far, in the caller's transaction."""
+    rows = [search_row(entry) for entry in entries]
+    for i in range(0, len(rows), 2000):
+        chunk = rows[i : i + 2000]
+        conn.execute(_WRITE_SEARCH, chunk)
+        conn.execute(
+            text(
+                "UPDATE catalog_search s SET usage = u.count FROM model_usage u "
+                "WHERE u.id = s.id AND s.id = ANY(:ids)"
+            ),
+            {"ids": [r["id"] for r in chunk]},
+        )
 
 
 def _delete_ids(conn: Connection, ids: list[str]) -> None:
@@ -114,6 +145,7 @@ class CatalogRepository:
         not a delete and an insert, lets two servers import one entry at once on
         PostgreSQL. A row that would stay as it is is not written (and keeps no version).
         """
+        by_id = {entry.id: entry for entry in entries}
         rows = {
             entry.id: {
                 "id": entry.id,
@@ -121,7 +153,7 @@ class CatalogRepository:
                 "data": json.dumps(entry.to_json_dict(), ensure_ascii=False),
                 "updated_at": now,
             }
-            for entry in entries
+            for entry in by_id.values()
         }  # the last of equal ids wins, as one statement per entry did
         ids = list(rows)
         ended: list[Row[Any]] = []
@@ -142,6 +174,10 @@ class CatalogRepository:
             keys=["id"],
             replace=["origin", "data", "updated_at"],
         )
+        if conn.dialect.name == "postgresql":
+            # Its triggers marked the rows pending: computed now, in the same transaction.
+            written = set(rows)
+            write_search_rows(conn, (e for e in by_id.values() if e.id in written))
 
     def save(self, entries: Iterable[ModelEntry], *, origin: str) -> None:
         """Insert or replace entries under an origin (the user's own: ``user``)."""
@@ -187,10 +223,13 @@ class CatalogRepository:
 
     # ---------------------------------------------------------------- usage
 
-    def usage(self) -> dict[str, int]:
-        """Usage count of every model used so far."""
+    def usage(self, *, ids: list[str] | None = None) -> dict[str, int]:
+        """Usage count of every model used so far (of these ids only, when given)."""
+        query = select(model_usage.c.id, model_usage.c.count)
+        if ids is not None:
+            query = query.where(model_usage.c.id.in_(ids))
         with self.engine.connect() as conn:
-            rows = conn.execute(select(model_usage.c.id, model_usage.c.count)).all()
+            rows = conn.execute(query).all()
         return {str(row[0]): int(row[1]) for row in rows}
 
     def add_usage(self, model_id: str, count: int = 1) -> None:
@@ -204,6 +243,39 @@ class CatalogRepository:
                 keys=["id"],
                 set_={"count": model_usage.c.count + count, "last_used": now},
             )
+            if conn.dialect.name == "postgresql":
+                conn.execute(
+                    text("UPDATE catalog_search SET usage = usage + :n WHERE id = :id"),
+                    {"n": count, "id": model_id},
+                )
+
+    def fill_search(self) -> int:
+        """Compute the search rows still pending (PostgreSQL: entries stored before revision
+        0004, or written by something other than modelport); how many were computed."""
+        if self.engine.dialect.name != "postgresql":
+            return 0
+        pending = text("SELECT id FROM catalog_search WHERE pending LIMIT 1")
+        with self.engine.connect() as conn:
+            if conn.execute(pending).first() is None:
+                return 0
+        done = 0
+        with self.engine.begin() as conn:
+            write_lock(conn, "catalog")  # one process computes them; the others wait
+            ids = list(conn.execute(text("SELECT id FROM catalog_search WHERE pending")).scalars())
+            for i in range(0, len(ids), 5000):
+                chunk = ids[i : i + 5000]
+                rows = conn.execute(
+                    select(catalog_entries.c.data).where(catalog_entries.c.id.in_(chunk))
+                ).scalars()
+                batch = []
+                for data in rows:
+                    try:
+                        batch.append(ModelEntry.model_validate_json(data))
+                    except ValidationError as e:
+                        _skip_stored(data, e)
+                write_search_rows(conn, batch)
+                done += len(batch)
+        return done
 
     # ---------------------------------------------------------------- sources
 
