@@ -292,7 +292,8 @@ class PostgresCatalog(Catalog):
 
     def get(self, name: str) -> ModelEntry:
         """The entry for an id or any name that resolves to one model."""
-        return self[self.resolve(name).id]
+        entry = self._entries.get(name) or self._stored(name)  # an id: one round trip
+        return entry if entry is not None else self[self.resolve(name).id]
 
     def _stored_rank(self, rank: float, usage: int) -> float:
         return math.log1p(usage) + rank
@@ -356,13 +357,15 @@ class PostgresCatalog(Catalog):
             raise ModelNotFoundError(name, message="An empty name matches no model.")
         if q in self._entries:
             return Match(q, "exact", 1.0, name)
+        stored = self._stage(q)
+        if stored is not None and stored[0] == "exact":
+            return Match(stored[1][0], "exact", 1.0, name)
         local: Match | None = None
         local_error: ModelNotFoundError | None = None
         try:
             local = super().resolve(q)
         except ModelNotFoundError as e:
             local_error = e
-        stored = self._stage(q)
         confidence = {"exact": 1.0, "alias": 0.99, "provider": 0.97, "normalized": 0.95}
         if stored is not None:
             method, ids = stored
