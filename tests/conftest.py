@@ -18,6 +18,9 @@ from modelport.catalog.entry import ModelEntry
 from modelport.settings import ENVIRONMENT, PROVIDER_URLS
 from tests.checkout import ROOT, TREE_KEY, tree_changes, tree_state
 
+#: ``catalog_backend``: a test of the catalog runs on the in-process one and on PostgreSQL.
+pytest_plugins = ["tests.catalog_backends"]
+
 FIXTURES = Path(__file__).parent / "fixtures"
 
 # The reference libraries (sentence-transformers, transformers) must use PyTorch even

@@ -13,12 +13,13 @@ from modelport.errors import (
     ModelNotFoundError,
     UnknownTaskError,
 )
+from tests.catalog_backends import MakeCatalog, memory_only
 from tests.conftest import make_entry
 
 
 @pytest.fixture
-def catalog() -> Catalog:
-    return Catalog(
+def catalog(catalog_backend: MakeCatalog) -> Catalog:
+    return catalog_backend(
         [
             make_entry(
                 "openai/gpt-4o",
@@ -92,6 +93,7 @@ def test_dict_like_access(catalog: Catalog) -> None:
         catalog["nope/nope"]
 
 
+@memory_only
 def test_register_refuses_duplicates_unless_replace(catalog: Catalog) -> None:
     with pytest.raises(DuplicateModelError):
         catalog.register(make_entry("openai/gpt-4o"))
@@ -100,6 +102,7 @@ def test_register_refuses_duplicates_unless_replace(catalog: Catalog) -> None:
     assert catalog.query(capabilities=("vision",)) == []  # re-indexed
 
 
+@memory_only
 def test_register_bulk_is_all_or_nothing(catalog: Catalog) -> None:
     before = len(catalog)
     with pytest.raises(DuplicateModelError):
@@ -110,6 +113,7 @@ def test_register_bulk_is_all_or_nothing(catalog: Catalog) -> None:
     assert "new/two" not in catalog
 
 
+@memory_only
 def test_events(catalog: Catalog) -> None:
     added: list[str] = []
     removed: list[str] = []
@@ -321,7 +325,7 @@ def _brute_force(entries: list[ModelEntry], q: CatalogQuery) -> list[str]:
     return sorted(out, key=str.lower)
 
 
-def test_indexed_queries_agree_with_a_brute_force_scan() -> None:
+def test_indexed_queries_agree_with_a_brute_force_scan(catalog_backend: MakeCatalog) -> None:
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
@@ -345,7 +349,7 @@ def test_indexed_queries_agree_with_a_brute_force_scan() -> None:
                 requirements=None if api else {"min_vram_gb": round(rng.uniform(0.1, 200), 2)},
             )
         )
-    catalog = Catalog(entries)
+    catalog = catalog_backend(entries)
 
     @settings(max_examples=150, deadline=None)
     @given(

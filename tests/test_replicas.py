@@ -313,3 +313,54 @@ def test_postgresql_restarted_under_load_fails_cleanly_and_loses_nothing(
     )
     pulled = sum(1 for kind, status, _ in answers if kind == "pull" and status == 200)
     assert cluster.counter("pull.hit") >= hits_before + pulled
+
+
+def test_a_catalog_import_on_one_is_seen_by_every_replica_within_a_second(
+    cluster: Cluster, tmp_path: Any
+) -> None:
+    """After PostgreSQL's restart too: each replica's listener connected again."""
+    import os
+    import subprocess
+    import sys
+
+    from modelport.catalog.loader import dump_catalog
+    from tests.conftest import make_entry
+
+    live = [r for r in cluster.replicas if r.process.poll() is None]
+    env = {
+        **os.environ,
+        "MODELPORT_DATABASE_URL": cluster.database,
+        "MODELPORT_HOME": str(tmp_path / "importer"),
+        "MODELPORT_BUNDLED_CATALOG": "false",
+    }
+
+    def import_entry(name: str) -> None:
+        path = tmp_path / "entries.json"
+        path.write_text(dump_catalog([make_entry("acme/imported", name=name)]))
+        subprocess.run(
+            [sys.executable, "-m", "modelport", "catalog", "import", str(path), "--replace"],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+
+    def names() -> list[str | None]:
+        found: list[str | None] = []
+        for replica in live:
+            answer = httpx.get(f"{replica.url}/api/v1/registry/models/acme/imported", timeout=10)
+            found.append(answer.json()["data"]["name"] if answer.status_code == 200 else None)
+        return found
+
+    def seen_within_a_second(name: str) -> list[str | None]:
+        deadline = time.monotonic() + 1.0
+        while (found := names()) != [name] * len(live) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return found
+
+    assert names() == [None] * len(live)
+    import_entry("First Name")
+    assert seen_within_a_second("First Name") == ["First Name"] * len(live)
+    # Each replica now keeps that entry: a replacement must reach what it keeps.
+    import_entry("Second Name")
+    assert seen_within_a_second("Second Name") == ["Second Name"] * len(live)
