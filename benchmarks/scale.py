@@ -36,7 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.catalog import WORDS  # noqa: E402
-from modelport.catalog.discovery import normalize_id, short_name  # noqa: E402
+
+from modelport.catalog.discovery import normalize_id, short_name, tokens  # noqa: E402
 from modelport.catalog.search_rows import SEARCH_COLUMNS, fuzzy_key  # noqa: E402
 
 MORE_WORDS = [*WORDS, "falcon", "orca", "nova", "atlas", "sage", "pixel", "turbo", "flash"]
@@ -91,6 +92,7 @@ def raw_search_row(data: dict[str, Any]) -> dict[str, Any]:
         "capabilities": [c for c in CAPS if data["capabilities"][c]],
         "alias_keys": [],
         "name_keys": sorted(keys),
+        "words": sorted(set(tokens(model_id)) | set(tokens(name))),
         "fuzzy": fuzzy_key(model_id, name),
         "context": data["context_window"],
         "price": (
@@ -147,15 +149,15 @@ def load(url: str, n: int, batch: int = 50_000) -> tuple[float, float]:
     import datetime as dt
 
     import psycopg
+    from sqlalchemy import make_url
 
     from modelport.catalog.pglisten import conninfo
     from modelport.migrations.versions.v0004_catalog_search_on_postgresql import INDEXES
-    from sqlalchemy import make_url
 
     columns = SEARCH_COLUMNS
     types = [
         "text[]"
-        if c in ("tasks", "tags", "capabilities", "alias_keys", "name_keys")
+        if c in ("tasks", "tags", "capabilities", "alias_keys", "name_keys", "words")
         else {"context": "int8", "parameters": "int8", "price": "float8", "vram": "float8"}.get(
             c,
             {"release": "date", "has_pricing": "bool", "has_requirements": "bool"}.get(
@@ -260,9 +262,9 @@ def measure(catalog: Any, picks: list[tuple[str, str]], runs: int) -> dict[str, 
 def naive_fuzzy(url: str, picks: list[tuple[str, str]]) -> tuple[float, float]:
     """The obvious SQL without the trigram index: ILIKE on each word of the typo'd name."""
     import psycopg
+    from sqlalchemy import make_url
 
     from modelport.catalog.pglisten import conninfo
-    from sqlalchemy import make_url
 
     rng = random.Random(3)
     times = []
@@ -320,27 +322,38 @@ def main() -> None:
         rng = random.Random(7)
         t = time.perf_counter()
         memory = Catalog(
-            [*load_bundled_entries(), *(ModelEntry.model_validate(raw_entry(i, rng)) for i in range(m))]
+            [
+                *load_bundled_entries(),
+                *(ModelEntry.model_validate(raw_entry(i, rng)) for i in range(m)),
+            ]
         )
         built = time.perf_counter() - t
-        in_memory = measure(memory, [p for p in picks if int(p[0].rsplit("-v", 1)[1]) < m], args.runs)
+        in_memory = measure(
+            memory, [p for p in picks if int(p[0].rsplit("-v", 1)[1]) < m], args.runs
+        )
     finally:
         server.stop()
 
     def cell(pair: tuple[float, float]) -> str:
         return f"{pair[0]:8.2f} {pair[1]:8.2f}"
 
-    print(f"\nPostgreSQL catalog, {args.entries:,} entries: COPY {loaded:.1f} s, "
-          f"indexes {indexed:.1f} s (load total {loaded + indexed:.1f} s)")
+    print(
+        f"\nPostgreSQL catalog, {args.entries:,} entries: COPY {loaded:.1f} s, "
+        f"indexes {indexed:.1f} s (load total {loaded + indexed:.1f} s)"
+    )
     print(f"In-process Catalog, {m:,} entries: built in {built:.1f} s per process\n")
     print(f"{'operation (ms)':34} {'p50':>8} {'p99':>8}   target p99")
     print("-" * 66)
     print(f"{'exact get  — PostgreSQL':34} {cell(pg['exact'])}")
     print(f"{'exact get  — in-process':34} {cell(in_memory['exact'])}")
-    print(f"{'fuzzy get  — PostgreSQL (pg_trgm)':34} {cell(pg['fuzzy'])}   ≤ 20  "
-          f"right {pg['right']:.0%}")
-    print(f"{'fuzzy get  — in-process':34} {cell(in_memory['fuzzy'])}          "
-          f"right {in_memory['right']:.0%}")
+    print(
+        f"{'fuzzy get  — PostgreSQL (pg_trgm)':34} {cell(pg['fuzzy'])}   ≤ 20  "
+        f"right {pg['right']:.0%}"
+    )
+    print(
+        f"{'fuzzy get  — in-process':34} {cell(in_memory['fuzzy'])}          "
+        f"right {in_memory['right']:.0%}"
+    )
     print(f"{'fuzzy get  — naive ILIKE scan':34} {cell(naive)}")
     print(f"{'3-filter   — PostgreSQL':34} {cell(pg['filtered'])}   ≤ 10")
     print(f"{'3-filter   — in-process':34} {cell(in_memory['filtered'])}")

@@ -216,4 +216,7 @@ def test_entries_made_before_versions_start_at_version_one(database: str) -> Non
     assert (only.version, only.current) == (1, True)
     assert only.written_at == dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     with db.get_engine(database).connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == migrations.HEAD
+        assert (
+            conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            == migrations.HEAD
+        )

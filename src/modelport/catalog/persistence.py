@@ -62,7 +62,7 @@ def _locked(conn: Connection, where: ColumnElement[bool]) -> list[Row[Any]]:
     return list(conn.execute(select(catalog_entries).where(where)).all())
 
 
-_ARRAYS = ("tasks", "tags", "capabilities", "alias_keys", "name_keys")
+_ARRAYS = ("tasks", "tags", "capabilities", "alias_keys", "name_keys", "words")
 
 #: The upsert of computed search rows (PostgreSQL): arrays cast, as an empty list has no
 #: element type.

@@ -12,7 +12,6 @@ when a ``NOTIFY modelport_catalog`` says it changed (``catalog/pglisten.py``).
 from __future__ import annotations
 
 import datetime as dt
-import math
 import re
 import threading
 from collections import OrderedDict
@@ -25,6 +24,7 @@ from sqlalchemy import Engine, text
 from modelport.catalog.catalog import Catalog, CatalogQuery, CatalogStats, SearchHit
 from modelport.catalog.discovery import Match, normalize_id, tokens
 from modelport.catalog.entry import ModelEntry
+from modelport.catalog.pgnames import StoredNames, score, stored_rank
 from modelport.catalog.search_rows import fuzzy_key
 from modelport.catalog.tasks import canonical_task
 from modelport.errors import AmbiguousModelError, InvalidValueError, ModelNotFoundError
@@ -46,20 +46,10 @@ _SORT_COLUMNS = {
 }
 _STAGES = {"exact": 0, "alias": 1, "provider": 2, "normalized": 3, "fuzzy": 4}
 _FULL_ID = re.compile(r"^[a-z0-9_.-]+/[a-z0-9_.-]+", re.IGNORECASE)
-_PREFIXED = re.compile(r"^([a-z0-9_.-]+)[:/](.+)$", re.IGNORECASE)
-#: Nearest names (by trigram distance) that a fuzzy lookup scores.
+#: Stored candidates a fuzzy lookup weighs.
 _FUZZY_POOL = 12
 #: A fuzzy lookup answers with a stored entry scoring at least this (0–100).
 _FUZZY_MATCH = 80.0
-
-
-def _score(query_words: str, key: str) -> float:
-    """How well a key matches the query's words, 0–100 (as ``NameIndex`` scores)."""
-    from rapidfuzz import fuzz
-
-    return 0.6 * fuzz.token_set_ratio(query_words, key) + 0.4 * fuzz.token_sort_ratio(
-        query_words, key
-    )
 
 
 class _Neg:
@@ -107,6 +97,7 @@ class PostgresCatalog(Catalog):
         self._counted: dict[str, Any] = {}
         self._generation = 0
         self._listener: CatalogListener | None = None
+        self._names_sql = StoredNames(engine)
         self._overlay(set(self._bundled))
 
     def listen(self) -> None:
@@ -155,6 +146,7 @@ class PostgresCatalog(Catalog):
             self._counted = {}
             if ids is None:
                 self._cache.clear()
+                self._names_sql.forget_common_words()
             else:
                 for model_id in ids:
                     self._cache.pop(model_id, None)
@@ -295,60 +287,10 @@ class PostgresCatalog(Catalog):
         entry = self._entries.get(name) or self._stored(name)  # an id: one round trip
         return entry if entry is not None else self[self.resolve(name).id]
 
-    def _stored_rank(self, rank: float, usage: int) -> float:
-        return math.log1p(usage) + rank
-
-    def _stage(self, q: str) -> tuple[str, list[str]] | None:
-        """The earliest non-fuzzy way ``q`` names stored entries, with their ids."""
-        lq, norm = q.lower(), normalize_id(q)
-        prefixed = _PREFIXED.match(q)
-        rest = normalize_id(prefixed.group(2)) if prefixed else norm
-        rows = self._rows(
-            "SELECT id, lower_id, provider, alias_keys, name_keys, rank, usage "
-            "FROM catalog_search WHERE NOT pending AND (id = :q OR lower_id = :lq "
-            "OR alias_keys @> ARRAY[:lq] OR name_keys && ARRAY[:norm, :rest]) LIMIT 64",
-            {"q": q, "lq": lq, "norm": norm, "rest": rest},
-        )
-        ranks = {r.id: self._stored_rank(r.rank, r.usage) for r in rows}
-        if any(r.id == q for r in rows):
-            return "exact", [q]
-        lowered = [r.id for r in rows if r.lower_id == lq]
-        if len(lowered) == 1:
-            return "exact", lowered
-        stages: list[tuple[str, list[str]]] = [
-            ("alias", [r.id for r in rows if lq in r.alias_keys]),
-        ]
-        if prefixed:
-            provider = prefixed.group(1).lower()
-            stages.append(
-                (
-                    "provider",
-                    [
-                        r.id
-                        for r in rows
-                        if rest in r.name_keys
-                        and (r.provider == provider or r.lower_id.startswith(provider + "/"))
-                    ],
-                )
-            )
-        stages.append(("normalized", [r.id for r in rows if norm in r.name_keys]))
-        for method, ids in stages:
-            if ids:
-                return method, sorted(ids, key=lambda i: (-ranks[i], len(i), i))
-        return None
-
-    def _nearest(self, words: str, limit: int) -> list[tuple[str, float, float]]:
-        """Stored (id, score 0–100, rank) nearest to ``words`` by trigrams, best first."""
-        if not words:
-            return []
-        rows = self._rows(
-            "SELECT id, fuzzy, rank, usage FROM catalog_search ORDER BY fuzzy <-> :words LIMIT :k",
-            {"words": words, "k": limit},
-        )
-        scored = [
-            (r.id, _score(words, r.fuzzy or ""), self._stored_rank(r.rank, r.usage)) for r in rows
-        ]
-        return sorted(scored, key=lambda s: (-(s[1] + 5 * s[2]), s[0]))
+    def _near(self, words: list[str], limit: int) -> list[tuple[str, float, float]]:
+        """Stored (id, score 0–100, rank) near the words, best first."""
+        found = self._names_sql.candidates(words, limit=limit)
+        return [(c.id, c.score, c.rank) for c in found]
 
     def resolve(self, name: str) -> Match:
         """How ``name`` resolves to an id; raises ``ModelNotFoundError`` with suggestions."""
@@ -357,7 +299,7 @@ class PostgresCatalog(Catalog):
             raise ModelNotFoundError(name, message="An empty name matches no model.")
         if q in self._entries:
             return Match(q, "exact", 1.0, name)
-        stored = self._stage(q)
+        stored = self._names_sql.stage(q)
         if stored is not None and stored[0] == "exact":
             return Match(stored[1][0], "exact", 1.0, name)
         local: Match | None = None
@@ -378,9 +320,9 @@ class PostgresCatalog(Catalog):
         if local is not None and local.method != "fuzzy":
             return local
         words = " ".join(tokens(q))
-        near = self._nearest(words, _FUZZY_POOL)
+        near = self._near(tokens(q), _FUZZY_POOL)
         if local is not None:
-            mine = _score(words, fuzzy_key(local.id, self._entries[local.id].name))
+            mine = score(words, fuzzy_key(local.id, self._entries[local.id].name))
             if not near or near[0][1] <= mine:
                 return local
         if (
@@ -397,7 +339,7 @@ class PostgresCatalog(Catalog):
         scored = {i: sc for i, sc, _ in near if sc >= 50}
         for model_id in local_error.suggestions if local_error else ():
             if model_id in self._entries:
-                scored[model_id] = _score(words, fuzzy_key(model_id, self._entries[model_id].name))
+                scored[model_id] = score(words, fuzzy_key(model_id, self._entries[model_id].name))
         ranked = sorted(scored, key=lambda i: (-scored[i], i))
         raise ModelNotFoundError(name, suggestions=ranked[:8])
 
@@ -410,9 +352,9 @@ class PostgresCatalog(Catalog):
         hits: dict[str, tuple[float, float]] = {
             h.entry.id: (h.score, self._rank(h.entry.id)) for h in local
         }
-        for model_id, score, rank in self._nearest(words, max(limit * 3, 30)):
-            if score >= self.SEARCH_CUTOFF:
-                hits[model_id] = (score, rank)
+        for model_id, found, rank in self._near(tokens(query), max(limit * 3, 30)):
+            if found >= self.SEARCH_CUTOFF:
+                hits[model_id] = (found, rank)
         norm = normalize_id(query)
         picked = sorted({norm, *norm.split("-")})
         rows = self._rows(
@@ -422,7 +364,7 @@ class PostgresCatalog(Catalog):
         )
         for r in rows:
             if r.id not in hits:
-                hits[r.id] = (60.0, self._stored_rank(r.rank, r.usage))
+                hits[r.id] = (60.0, stored_rank(r.rank, r.usage))
         ranked = sorted(hits.items(), key=lambda item: (-(item[1][0] + 5 * item[1][1]), item[0]))
         chosen = [model_id for model_id, _ in ranked[:limit]]
         stored = self._fetch(i for i in chosen if i not in self._entries)
