@@ -43,7 +43,8 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "database_url",
         "sqlite:///$MODELPORT_HOME/modelport.db",
         "SQLAlchemy URL of the database (user catalog entries, usage, remote sources); "
-        "postgresql+psycopg://… shares one catalog between servers.",
+        "postgresql+psycopg://… shares one catalog between servers, each answering from "
+        "PostgreSQL's indexes (pg_trgm for fuzzy names) without loading the entries.",
     ),
     SettingSpec(
         "store_url",

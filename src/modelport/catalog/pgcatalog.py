@@ -25,8 +25,8 @@ from modelport.catalog.catalog import Catalog, CatalogQuery, CatalogStats, Searc
 from modelport.catalog.discovery import Match, normalize_id, tokens
 from modelport.catalog.entry import ModelEntry
 from modelport.catalog.pgnames import StoredNames, score, stored_rank
+from modelport.catalog.pgquery import SORT_COLUMNS, order_key, where_clause
 from modelport.catalog.search_rows import fuzzy_key
-from modelport.catalog.tasks import canonical_task
 from modelport.errors import AmbiguousModelError, InvalidValueError, ModelNotFoundError
 
 if TYPE_CHECKING:
@@ -34,16 +34,6 @@ if TYPE_CHECKING:
 
 __all__ = ["PostgresCatalog"]
 
-_SORT_COLUMNS = {
-    "id": "lower_id",
-    "name": "name_key",
-    "provider": "provider",
-    "context": "context",
-    "price": "price",
-    "parameters": "parameters",
-    "usage": "usage",
-    "release": "release",
-}
 _STAGES = {"exact": 0, "alias": 1, "provider": 2, "normalized": 3, "fuzzy": 4}
 _FULL_ID = re.compile(r"^[a-z0-9_.-]+/[a-z0-9_.-]+", re.IGNORECASE)
 #: Stored candidates a fuzzy lookup weighs.
@@ -52,34 +42,9 @@ _FUZZY_POOL = 12
 _FUZZY_MATCH = 80.0
 
 
-class _Neg:
-    """Reverses the order of any comparable value inside a sort key."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def __lt__(self, other: _Neg) -> bool:
-        return bool(self.value > other.value)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Neg) and self.value == other.value
-
-    def __hash__(self) -> int:
-        return hash(self.value)
-
-
-def mine_best(near: list[tuple[str, float, float]]) -> float:
+def _best_score(near: list[tuple[str, float, float]]) -> float:
     """The score a stored candidate needs to tie with an ambiguous bundled name."""
     return max((score for _, score, _ in near), default=100.0)
-
-
-def _order_key(value: Any, model_id: str, *, descending: bool) -> tuple[Any, ...]:
-    """The order both sides share: known values first (ties by id), unknown ones by id."""
-    if value is None:
-        return (1, None, model_id)
-    return (0, _Neg(value) if descending else value, model_id)
 
 
 class PostgresCatalog(Catalog):
@@ -333,7 +298,7 @@ class PostgresCatalog(Catalog):
         ):
             return Match(near[0][0], "fuzzy", round(near[0][1] / 100, 3), name)
         if isinstance(local_error, AmbiguousModelError):
-            tied = [*local_error.suggestions, *(i for i, sc, _ in near if sc >= mine_best(near))]
+            tied = [*local_error.suggestions, *(i for i, sc, _ in near if sc >= _best_score(near))]
             raise AmbiguousModelError(name, suggestions=list(dict.fromkeys(tied))[:8])
         # Both sides' candidates, closest first by the same score.
         scored = {i: sc for i, sc, _ in near if sc >= 50}
@@ -406,40 +371,7 @@ class PostgresCatalog(Catalog):
 
     def _where(self, q: CatalogQuery) -> tuple[str, dict[str, Any]]:
         self._candidate_sets(q)  # the same validation, the same messages
-        where = ["NOT pending"]
-        params: dict[str, Any] = {}
-        if q.capabilities:
-            where.append("capabilities @> CAST(:caps AS text[])")
-            params["caps"] = list(q.capabilities)
-        equal = (
-            ("provider", q.provider.lower() if q.provider else None),
-            ("category", q.category),
-            ("status", q.status),
-            ("source", q.source),
-        )
-        for column, value in equal:
-            if value:
-                where.append(f"{column} = :{column}")
-                params[column] = value
-        if q.task:
-            where.append("tasks @> ARRAY[CAST(:task AS text)]")
-            params["task"] = canonical_task(q.task)
-        if q.tag:
-            where.append("tags @> ARRAY[CAST(:tag AS text)]")
-            params["tag"] = q.tag.lower()
-        if q.ids is not None:
-            where.append("id = ANY(:ids)")
-            params["ids"] = list(q.ids)
-        bounds: tuple[tuple[str, str, float | None], ...] = (
-            ("context", ">=", q.min_context),
-            ("price", "<=", q.max_price),
-            ("vram", "<=", q.max_vram_gb),
-        )
-        for column, op, bound in bounds:
-            if bound is not None:
-                where.append(f"{column} {op} :{column}")
-                params[column] = bound
-        return " AND ".join(where), params
+        return where_clause(q)
 
     def query(self, q: CatalogQuery | None = None, /, **filters: Any) -> list[ModelEntry]:
         """Entries matching every filter, sorted, paginated: an indexed query merged with
@@ -448,7 +380,7 @@ class PostgresCatalog(Catalog):
         if (q.limit is not None and q.limit < 0) or q.offset < 0:
             raise InvalidValueError("limit and offset must not be negative.")
         value = self._sort_value(q.sort)  # refuses an unknown sort key
-        column = _SORT_COLUMNS[q.sort]
+        column = SORT_COLUMNS[q.sort]
         wanted = None if q.limit is None else q.offset + q.limit
         where, params = self._where(q)
         direction = "DESC" if q.descending else "ASC"
@@ -464,12 +396,12 @@ class PostgresCatalog(Catalog):
         keyed: list[tuple[tuple[Any, ...], str, ModelEntry | None]] = []
         for entry in local:
             v = entry.id.lower() if q.sort == "id" else value(entry)
-            keyed.append((_order_key(v, entry.id, descending=q.descending), entry.id, entry))
+            keyed.append((order_key(v, entry.id, descending=q.descending), entry.id, entry))
         for r in rows:
             v = r.value
             if isinstance(v, dt.datetime):
                 v = v.date()
-            keyed.append((_order_key(v, r.id, descending=q.descending), r.id, None))
+            keyed.append((order_key(v, r.id, descending=q.descending), r.id, None))
         keyed.sort(key=lambda k: k[0])
         page = keyed[q.offset : wanted]
         stored = self._fetch(model_id for _, model_id, entry in page if entry is None)
