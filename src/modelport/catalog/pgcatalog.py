@@ -288,7 +288,7 @@ class PostgresCatalog(Catalog):
         near = self._near(tokens(q), _FUZZY_POOL)
         if local is not None:
             mine = score(words, fuzzy_key(local.id, self._entries[local.id].name))
-            if not near or near[0][1] <= mine:
+            if not near or near[0][1] <= mine or near[0][1] < _FUZZY_MATCH:
                 return local
         if (
             near
