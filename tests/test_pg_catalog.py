@@ -215,3 +215,46 @@ def test_the_listener_reconnects_after_postgresql_restarts(
     while time.monotonic() < deadline and catalog["acme/vision-large"].name != "After Restart":
         time.sleep(0.05)
     assert catalog["acme/vision-large"].name == "After Restart"
+
+
+WORDS = ["llama", "qwen", "mistral", "gemma", "falcon", "orca", "vision", "coder", "instruct"]
+
+
+def test_a_misspelt_name_among_thousands_alike_resolves_by_its_rare_words() -> None:
+    """The path a million names take: common words known from PostgreSQL's statistics,
+    a misspelt one corrected against them, candidates fetched by the rare words."""
+    import random
+
+    from modelport.catalog.persistence import CatalogRepository
+
+    rng = random.Random(5)
+    made = []
+    for i in range(3000):
+        words = rng.sample(WORDS, 3)
+        made.append(
+            make_entry(
+                f"org{i % 40}/{'-'.join(words)}-7b-v{i}",
+                name=f"{' '.join(words).title()} 7B v{i}",
+                provider=f"org{i % 40}",
+            )
+        )
+    engine = db.get_engine(get_settings().database_url)
+    CatalogRepository(engine).save(made, origin="user")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE catalog_search")
+    catalog = PostgresCatalog(engine)
+    assert {"llama", "qwen", "7b"} <= set(catalog._names_sql.common_words())
+    for entry in rng.sample(made, 25):
+        first, *rest = entry.name.split()
+        typo = " ".join([first[:2] + first[3:], *rest])  # one letter of a common word gone
+        found = catalog.resolve(typo)
+        assert (found.id, found.method) == (entry.id, "fuzzy"), typo
+    with pytest.raises(ModelNotFoundError) as caught:
+        catalog.resolve("Llama Qwen Gemma 7B v999999")  # no such number: no guess
+    assert len(caught.value.suggestions) <= 8
+    # The listing use-case pages and counts them through SQL as well.
+    page = api.list_catalog(provider="org3", sort="id", limit=5, offset=5)
+    assert page.total == 75 and len(page.models) == 5
+    assert [e.id for e in page.models] == sorted(
+        (e.id for e in made if e.provider == "org3"), key=str.lower
+    )[5:10]
