@@ -112,19 +112,21 @@ class StoredNames:
         return None
 
     def common_words(self) -> dict[str, float]:
-        """The words most names hold, with the share of names holding each (from the
+        """The words many names hold, with about how many names hold each (from the
         table's statistics; empty before the first ``ANALYZE``)."""
         with self._lock:
             if time.monotonic() - self._common_at < self.COMMON_TTL:
                 return self._common
         rows = self._rows(
-            "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats "
-            "WHERE tablename = 'catalog_search' AND attname = 'words'",
+            "SELECT s.most_common_elems::text::text[], s.most_common_elem_freqs, c.reltuples "
+            "FROM pg_stats s JOIN pg_class c ON c.relname = s.tablename "
+            "WHERE s.tablename = 'catalog_search' AND s.attname = 'words'",
             {},
         )
         common: dict[str, float] = {}
         if rows and rows[0][0] is not None:
-            common = dict(zip(rows[0][0], rows[0][1], strict=False))
+            total = max(float(rows[0][2]), 0.0)
+            common = {w: f * total for w, f in zip(rows[0][0], rows[0][1], strict=False)}
         with self._lock:
             self._common, self._common_at = common, time.monotonic()
         return common
@@ -135,35 +137,47 @@ class StoredNames:
             self._common_at = -math.inf
 
     def candidates(self, query_words: list[str], *, limit: int) -> list[Candidate]:
-        """Stored entries near the query's words, best first (score, then rank)."""
+        """Stored entries near the query's words, best first (score, then rank).
+
+        A word fewer than ``_POOL`` names hold (or one the statistics do not know) fetches
+        those names itself; a word like no known one is also read as the common word it
+        likely misspells; a rare word no name holds asks the trigram index.
+        """
         from rapidfuzz import fuzz, process
 
         if not query_words:
             return []
         common = self.common_words()
-        vocabulary = [w for w in common if w.isalpha() and len(w) >= 3]
-        words: list[str] = []
-        rare: list[str] = []
+        vocabulary = [w for w, n in common.items() if n > _POOL and w.isalpha() and len(w) >= 3]
+        words: list[str] = []  # common words (corrected ones too): for scoring
+        rare: list[str] = []  # fetched by their own postings
+        fixed: set[str] = set()
         for word in dict.fromkeys(query_words):
-            if word in common:
+            if common.get(word, 0.0) > _POOL:
                 words.append(word)
+                continue
+            rare.append(word)
+            if word in common or not word.isalpha() or len(word) < 3:
                 continue
             near = process.extractOne(
                 word, vocabulary, scorer=fuzz.ratio, score_cutoff=80, processor=None
             )
-            if near is not None and word.isalpha() and len(word) >= 4:
-                words.append(near[0])  # a misspelt common word
-            else:
-                rare.append(word)
-        rows: list[Any] = []
+            if near is not None:
+                words.append(near[0])  # likely a misspelt common word
+                fixed.add(word)
         columns = "SELECT id, fuzzy, words, rank, usage FROM catalog_search"
+        rows: list[Any] = []
         if rare:
-            rows = self._rows(
-                f"{columns} WHERE words && CAST(:rare AS text[]) LIMIT {_POOL}", {"rare": rare}
+            # One bounded scan of each word's postings: a frequent one cannot crowd out
+            # the rare word that names the model.
+            each = " UNION ALL ".join(
+                f"({columns} WHERE words @> ARRAY[CAST(:w{i} AS text)] LIMIT {_POOL // 4})"
+                for i in range(len(rare))
             )
+            rows = self._rows(each, {f"w{i}": w for i, w in enumerate(rare)})
             held = {w for r in rows for w in r.words}
             for word in rare:
-                if word not in held and len(word) >= 3:
+                if word not in held and word not in fixed and len(word) >= 3:
                     rows += self._rows(
                         f"{columns} WHERE :word <% fuzzy LIMIT {_POOL // 4}", {"word": word}
                     )
@@ -171,7 +185,7 @@ class StoredNames:
             rows = self._rows(
                 f"{columns} WHERE words @> CAST(:words AS text[]) LIMIT {_POOL}", {"words": words}
             )
-        wanted = " ".join([*words, *rare])
+        wanted = " ".join(dict.fromkeys([*words, *(w for w in rare if w not in fixed)]))
         seen: dict[str, Candidate] = {}
         for r in rows:
             if r.id not in seen:
