@@ -1,6 +1,7 @@
 """Scale benchmark: a catalog of a million entries in PostgreSQL.
 
     python benchmarks/scale.py [--entries 1000000] [--memory-entries 100000] [--runs 400]
+                               [--replica-seconds 8] [--concurrency 32]
 
 Starts a PostgreSQL server as the tests do (tests/postgres.py), upgrades an empty database
 to the newest schema, and loads ``--entries`` synthetic user entries (shaped like
@@ -16,6 +17,10 @@ Compared in the same run against the obvious alternatives: the in-process ``Cata
 (what SQLite uses) holding ``--memory-entries`` of the same entries (its build time is
 that many entries' load per process), and a naive ``ILIKE`` scan of the million rows for
 the fuzzy get. Targets: fuzzy ≤ 20 ms, filtered ≤ 10 ms (p99).
+
+Then three ``modelport serve`` replicas on that database and one moto bucket
+(``benchmarks/scale_replicas.py``): registry requests/s and p50/p99 through one replica
+and through three, with a closed loop of ``--concurrency`` clients per row.
 """
 
 from __future__ import annotations
@@ -287,6 +292,10 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--memory-entries", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=400)
+    parser.add_argument(
+        "--replica-seconds", type=float, default=8.0, help="0: skip the replicas' table"
+    )
+    parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
     if args.entries < 1000 or args.runs < 10:
         raise SystemExit("Use at least --entries 1000 and --runs 10.")
@@ -334,8 +343,40 @@ def main() -> None:
         in_memory = measure(
             memory, [p for p in picks if int(p[0].rsplit("-v", 1)[1]) < m], args.runs
         )
+        del memory
+        report(args, pg, in_memory, naive, loaded, indexed, opened, built, m)
+        if args.replica_seconds > 0:
+            from benchmarks.scale_replicas import ROUTES, measure_replicas
+
+            stored = picks[0][0]
+            print(f"\nRegistry requests through replicas on these {args.entries:,} entries:")
+            measure_replicas(
+                url,
+                seconds=args.replica_seconds,
+                concurrency=args.concurrency,
+                routes={
+                    **ROUTES,
+                    "registry: one stored model": f"/api/v1/registry/models/{stored}",
+                    "registry: 3 filters": "/api/v1/registry/models?capability=vision"
+                    "&min_context=32768&max_price=5&sort=price&limit=20",
+                },
+            )
     finally:
         server.stop()
+
+
+def report(
+    args: argparse.Namespace,
+    pg: dict[str, Any],
+    in_memory: dict[str, Any],
+    naive: tuple[float, float],
+    loaded: float,
+    indexed: float,
+    opened: float,
+    built: float,
+    m: int,
+) -> None:
+    """Print the catalog's table."""
 
     def cell(pair: tuple[float, float]) -> str:
         return f"{pair[0]:8.2f} {pair[1]:8.2f}"

@@ -3,6 +3,9 @@ serve` replica against three, all on one PostgreSQL and one S3 bucket.
 
     python benchmarks/scale_replicas.py [--seconds 8] [--concurrency 32]
 
+``benchmarks/scale.py`` runs it too, on its million-entry database; alone, it runs on a
+new database holding only the bundled catalog.
+
 Real servers on loopback, as in tests/test_replicas.py: PostgreSQL (tests/postgres.py),
 moto's S3 server (tests/s3_server.py), a loopback Hugging Face Hub with one model pulled
 through replica 1, and three `modelport serve` processes (the bundled catalog, a
@@ -81,20 +84,19 @@ async def _load(urls: list[str], path: str, seconds: float, concurrency: int) ->
     }
 
 
-def main() -> None:
-    """Run the benchmark and print its table."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
-    parser.add_argument("--seconds", type=float, default=8.0)
-    parser.add_argument("--concurrency", type=int, default=32)
-    args = parser.parse_args()
-    folder = binaries()
-    if folder is None:
-        sys.exit("PostgreSQL is not installed (initdb, pg_ctl, postgres).")
+def measure_replicas(
+    database: str,
+    *,
+    seconds: float,
+    concurrency: int,
+    routes: dict[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """Requests/s and latency of each route through one replica and through three, all on
+    ``database`` (a PostgreSQL URL) and one moto bucket; prints the table as it goes."""
     scratch = Path(tempfile.mkdtemp(prefix="modelport-scale-"))
-    postgres, s3 = PostgresServer(folder), S3Server()
+    s3 = S3Server()
+    rows: list[dict[str, Any]] = []
     with ExitStack() as stack:
-        postgres.start()
-        stack.callback(postgres.stop)
         s3.start()
         stack.callback(s3.close)
         hub = stack.enter_context(serve_hub())
@@ -102,7 +104,7 @@ def main() -> None:
             "acme/tiny",
             {"config.json": b'{"model_type": "bert"}', "model.safetensors": b"0" * 4096},
         )
-        database, bucket = postgres.create_database(), s3.create_bucket()
+        bucket = s3.create_bucket()
         env = {
             "MODELPORT_DATABASE_URL": database,
             **s3.environment(bucket),
@@ -116,20 +118,42 @@ def main() -> None:
         import httpx
 
         httpx.post(
-            f"{replicas[0].url}/api/pull", json={"model": "hf:acme/tiny", "stream": False}
+            f"{replicas[0].url}/api/pull",
+            json={"model": "hf:acme/tiny", "stream": False},
+            timeout=120,
         ).raise_for_status()
-        print(f"{os.cpu_count()} CPUs; {args.concurrency} clients for {args.seconds:g} s per row\n")
-        print(f"| {'route':<22} | replicas | requests/s | p50 ms | p99 ms | errors |")
-        print(f"|{'-' * 24}|----------|------------|--------|--------|--------|")
-        for label, path in ROUTES.items():
+        print(f"{os.cpu_count()} CPUs; {concurrency} clients for {seconds:g} s per row\n")
+        print(f"| {'route':<26} | replicas | requests/s | p50 ms | p99 ms | errors |")
+        print(f"|{'-' * 28}|----------|------------|--------|--------|--------|")
+        for label, path in (routes or ROUTES).items():
             for count in (1, 3):
                 urls = [r.url for r in replicas[:count]]
-                row = asyncio.run(_load(urls, path, args.seconds, args.concurrency))
+                row = asyncio.run(_load(urls, path, seconds, concurrency))
+                rows.append({"route": label, "replicas": count, **row})
                 print(
-                    f"| {label:<22} | {count:>8} | {row['per_s']:>10.0f} | {row['p50']:>6.1f} "
+                    f"| {label:<26} | {count:>8} | {row['per_s']:>10.0f} | {row['p50']:>6.1f} "
                     f"| {row['p99']:>6.1f} | {row['errors']:>6} |",
                     flush=True,
                 )
+    return rows
+
+
+def main() -> None:
+    """Run the benchmark on a new, empty database (the bundled catalog) and print its table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--concurrency", type=int, default=32)
+    args = parser.parse_args()
+    folder = binaries()
+    if folder is None:
+        sys.exit("PostgreSQL is not installed (initdb, pg_ctl, postgres).")
+    postgres = PostgresServer(folder)
+    postgres.start()
+    try:
+        database = postgres.create_database()
+        measure_replicas(database, seconds=args.seconds, concurrency=args.concurrency)
+    finally:
+        postgres.stop()
 
 
 if __name__ == "__main__":
