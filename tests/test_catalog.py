@@ -253,6 +253,41 @@ def test_search_ranks_and_usage_feeds_ranking(catalog: Catalog) -> None:
         catalog.search("x", limit=0)
 
 
+def test_ranking_follows_status_and_lineage_as_entries_change() -> None:
+    # Names tie (ties then go by id): an original leads its fine-tune, a deprecated model
+    # comes after, and a replaced entry is ranked by what it is now.
+    catalog = Catalog(
+        [
+            make_entry("aaa/zebra-coder", lineage={"parent": "zzz/zebra-coder"}),
+            make_entry("zzz/zebra-coder"),
+        ]
+    )
+
+    def ranked() -> list[str]:
+        return [h.entry.id for h in catalog.search("zebra coder")]
+
+    assert ranked() == ["zzz/zebra-coder", "aaa/zebra-coder"]
+    catalog.register(make_entry("aaa/zebra-coder"), replace=True)
+    assert ranked() == ["aaa/zebra-coder", "zzz/zebra-coder"]
+    old = {"status": "deprecated", "deprecation": {"message": "replaced"}}
+    catalog.register(make_entry("aaa/zebra-coder", **old), replace=True)
+    assert ranked() == ["zzz/zebra-coder", "aaa/zebra-coder"]
+    catalog.remove("aaa/zebra-coder")
+    catalog.register(make_entry("aaa/zebra-coder"))
+    assert ranked() == ["aaa/zebra-coder", "zzz/zebra-coder"]
+    catalog.clear()
+    catalog.register_bulk([make_entry("aaa/zebra-coder"), make_entry("zzz/zebra-coder", **old)])
+    assert ranked() == ["aaa/zebra-coder", "zzz/zebra-coder"]
+
+
+def test_search_ids_rank_like_search(catalog: Catalog) -> None:
+    for text in ("gpt-4o", "embedding", "llama", "nothing-like-this"):
+        hits = catalog.search(text, limit=7)
+        assert catalog.search_ids(text, limit=7) == [(h.entry.id, h.score) for h in hits]
+    with pytest.raises(InvalidValueError):
+        catalog.search_ids("x", limit=0)
+
+
 def test_stats(catalog: Catalog) -> None:
     stats = catalog.stats()
     assert stats.total == 7

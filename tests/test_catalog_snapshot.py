@@ -96,6 +96,22 @@ def test_snapshot_catalog_answers_like_a_built_one() -> None:
     assert restored.values() == built.values()
 
 
+def test_a_search_reads_only_the_entries_of_its_page() -> None:
+    from modelport.api.listing import list_catalog
+
+    fresh()
+    built = Catalog(load_bundled_entries())
+    restored = fresh()
+    table = restored._entries
+    assert isinstance(table, snapshot.LazyEntries)
+    page = list_catalog(text="llama", limit=3, offset=2)
+    read = {k for k, v in dict.items(table) if not isinstance(v, tuple)}
+    assert read == {e.id for e in page.models}
+    # The same page a built catalog ranks, out of the same hits.
+    hits = [h.entry.id for h in built.search("llama", limit=1000)]
+    assert [e.id for e in page.models] == hits[2:5] and page.total == len(hits) > 5
+
+
 def test_deferred_exact_lookup_matches_the_name_index() -> None:
     built = fresh()
     restored = fresh()

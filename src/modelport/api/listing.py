@@ -60,6 +60,10 @@ class CatalogFacets:
     sort_keys: tuple[str, ...]
 
 
+#: A search lists at most this many of its best hits.
+SEARCH_HITS = 1000
+
+
 def list_catalog(
     *,
     text: str | None = None,
@@ -126,19 +130,25 @@ def list_catalog(
         query = CatalogQuery(**{**query.__dict__, "ids": frozenset(ids)})
     if text:
         matching = catalog.matching_ids(query)
+        # Ranked by ids: only the page's entries are read (from a snapshot, each one read
+        # is unpickled; a search has up to a thousand hits and shows fifty).
         hits = [
-            h.entry
-            for h in catalog.search(text, limit=1000)
-            if matching is None or h.entry.id in matching
+            mid
+            for mid, _ in catalog.search_ids(text, limit=SEARCH_HITS)
+            if matching is None or mid in matching
         ]
         spelling = catalog.spelling(text)
         suggestions: tuple[str, ...] = ()
         if suggest and (spelling is not None or not hits):
             suggestions = did_you_mean(text).models
         if not rank and hits:
-            ordered = CatalogQuery(**{**query.__dict__, "ids": frozenset(e.id for e in hits)})
-            hits = catalog.query(ordered)
-        return ModelPage(tuple(hits[offset:end]), len(hits), offset, limit, suggestions, spelling)
+            ordered = CatalogQuery(
+                **{**query.__dict__, "ids": frozenset(hits), "limit": limit, "offset": offset}
+            )
+            models = catalog.query(ordered)
+        else:
+            models = [catalog[mid] for mid in hits[offset:end] if mid in catalog]
+        return ModelPage(tuple(models), len(hits), offset, limit, suggestions, spelling)
     page = catalog.query(CatalogQuery(**{**query.__dict__, "limit": limit, "offset": offset}))
     return ModelPage(tuple(page), catalog.count_matching(query), offset, limit)
 
@@ -175,11 +185,13 @@ def did_you_mean(text: str) -> DidYouMean:
 
 def warm_catalog() -> None:
     """Load the catalog and what its searches read (the name index, the spelling, the
-    facets) now, so that the first search does not wait for them; ``serve`` calls it in a
-    background thread as it starts."""
+    facets, the store's index that marks the stored models of a page) now, so that the
+    first search does not wait for them; ``serve`` calls it in a background thread as it
+    starts."""
     catalog_facets()
     list_catalog(text="warm up", limit=1)
     did_you_mean("warm up")
+    stored_catalog_ids(())
 
 
 def catalog_facets() -> CatalogFacets:

@@ -223,6 +223,9 @@ class Catalog:
         self._context = _Range()
         self._price = _Range()
         self._vram = _Range()
+        # Ids with a lineage parent (fine-tunes, quantizations): ranking reads this, not
+        # the entries, so that ranking search hits never unpickles a snapshot's entries.
+        self._derived: set[str] = set()
         self._usage: dict[str, int] = {}
         self._added: list[Listener] = []
         self._removed: list[Listener] = []
@@ -316,6 +319,8 @@ class Catalog:
             self._price.add(price, mid)
         if (vram := _vram(entry)) is not None:
             self._vram.add(vram, mid)
+        if entry.lineage is not None and entry.lineage.parent is not None:
+            self._derived.add(mid)
         self._names.add(mid, name=entry.name, provider=entry.provider, aliases=entry.aliases)
 
     def _unindex_entry(self, entry: ModelEntry) -> None:
@@ -341,6 +346,7 @@ class Catalog:
             self._price.remove(price, mid)
         if (vram := _vram(entry)) is not None:
             self._vram.remove(vram, mid)
+        self._derived.discard(mid)
         self._names.remove(mid)
 
     def register(self, entry: ModelEntry, *, replace: bool = False) -> None:
@@ -391,6 +397,7 @@ class Catalog:
             for dim in self._index.values():
                 dim.clear()
             self._context, self._price, self._vram = _Range(), _Range(), _Range()
+            self._derived = set()
             self._usage.clear()
         for entry in removed:
             for listener in list(self._removed):
@@ -453,14 +460,15 @@ class Catalog:
         return made
 
     def _rank(self, model_id: str) -> float:
-        entry = self._entries.get(model_id)
-        if entry is None:
+        # From the indexes alone: a search ranks up to thousands of hits, and reading each
+        # entry would unpickle it from a snapshot (most of a search's time at 100k entries).
+        if model_id not in self._entries:
             return 0.0
         score = math.log1p(self._usage.get(model_id, 0))
-        if entry.status is Status.DEPRECATED:
+        if model_id in self._index["status"].get(Status.DEPRECATED.value, ()):
             score -= 0.5
         # An original outranks its fine-tunes and quantizations when names tie.
-        if entry.lineage is None or entry.lineage.parent is None:
+        if model_id not in self._derived:
             score += 0.1
         return score
 
@@ -643,6 +651,14 @@ class Catalog:
 
     def search(self, query: str, *, limit: int = 20) -> list[SearchHit]:
         """Entries ranked by how well their names match ``query``, then by usage."""
+        ranked = self.search_ids(query, limit=limit)
+        with self._lock:
+            entries = self._entries
+            return [SearchHit(entries[mid], score) for mid, score in ranked if mid in entries]
+
+    def search_ids(self, query: str, *, limit: int = 20) -> list[tuple[str, float]]:
+        """The (id, score) pairs of ``search``, ranked alike, without reading any entry: a
+        caller showing one page of many hits reads only that page's entries."""
         if limit < 1:
             raise InvalidValueError(f"limit must be at least 1, got {limit}.")
         text = query.strip()
@@ -663,11 +679,7 @@ class Catalog:
                 hits.items(),
                 key=lambda item: (-(item[1] + 5 * self._rank(item[0])), item[0]),
             )
-            return [
-                SearchHit(self._entries[mid], round(score, 1))
-                for mid, score in ranked[:limit]
-                if mid in self._entries
-            ]
+            return [(mid, round(score, 1)) for mid, score in ranked[:limit] if mid in self._entries]
 
     def stats(self) -> CatalogStats:
         """Counts by source, category, provider and status."""

@@ -404,9 +404,11 @@ class NameIndex:
             pool = self.candidates(query)
             if len(pool) > self.MAX_CANDIDATES:
                 ids = list(pool)
+                # ``map`` gathers the keys in C: a common word's pool holds a sixth of a
+                # 100k catalog, and a Python loop over it took a third of a search.
                 pre = process.extract(
                     q,
-                    [self._fuzzy_keys[i] for i in ids],
+                    list(map(self._fuzzy_keys.__getitem__, ids)),
                     scorer=fuzz.QRatio,
                     limit=self.MAX_CANDIDATES,
                     processor=None,
@@ -419,7 +421,7 @@ class NameIndex:
                 )
                 pool = {i for _, _, n in typo if (i := self._scan_ids[n]) is not None}
             ids = list(pool)
-            keys = [self._fuzzy_keys[i] for i in ids]
+            keys = list(map(self._fuzzy_keys.__getitem__, ids))
         set_scores = process.extract(
             q, keys, scorer=fuzz.token_set_ratio, limit=None, processor=None
         )

@@ -72,10 +72,10 @@ log = logging.getLogger(__name__)
 
 MAGIC = b"MPCATSNP"
 #: Bump when the layout or the meaning of a section changes.
-FORMAT = 1
+FORMAT = 2
 #: Catalog attributes that live in the ``names`` and ``index`` sections.
 NAMES = ("_names",)
-INDEXES = ("_index", "_context", "_price", "_vram")
+INDEXES = ("_index", "_context", "_price", "_vram", "_derived")
 #: Parts of ``NameIndex`` that only fuzzy matching and search read: the ``fuzzy``
 #: section, read on first use. A part not named here (a new one) goes to ``names``.
 FUZZY = (
