@@ -253,6 +253,46 @@ def test_search_ranks_and_usage_feeds_ranking(catalog: Catalog) -> None:
         catalog.search("x", limit=0)
 
 
+def test_every_sort_orders_by_the_entries_own_values() -> None:
+    # Sorting reads indexes, not entries: the order must be the one the entries' own values
+    # give (unknown last either way, ties by id), through replacements and removals.
+    from modelport.catalog.catalog import SORT_KEYS
+    from modelport.catalog.loader import load_bundled_entries
+
+    catalog = Catalog(load_bundled_entries())
+    catalog.record_usage("openai/gpt-4o", 3)
+    catalog.record_usage("openai/gpt-4o-mini", 3)
+    gone = catalog.remove("meta-llama/Llama-3.1-8B")
+    catalog.register(make_entry(gone.id, name="Zz Llama", parameters=7), replace=True)
+    of = {
+        "id": lambda e: e.id.lower(),
+        "name": lambda e: e.name.lower(),
+        "provider": lambda e: e.provider,
+        "context": lambda e: e.context_window,
+        "price": lambda e: e.pricing.blended_per_1m_tokens() if e.pricing else None,
+        "parameters": lambda e: e.effective_parameters,
+        "usage": lambda e: catalog.usage(e.id),
+        "release": lambda e: e.release_date,
+    }
+    assert set(of) == set(SORT_KEYS)
+    entries = catalog.values()
+    for key, value in of.items():
+        known = [e for e in entries if value(e) is not None]
+        unknown = sorted((e for e in entries if value(e) is None), key=lambda e: e.id)
+        for descending in (False, True):
+            known.sort(key=lambda e: e.id)
+            known.sort(key=value, reverse=descending)
+            expected = [e.id for e in known + unknown]
+            if key == "id":
+                expected = sorted((e.id for e in entries), key=str.lower, reverse=descending)
+            got = catalog.query(sort=key, descending=descending)
+            assert [e.id for e in got] == expected, (key, descending)
+            page = catalog.query(sort=key, descending=descending, limit=7, offset=5)
+            assert [e.id for e in page] == expected[5:12], (key, descending)
+            api = catalog.query(sort=key, descending=descending, source="api", limit=4)
+            assert [e.id for e in api] == [i for i in expected if catalog[i].is_api][:4]
+
+
 def test_ranking_follows_status_and_lineage_as_entries_change() -> None:
     # Names tie (ties then go by id): an original leads its fine-tune, a deprecated model
     # comes after, and a replaced entry is ranked by what it is now.

@@ -110,6 +110,12 @@ def test_a_search_reads_only_the_entries_of_its_page() -> None:
     # The same page a built catalog ranks, out of the same hits.
     hits = [h.entry.id for h in built.search("llama", limit=1000)]
     assert [e.id for e in page.models] == hits[2:5] and page.total == len(hits) > 5
+    # So does a sorted listing of the whole catalog.
+    for sort in ("price", "parameters", "name", "release"):
+        q = CatalogQuery(sort=sort, descending=True, limit=4, offset=1)
+        assert restored.query(q) == built.query(q)
+        read |= {e.id for e in restored.query(q)}
+    assert {k for k, v in dict.items(table) if not isinstance(v, tuple)} == read
 
 
 def test_deferred_exact_lookup_matches_the_name_index() -> None:

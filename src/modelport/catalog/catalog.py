@@ -198,6 +198,17 @@ def _vram(entry: ModelEntry) -> float | None:
     return entry.requirements.min_vram_gb
 
 
+#: Sort keys whose values only the entry has, each with how to read it (None: unknown).
+#: The others come from indexes kept anyway: context and price from the range indexes,
+#: usage from the counts, id from the ids themselves.
+_FIELD_SORTS: dict[str, Callable[[ModelEntry], Any]] = {
+    "name": lambda e: e.name.lower(),
+    "provider": lambda e: e.provider,
+    "parameters": lambda e: e.effective_parameters,
+    "release": lambda e: e.release_date,
+}
+
+
 class Catalog:
     """Every known model, indexed for fast filtered queries, fuzzy lookup and ranking.
 
@@ -226,6 +237,9 @@ class Catalog:
         # Ids with a lineage parent (fine-tunes, quantizations): ranking reads this, not
         # the entries, so that ranking search hits never unpickles a snapshot's entries.
         self._derived: set[str] = set()
+        # id → sort value of the sort keys no other index holds (known values only): a
+        # query sorts ids by these and reads only the entries of its page.
+        self._sort_values: dict[str, dict[str, Any]] = {k: {} for k in _FIELD_SORTS}
         self._usage: dict[str, int] = {}
         self._added: list[Listener] = []
         self._removed: list[Listener] = []
@@ -321,6 +335,9 @@ class Catalog:
             self._vram.add(vram, mid)
         if entry.lineage is not None and entry.lineage.parent is not None:
             self._derived.add(mid)
+        for key, value_of in _FIELD_SORTS.items():
+            if (value := value_of(entry)) is not None:
+                self._sort_values[key][mid] = value
         self._names.add(mid, name=entry.name, provider=entry.provider, aliases=entry.aliases)
 
     def _unindex_entry(self, entry: ModelEntry) -> None:
@@ -347,6 +364,8 @@ class Catalog:
         if (vram := _vram(entry)) is not None:
             self._vram.remove(vram, mid)
         self._derived.discard(mid)
+        for values in self._sort_values.values():
+            values.pop(mid, None)
         self._names.remove(mid)
 
     def register(self, entry: ModelEntry, *, replace: bool = False) -> None:
@@ -398,6 +417,7 @@ class Catalog:
                 dim.clear()
             self._context, self._price, self._vram = _Range(), _Range(), _Range()
             self._derived = set()
+            self._sort_values = {k: {} for k in _FIELD_SORTS}
             self._usage.clear()
         for entry in removed:
             for listener in list(self._removed):
@@ -573,62 +593,62 @@ class Catalog:
             result = rng.filter(result, lo, hi)
         return result
 
-    def _sort_value(self, sort: str) -> Callable[[ModelEntry], Any]:
-        values: dict[str, Callable[[ModelEntry], Any]] = {
-            "id": lambda e: e.id.lower(),
-            "name": lambda e: e.name.lower(),
-            "provider": lambda e: e.provider,
-            "context": lambda e: e.context_window,
-            "price": _price,
-            "parameters": lambda e: e.effective_parameters,
-            "usage": lambda e: self._usage.get(e.id, 0),
-            "release": lambda e: e.release_date,
-        }
-        if sort not in values:
-            raise InvalidValueError(
-                f"Cannot sort by {sort!r}.", hint="Sort by one of: " + ", ".join(SORT_KEYS) + "."
-            )
-        return values[sort]
+    def _sort_value(self, sort: str) -> Callable[[str], Any]:
+        """id → its value for ``sort`` (None: unknown), read from indexes, not entries."""
+        if sort == "usage":
+            usage = self._usage
+            return lambda mid: usage.get(mid, 0)
+        if sort == "context":
+            return self._context.values.get
+        if sort == "price":
+            return self._price.values.get
+        if sort in _FIELD_SORTS:
+            return self._sort_values[sort].get
+        raise InvalidValueError(
+            f"Cannot sort by {sort!r}.", hint="Sort by one of: " + ", ".join(SORT_KEYS) + "."
+        )
 
     def query(self, q: CatalogQuery | None = None, /, **filters: Any) -> list[ModelEntry]:
         """Entries matching every filter, sorted, paginated (answered from indexes).
 
         Entries whose sort value is unknown come last in either direction; ties break by id.
+        Ids are sorted by values the indexes hold; only the page's entries are read.
         """
         q = q or CatalogQuery(**filters)
         if (q.limit is not None and q.limit < 0) or q.offset < 0:
             raise InvalidValueError("limit and offset must not be negative.")
-        value = self._sort_value(q.sort)
+        if q.sort != "id":
+            value = self._sort_value(q.sort)
         wanted = None if q.limit is None else q.offset + q.limit
         with self._lock:
             ids = self._matching_ids(q)
+            pool = list(self._entries) if ids is None else list(ids)
             if q.sort == "id":
-                # Sort the id strings themselves: C-speed keys, entries looked up per page.
-                pool = list(self._entries) if ids is None else list(ids)
+                # Sort the id strings themselves: C-speed keys.
                 if wanted is not None and wanted < len(pool):
                     picker = heapq.nlargest if q.descending else heapq.nsmallest
                     chosen = picker(wanted, pool, key=str.lower)
                 else:
                     chosen = sorted(pool, key=str.lower, reverse=q.descending)
                 return [self._entries[i] for i in chosen[q.offset : wanted]]
-            entries = (
-                list(self._entries.values()) if ids is None else [self._entries[i] for i in ids]
-            )
-        known = [(v, e) for e in entries if (v := value(e)) is not None]
-        unknown = sorted((e for e in entries if value(e) is None), key=lambda e: e.id)
-        if q.descending:
-            # Larger values first, ties by id ascending: sort by id, then stable by value.
-            if wanted is not None and wanted < len(known):
-                known = heapq.nlargest(wanted, known, key=lambda item: (item[0], _neg(item[1].id)))
+            known = [(v, mid) for mid in pool if (v := value(mid)) is not None]
+            if len(known) < len(pool):
+                unknown = sorted(mid for mid in pool if value(mid) is None)
             else:
-                known.sort(key=lambda item: item[1].id)
-                known.sort(key=lambda item: item[0], reverse=True)
-        elif wanted is not None and wanted < len(known):
-            known = heapq.nsmallest(wanted, known, key=lambda item: (item[0], item[1].id))
-        else:
-            known.sort(key=lambda item: (item[0], item[1].id))
-        ordered = [e for _, e in known] + unknown
-        return ordered[q.offset : wanted]
+                unknown = []
+            if q.descending:
+                # Larger values first, ties by id ascending: sort by id, then stable by value.
+                if wanted is not None and wanted < len(known):
+                    known = heapq.nlargest(wanted, known, key=lambda item: (item[0], _neg(item[1])))
+                else:
+                    known.sort(key=lambda item: item[1])
+                    known.sort(key=lambda item: item[0], reverse=True)
+            elif wanted is not None and wanted < len(known):
+                known = heapq.nsmallest(wanted, known)
+            else:
+                known.sort()
+            ordered = [mid for _, mid in known] + unknown
+            return [self._entries[mid] for mid in ordered[q.offset : wanted]]
 
     def matching_ids(self, q: CatalogQuery | None = None, /, **filters: Any) -> set[str] | None:
         """The ids of the entries matching the filters, in no order; None when no filter is

@@ -75,7 +75,7 @@ MAGIC = b"MPCATSNP"
 FORMAT = 2
 #: Catalog attributes that live in the ``names`` and ``index`` sections.
 NAMES = ("_names",)
-INDEXES = ("_index", "_context", "_price", "_vram", "_derived")
+INDEXES = ("_index", "_context", "_price", "_vram", "_derived", "_sort_values")
 #: Parts of ``NameIndex`` that only fuzzy matching and search read: the ``fuzzy``
 #: section, read on first use. A part not named here (a new one) goes to ``names``.
 FUZZY = (
