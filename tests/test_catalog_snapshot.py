@@ -110,6 +110,7 @@ def test_a_search_reads_only_the_entries_of_its_page() -> None:
     # The same page a built catalog ranks, out of the same hits.
     hits = [h.entry.id for h in built.search("llama", limit=1000)]
     assert [e.id for e in page.models] == hits[2:5] and page.total == len(hits) > 5
+    assert "_sort_values" not in vars(restored)  # read only when a sort needs it
     # So does a sorted listing of the whole catalog.
     for sort in ("price", "parameters", "name", "release"):
         q = CatalogQuery(sort=sort, descending=True, limit=4, offset=1)
@@ -310,6 +311,7 @@ def test_the_key_follows_code_settings_and_database(
         "names-byte",
         "fuzzy-byte",
         "index-byte",
+        "sorts-byte",
     ],
 )
 def test_a_damaged_snapshot_is_never_used(damage: str) -> None:
@@ -345,6 +347,8 @@ def test_a_damaged_snapshot_is_never_used(damage: str) -> None:
     assert [h.entry.id for h in catalog.search("llama")] == [
         h.entry.id for h in built.search("llama")
     ]
+    by_price = CatalogQuery(sort="price", descending=True, limit=5)
+    assert catalog.query(by_price) == built.query(by_price)
     assert list(catalog.values()) == list(built.values())
     # The damaged file is gone or replaced by a good one; the next process uses that.
     fresh()

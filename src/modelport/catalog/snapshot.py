@@ -23,8 +23,9 @@ section's offset, length and CRC-32), then the sections:
   (``show`` reads one of 50,000, and only its pages of the mapped file). Unpickling a
   pydantic model does not validate it, so the hot path never builds the validators
   either (``defer_build`` in ``entry.py``);
-- ``names``, ``fuzzy`` and ``index``: the name index without and with the parts only
-  fuzzy matching reads, and the filter indexes, each read on first use.
+- ``names``, ``fuzzy``, ``index`` and ``sorts``: the name index without and with the parts
+  only fuzzy matching reads, the filter and ranking indexes, and the values sorting reads
+  that no other index holds, each read on first use.
 
 A snapshot that is truncated, fails a checksum or does not unpickle is never used: found
 at open, the catalog is built from its sources instead; found later (an index section or
@@ -72,10 +73,15 @@ log = logging.getLogger(__name__)
 
 MAGIC = b"MPCATSNP"
 #: Bump when the layout or the meaning of a section changes.
-FORMAT = 2
-#: Catalog attributes that live in the ``names`` and ``index`` sections.
+FORMAT = 1
+#: Catalog attributes that live in the ``names``, ``index`` and ``sorts`` sections.
 NAMES = ("_names",)
-INDEXES = ("_index", "_context", "_price", "_vram", "_derived", "_sort_values")
+INDEXES = ("_index", "_context", "_price", "_vram", "_derived")
+#: Read apart: only sorting by a value no other index holds needs them (a third of the
+#: indexes' bytes).
+SORTS = ("_sort_values",)
+#: Each section of catalog attributes read on first use, with the attributes it holds.
+_DEFERRED = {"index": INDEXES, "sorts": SORTS}
 #: Parts of ``NameIndex`` that only fuzzy matching and search read: the ``fuzzy``
 #: section, read on first use. A part not named here (a new one) goes to ``names``.
 FUZZY = (
@@ -393,7 +399,10 @@ def _sections_of(catalog: Catalog) -> dict[str, bytes]:
         "entries": b"".join(parts),
         "names": pickle.dumps(names, protocol=5),
         "fuzzy": pickle.dumps(fuzzy, protocol=5),
-        "index": pickle.dumps({name: getattr(catalog, name) for name in INDEXES}, protocol=5),
+        **{
+            section: pickle.dumps({name: getattr(catalog, name) for name in names}, protocol=5)
+            for section, names in _DEFERRED.items()
+        },
     }
 
 
@@ -531,7 +540,7 @@ class _Sections:
                 return  # another thread did it already
             _discard(self.path, why)
             rebuilt = self.rebuild()
-            for name in ("_entries", *NAMES, *INDEXES):
+            for name in ("_entries", *NAMES, *INDEXES, *SORTS):
                 catalog.__dict__[name] = rebuilt.__dict__[name]
             del catalog.__dict__["_deferred"]
 
@@ -559,11 +568,11 @@ class _Sections:
 
     def load(self, catalog: Catalog, attribute: str) -> Any:
         """Put a deferred attribute (and the rest of its section) on the catalog."""
-        if attribute not in NAMES + INDEXES:
+        if attribute not in NAMES + INDEXES + SORTS:
             raise AttributeError(attribute)
         with self.lock:
             have = catalog.__dict__
-            if attribute in INDEXES and attribute in have:
+            if attribute not in NAMES and attribute in have:
                 return have[attribute]
             if attribute in NAMES and not isinstance(have.get("_names"), _DeferredNames):
                 return have["_names"]
@@ -579,9 +588,10 @@ class _Sections:
                     names.__dict__["_snapshot"] = self
                     have["_names"] = names
                 else:
-                    index = self.read("index")
-                    if not isinstance(index, dict) or set(index) != set(INDEXES):
-                        raise _Damaged("section 'index' is not the catalog's indexes")
+                    section = "index" if attribute in INDEXES else "sorts"
+                    index = self.read(section)
+                    if not isinstance(index, dict) or set(index) != set(_DEFERRED[section]):
+                        raise _Damaged(f"section {section!r} is not the catalog's indexes")
                     have.update(index)
             except _Damaged as e:
                 self.damaged(str(e))
@@ -614,7 +624,7 @@ def read_snapshot(
             data.close()
             return None  # stale: the catalog changed since (this build replaces it)
         table = header["sections"]
-        if set(table) != {"spots", "entries", "names", "fuzzy", "index"}:
+        if set(table) != {"spots", "entries", "names", "fuzzy", *_DEFERRED}:
             raise _Damaged("sections missing")
         end = max(int(s["offset"]) + int(s["length"]) for s in table.values())
         if start + end != len(data):
@@ -629,7 +639,7 @@ def read_snapshot(
         return None
     catalog = Catalog()
     have = catalog.__dict__
-    for name in INDEXES:
+    for name in (*INDEXES, *SORTS):
         del have[name]
     have["_entries"] = LazyEntries(spots, sections)
     have["_names"] = _DeferredNames(catalog, sections)
