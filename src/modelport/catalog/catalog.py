@@ -593,8 +593,24 @@ class Catalog:
             result = rng.filter(result, lo, hi)
         return result
 
-    def _sort_value(self, sort: str) -> Callable[[str], Any]:
-        """id → its value for ``sort`` (None: unknown), read from indexes, not entries."""
+    def _sort_value(self, sort: str) -> Callable[[ModelEntry], Any]:
+        """entry → its value for ``sort`` (None: unknown); refuses an unknown sort key."""
+        values: dict[str, Callable[[ModelEntry], Any]] = {
+            "id": lambda e: e.id.lower(),
+            "context": lambda e: e.context_window,
+            "price": _price,
+            "usage": lambda e: self._usage.get(e.id, 0),
+            **_FIELD_SORTS,
+        }
+        if sort not in values:
+            raise InvalidValueError(
+                f"Cannot sort by {sort!r}.", hint="Sort by one of: " + ", ".join(SORT_KEYS) + "."
+            )
+        return values[sort]
+
+    def _indexed_sort_value(self, sort: str) -> Callable[[str], Any]:
+        """id → its value for ``sort`` (None: unknown), read from indexes, not entries (any
+        key but ``id``, which sorts the ids themselves)."""
         if sort == "usage":
             usage = self._usage
             return lambda mid: usage.get(mid, 0)
@@ -602,11 +618,7 @@ class Catalog:
             return self._context.values.get
         if sort == "price":
             return self._price.values.get
-        if sort in _FIELD_SORTS:
-            return self._sort_values[sort].get
-        raise InvalidValueError(
-            f"Cannot sort by {sort!r}.", hint="Sort by one of: " + ", ".join(SORT_KEYS) + "."
-        )
+        return self._sort_values[sort].get
 
     def query(self, q: CatalogQuery | None = None, /, **filters: Any) -> list[ModelEntry]:
         """Entries matching every filter, sorted, paginated (answered from indexes).
@@ -617,13 +629,13 @@ class Catalog:
         q = q or CatalogQuery(**filters)
         if (q.limit is not None and q.limit < 0) or q.offset < 0:
             raise InvalidValueError("limit and offset must not be negative.")
-        if q.sort != "id":
-            value = self._sort_value(q.sort)
+        self._sort_value(q.sort)  # refuses an unknown sort key
+        value = None if q.sort == "id" else self._indexed_sort_value(q.sort)
         wanted = None if q.limit is None else q.offset + q.limit
         with self._lock:
             ids = self._matching_ids(q)
             pool = list(self._entries) if ids is None else list(ids)
-            if q.sort == "id":
+            if value is None:
                 # Sort the id strings themselves: C-speed keys.
                 if wanted is not None and wanted < len(pool):
                     picker = heapq.nlargest if q.descending else heapq.nsmallest
@@ -671,14 +683,20 @@ class Catalog:
 
     def search(self, query: str, *, limit: int = 20) -> list[SearchHit]:
         """Entries ranked by how well their names match ``query``, then by usage."""
-        ranked = self.search_ids(query, limit=limit)
+        ranked = Catalog._ranked_ids(self, query, limit=limit)
         with self._lock:
             entries = self._entries
             return [SearchHit(entries[mid], score) for mid, score in ranked if mid in entries]
 
     def search_ids(self, query: str, *, limit: int = 20) -> list[tuple[str, float]]:
         """The (id, score) pairs of ``search``, ranked alike, without reading any entry: a
-        caller showing one page of many hits reads only that page's entries."""
+        caller showing one page of many hits reads only that page's entries.
+
+        A catalog that answers ``search`` its own way answers this too."""
+        return self._ranked_ids(query, limit=limit)
+
+    def _ranked_ids(self, query: str, *, limit: int) -> list[tuple[str, float]]:
+        """What ``search`` and ``search_ids`` of the entries in process answer."""
         if limit < 1:
             raise InvalidValueError(f"limit must be at least 1, got {limit}.")
         text = query.strip()

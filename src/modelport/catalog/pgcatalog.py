@@ -340,6 +340,10 @@ class PostgresCatalog(Catalog):
                 out.append(SearchHit(entry, round(hits[model_id][0], 1)))
         return out
 
+    def search_ids(self, query: str, *, limit: int = 20) -> list[tuple[str, float]]:
+        """``search``'s (id, score) pairs (its stored hits are read to be ranked anyway)."""
+        return [(h.entry.id, h.score) for h in self.search(query, limit=limit)]
+
     def spelling(self, text: str) -> str | None:
         """``text`` spelt with the words of the bundled entries' names (stored names are
         not read into a vocabulary)."""
