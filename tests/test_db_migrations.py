@@ -273,10 +273,15 @@ def test_head_names_the_newest_script() -> None:
 
     script = ScriptDirectory.from_config(migrations.config())
     assert script.get_current_head() == migrations.HEAD
-    assert [r.id for r in migrations.history()] == ["0001", "0002", "0003", "0004"]
+    assert [r.id for r in migrations.history()] == ["0001", "0002", "0003", "0004", "0005"]
     assert migrations.history()[0].id == migrations.FIRST
     assert migrations.history()[0].down_revision is None
-    assert [r.down_revision for r in migrations.history()[1:]] == ["0001", "0002", "0003"]
+    assert [r.down_revision for r in migrations.history()[1:]] == [
+        "0001",
+        "0002",
+        "0003",
+        "0004",
+    ]
     # Module names mypy and imports accept, and the same template for the next one.
     names = sorted(p.name for p in (SRC / "versions").glob("*.py") if p.stem != "__init__")
     assert names == [
@@ -284,6 +289,7 @@ def test_head_names_the_newest_script() -> None:
         "v0002_postgres_keeps_what_sqlite_keeps.py",
         "v0003_catalog_entry_versions.py",
         "v0004_catalog_search_on_postgresql.py",
+        "v0005_ui_pulls_shared_by_replicas.py",
     ]
     assert (SRC / "script.py.mako").is_file()
 
@@ -326,6 +332,8 @@ def test_an_empty_database_is_migrated_to_the_newest_schema(database: str) -> No
             )
             assert kinds["store_files.size"] == kinds["call_log.id"] == "bigint"
             assert kinds["call_log.model"] == kinds["catalog_entries.id"] == "text"
+            assert kinds["ui_pulls.completed"] == kinds["ui_pulls.total"] == "bigint"
+            assert kinds["ui_pulls.cancel_requested"] == "boolean"
             # The catalog stamp is SQLite's alone: PostgreSQL bypasses the snapshot.
             assert conn.execute(text("SELECT count(*) FROM catalog_state")).scalar() == 0
 
@@ -613,7 +621,7 @@ def test_db_current_upgrade_and_history(database: str, capsys: pytest.CaptureFix
     assert f"the newest is {migrations.HEAD}" in out
     code, out, _ = run(capsys, "db", "current", "--json")
     status = json.loads(out)
-    assert (status["revision"], status["head"], status["up_to_date"]) == (None, "0004", False)
+    assert (status["revision"], status["head"], status["up_to_date"]) == (None, "0005", False)
     if database.startswith("sqlite"):
         # Asking did not create the file.
         assert not Path(database.removeprefix("sqlite:///")).exists()
@@ -640,9 +648,10 @@ def test_db_current_upgrade_and_history(database: str, capsys: pytest.CaptureFix
     assert lines[1].startswith("0001") and "The first schema" in lines[1]
     assert lines[2].startswith("0002 ") and "0001" in lines[2]
     assert lines[3].startswith("0003 ") and "Entry versions" in lines[3]
-    assert lines[4].startswith("0004 (head)") and "catalog at scale" in lines[4]
+    assert lines[4].startswith("0004 ") and "catalog at scale" in lines[4]
+    assert lines[5].startswith("0005 (head)") and "Web UI pulls" in lines[5]
     code, out, _ = run(capsys, "db", "history", "--json")
-    assert [r["id"] for r in json.loads(out)] == ["0001", "0002", "0003", "0004"]
+    assert [r["id"] for r in json.loads(out)] == ["0001", "0002", "0003", "0004", "0005"]
 
 
 def test_db_upgrade_from_the_first_revision_says_from_and_to(

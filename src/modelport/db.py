@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Connection,
     DateTime,
@@ -64,6 +65,7 @@ __all__ = [
     "store_models",
     "store_refs",
     "trusted_sources",
+    "ui_pulls",
     "upgrade_schema",
     "upsert",
     "write_lock",
@@ -237,6 +239,35 @@ call_log = Table(
     Column("status", _string(64), nullable=False),  # "ok" or the error's code
     #: The model that answered when a fallback served the call.
     Column("served_by", _string(400), nullable=True),
+)
+
+#: Pulls started from the web UI, shared by every replica of a server: the replica running
+#: one writes where it stands and polls ``cancel_requested``; a progress stream on any
+#: replica reads the row and bumps ``watches`` (a pull nobody watches any more stops).
+ui_pulls = Table(
+    "ui_pulls",
+    metadata,
+    Column("id", _string(64), primary_key=True),
+    Column("ref", Text, nullable=False),
+    #: The process running it: host:pid.
+    Column("replica", _string(300), nullable=False),
+    Column("state", _string(16), nullable=False),  # running, done, failed or cancelled
+    Column("status", _string(200), nullable=False),
+    Column("file", Text, nullable=True),
+    Column("files", Integer, nullable=False),
+    Column("completed", BIG_INTEGER, nullable=False),
+    #: NULL while some file's size is not known.
+    Column("total", BIG_INTEGER, nullable=True),
+    Column("message", Text, nullable=True),
+    #: The pulled model (JSON) once done.
+    Column("result", Text, nullable=True),
+    Column("cancel_requested", Boolean, nullable=False),
+    #: Bumped by progress streams, so that the running replica learns, with its own clock,
+    #: that someone still watches (clocks of replicas may differ).
+    Column("watches", BIG_INTEGER, nullable=False),
+    Column("watched_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, index=True),
 )
 
 _lock = threading.Lock()

@@ -47,7 +47,7 @@ __all__ = [
 #: The first schema: the tables modelport made before it had migrations.
 FIRST = "0001"
 #: The newest revision of the scripts in ``versions/``.
-HEAD = "0004"
+HEAD = "0005"
 #: Where Alembic keeps a database's revision.
 VERSION_TABLE = "alembic_version"
 SCRIPTS = Path(__file__).parent

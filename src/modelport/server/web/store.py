@@ -79,7 +79,8 @@ async def store_page(request: Request) -> Response:
     """The pulled models, the store's disk use and hit rates, and the pull form."""
     q = request.query_params
     context = await run_in_threadpool(_store_context, request)
-    job = _pulls(request).get(q.get("pull", "")) if q.get("pull") else None
+    pull_id = q.get("pull", "")
+    job = await run_in_threadpool(_pulls(request).find, pull_id) if pull_id else None
     done = {k: q[k] for k in ("removed", "freed", "pruned") if q.get(k, "").isdigit()}
     if fragment_requested(request, "stored"):
         return page(request, "_stored.html", **context)
@@ -237,7 +238,7 @@ async def start_pull(request: Request) -> Response:
             prune={"max_size": "", "older_than": ""},
             **context,
         )
-    job = _pulls(request).start(ref, revision=revision)
+    job = await run_in_threadpool(_pulls(request).start, ref, revision=revision)
     if fragment_requested(request, "pull-status"):
         return page(request, "_pull.html", job=job, pull_error=None, ref=ref)
     return RedirectResponse(f"/ui/store?pull={job.id}#pull-status", status_code=303)
@@ -245,15 +246,18 @@ async def start_pull(request: Request) -> Response:
 
 @router.get("/ui/store/pulls/{job_id}/events")
 async def pull_events(request: Request, job_id: str) -> Response:
-    """A pull's progress as Server-Sent Events; leaving the stream cancels the pull."""
-    job = _pulls(request).get(job_id)
-    if job is None:
+    """A pull's progress as Server-Sent Events, whichever replica runs it; leaving the stream
+    (without another one coming back) cancels the pull."""
+    from modelport.api import pull_jobs
+
+    row = await run_in_threadpool(pull_jobs.read, job_id)
+    if row is None:
         return JSONResponse(
             {"error": {"message": "No such pull on this server.", "code": "not_found"}},
             status_code=404,
         )
     return StreamingResponse(
-        sse(request, job),
+        sse(request, row),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
@@ -261,18 +265,22 @@ async def pull_events(request: Request, job_id: str) -> Response:
 
 @router.post("/ui/store/pulls/{job_id}/cancel")
 async def cancel_pull(request: Request, job_id: str) -> Response:
-    """Stop a pull; what it had downloaded is deleted."""
+    """Stop a pull, whichever replica runs it; what it had downloaded is deleted."""
+    from modelport.api import pull_jobs
+
     form = await _form(request)
     token = request.headers.get(csrf.HEADER) or form.get(csrf.FIELD)
     if not csrf.from_this_site(request, token):
         return _refused(request)
-    job = _pulls(request).get(job_id)
+    local = _pulls(request).get(job_id)
+    if local is not None:  # running here: no need to wait for it to read the request
+        local.cancel.set()
+    job = await run_in_threadpool(pull_jobs.request_cancel, job_id)
     if job is None:
         return JSONResponse(
             {"error": {"message": "No such pull on this server.", "code": "not_found"}},
             status_code=404,
         )
-    job.cancel.set()
     if request.headers.get("hx-request") == "true" or "json" in request.headers.get("accept", ""):
         return JSONResponse({"cancelling": job.id, "state": job.state}, status_code=202)
     return RedirectResponse(f"/ui/store?pull={job.id}#pull-status", status_code=303)
