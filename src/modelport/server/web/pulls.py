@@ -268,7 +268,11 @@ async def sse(request: Request, row: JobRow) -> AsyncIterator[str]:
         if time.monotonic() - watched >= WATCH_S:
             watched = time.monotonic()
             await _watch(row.id)
-        found = await run_in_threadpool(pull_jobs.read, row.id)
+        try:
+            found = await run_in_threadpool(pull_jobs.read, row.id)
+        except ModelportError as e:  # a database blip: read it again next round
+            log.debug("Could not read the pull %s: %s", row.id, e.one_line())
+            continue
         if found is None:  # pruned meanwhile
             return
         row = found
