@@ -61,7 +61,11 @@ async def _load(urls: list[str], path: str, seconds: float, concurrency: int) ->
                 client = clients[turn % len(clients)]
                 turn += 1
                 started = time.perf_counter()
-                answer = await client.get(path)
+                try:
+                    answer = await client.get(path)
+                except httpx.TransportError:
+                    errors += 1  # counted, not fatal: the table says how many
+                    continue
                 latencies.append(time.perf_counter() - started)
                 if answer.status_code != 200:
                     errors += 1
