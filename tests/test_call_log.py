@@ -312,7 +312,7 @@ def test_the_table_appears_in_a_database_made_before_it() -> None:
 
     # A database an earlier modelport made: no call log, and none of what migrations added.
     with get_engine(get_settings().database_url).begin() as conn:
-        for table in ("call_log", "alembic_version", "catalog_entry_versions"):
+        for table in ("call_log", "alembic_version", "catalog_entry_versions", "ui_pulls"):
             conn.execute(text(f"DROP TABLE {table}"))
     api.reset()  # the next process opens a database without the table
     api.record_call(call(cost=0.5))
