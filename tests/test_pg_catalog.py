@@ -192,6 +192,29 @@ def test_another_process_change_is_heard_within_a_second(catalog: PostgresCatalo
     assert catalog.count() == count + 1
 
 
+def test_a_filtered_count_is_remembered_until_any_writer_changes_the_catalog(
+    catalog: PostgresCatalog,
+) -> None:
+    vision = CatalogQuery(capabilities=("vision",), min_context=16_000)
+    count = catalog.count_matching(vision)
+    assert count == sum(
+        1 for e in catalog.values() if e.capabilities.vision and (e.context_window or 0) >= 16_000
+    )
+    assert catalog.count_matching(vision) == count  # asked again: from the process
+    from modelport.catalog.persistence import CatalogRepository
+
+    # Another writer (another replica) adds a matching entry: the count follows it.
+    CatalogRepository(db.get_engine(get_settings().database_url)).save(
+        [make_entry("acme/vision-third", context_window=64_000, capabilities={"vision": True})],
+        origin="user",
+    )
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline and catalog.count_matching(vision) == count:
+        time.sleep(0.02)
+    assert catalog.count_matching(vision) == count + 1
+    assert catalog.count_matching(vision) == len(catalog.query(vision))
+
+
 def test_the_listener_reconnects_after_postgresql_restarts(
     catalog: PostgresCatalog, postgres: Any
 ) -> None:

@@ -12,6 +12,7 @@ when a ``NOTIFY modelport_catalog`` says it changed (``catalog/pglisten.py``).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import threading
 from collections import OrderedDict
@@ -52,6 +53,8 @@ class PostgresCatalog(Catalog):
 
     #: Parsed stored entries kept in process (dropped when their row changes).
     CACHE_SIZE = 20_000
+    #: Counts and facets kept in process (all dropped at any change).
+    MAX_COUNTED = 1024
 
     def __init__(self, engine: Engine, bundled: Iterable[ModelEntry] = ()) -> None:
         super().__init__()
@@ -129,6 +132,8 @@ class PostgresCatalog(Catalog):
         value = compute()
         with self._cache_lock:
             if generation == self._generation:
+                if len(self._counted) >= self.MAX_COUNTED:
+                    self._counted.clear()  # many distinct filters: start again
                 self._counted[key] = value
         return value
 
@@ -429,7 +434,14 @@ class PostgresCatalog(Catalog):
         where, params = self._where(q)
         if where == "NOT pending":
             return len(self)
-        stored = self._rows(f"SELECT count(*) FROM catalog_search WHERE {where}", params)[0][0]
+        # An exact count scans every matching row (40 ms for a broad filter at a million
+        # entries, where the page itself takes 1 ms); remembered until the next change,
+        # as the facets are, so paging through a listing counts once.
+        key = "count:" + where + json.dumps(params, sort_keys=True, default=str)
+        stored = self._cached(
+            key,
+            lambda: self._rows(f"SELECT count(*) FROM catalog_search WHERE {where}", params)[0][0],
+        )
         return super().count_matching(q) + int(stored)
 
     def facet(
