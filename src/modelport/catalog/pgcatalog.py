@@ -315,12 +315,24 @@ class PostgresCatalog(Catalog):
 
     def search(self, query: str, *, limit: int = 20) -> list[SearchHit]:
         """Entries ranked by how well their names match ``query``, then by usage."""
-        local = super().search(query, limit=limit)
+        ranked = self.search_ids(query, limit=limit)
+        stored = self._fetch(i for i, _ in ranked if i not in self._entries)
+        out = []
+        for model_id, found in ranked:
+            entry = self._entries.get(model_id) or stored.get(model_id)
+            if entry is not None:
+                out.append(SearchHit(entry, found))
+        return out
+
+    def search_ids(self, query: str, *, limit: int = 20) -> list[tuple[str, float]]:
+        """``search``'s (id, score) pairs, ranked from the search table's rows: no stored
+        entry is read (a listing shows fifty of up to a thousand hits)."""
+        local = super().search_ids(query, limit=limit)
         words = " ".join(tokens(query))
         if not words:
             return local
         hits: dict[str, tuple[float, float]] = {
-            h.entry.id: (h.score, self._rank(h.entry.id)) for h in local
+            model_id: (score, self._rank(model_id)) for model_id, score in local
         }
         for model_id, found, rank in self._near(tokens(query), max(limit * 3, 30)):
             if found >= self.SEARCH_CUTOFF:
@@ -336,18 +348,7 @@ class PostgresCatalog(Catalog):
             if r.id not in hits:
                 hits[r.id] = (60.0, stored_rank(r.rank, r.usage))
         ranked = sorted(hits.items(), key=lambda item: (-(item[1][0] + 5 * item[1][1]), item[0]))
-        chosen = [model_id for model_id, _ in ranked[:limit]]
-        stored = self._fetch(i for i in chosen if i not in self._entries)
-        out = []
-        for model_id in chosen:
-            entry = self._entries.get(model_id) or stored.get(model_id)
-            if entry is not None:
-                out.append(SearchHit(entry, round(hits[model_id][0], 1)))
-        return out
-
-    def search_ids(self, query: str, *, limit: int = 20) -> list[tuple[str, float]]:
-        """``search``'s (id, score) pairs (its stored hits are read to be ranked anyway)."""
-        return [(h.entry.id, h.score) for h in self.search(query, limit=limit)]
+        return [(model_id, round(found, 1)) for model_id, (found, _) in ranked[:limit]]
 
     def spelling(self, text: str) -> str | None:
         """``text`` spelt with the words of the bundled entries' names (stored names are
