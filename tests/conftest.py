@@ -7,7 +7,7 @@ the suite left anything new in the checkout (``git status --porcelain --ignored`
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -220,3 +220,21 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         else:  # no terminal plugin (-p no:terminal)
             print(text)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """The event loop of the async tests (``pytest.mark.anyio``)."""
+    return "asyncio"
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[Any]:
+    """An httpx client of a new ``modelport serve`` app, in process (no socket)."""
+    import httpx
+
+    from modelport.server.app import create_app
+
+    transport = httpx.ASGITransport(app=create_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        yield c

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,6 @@ from modelport.catalog.entry import Pricing
 from modelport.catalog.estimates import call_cost
 from modelport.cli import main
 from modelport.errors import BudgetExceededError, InvalidValueError
-from modelport.server.app import create_app
 
 NOW = dt.datetime.now(dt.UTC)
 
@@ -441,18 +439,6 @@ def test_the_cli_refuses_a_bad_window_or_grouping(capsys: pytest.CaptureFixture[
 
 
 # ---------------------------------------------------------------------------- REST
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app())
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
-        yield c
 
 
 @pytest.mark.anyio

@@ -289,11 +289,6 @@ def test_a_text_model_whose_spec_declares_a_string_input_takes_texts(tmp_path: P
     assert info["outputs"][0]["shape"] == [-1, 32]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.mark.anyio
 async def test_a_server_without_a_model_says_how_to_name_one() -> None:
     from modelport.server.app import create_app

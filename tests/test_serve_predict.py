@@ -21,11 +21,6 @@ pytest.importorskip("optimum.exporters.onnx")
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("predict")

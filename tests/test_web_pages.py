@@ -24,18 +24,6 @@ PAGE = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 STATIC = Path(api.__file__).parents[1] / "server" / "web" / "static"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app())
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
-        yield c
-
-
 class _Elements(HTMLParser):
     """Every start tag with its attributes, and the text inside each element with an id."""
 

@@ -30,11 +30,6 @@ OPENAI_KEY = "sk-test-abcdefghijklmnopqrstuvwxyz0123456789"
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[HubServer]:
     with serve_hub() as server:
         monkeypatch.setenv("HF_ENDPOINT", server.url)
