@@ -26,8 +26,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from modelport.catalog.catalog import Catalog, CatalogQuery
 from modelport.catalog.entry import ModelEntry
@@ -56,43 +57,41 @@ WORDS = [
 ]
 
 
+def synthetic_json(i: int, rng: random.Random, words: Sequence[str] = WORDS) -> dict[str, Any]:
+    """The JSON of synthetic entry ``i``: a valid entry with a varied provider, task, price
+    and context, its name three of ``words``."""
+    api = rng.random() < 0.4
+    picked = rng.sample(list(words), 3)
+    size = rng.choice([1, 3, 7, 8, 13, 32, 70])
+    data: dict[str, Any] = {
+        "id": f"org{i % 997}/{'-'.join(picked)}-{size}b-v{i}",
+        "name": f"{' '.join(picked).title()} {size}B v{i}",
+        "provider": f"org{i % 997}",
+        "source": "api" if api else "self-hosted",
+        "category": rng.choice(["text-llm", "vision-vlm", "embedding"]),
+        "tasks": [rng.choice(["text-generation", "feature-extraction", "image-text-to-text"])],
+        "context_window": rng.choice([2048, 8192, 32768, 131072, 1_000_000]),
+        "parameters": size * 10**9,
+        "capabilities": {
+            "chat": rng.random() < 0.7,
+            "vision": rng.random() < 0.3,
+            "tool_calling": rng.random() < 0.5,
+        },
+    }
+    if api:
+        data["pricing"] = {
+            "input_per_1m_tokens": round(rng.uniform(0.05, 20), 2),
+            "output_per_1m_tokens": round(rng.uniform(0.1, 60), 2),
+        }
+    else:
+        data["requirements"] = {"min_vram_gb": size * 2.4}
+    return data
+
+
 def synthetic(n: int, seed: int = 7) -> list[ModelEntry]:
     """n distinct, valid entries with varied providers, tasks, prices and contexts."""
     rng = random.Random(seed)
-    entries = []
-    for i in range(n):
-        api = rng.random() < 0.4
-        words = rng.sample(WORDS, 3)
-        size = rng.choice([1, 3, 7, 8, 13, 32, 70])
-        entries.append(
-            ModelEntry.model_validate(
-                {
-                    "id": f"org{i % 997}/{'-'.join(words)}-{size}b-v{i}",
-                    "name": f"{' '.join(words).title()} {size}B v{i}",
-                    "provider": f"org{i % 997}",
-                    "source": "api" if api else "self-hosted",
-                    "category": rng.choice(["text-llm", "vision-vlm", "embedding"]),
-                    "tasks": [
-                        rng.choice(["text-generation", "feature-extraction", "image-text-to-text"])
-                    ],
-                    "context_window": rng.choice([2048, 8192, 32768, 131072, 1_000_000]),
-                    "parameters": size * 10**9,
-                    "capabilities": {
-                        "chat": rng.random() < 0.7,
-                        "vision": rng.random() < 0.3,
-                        "tool_calling": rng.random() < 0.5,
-                    },
-                    "pricing": {
-                        "input_per_1m_tokens": round(rng.uniform(0.05, 20), 2),
-                        "output_per_1m_tokens": round(rng.uniform(0.1, 60), 2),
-                    }
-                    if api
-                    else None,
-                    "requirements": None if api else {"min_vram_gb": size * 2.4},
-                }
-            )
-        )
-    return entries
+    return [ModelEntry.model_validate(synthetic_json(i, rng)) for i in range(n)]
 
 
 def median_ms(fn: Callable[[], object], runs: int) -> float:

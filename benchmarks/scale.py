@@ -40,7 +40,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.catalog import WORDS  # noqa: E402
+from benchmarks.catalog import WORDS, synthetic_json  # noqa: E402
 
 from modelport.catalog.discovery import normalize_id, short_name, tokens  # noqa: E402
 from modelport.catalog.search_rows import SEARCH_COLUMNS, fuzzy_key  # noqa: E402
@@ -50,33 +50,8 @@ CAPS = ("chat", "vision", "tool_calling")
 
 
 def raw_entry(i: int, rng: random.Random) -> dict[str, Any]:
-    """The JSON of one synthetic entry (as ``ModelEntry.to_json_dict`` would write it)."""
-    api = rng.random() < 0.4
-    words = rng.sample(MORE_WORDS, 3)
-    size = rng.choice([1, 3, 7, 8, 13, 32, 70])
-    data: dict[str, Any] = {
-        "id": f"org{i % 997}/{'-'.join(words)}-{size}b-v{i}",
-        "name": f"{' '.join(words).title()} {size}B v{i}",
-        "provider": f"org{i % 997}",
-        "source": "api" if api else "self-hosted",
-        "category": rng.choice(["text-llm", "vision-vlm", "embedding"]),
-        "tasks": [rng.choice(["text-generation", "feature-extraction", "image-text-to-text"])],
-        "context_window": rng.choice([2048, 8192, 32768, 131072, 1_000_000]),
-        "parameters": size * 10**9,
-        "capabilities": {
-            "chat": rng.random() < 0.7,
-            "vision": rng.random() < 0.3,
-            "tool_calling": rng.random() < 0.5,
-        },
-    }
-    if api:
-        data["pricing"] = {
-            "input_per_1m_tokens": round(rng.uniform(0.05, 20), 2),
-            "output_per_1m_tokens": round(rng.uniform(0.1, 60), 2),
-        }
-    else:
-        data["requirements"] = {"min_vram_gb": size * 2.4}
-    return data
+    """The JSON of one synthetic entry, from a larger vocabulary than the UI benchmark's."""
+    return synthetic_json(i, rng, MORE_WORDS)
 
 
 def raw_search_row(data: dict[str, Any]) -> dict[str, Any]:
