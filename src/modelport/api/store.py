@@ -350,10 +350,12 @@ def stored_files(model: StoredModel) -> list[ManifestFile]:
     return get_store().files(model)
 
 
-def stored_small_files(model: StoredModel, names: Collection[str]) -> dict[str, Path]:
+def stored_small_files(
+    model: StoredModel, names: Collection[str], files: list[ManifestFile] | None = None
+) -> dict[str, Path]:
     """Local paths of a stored model's small files (configs, templates), by their path in
     the model: from its folder, or from a shared store's bucket when this machine has not
-    used the model yet."""
+    used the model yet (``files``: its files, when the caller has them already)."""
     if model.path.exists():
         return {name: model.path / name for name in names if (model.path / name).is_file()}
     store = get_store()
@@ -361,23 +363,21 @@ def stored_small_files(model: StoredModel, names: Collection[str]) -> dict[str, 
         return {}
     from modelport.store.shared import small_files
 
-    return small_files(store, store.files(model), names)
+    return small_files(store, store.files(model) if files is None else files, names)
 
 
-def read_stored_file(model: StoredModel, path: str, start: int, length: int) -> bytes:
-    """Up to ``length`` bytes of a stored model's file from ``start`` (a weights file's
-    header, say), read where they are: its folder, this machine's blobs, or the bucket."""
-    local = model.path / path
+def read_stored_file(model: StoredModel, file: ManifestFile, start: int, length: int) -> bytes:
+    """Up to ``length`` bytes of one of a stored model's files from ``start`` (a weights
+    file's header, say), read where they are: its folder, this machine's blobs, or the
+    bucket."""
+    local = model.path / file.path
     if not local.is_file():
         store = get_store()
-        sha = next((f.sha256 for f in store.files(model) if f.path == path), None)
-        if sha is None:
-            return b""
-        local = store.layout.blob(sha)
+        local = store.layout.blob(file.sha256)
         if not local.is_file():
             if store.remote is None:
                 return b""
-            return store.remote.read_range(store.remote.blob_key(sha), start, length) or b""
+            return store.remote.read_range(store.remote.blob_key(file.sha256), start, length) or b""
     with local.open("rb") as fh:
         fh.seek(start)
         return fh.read(length)

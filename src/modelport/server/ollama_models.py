@@ -311,9 +311,9 @@ def _stored_facts(stored: StoredModel) -> tuple[_Facts, str]:
     here: dict[str, Path] | None = None
     weights: list[ReadBytes] | None = None
     if not stored.path.exists():
-        here = stored_small_files(stored, _SMALL_FILES)
+        here = stored_small_files(stored, _SMALL_FILES, files)
         weights = [
-            functools.partial(read_stored_file, stored, f.path)
+            functools.partial(read_stored_file, stored, f)
             for f in files
             if "/" not in f.path and f.path.endswith(".safetensors")
         ]
