@@ -30,7 +30,16 @@ if TYPE_CHECKING:
     from modelport.store.remote import RemoteStore
     from modelport.store.store import Manifest, ManifestFile, RemovalPlan, Store
 
-__all__ = ["bucket_lock", "complete", "fit_cache", "forget", "publish", "pull_lock", "small_files"]
+__all__ = [
+    "bucket_lock",
+    "complete",
+    "fit_cache",
+    "forget",
+    "publish",
+    "pull_lock",
+    "small_files",
+    "upload_blobs",
+]
 
 #: A model used this recently stays in the cache even past its size (it may be loading).
 RECENT_S = 60.0
@@ -162,8 +171,8 @@ def used(store: Store, manifest: Manifest) -> None:
         os.utime(folder)
 
 
-def publish(store: Store, manifest: Manifest) -> None:
-    """Put a verified revision's blobs, then its manifest, into the bucket."""
+def upload_blobs(store: Store, manifest: Manifest) -> None:
+    """Put a verified revision's blobs the bucket lacks into it."""
     remote = _remote(store)
     done: set[str] = set()
     for f in manifest.files:
@@ -172,6 +181,12 @@ def publish(store: Store, manifest: Manifest) -> None:
         done.add(f.sha256)
         if not remote.has_blob(f.sha256, f.size):
             remote.put_blob(f.sha256, store.layout.blob(f.sha256))
+
+
+def publish(store: Store, manifest: Manifest) -> None:
+    """Put a verified revision's blobs, then its manifest, into the bucket."""
+    upload_blobs(store, manifest)
+    remote = _remote(store)
     relative = store.layout.manifest(manifest.registry, manifest.name, manifest.revision)
     key = remote.manifest_key(relative.relative_to(store.layout.root / "manifests").as_posix())
     remote.write_text(key, manifest.to_json())

@@ -410,14 +410,14 @@ class Store:
 
             # The bucket holds every blob and the manifest before the index names them:
             # uploaded first, then checked again under the lock a removal takes to delete.
-            shared.publish(self, manifest)
+            shared.upload_blobs(self, manifest)
             naming = shared.bucket_lock(self)
         lock = self.layout.lock(f"manifest-{manifest.registry}-{manifest.revision}")
         lock.parent.mkdir(parents=True, exist_ok=True)
         folder = self.layout.model_dir(manifest.registry, manifest.name, manifest.revision)
         with naming, FileLock(str(lock)):
             if self.remote is not None:
-                shared.publish(self, manifest)  # one HEAD per blob; puts back what was deleted
+                shared.publish(self, manifest)  # a HEAD per blob puts back what a removal took
             if folder.exists():
                 self._relink(manifest, folder)
             else:
